@@ -26,6 +26,7 @@ clippy:
 
 rust-test:
 	cargo test --workspace
+	cargo test -p muxwire-core --features std --test vectors
 
 # The core must build for a target without std or alloc at all.
 # Falls back to a source check when the target cannot be installed on this machine.
@@ -59,4 +60,4 @@ demo:
 	cargo run -q -p muxwire-core --example frames
 
 bench:
-	cargo bench -p muxwire-core --bench codec
+	cargo bench -p muxwire-core --features std --bench codec

@@ -28,6 +28,28 @@ fn bench_header(c: &mut Criterion) {
     });
 }
 
+/// The hot frames of a call in flight: DATA and a STATUS reply, no metadata.
+fn bench_small(c: &mut Criterion) {
+    let mut buf = vec![0u8; 256];
+    let body = [7u8; 64];
+    for (name, ty, flags) in [
+        ("data", FrameType::DATA, Flags::MESSAGE),
+        ("status_reply", FrameType::STATUS, Flags::MESSAGE),
+    ] {
+        let enc = FrameEncoder::new(&mut buf, ty, 1u32, 0).unwrap();
+        let n = enc.finish_with_body(flags, &body).unwrap();
+        let frame = buf[..n].to_vec();
+        c.bench_function(&format!("small_64B/decode/{name}"), |b| {
+            b.iter(
+                || match wire::decode(black_box(&frame), MAX_MAX_FRAME_SIZE) {
+                    Ok(Decoded::Frame { frame, len }) => black_box((frame.body().len(), len)),
+                    _ => unreachable!(),
+                },
+            )
+        });
+    }
+}
+
 fn bench_sizes(c: &mut Criterion) {
     for (label, size) in [("64B", 64usize), ("64KiB", 65_536)] {
         let body = vec![0xA5u8; size];
@@ -86,5 +108,5 @@ fn bench_sizes(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_header, bench_sizes);
+criterion_group!(benches, bench_header, bench_small, bench_sizes);
 criterion_main!(benches);

@@ -48,4 +48,6 @@
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::alloc_instead_of_core, clippy::std_instead_of_core)]
 
+pub mod conn;
+pub mod time;
 pub mod wire;

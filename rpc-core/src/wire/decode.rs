@@ -28,6 +28,7 @@ pub enum Decoded<'a> {
 
 /// Reads the header at the front of `buf` without validating it; `None` if fewer than 16
 /// bytes are available.
+#[inline]
 pub fn decode_header(buf: &[u8]) -> Option<Header> {
     buf.first_chunk::<HEADER_LEN>().map(Header::parse)
 }

@@ -106,6 +106,34 @@ pub enum Rule {
     SettingOutOfRange(u16),
     /// A CALL without METHOD.
     MissingMethod,
+    /// The peer's first 8 bytes are not the muxwire preface.
+    BadPreface,
+    /// The peer's first frame is not HELLO.
+    ExpectedHello,
+    /// A second HELLO.
+    RepeatedHello,
+    /// No protocol version both endpoints speak.
+    NoCommonVersion,
+    /// A frame without CRC trailer after the peer switched to trailers (sticky CRC).
+    CrcMissing,
+    /// A CALL whose id has the receiver's parity.
+    WrongParity,
+    /// A CALL on a stream that is open.
+    DuplicateStream,
+    /// A frame of this type is not allowed in the stream's state.
+    NotAllowedInState(u8),
+    /// Message bytes beyond the stream's or the connection's credit.
+    CreditExceeded,
+    /// A WINDOW that lifts a window above 2^31-1.
+    WindowOverflow,
+    /// A codec the receiver did not offer in HELLO.
+    CodecNotOffered,
+    /// A chunk whose CODEC differs from its message's first chunk.
+    CodecChanged,
+    /// A budget of section 16 was exceeded (its name).
+    BudgetExceeded(&'static str),
+    /// A timeout of section 16 expired (its name).
+    TimedOut(&'static str),
 }
 
 impl fmt::Display for Rule {
@@ -158,6 +186,24 @@ impl fmt::Display for Rule {
             Rule::BadEntryKey => f.write_str("ENTRY key empty, too long or with a forbidden byte"),
             Rule::SettingOutOfRange(t) => write!(f, "setting 0x{t:04x} out of range"),
             Rule::MissingMethod => f.write_str("CALL without METHOD"),
+            Rule::BadPreface => f.write_str("not the muxwire preface"),
+            Rule::ExpectedHello => f.write_str("first frame is not HELLO"),
+            Rule::RepeatedHello => f.write_str("second HELLO"),
+            Rule::NoCommonVersion => f.write_str("no common protocol version"),
+            Rule::CrcMissing => {
+                f.write_str("frame without CRC trailer after the peer started sending them")
+            }
+            Rule::WrongParity => f.write_str("CALL with the receiver's stream id parity"),
+            Rule::DuplicateStream => f.write_str("CALL on an open stream"),
+            Rule::NotAllowedInState(t) => {
+                write!(f, "frame type 0x{t:02x} not allowed in the stream's state")
+            }
+            Rule::CreditExceeded => f.write_str("message bytes beyond the flow-control window"),
+            Rule::WindowOverflow => f.write_str("flow-control window above 2^31-1"),
+            Rule::CodecNotOffered => f.write_str("compression codec not offered in HELLO"),
+            Rule::CodecChanged => f.write_str("chunk codec differs from the message's first chunk"),
+            Rule::BudgetExceeded(name) => write!(f, "{name} exceeded"),
+            Rule::TimedOut(name) => write!(f, "{name} expired"),
         }
     }
 }

@@ -24,6 +24,7 @@ pub struct Header {
 
 impl Header {
     /// Reads a header from its 16 bytes.
+    #[inline]
     pub fn parse(b: &[u8; HEADER_LEN]) -> Header {
         Header {
             payload_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
@@ -36,6 +37,7 @@ impl Header {
     }
 
     /// Writes the header as its 16 bytes.
+    #[inline]
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&self.payload_len.to_le_bytes());

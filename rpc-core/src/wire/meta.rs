@@ -134,6 +134,13 @@ impl<'a> Metadata<'a> {
         Metadata { bytes }
     }
 
+    /// A view of a block that was validated when its frame was decoded (for example a
+    /// [`crate::conn::Payload`] of an event). Unvalidated bytes are safe too: iteration
+    /// stops at the first TLV that does not fit.
+    pub const fn new(bytes: &'a [u8]) -> Metadata<'a> {
+        Metadata { bytes }
+    }
+
     /// An empty block.
     pub const fn empty() -> Metadata<'static> {
         Metadata { bytes: &[] }
@@ -244,13 +251,24 @@ enum Shape {
     Entry,
 }
 
+/// A set of core frame types, one bit per type number.
+const fn types(list: &[FrameType]) -> u16 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < list.len() {
+        mask |= 1 << list[i].0;
+        i += 1;
+    }
+    mask
+}
+
 /// (frame types allowed, value shape, may repeat) for a known must-understand tag.
-fn tag_rules(tag: Tag) -> Option<(&'static [FrameType], Shape, bool)> {
-    const HELLO: &[FrameType] = &[FrameType::HELLO];
-    const CALL: &[FrameType] = &[FrameType::CALL];
-    const TEXT: &[FrameType] = &[FrameType::STATUS, FrameType::CANCEL, FrameType::GOAWAY];
-    const STATUS: &[FrameType] = &[FrameType::STATUS];
-    const ENTRY: &[FrameType] = &[FrameType::CALL, FrameType::DATA, FrameType::STATUS];
+fn tag_rules(tag: Tag) -> Option<(u16, Shape, bool)> {
+    const HELLO: u16 = types(&[FrameType::HELLO]);
+    const CALL: u16 = types(&[FrameType::CALL]);
+    const TEXT: u16 = types(&[FrameType::STATUS, FrameType::CANCEL, FrameType::GOAWAY]);
+    const STATUS: u16 = types(&[FrameType::STATUS]);
+    const ENTRY: u16 = types(&[FrameType::CALL, FrameType::DATA, FrameType::STATUS]);
     Some(match tag.0 {
         0x0001..=0x000A => (HELLO, Shape::U32, false),
         0x0010 => (CALL, Shape::Utf8NonEmpty, false),
@@ -260,6 +278,12 @@ fn tag_rules(tag: Tag) -> Option<(&'static [FrameType], Shape, bool)> {
         0x0014 => (ENTRY, Shape::Entry, true),
         _ => return None,
     })
+}
+
+/// UTF-8 validation with a fast path for the common all-ASCII short string.
+#[inline]
+fn is_utf8(v: &[u8]) -> bool {
+    v.is_ascii() || core::str::from_utf8(v).is_ok()
 }
 
 /// Checks a setting's range (section 3.4); `version` is HELLO's Argument.
@@ -290,7 +314,8 @@ pub(crate) fn validate(ty: FrameType, arg: u32, block: &[u8]) -> Result<(), Fram
         let Some((types, shape, repeat)) = tag_rules(tag) else {
             return bad(Rule::UnknownTag(tag.0));
         };
-        if !types.contains(&ty) {
+        // Core types are 1..=8, so the shift cannot overflow.
+        if types & (1 << (ty.0 & 15)) == 0 {
             return bad(Rule::MisplacedTag(tag.0));
         }
         // Every known must-understand tag is below 32: one bit each.
@@ -313,7 +338,7 @@ pub(crate) fn validate(ty: FrameType, arg: u32, block: &[u8]) -> Result<(), Fram
             }
             Shape::U64 if value.len() != 8 => return bad(Rule::BadValueSize(tag.0)),
             Shape::Utf8NonEmpty if value.is_empty() => return bad(Rule::BadValueSize(tag.0)),
-            Shape::Utf8 | Shape::Utf8NonEmpty if core::str::from_utf8(value).is_err() => {
+            Shape::Utf8 | Shape::Utf8NonEmpty if !is_utf8(value) => {
                 return bad(Rule::BadUtf8(tag.0))
             }
             Shape::Entry if Entry::parse(value).is_none() => return bad(Rule::BadEntryKey),

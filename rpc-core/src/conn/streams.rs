@@ -1,0 +1,218 @@
+//! The stream table: caller-provided slots, indexed by stream id with open addressing
+//! (linear probing, backward-shift deletion). Lookup, insert and remove are O(1) on
+//! average and never allocate; a full table is an error, never a panic.
+
+use crate::time::Instant;
+use crate::wire::{Codec, StatusCode};
+
+use super::event::FailReason;
+
+/// A per-stream notice waiting to become an event. Kept on the stream so that any number
+/// of streams can fail at once without overflowing the event queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    Failed(StatusCode, FailReason),
+    Deadline,
+    Aborted(StatusCode),
+    Closed,
+}
+
+/// Which end of the call this endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// This endpoint opened the call.
+    Caller,
+    /// The peer opened the call.
+    Callee,
+}
+
+/// The states of `spec/states.csv`, plus the internal `Closing` state of a stream whose
+/// last frame is queued but not yet written (its id is not free until it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    /// Caller: CALL sent without END_STREAM. Callee: CALL received without END_STREAM.
+    Open,
+    /// Caller: END_STREAM sent, waiting for STATUS.
+    HalfClosedLocal,
+    /// Caller: CANCEL sent (or queued), waiting for STATUS.
+    CancelSent,
+    /// Callee: END_STREAM received, STATUS owed.
+    HalfClosedRemote,
+    /// Callee: CANCEL received, STATUS owed.
+    CancelReceived,
+    /// Callee: STATUS sent before the caller's terminal frame.
+    StatusSent,
+    /// Both terminal frames are settled, but this endpoint's own terminal frame is still
+    /// queued; the slot is freed when it is written.
+    Closing,
+}
+
+/// One stream's bookkeeping.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stream {
+    pub(crate) id: u32,
+    pub(crate) role: Role,
+    pub(crate) state: StreamState,
+    /// Bytes we may still send on this stream (the peer's window).
+    pub(crate) send_credit: i64,
+    /// Bytes the peer may still send us on this stream.
+    pub(crate) recv_window: u32,
+    /// Bytes consumed by the application but not yet returned with WINDOW.
+    pub(crate) recv_unacked: u32,
+    /// Size of the incoming message so far (for MAX_MESSAGE_SIZE).
+    pub(crate) in_msg_len: u64,
+    /// Incoming chunk chain open, and its codec.
+    pub(crate) in_chain: Option<Codec>,
+    /// Outgoing chunk chain open, and its codec.
+    pub(crate) out_chain: Option<Codec>,
+    /// When the call's deadline passes.
+    pub(crate) deadline: Option<Instant>,
+    /// Caller: the call's sequence number (for GOAWAY's Accepted Calls).
+    pub(crate) seq: u64,
+    /// The outcome was already reported to the application.
+    pub(crate) reported: bool,
+    /// The application was told the send window is exhausted.
+    pub(crate) blocked: bool,
+    /// This endpoint's terminal frame sits in the control queue.
+    pub(crate) terminal_queued: bool,
+    /// An event owed to the application about this stream.
+    pub(crate) notice: Option<Notice>,
+}
+
+impl Stream {
+    pub(crate) const fn new(id: u32, role: Role, state: StreamState) -> Stream {
+        Stream {
+            id,
+            role,
+            state,
+            send_credit: 0,
+            recv_window: 0,
+            recv_unacked: 0,
+            in_msg_len: 0,
+            in_chain: None,
+            out_chain: None,
+            deadline: None,
+            seq: 0,
+            reported: false,
+            blocked: false,
+            terminal_queued: false,
+            notice: None,
+        }
+    }
+}
+
+/// Storage for one stream. The caller provides a slice of these to the connection, e.g.
+/// `[StreamSlot::EMPTY; 256]`; its length is the connection's stream capacity.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSlot(pub(crate) Option<Stream>);
+
+impl StreamSlot {
+    /// An unused slot.
+    pub const EMPTY: StreamSlot = StreamSlot(None);
+}
+
+impl Default for StreamSlot {
+    fn default() -> StreamSlot {
+        StreamSlot::EMPTY
+    }
+}
+
+pub(crate) struct Table<'s> {
+    slots: &'s mut [StreamSlot],
+    len: usize,
+}
+
+impl<'s> Table<'s> {
+    pub(crate) fn new(slots: &'s mut [StreamSlot]) -> Table<'s> {
+        for s in slots.iter_mut() {
+            *s = StreamSlot::EMPTY;
+        }
+        Table { slots, len: 0 }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(&self, id: u32) -> usize {
+        let h = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
+        h % self.slots.len()
+    }
+
+    fn find(&self, id: u32) -> Option<usize> {
+        let cap = self.slots.len();
+        if cap == 0 {
+            return None;
+        }
+        let mut i = self.home(id);
+        for _ in 0..cap {
+            match &self.slots[i].0 {
+                None => return None,
+                Some(s) if s.id == id => return Some(i),
+                Some(_) => i = (i + 1) % cap,
+            }
+        }
+        None
+    }
+
+    pub(crate) fn get(&self, id: u32) -> Option<&Stream> {
+        self.find(id).and_then(|i| self.slots[i].0.as_ref())
+    }
+
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Stream> {
+        let i = self.find(id)?;
+        self.slots[i].0.as_mut()
+    }
+
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.find(id).is_some()
+    }
+
+    /// Inserts a stream whose id is not present; gives it back if the table is full.
+    pub(crate) fn insert(&mut self, stream: Stream) -> Result<(), Stream> {
+        let cap = self.slots.len();
+        if self.len >= cap {
+            return Err(stream);
+        }
+        let mut i = self.home(stream.id);
+        while self.slots[i].0.is_some() {
+            i = (i + 1) % cap;
+        }
+        self.slots[i].0 = Some(stream);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes the stream with `id` (backward-shift deletion keeps probes short).
+    pub(crate) fn remove(&mut self, id: u32) -> Option<Stream> {
+        let cap = self.slots.len();
+        let mut hole = self.find(id)?;
+        let removed = self.slots[hole].0.take();
+        self.len -= 1;
+        let mut i = (hole + 1) % cap;
+        while let Some(s) = self.slots[i].0 {
+            let home = self.home(s.id);
+            // Move `s` into the hole if its home is not in (hole, i] cyclically.
+            let dist_i = (i + cap - home) % cap;
+            let dist_hole = (hole + cap - home) % cap;
+            if dist_hole < dist_i {
+                self.slots[hole].0 = self.slots[i].0.take();
+                hole = i;
+            }
+            i = (i + 1) % cap;
+        }
+        removed
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Stream> + '_ {
+        self.slots.iter().filter_map(|s| s.0.as_ref())
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> + '_ {
+        self.slots.iter_mut().filter_map(|s| s.0.as_mut())
+    }
+}
