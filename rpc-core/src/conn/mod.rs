@@ -296,6 +296,40 @@ impl<'s> Connection<'s> {
         self.events.len() == 0 && self.control.len() == 0 && self.pending_notices == 0
     }
 
+    /// Queue depths: (events, control frames, payload events, pending notices).
+    #[doc(hidden)]
+    pub fn queue_depths(&self) -> (usize, usize, usize, usize) {
+        (
+            self.events.len(),
+            self.control.len(),
+            self.payload_events,
+            self.pending_notices,
+        )
+    }
+
+    /// Checks internal invariants (for tests and fuzzers): credit never negative, the
+    /// open-call counters match the table, the table within its capacity.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        if self.send_conn_credit < 0 {
+            return Err("connection send credit negative");
+        }
+        if self.table.iter().any(|s| s.send_credit < 0) {
+            return Err("stream send credit negative");
+        }
+        let callers = self.table.iter().filter(|s| s.role == Role::Caller).count();
+        if self.phase != Phase::Closed
+            && (callers != self.local_open as usize
+                || self.table.len() - callers != self.peer_open as usize)
+        {
+            return Err("open-call counters disagree with the table");
+        }
+        if self.table.len() > self.table.capacity() {
+            return Err("table over capacity");
+        }
+        Ok(())
+    }
+
     // ----------------------------------------------------------------------------------
     // Input
 
@@ -334,7 +368,7 @@ impl<'s> Connection<'s> {
         }
         while self.phase != Phase::Closed {
             // Room for what one frame can produce.
-            if self.events.free() < 3 || self.control.free() < 3 {
+            if self.events.free() < 4 || self.control.free() < 3 {
                 break;
             }
             let rest = &input[pos..];
@@ -1717,12 +1751,11 @@ impl<'s> Connection<'s> {
     }
 
     fn push_event(&mut self, ev: Event) {
-        if carries_payload(&ev) {
+        // handle_input keeps room for what one frame produces; commands produce at most
+        // two events each, so a full queue here means the caller is not polling.
+        if self.events.push(ev).is_ok() && carries_payload(&ev) {
             self.payload_events += 1;
         }
-        // handle_input keeps room for what one frame produces; commands produce at most
-        // one event each, so a full queue here means the caller is not polling.
-        let _ = self.events.push(ev);
     }
 }
 

@@ -158,6 +158,8 @@ pub struct Peer {
     pub events: Vec<Ev>,
     pub wire_out: Vec<u8>,
     pub eof: bool,
+    /// Bytes sent by the other side that have not arrived yet.
+    pub in_flight: Vec<u8>,
 }
 
 impl Peer {
@@ -170,6 +172,7 @@ impl Peer {
             events: Vec::new(),
             wire_out: Vec::new(),
             eof: false,
+            in_flight: Vec::new(),
         }
     }
 
@@ -180,7 +183,12 @@ impl Peer {
             let input = self.inbox[..n].to_vec();
             let consumed = match self.conn.handle_input(now, &input) {
                 Ok(c) => c,
-                Err(_) => {
+                Err(e) => {
+                    assert_eq!(
+                        e,
+                        muxwire_core::conn::Error::Closed,
+                        "handle_input refused input"
+                    );
                     // Closed: a real transport would be shut; drop what arrives.
                     self.drain_events(&input);
                     self.inbox.clear();
@@ -323,22 +331,31 @@ impl Pair {
         let moved = !self.client.wire_out.is_empty() || !self.server.wire_out.is_empty();
         let c2s = std::mem::take(&mut self.client.wire_out);
         let s2c = std::mem::take(&mut self.server.wire_out);
-        self.server.inbox.extend_from_slice(&c2s);
-        self.client.inbox.extend_from_slice(&s2c);
-        let (lc, ls) = match &mut self.split {
-            Some(rng) => (
-                Some(rng.below(self.client.inbox.len() as u64 + 1) as usize),
-                Some(rng.below(self.server.inbox.len() as u64 + 1) as usize),
-            ),
-            None => (None, None),
-        };
+        if std::env::var("MUXWIRE_TRACE").is_ok() {
+            trace_frames("c2s", &c2s);
+            trace_frames("s2c", &s2c);
+        }
+        self.server.in_flight.extend_from_slice(&c2s);
+        self.client.in_flight.extend_from_slice(&s2c);
+        // Bytes arrive in random pieces when splitting, all at once otherwise.
+        for peer in [&mut self.client, &mut self.server] {
+            let n = match &mut self.split {
+                Some(rng) if !peer.in_flight.is_empty() => {
+                    1 + rng.below(peer.in_flight.len() as u64) as usize
+                }
+                _ => peer.in_flight.len(),
+            };
+            let arrived: Vec<u8> = peer.in_flight.drain(..n).collect();
+            peer.inbox.extend_from_slice(&arrived);
+        }
         // A closed side that has flushed its output closes the transport.
         eof(&mut self.client, &mut self.server, now);
         eof(&mut self.server, &mut self.client, now);
         let before = (self.client.inbox.len(), self.server.inbox.len());
-        self.client.receive(now, lc);
-        self.server.receive(now, ls);
-        moved || before != (self.client.inbox.len(), self.server.inbox.len())
+        self.client.receive(now, None);
+        self.server.receive(now, None);
+        let pending = !self.client.in_flight.is_empty() || !self.server.in_flight.is_empty();
+        moved || pending || before != (self.client.inbox.len(), self.server.inbox.len())
     }
 
     /// Steps until nothing moves (bounded).
@@ -373,8 +390,30 @@ impl Pair {
     }
 }
 
+fn trace_frames(dir: &str, mut b: &[u8]) {
+    if b.starts_with(&muxwire_core::wire::PREFACE) {
+        b = &b[8..];
+    }
+    while let Ok(muxwire_core::wire::Decoded::Frame { frame, len }) =
+        muxwire_core::wire::decode(b, 1 << 24)
+    {
+        eprintln!(
+            "  {dir} {} {} flags={:#x} arg={} body={}",
+            frame.ty().name(),
+            frame.stream_id().0,
+            frame.flags().0,
+            frame.arg(),
+            frame.body().len()
+        );
+        b = &b[len..];
+    }
+    if !b.is_empty() {
+        eprintln!("  {dir} + {} bytes undecodable", b.len());
+    }
+}
+
 fn eof(a: &mut Peer, b: &mut Peer, now: Instant) {
-    if a.conn.is_closed() && !a.eof && b.inbox.is_empty() {
+    if a.conn.is_closed() && !a.eof && b.inbox.is_empty() && b.in_flight.is_empty() {
         a.eof = true;
         b.conn.handle_eof(now);
         b.drain_events(&[]);
