@@ -60,4 +60,4 @@ demo:
 	cargo run -q -p muxwire-core --example frames
 
 bench:
-	cargo bench -p muxwire-core --features std --bench codec
+	cargo bench -p muxwire-core --features std

@@ -112,7 +112,7 @@ impl core::fmt::Write for FixedWriter {
 }
 
 #[test]
-fn codec_never_allocates() {
+fn codec_and_connection_never_allocate() {
     let inputs = inputs();
     let mut out = vec![0u8; 1 << 16];
     // Sanity: the counter works.
@@ -132,7 +132,34 @@ fn codec_never_allocates() {
         acc = acc.wrapping_add(exercise(input, &mut out));
     }
     ARMED.with(|a| a.set(false));
-    let allocs = ARMED_ALLOCS.load(Ordering::SeqCst);
+    let allocs = ARMED_ALLOCS.swap(0, Ordering::SeqCst);
     assert_eq!(allocs, 0, "the codec allocated {allocs} times");
     assert!(acc > 0 && inputs.len() >= 80);
+
+    let (allocs, calls) = connection_allocations_per_call();
+    assert_eq!(calls, 100 * echo_round::IN_FLIGHT);
+    assert_eq!(
+        allocs, 0,
+        "the connection allocated {allocs} times over {calls} calls"
+    );
+}
+
+#[path = "support/echo_round.rs"]
+mod echo_round;
+
+/// The state machine: after warm-up, unary calls between two connections allocate nothing.
+fn connection_allocations_per_call() -> (usize, usize) {
+    use muxwire_core::conn::StreamSlot;
+    let mut cs = vec![StreamSlot::EMPTY; 512];
+    let mut ss = vec![StreamSlot::EMPTY; 512];
+    let mut bufs = echo_round::Bufs::new();
+    let (mut client, mut server) = echo_round::setup(&mut cs, &mut ss, &mut bufs);
+    let body = [7u8; 64];
+    let mut calls = 0;
+    ARMED.with(|a| a.set(true));
+    for _ in 0..100 {
+        calls += echo_round::round(&mut client, &mut server, &mut bufs, &body);
+    }
+    ARMED.with(|a| a.set(false));
+    (ARMED_ALLOCS.swap(0, Ordering::SeqCst), calls)
 }
