@@ -983,6 +983,12 @@ impl<'s> Connection<'s> {
         let one_way = flags.contains(Flags::NO_REPLY);
         let limits = self.cfg.settings;
         let meta = f.metadata();
+        if self.table.contains(id.0) {
+            return Err(FrameError {
+                code: ErrorCode::STREAM_STATE_ERROR,
+                rule: Rule::DuplicateStream,
+            });
+        }
         if one_way {
             let fits = flow as u64 <= u64::from(limits.max_message_size)
                 && meta.as_bytes().len() <= limits.max_metadata_size as usize;
@@ -992,12 +998,6 @@ impl<'s> Connection<'s> {
             }
             self.push_call_event(f, input, None);
             return Ok(());
-        }
-        if self.table.contains(id.0) {
-            return Err(FrameError {
-                code: ErrorCode::STREAM_STATE_ERROR,
-                rule: Rule::DuplicateStream,
-            });
         }
         let refuse = |reason| Control::Status {
             stream: id.0,
