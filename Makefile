@@ -49,9 +49,11 @@ $(VENV)/.ok: spec/tools/requirements.txt
 # Vectors are generated from hand-written cases; CI fails if the committed file drifts.
 vectors: venv
 	$(PY) spec/tools/gen_frames.py spec/vectors/frames.json
+	$(PY) spec/tools/gen_sessions.py spec/vectors/sessions.json
 
 spec-check: venv
 	$(PY) spec/tools/gen_frames.py --check spec/vectors/frames.json
+	$(PY) spec/tools/gen_sessions.py --check spec/vectors/sessions.json
 	$(PY) spec/tools/check_vectors_schema.py
 	$(PY) spec/tools/check_states.py spec/states.csv
 	VENV=$(VENV) bash spec/tools/check_ksy.sh

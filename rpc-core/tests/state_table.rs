@@ -118,7 +118,7 @@ impl Harness {
             if n == 0 {
                 break;
             }
-            self.record(&buf[..n].to_vec());
+            self.record(&buf[..n]);
         }
         while let Some(ev) = self.conn.poll_event() {
             self.events.push(ev);
