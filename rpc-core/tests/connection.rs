@@ -595,3 +595,77 @@ fn storage_full_is_an_error_not_a_panic() {
     }
     assert_eq!(opened, 100, "peer's initial max_concurrent_streams");
 }
+
+#[test]
+fn external_body_is_not_copied_and_gets_a_crc_trailer() {
+    use muxwire_core::conn::Body;
+    let mut client = Config::new(Side::Connector);
+    client.send_crc = true;
+    let mut p = Pair::new(client, Config::new(Side::Acceptor));
+    p.drive();
+    p.client.take_events();
+    p.server.take_events();
+    let body = vec![0xABu8; 5000];
+    let spec = CallSpec {
+        message: Some(Outgoing {
+            body: Body::External(body.len()),
+            ..Outgoing::bytes(&[])
+        }),
+        ..unary("big", &[])
+    };
+    let mut out = vec![0u8; 256];
+    let sent = p.client.conn.open_call(p.now, &spec, &mut out).unwrap();
+    assert!(sent.crc);
+    assert!(sent.len < 64, "only the header and metadata were written");
+    let head = &out[sent.len - sent.head_len..sent.len];
+    p.client.wire_out.extend_from_slice(&out[..sent.len]);
+    p.client.wire_out.extend_from_slice(&body);
+    p.client
+        .wire_out
+        .extend_from_slice(&muxwire_core::wire::crc_trailer(head, &body));
+    p.drive();
+    let evs = p.server.take_events();
+    assert!(
+        matches!(&evs[..], [Ev::Call { msg: Some((m, false)), .. }] if *m == body),
+        "{evs:?}"
+    );
+}
+
+#[test]
+fn frames_larger_than_the_peers_limit_are_refused_locally() {
+    let mut p = Pair::connected();
+    let big = vec![0u8; 65_536];
+    assert!(matches!(
+        p.client.call(p.now, &unary("x", &big)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(p.client.conn.open_streams(), 0);
+}
+
+#[test]
+fn keepalive_pings_after_silence() {
+    let mut client = Config::new(Side::Connector);
+    client.keepalive_interval = Some(Duration::from_secs(5));
+    let mut p = Pair::new(client, Config::new(Side::Acceptor));
+    p.drive();
+    p.client.take_events();
+    p.advance(Duration::from_secs(5));
+    p.drive();
+    assert_eq!(p.client.take_events(), vec![Ev::Pong]);
+}
+
+#[test]
+fn memory_per_connection_is_as_documented() {
+    use muxwire_core::conn::{Connection, StreamSlot};
+    let conn = std::mem::size_of::<Connection<'static>>();
+    let slot = std::mem::size_of::<StreamSlot>();
+    eprintln!("Connection: {conn} bytes, StreamSlot: {slot} bytes");
+    assert!(
+        conn <= 8192,
+        "Connection grew to {conn} bytes; update the docs"
+    );
+    assert!(
+        slot <= 80,
+        "StreamSlot grew to {slot} bytes; update the docs"
+    );
+}

@@ -11,6 +11,7 @@ use common::*;
 use muxwire_core::conn::{CallSpec, Error};
 use muxwire_core::time::Duration;
 use muxwire_core::wire::{StatusCode, StreamId};
+use proptest::strategy::Strategy;
 
 #[derive(Default)]
 struct Book {
@@ -75,13 +76,39 @@ fn apply_events(peer: &mut Peer, book: &mut Book, seed: u64) {
     }
 }
 
-fn act(peer: &mut Peer, book: &mut Book, rng: &mut Rng, now: muxwire_core::time::Instant) {
-    let body = vec![rng.below(256) as u8; rng.below(3000) as usize];
-    match rng.below(9) {
+/// One step of the model, chosen by the seeded generator or by proptest.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    server: bool,
+    kind: u8,
+    size: u16,
+    extra: u8,
+    advance_ms: u8,
+}
+
+impl Op {
+    fn random(rng: &mut Rng) -> Op {
+        Op {
+            server: rng.below(2) == 0,
+            kind: rng.below(9) as u8,
+            size: rng.below(3000) as u16,
+            extra: rng.below(256) as u8,
+            advance_ms: if rng.below(5) == 0 {
+                1 + rng.below(8) as u8
+            } else {
+                0
+            },
+        }
+    }
+}
+
+fn act(peer: &mut Peer, book: &mut Book, op: &Op, now: muxwire_core::time::Instant) {
+    let body = vec![op.extra; usize::from(op.size) % 3000];
+    match op.kind % 9 {
         0 | 1 => {
             let mut spec = CallSpec::unary("m", &body);
-            if rng.below(4) == 0 {
-                spec.deadline = Some(Duration::from_millis(1 + rng.below(20)));
+            if op.extra % 4 == 0 {
+                spec.deadline = Some(Duration::from_millis(1 + u64::from(op.extra % 20)));
             }
             if let Ok(id) = peer.call(now, &spec) {
                 book.mine.insert(id, false);
@@ -104,7 +131,7 @@ fn act(peer: &mut Peer, book: &mut Book, rng: &mut Rng, now: muxwire_core::time:
         4 => {
             // Send on or half-close one of my streaming calls.
             if let Some((&id, _)) = book.mine.iter().find(|(_, &open)| open) {
-                let end = rng.below(2) == 0;
+                let end = op.extra % 2 == 0;
                 match peer.send(now, id, Some(&body), end) {
                     Ok(()) if end => {
                         book.mine.insert(id, false);
@@ -119,7 +146,7 @@ fn act(peer: &mut Peer, book: &mut Book, rng: &mut Rng, now: muxwire_core::time:
             if let Some(&id) = book
                 .mine
                 .keys()
-                .nth(rng.below(book.mine.len() as u64 + 1) as usize)
+                .nth(usize::from(op.extra) % (book.mine.len() + 1))
             {
                 if peer
                     .conn
@@ -168,21 +195,28 @@ fn act(peer: &mut Peer, book: &mut Book, rng: &mut Rng, now: muxwire_core::time:
 
 fn run(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let ops: Vec<Op> = (0..60).map(|_| Op::random(&mut rng)).collect();
+    run_ops(&ops, seed ^ 0xDEAD_BEEF, seed);
+}
+
+/// Plays `ops` through a pair whose byte streams are split by a generator seeded with
+/// `split`, then winds down and checks that every call ended exactly once on both sides.
+fn run_ops(ops: &[Op], split: u64, seed: u64) {
     let mut p = Pair::default_pair();
-    p.split = Some(Rng(seed ^ 0xDEAD_BEEF | 1));
+    p.split = Some(Rng(split | 1));
     let (mut bc, mut bs) = (Book::default(), Book::default());
-    for _ in 0..60 {
+    for op in ops {
         let now = p.now;
-        if rng.below(2) == 0 {
-            act(&mut p.client, &mut bc, &mut rng, now);
+        if op.server {
+            act(&mut p.server, &mut bs, op, now);
         } else {
-            act(&mut p.server, &mut bs, &mut rng, now);
+            act(&mut p.client, &mut bc, op, now);
         }
         p.step();
         apply_events(&mut p.client, &mut bc, seed);
         apply_events(&mut p.server, &mut bs, seed);
-        if rng.below(5) == 0 {
-            p.advance(Duration::from_millis(rng.below(8)));
+        if op.advance_ms > 0 {
+            p.advance(Duration::from_millis(u64::from(op.advance_ms)));
             apply_events(&mut p.client, &mut bc, seed);
             apply_events(&mut p.server, &mut bs, seed);
         }
@@ -297,5 +331,22 @@ fn thousands_of_random_scenarios() {
     }
     for seed in 1..=3000 {
         run(seed);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+
+    /// The same model, with operation lists proptest can shrink to a minimal failing case.
+    #[test]
+    fn model_every_call_ends_exactly_once(
+        ops in proptest::collection::vec(
+            (proptest::prelude::any::<bool>(), 0u8..9, 0u16..3000, proptest::prelude::any::<u8>(), 0u8..8)
+                .prop_map(|(server, kind, size, extra, advance_ms)| Op { server, kind, size, extra, advance_ms }),
+            1..80,
+        ),
+        split in proptest::prelude::any::<u64>(),
+    ) {
+        run_ops(&ops, split, 0);
     }
 }

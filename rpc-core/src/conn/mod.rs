@@ -29,9 +29,9 @@
 //!
 //! # Memory
 //!
-//! A connection is `size_of::<Connection>()` bytes (about 2.5 KiB: its event and control
-//! queues are inline) plus `size_of::<StreamSlot>()` (about 80 bytes) per caller-provided
-//! slot. With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
+//! A connection is `size_of::<Connection>()` bytes (about 7 KiB on 64-bit targets: its
+//! 64-entry event and control queues are inline) plus `size_of::<StreamSlot>()` (72 bytes)
+//! per caller-provided slot; `tests/connection.rs` keeps these numbers honest. With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
 //! endpoint's own calls; a full table refuses incoming calls (REFUSED on the wire) and
 //! fails `open_call` with [`Error::StorageFull`], never panics.
 
@@ -1679,6 +1679,15 @@ impl<'s> Connection<'s> {
                 (enc.finish(flags)?, HEADER_LEN + meta_len)
             }
         };
+        // The whole payload must fit the peer's MAX_FRAME_SIZE (or the initial value).
+        let body_len = message.map_or(0, |m| m.body.len());
+        let crc = if self.crc_out { CRC_LEN } else { 0 };
+        let payload = head_len - HEADER_LEN + body_len + crc;
+        if payload > self.peer.max_frame_size as usize {
+            return Err(Error::InvalidArgument(
+                "frame exceeds the peer's max_frame_size: send the message in chunks",
+            ));
+        }
         let external = matches!(message.map(|m| m.body), Some(Body::External(_)));
         Ok(Sent {
             stream: StreamId(stream),
