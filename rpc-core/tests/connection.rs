@@ -669,3 +669,24 @@ fn memory_per_connection_is_as_documented() {
         "StreamSlot grew to {slot} bytes; update the docs"
     );
 }
+
+#[test]
+fn full_stream_storage_refuses_on_the_wire() {
+    let now = muxwire_core::time::Instant(1_000_000);
+    let mut server = Config::new(Side::Acceptor);
+    server.settings.max_concurrent_streams = 100;
+    let mut p = Pair {
+        client: Peer::new(Config::new(Side::Connector), 16, now),
+        server: Peer::new(server, 2, now),
+        now,
+        split: None,
+    };
+    p.drive();
+    for _ in 0..3 {
+        p.client.call(p.now, &streaming("x")).unwrap();
+    }
+    p.drive();
+    let evs = p.client.take_events();
+    assert!(evs.iter().any(|e| matches!(e, Ev::Status { stream: 5, refused: true, .. })), "{evs:?}");
+    assert_eq!(p.server.conn.open_streams(), 2);
+}

@@ -43,6 +43,7 @@ fn apply_config(cfg: &mut Config, v: &Value) {
             "idle_timeout_ms" => s.idle_timeout_ms = n,
             "cancel_budget" => cfg.cancel_budget = n,
             "control_budget" => cfg.control_budget = n,
+            "ack_queue" => cfg.ack_queue = n as usize,
             other => panic!("unknown config key {other}"),
         }
     }

@@ -398,6 +398,10 @@ def handwritten(s):
           [recv(*[raw(PING, 0, 0, i) for i in range(11)]),
            {"sent_tail": [goaway("ENHANCE_YOUR_CALM")]}, closed("ENHANCE_YOUR_CALM")],
           config={"control_budget": 10})
+    s.add("ack queue: 17 PINGs before any ACK could be written", ["Budget", "Keepalive"], A,
+          [recv(*[raw(PING, 0, 0, i) for i in range(17)]),
+           {"sent_tail": [goaway("ENHANCE_YOUR_CALM")]}, closed("ENHANCE_YOUR_CALM")],
+          config={"control_budget": 1000, "ack_queue": 16})
     s.add("control budget: unknown extension frames", ["Budget"], A,
           [recv(*[raw(0x80, 0, 0, 0, b"", b"x") for _ in range(11)]),
            sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
