@@ -687,6 +687,16 @@ fn full_stream_storage_refuses_on_the_wire() {
     }
     p.drive();
     let evs = p.client.take_events();
-    assert!(evs.iter().any(|e| matches!(e, Ev::Status { stream: 5, refused: true, .. })), "{evs:?}");
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            Ev::Status {
+                stream: 5,
+                refused: true,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
     assert_eq!(p.server.conn.open_streams(), 2);
 }
