@@ -1,6 +1,6 @@
 # muxwire: one entry point for everything.
 #   make test   - every check CI runs (format, lint, Rust tests, spec checks)
-#   make demo   - the codec at work: an annotated muxwire exchange
+#   make demo   - a server and a client: every kind of call, the bytes, a short benchmark
 #   make bench  - criterion benchmarks of the codec
 SHELL := /bin/bash
 .ONESHELL:
@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test fmt-check clippy rust-test nostd spec-check vectors ksy-check venv bench fmt
+.PHONY: demo bench-rpc test fmt-check clippy rust-test nostd spec-check vectors ksy-check venv bench fmt
 
 test: fmt-check clippy rust-test nostd spec-check
 	@echo "make test: all checks passed"
@@ -25,7 +25,7 @@ clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 rust-test:
-	cargo test --workspace
+	timeout 1200 cargo test --workspace
 	cargo test -p muxwire-core --features std --test vectors
 
 # The core must build for a target without std or alloc at all.
@@ -59,7 +59,10 @@ spec-check: venv
 	VENV=$(VENV) bash spec/tools/check_ksy.sh
 
 demo:
-	cargo run -q -p muxwire-core --example frames
+	cargo run -q --release -p muxwire-cli -- demo
+
+bench-rpc:
+	cargo run -q --release -p muxwire-cli -- bench
 
 bench:
 	cargo bench -p muxwire-core --features std

@@ -657,7 +657,7 @@ fn keepalive_pings_after_silence() {
 #[test]
 fn memory_per_connection_is_as_documented() {
     use muxwire_core::conn::{Connection, StreamSlot};
-    let conn = std::mem::size_of::<Connection<'static>>();
+    let conn = std::mem::size_of::<Connection<&'static mut [StreamSlot]>>();
     let slot = std::mem::size_of::<StreamSlot>();
     eprintln!("Connection: {conn} bytes, StreamSlot: {slot} bytes");
     assert!(

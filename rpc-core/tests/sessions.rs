@@ -19,7 +19,7 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 struct Runner {
-    conn: Connection<'static>,
+    conn: Connection<&'static mut [StreamSlot]>,
     now: Instant,
     written: Vec<Value>,
     events: Vec<Value>,

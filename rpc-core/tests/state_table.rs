@@ -71,7 +71,7 @@ fn call(id: u32, flags: Flags, deadline: bool) -> Vec<u8> {
 }
 
 struct Harness {
-    conn: Connection<'static>,
+    conn: Connection<&'static mut [StreamSlot]>,
     now: Instant,
     /// Frames the connection wrote: (type, stream, flags, arg).
     written: Vec<(FrameType, u32, u8, u32)>,

@@ -151,7 +151,8 @@ pub enum Event {
         /// The status that was sent.
         code: StatusCode,
     },
-    /// Send credit arrived after a send was blocked (stream 0: the connection).
+    /// Send credit arrived after a send was blocked. Stream 0 means the connection window
+    /// (or the peer's HELLO raised the windows): retry every blocked send.
     WindowOpened {
         /// The stream, or 0 for the connection window.
         stream: StreamId,

@@ -29,7 +29,8 @@
 //!
 //! # Memory
 //!
-//! A connection is `size_of::<Connection>()` bytes (about 7 KiB on 64-bit targets: its
+//! Storage is any [`Storage`]: a borrowed `&mut [StreamSlot]` (no allocation at all) or an
+//! owned `Box<[StreamSlot]>`. A connection is `size_of::<Connection>()` bytes (about 7 KiB on 64-bit targets: its
 //! 64-entry event and control queues are inline) plus `size_of::<StreamSlot>()` (72 bytes)
 //! per caller-provided slot; `tests/connection.rs` keeps these numbers honest. With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
 //! endpoint's own calls; a full table refuses incoming calls (REFUSED on the wire) and
@@ -46,7 +47,7 @@ mod streams;
 pub use config::Config;
 pub use error::Error;
 pub use event::{CloseReason, Event, FailReason, Message, Payload};
-pub use streams::{Role, StreamSlot, StreamState};
+pub use streams::{Role, Storage, StreamSlot, StreamState};
 
 use budget::Budget;
 use control::{Control, Reason};
@@ -158,9 +159,9 @@ enum Phase {
 
 /// One muxwire connection, from one endpoint's point of view. See the module docs for the
 /// call order.
-pub struct Connection<'s> {
+pub struct Connection<S: Storage> {
     cfg: Config,
-    table: Table<'s>,
+    table: Table<S>,
     pending_notices: usize,
     phase: Phase,
     preface_matched: usize,
@@ -196,9 +197,9 @@ pub struct Connection<'s> {
     close_reported: bool,
 }
 
-impl<'s> Connection<'s> {
+impl<S: Storage> Connection<S> {
     /// A new connection at time `now`, with `slots` as its stream storage.
-    pub fn new(cfg: Config, slots: &'s mut [StreamSlot], now: Instant) -> Connection<'s> {
+    pub fn new(cfg: Config, slots: S, now: Instant) -> Connection<S> {
         let initial = Settings::INITIAL;
         Connection {
             cfg,
@@ -966,6 +967,19 @@ impl<'s> Connection<'s> {
         self.peer_hello = true;
         self.phase = Phase::Open;
         self.push_event(Event::Connected);
+        // The peer's windows may be larger than the initial ones every send was held to:
+        // one WindowOpened for the connection tells the caller to retry every blocked send.
+        let mut blocked = self.conn_blocked;
+        for s in self.table.iter_mut() {
+            blocked |= s.blocked;
+            s.blocked = false;
+        }
+        if blocked {
+            self.conn_blocked = false;
+            self.push_event(Event::WindowOpened {
+                stream: StreamId::CONNECTION,
+            });
+        }
         Ok(())
     }
 

@@ -117,21 +117,36 @@ impl Default for StreamSlot {
     }
 }
 
-pub(crate) struct Table<'s> {
-    slots: &'s mut [StreamSlot],
+/// Stream storage: anything that lends out a slice of slots. A borrowed
+/// `&mut [StreamSlot]` or an array works without `alloc`; a runtime can hand over a
+/// `Box<[StreamSlot]>` or `Vec<StreamSlot>` so the connection owns its storage.
+pub trait Storage: AsRef<[StreamSlot]> + AsMut<[StreamSlot]> {}
+
+impl<T: AsRef<[StreamSlot]> + AsMut<[StreamSlot]>> Storage for T {}
+
+pub(crate) struct Table<S: Storage> {
+    slots: S,
     len: usize,
 }
 
-impl<'s> Table<'s> {
-    pub(crate) fn new(slots: &'s mut [StreamSlot]) -> Table<'s> {
-        for s in slots.iter_mut() {
+impl<S: Storage> Table<S> {
+    pub(crate) fn new(mut slots: S) -> Table<S> {
+        for s in slots.as_mut().iter_mut() {
             *s = StreamSlot::EMPTY;
         }
         Table { slots, len: 0 }
     }
 
+    fn s(&self) -> &[StreamSlot] {
+        self.slots.as_ref()
+    }
+
+    fn m(&mut self) -> &mut [StreamSlot] {
+        self.slots.as_mut()
+    }
+
     pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
+        self.s().len()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -140,17 +155,17 @@ impl<'s> Table<'s> {
 
     fn home(&self, id: u32) -> usize {
         let h = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
-        h % self.slots.len()
+        h % self.s().len()
     }
 
     fn find(&self, id: u32) -> Option<usize> {
-        let cap = self.slots.len();
+        let cap = self.s().len();
         if cap == 0 {
             return None;
         }
         let mut i = self.home(id);
         for _ in 0..cap {
-            match &self.slots[i].0 {
+            match &self.s()[i].0 {
                 None => return None,
                 Some(s) if s.id == id => return Some(i),
                 Some(_) => i = (i + 1) % cap,
@@ -160,12 +175,12 @@ impl<'s> Table<'s> {
     }
 
     pub(crate) fn get(&self, id: u32) -> Option<&Stream> {
-        self.find(id).and_then(|i| self.slots[i].0.as_ref())
+        self.find(id).and_then(|i| self.s()[i].0.as_ref())
     }
 
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Stream> {
         let i = self.find(id)?;
-        self.slots[i].0.as_mut()
+        self.m()[i].0.as_mut()
     }
 
     pub(crate) fn contains(&self, id: u32) -> bool {
@@ -174,33 +189,34 @@ impl<'s> Table<'s> {
 
     /// Inserts a stream whose id is not present; gives it back if the table is full.
     pub(crate) fn insert(&mut self, stream: Stream) -> Result<(), Stream> {
-        let cap = self.slots.len();
+        let cap = self.s().len();
         if self.len >= cap {
             return Err(stream);
         }
         let mut i = self.home(stream.id);
-        while self.slots[i].0.is_some() {
+        while self.s()[i].0.is_some() {
             i = (i + 1) % cap;
         }
-        self.slots[i].0 = Some(stream);
+        self.m()[i].0 = Some(stream);
         self.len += 1;
         Ok(())
     }
 
     /// Removes the stream with `id` (backward-shift deletion keeps probes short).
     pub(crate) fn remove(&mut self, id: u32) -> Option<Stream> {
-        let cap = self.slots.len();
+        let cap = self.s().len();
         let mut hole = self.find(id)?;
-        let removed = self.slots[hole].0.take();
+        let removed = self.m()[hole].0.take();
         self.len -= 1;
         let mut i = (hole + 1) % cap;
-        while let Some(s) = self.slots[i].0 {
+        while let Some(s) = self.s()[i].0 {
             let home = self.home(s.id);
             // Move `s` into the hole if its home is not in (hole, i] cyclically.
             let dist_i = (i + cap - home) % cap;
             let dist_hole = (hole + cap - home) % cap;
             if dist_hole < dist_i {
-                self.slots[hole].0 = self.slots[i].0.take();
+                let moved = self.m()[i].0.take();
+                self.m()[hole].0 = moved;
                 hole = i;
             }
             i = (i + 1) % cap;
@@ -209,10 +225,10 @@ impl<'s> Table<'s> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Stream> + '_ {
-        self.slots.iter().filter_map(|s| s.0.as_ref())
+        self.s().iter().filter_map(|s| s.0.as_ref())
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> + '_ {
-        self.slots.iter_mut().filter_map(|s| s.0.as_mut())
+        self.m().iter_mut().filter_map(|s| s.0.as_mut())
     }
 }

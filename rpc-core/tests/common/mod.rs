@@ -152,7 +152,7 @@ pub fn own(ev: Event, input: &[u8]) -> Ev {
 }
 
 pub struct Peer {
-    pub conn: Connection<'static>,
+    pub conn: Connection<&'static mut [StreamSlot]>,
     /// Bytes received but not yet consumed.
     pub inbox: Vec<u8>,
     pub events: Vec<Ev>,

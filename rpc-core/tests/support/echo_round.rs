@@ -27,8 +27,8 @@ impl Bufs {
 /// One round: the client pipelines `IN_FLIGHT` calls, the server answers each, the client
 /// collects every reply. Returns the number of replies.
 pub fn round(
-    client: &mut Connection<'_>,
-    server: &mut Connection<'_>,
+    client: &mut Connection<&mut [StreamSlot]>,
+    server: &mut Connection<&mut [StreamSlot]>,
     b: &mut Bufs,
     body: &[u8],
 ) -> usize {
@@ -97,7 +97,10 @@ pub fn setup<'a>(
     cs: &'a mut [StreamSlot],
     ss: &'a mut [StreamSlot],
     b: &mut Bufs,
-) -> (Connection<'a>, Connection<'a>) {
+) -> (
+    Connection<&'a mut [StreamSlot]>,
+    Connection<&'a mut [StreamSlot]>,
+) {
     let now = Instant(1);
     let mut client = Connection::new(Config::new(Side::Connector), cs, now);
     let mut cfg = Config::new(Side::Acceptor);

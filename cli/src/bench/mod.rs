@@ -1,0 +1,310 @@
+//! `muxwire bench`: server and client as separate processes pinned to different cores,
+//! workloads W1-W4 (DESIGN.md) over TCP and Unix sockets, for muxwire and for a raw
+//! socket echo written with the same runtime (the floor), all in one run.
+
+mod mux;
+mod raw;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Shorter runs (seconds instead of tens of seconds).
+    #[arg(long)]
+    quick: bool,
+    /// tcp, unix or both.
+    #[arg(long, default_value = "both")]
+    transport: String,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: PathBuf,
+}
+
+impl BenchArgs {
+    /// The settings `muxwire demo` uses.
+    pub(crate) fn quick() -> BenchArgs {
+        BenchArgs {
+            quick: true,
+            transport: "both".into(),
+            json: "target/bench/demo.json".into(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct ServerArgs {
+    /// mux or raw.
+    #[arg(long)]
+    mode: String,
+    /// Pin to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+    url: String,
+}
+
+#[derive(Args)]
+pub(crate) struct ClientArgs {
+    /// mux or raw.
+    #[arg(long)]
+    mode: String,
+    /// W1, W2, W3 or W4.
+    #[arg(long)]
+    workload: String,
+    #[arg(long)]
+    quick: bool,
+    /// Pin to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+    url: String,
+}
+
+/// Pins this process to one CPU when the machine has more than one.
+fn pin(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if n < 2 {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes inside it; sched_setaffinity
+    // reads it. No memory is shared.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % n, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+pub(crate) fn server(args: ServerArgs) -> i32 {
+    pin(args.cpu);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        match args.mode.as_str() {
+            "raw" => raw::serve(&args.url).await,
+            _ => mux::serve(&args.url).await,
+        }
+    })
+}
+
+pub(crate) fn client(args: ClientArgs) -> i32 {
+    pin(args.cpu);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async move {
+        match args.mode.as_str() {
+            "raw" => raw::workload(&args.workload, &args.url, args.quick).await,
+            _ => mux::workload(&args.workload, &args.url, args.quick).await,
+        }
+    });
+    match result {
+        Ok(v) => {
+            println!("{v}");
+            0
+        }
+        Err(e) => {
+            eprintln!("bench client: {e}");
+            1
+        }
+    }
+}
+
+struct ServerProc(Child);
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(mode: &str, url: &str) -> Result<(ServerProc, String), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["bench-server", "--mode", mode, "--cpu", "0", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the bench server: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let url = line.trim().to_string();
+    if url.is_empty() {
+        return Err("bench server did not start".into());
+    }
+    Ok((ServerProc(child), url))
+}
+
+fn run_client(mode: &str, workload: &str, url: &str, quick: bool) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut args = vec![
+        "bench-client",
+        "--mode",
+        mode,
+        "--workload",
+        workload,
+        "--cpu",
+        "1",
+    ];
+    if quick {
+        args.push("--quick");
+    }
+    args.push(url);
+    let out = Command::new(exe)
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("{mode} {workload} client failed"));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("bad client output: {e}"))
+}
+
+const WORKLOADS: [(&str, &str, &str, bool); 4] = [
+    (
+        "W1",
+        "1 call in flight, 64 B echo: p50 latency (us)",
+        "p50_us",
+        false,
+    ),
+    (
+        "W2",
+        "128 calls in flight, 64 B echo (calls/s)",
+        "calls_per_s",
+        true,
+    ),
+    ("W3", "4 MiB echo (MB/s)", "mb_per_s", true),
+    ("W4", "one-way 64 B messages (msgs/s)", "msgs_per_s", true),
+];
+
+pub(crate) fn run(args: BenchArgs) -> i32 {
+    let transports: Vec<&str> = match args.transport.as_str() {
+        "tcp" => vec!["tcp"],
+        "unix" => vec!["unix"],
+        _ => vec!["tcp", "unix"],
+    };
+    let mut results = serde_json::Map::new();
+    for t in &transports {
+        for mode in ["raw", "mux"] {
+            let url = match *t {
+                "tcp" => "tcp://127.0.0.1:0".to_string(),
+                _ => format!(
+                    "unix:///tmp/muxwire-bench-{}-{mode}.sock",
+                    std::process::id()
+                ),
+            };
+            let (server, url) = match start_server(mode, &url) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 1;
+                }
+            };
+            for (w, _, _, _) in WORKLOADS {
+                match run_client(mode, w, &url, args.quick) {
+                    Ok(v) => {
+                        results.insert(format!("{t}/{mode}/{w}"), v);
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return 1;
+                    }
+                }
+            }
+            drop(server);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    print_table(&results, &transports);
+    let doc = json!({
+        "machine": { "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()) },
+        "quick": args.quick,
+        "results": results,
+    });
+    if let Some(dir) = args.json.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(
+        &args.json,
+        serde_json::to_string_pretty(&doc).expect("json"),
+    ) {
+        Ok(()) => println!("results written to {}", args.json.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", args.json.display()),
+    }
+    0
+}
+
+fn print_table(results: &serde_json::Map<String, Value>, transports: &[&str]) {
+    println!();
+    println!("| workload | transport | raw floor | muxwire | muxwire / raw |");
+    println!("|---|---|---|---|---|");
+    for (w, label, key, higher_better) in WORKLOADS {
+        for t in transports {
+            let raw = results
+                .get(&format!("{t}/raw/{w}"))
+                .and_then(|v| v[key].as_f64());
+            let mux = results
+                .get(&format!("{t}/mux/{w}"))
+                .and_then(|v| v[key].as_f64());
+            let (Some(raw), Some(mux)) = (raw, mux) else {
+                continue;
+            };
+            let ratio = if higher_better { mux / raw } else { raw / mux };
+            let extra = if w == "W1" {
+                let r99 = results[&format!("{t}/raw/{w}")]["p99_us"]
+                    .as_f64()
+                    .unwrap_or(0.0);
+                let m99 = results[&format!("{t}/mux/{w}")]["p99_us"]
+                    .as_f64()
+                    .unwrap_or(0.0);
+                format!(" (p99 raw {r99:.1} / mux {m99:.1})")
+            } else if w == "W2" {
+                match results[&format!("{t}/mux/{w}")]["server_allocs_per_call"].as_f64() {
+                    Some(a) => format!(" ({a:.2} server allocations per call)"),
+                    None => String::new(),
+                }
+            } else {
+                String::new()
+            };
+            println!(
+                "| {w} {label} | {t} | {} | {}{extra} | {ratio:.2}x |",
+                fmt(raw),
+                fmt(mux)
+            );
+        }
+    }
+    println!("\n(ratios above 1.0x beat the raw floor; W1 compares latency, so raw/mux)");
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Percentile of sorted microsecond samples.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}

@@ -1,0 +1,157 @@
+//! The muxwire side of the benchmark: the CLI's built-in server and a client per workload.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use muxwire::{Client, Options, Server};
+use serde_json::{json, Value};
+
+/// Options sized for the workloads (4 MiB messages, 128 calls in flight).
+fn options() -> Options {
+    Options {
+        max_frame_size: 256 * 1024,
+        max_message_size: 8 << 20,
+        initial_stream_window: 8 << 20,
+        initial_connection_window: 64 << 20,
+        ..Options::default()
+    }
+}
+
+pub(crate) async fn serve(url: &str) -> i32 {
+    let server = match Server::new(crate::serve::router(Arc::default()), options())
+        .bind(url)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench server: {e}");
+            return 1;
+        }
+    };
+    println!("{}", server.local_endpoint());
+    std::future::pending::<()>().await;
+    0
+}
+
+async fn server_allocs(c: &Client) -> Result<u64, String> {
+    let b = c
+        .call("stats", Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&b)
+        .parse()
+        .map_err(|_| "bad stats reply".to_string())
+}
+
+pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, String> {
+    let client = Client::connect_with(url, options(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let msg = Bytes::from(vec![7u8; 64]);
+    let result = match w {
+        "W1" => {
+            let n = if quick { 3_000 } else { 20_000 };
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                client
+                    .call("echo", msg.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                lat.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            lat.sort_by(f64::total_cmp);
+            json!({"p50_us": super::percentile(&lat, 0.5), "p99_us": super::percentile(&lat, 0.99), "calls": n})
+        }
+        "W2" => {
+            let dur = if quick {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(3)
+            };
+            // Warm up, then measure calls and the server's allocations in steady state.
+            for _ in 0..1000 {
+                client
+                    .call("echo", msg.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let allocs_before = server_allocs(&client).await?;
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..128 {
+                let (c, m) = (client.clone(), msg.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while start.elapsed() < dur {
+                        if c.call("echo", m.clone()).await.is_err() {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+            let mut calls = 0;
+            for t in tasks {
+                calls += t.await.map_err(|e| e.to_string())?;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let allocs = server_allocs(&client).await?.saturating_sub(allocs_before);
+            json!({
+                "calls_per_s": calls as f64 / secs,
+                "calls": calls,
+                "server_allocs_per_call": allocs as f64 / calls.max(1) as f64,
+                "client_writev": client.stats().write_syscalls,
+            })
+        }
+        "W3" => {
+            let n = if quick { 10 } else { 60 };
+            let body = Bytes::from(vec![5u8; 4 << 20]);
+            let start = Instant::now();
+            for _ in 0..n {
+                let r = client
+                    .call("echo", body.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if r.len() != body.len() {
+                    return Err("short echo".into());
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            json!({"mb_per_s": (n * body.len()) as f64 / secs / 1e6})
+        }
+        "W4" => {
+            let n: u64 = if quick { 300_000 } else { 3_000_000 };
+            let start = Instant::now();
+            for _ in 0..n {
+                client
+                    .notify("sink", msg.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            // Done when the server has received them all.
+            loop {
+                let c = client
+                    .call("count", Bytes::new())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let got: u64 = String::from_utf8_lossy(&c)
+                    .split(' ')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                if got >= n {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            json!({"msgs_per_s": n as f64 / secs, "msgs": n})
+        }
+        other => return Err(format!("unknown workload {other}")),
+    };
+    client.close().await;
+    Ok(result)
+}

@@ -1,0 +1,647 @@
+//! Clients: a pool of connections to one endpoint, reconnecting with backoff, and the
+//! calls made over them. [`Peer`] makes the same calls over one given connection (a
+//! handler calling its caller back).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use muxwire_core::wire::{Codec, Side};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::driver::{self, CallReq, Cmd, Handle, StreamKey};
+use crate::server::{Router, LIST_METHOD};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::{transport, Endpoint, Options, Status};
+
+/// Per-call options.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Fail with DEADLINE_EXCEEDED after this long (sent to the server as its deadline).
+    pub timeout: Option<Duration>,
+    /// Application metadata (keys: 1 to 255 bytes of `[a-z0-9-_.]`).
+    pub metadata: Vec<(String, Bytes)>,
+    /// Compress the request with this codec if the server accepts it and it helps.
+    pub compression: Option<Codec>,
+}
+
+impl CallOptions {
+    /// Options with a timeout.
+    pub fn timeout(d: Duration) -> CallOptions {
+        CallOptions {
+            timeout: Some(d),
+            ..CallOptions::default()
+        }
+    }
+}
+
+/// The state of a client's connection, for observers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Trying to connect.
+    Connecting,
+    /// Connected and usable.
+    Ready,
+    /// The last attempt failed or the connection broke; retrying after a backoff.
+    TransientFailure,
+    /// The client was closed.
+    Shutdown,
+}
+
+static TOKENS: AtomicU64 = AtomicU64::new(1);
+
+fn token() -> u64 {
+    TOKENS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Cancels the call on the wire if the future making it is dropped before it ends.
+struct CancelOnDrop<'a> {
+    handle: &'a Handle,
+    token: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.handle.send(Cmd::Cancel { token: self.token });
+        }
+    }
+}
+
+fn request(
+    method: &str,
+    body: Option<Bytes>,
+    end: bool,
+    one_way: bool,
+    opts: &CallOptions,
+    default_timeout: Option<Duration>,
+) -> CallReq {
+    CallReq {
+        token: token(),
+        method: method.to_string(),
+        body,
+        end,
+        one_way,
+        timeout: opts.timeout.or(default_timeout),
+        entries: opts.metadata.clone(),
+        compress: opts.compression,
+        prepared: false,
+        reply: None,
+        inbound: None,
+    }
+}
+
+async fn unary_on(handle: &Handle, mut req: CallReq) -> Result<Bytes, Status> {
+    let (tx, rx) = oneshot::channel();
+    req.reply = Some(tx);
+    let token = req.token;
+    if !handle.send(Cmd::Call(Box::new(req))) {
+        return Err(Status::refused(
+            "connection closed before the call was sent",
+        ));
+    }
+    let mut guard = CancelOnDrop {
+        handle,
+        token,
+        armed: true,
+    };
+    let r = rx.await;
+    guard.armed = false;
+    r.unwrap_or_else(|_| {
+        Err(Status::unavailable(
+            "connection closed with the call in flight",
+        ))
+    })
+}
+
+async fn notify_on(handle: &Handle, mut req: CallReq) -> Result<(), Status> {
+    let (tx, rx) = oneshot::channel();
+    req.reply = Some(tx);
+    if !handle.send(Cmd::Call(Box::new(req))) {
+        return Err(Status::refused(
+            "connection closed before the message was sent",
+        ));
+    }
+    rx.await
+        .unwrap_or_else(|_| Err(Status::unavailable("connection closed")))
+        .map(|_| ())
+}
+
+fn stream_on(handle: &Handle, mut req: CallReq) -> Result<(CallSink, CallStream), Status> {
+    let (itx, irx) = mpsc::unbounded_channel();
+    let (tx, rx) = oneshot::channel();
+    req.reply = Some(tx);
+    req.inbound = Some(itx);
+    let token = req.token;
+    if !handle.send(Cmd::Call(Box::new(req))) {
+        return Err(Status::refused(
+            "connection closed before the call was sent",
+        ));
+    }
+    Ok((
+        CallSink {
+            handle: handle.clone(),
+            token,
+            finished: false,
+        },
+        CallStream {
+            handle: handle.clone(),
+            token,
+            inbound: irx,
+            outcome: Some(rx),
+            done: false,
+        },
+    ))
+}
+
+/// The sending half of a streaming call.
+pub struct CallSink {
+    handle: Handle,
+    token: u64,
+    finished: bool,
+}
+
+impl CallSink {
+    /// Sends one message.
+    pub fn send(&mut self, message: Bytes) -> Result<(), Status> {
+        if self.finished {
+            return Err(Status::invalid_argument(
+                "the request stream is already finished",
+            ));
+        }
+        let cmd = Cmd::Send {
+            stream: StreamKey::Token(self.token),
+            body: Some(message),
+            end: false,
+        };
+        if self.handle.send(cmd) {
+            Ok(())
+        } else {
+            Err(Status::unavailable("connection closed"))
+        }
+    }
+
+    /// Half-closes: no more messages from this side.
+    pub fn finish(mut self) -> Result<(), Status> {
+        self.finished = true;
+        let cmd = Cmd::Send {
+            stream: StreamKey::Token(self.token),
+            body: None,
+            end: true,
+        };
+        if self.handle.send(cmd) {
+            Ok(())
+        } else {
+            Err(Status::unavailable("connection closed"))
+        }
+    }
+}
+
+/// The receiving half of a streaming call. Dropping it before the end cancels the call.
+pub struct CallStream {
+    handle: Handle,
+    token: u64,
+    inbound: mpsc::UnboundedReceiver<Result<Bytes, Status>>,
+    outcome: Option<oneshot::Receiver<Result<Bytes, Status>>>,
+    done: bool,
+}
+
+impl CallStream {
+    /// The next message from the server; `None` when the call ended OK; `Some(Err)` with
+    /// the status when it failed.
+    pub async fn next(&mut self) -> Option<Result<Bytes, Status>> {
+        if self.done {
+            return None;
+        }
+        if let Some(m) = self.inbound.recv().await {
+            if m.is_err() {
+                self.done = true;
+            }
+            return Some(m);
+        }
+        self.done = true;
+        match self.outcome.take()?.await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(Err(e)),
+            Err(_) => Some(Err(Status::unavailable(
+                "connection closed with the call in flight",
+            ))),
+        }
+    }
+}
+
+impl Drop for CallStream {
+    fn drop(&mut self) {
+        if !self.done {
+            self.handle.send(Cmd::Cancel { token: self.token });
+        }
+    }
+}
+
+/// Calls over one specific connection (given to handlers as [`crate::Context::peer`]).
+#[derive(Clone)]
+pub struct Peer {
+    handle: Handle,
+    opts: Arc<Options>,
+}
+
+impl Peer {
+    pub(crate) fn new(handle: Handle, opts: Arc<Options>, _stats: Arc<Stats>) -> Peer {
+        Peer { handle, opts }
+    }
+
+    /// A unary call to the other end of this connection.
+    pub async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, Status> {
+        self.call_with(method, body, &CallOptions::default()).await
+    }
+
+    /// A unary call with options.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        body: Bytes,
+        opts: &CallOptions,
+    ) -> Result<Bytes, Status> {
+        unary_on(
+            &self.handle,
+            request(
+                method,
+                Some(body),
+                true,
+                false,
+                opts,
+                self.opts.default_timeout,
+            ),
+        )
+        .await
+    }
+
+    /// A one-way message to the other end.
+    pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        notify_on(
+            &self.handle,
+            request(
+                method,
+                Some(body),
+                true,
+                true,
+                &CallOptions::default(),
+                None,
+            ),
+        )
+        .await
+    }
+}
+
+struct PoolSlot {
+    handle: Mutex<Option<Handle>>,
+    ready: tokio::sync::Notify,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    opts: Arc<Options>,
+    stats: Arc<Stats>,
+    router: Option<Arc<Router>>,
+    slots: Vec<PoolSlot>,
+    next: AtomicUsize,
+    shutdown: AtomicBool,
+    state: watch::Sender<ConnState>,
+}
+
+/// A client of one endpoint: a pool of connections that reconnect on their own.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects to `url` with default options.
+    pub async fn connect(url: &str) -> Result<Client, Status> {
+        Client::connect_with(url, Options::default(), None).await
+    }
+
+    /// Connects to `url`; `router` serves calls the server makes back to this client.
+    /// Fails with UNAVAILABLE if the first connection cannot be made (unless
+    /// `wait_for_ready`, in which case it keeps trying in the background).
+    pub async fn connect_with(
+        url: &str,
+        opts: Options,
+        router: Option<Router>,
+    ) -> Result<Client, Status> {
+        let endpoint: Endpoint = url
+            .parse()
+            .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
+        let pool = opts.pool_size.max(1);
+        let wait = opts.wait_for_ready;
+        let (state, _) = watch::channel(ConnState::Connecting);
+        let inner = Arc::new(Inner {
+            endpoint,
+            opts: Arc::new(opts),
+            stats: Arc::new(Stats::default()),
+            router: router.map(Arc::new),
+            slots: (0..pool)
+                .map(|_| PoolSlot {
+                    handle: Mutex::new(None),
+                    ready: tokio::sync::Notify::new(),
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            state,
+        });
+        if !wait {
+            // The first connection is made here so that a bad address fails right away.
+            let io = transport::connect(&inner.endpoint).await.map_err(|e| {
+                Status::unavailable(format!("cannot connect to {}: {e}", inner.endpoint))
+            })?;
+            let (h, _) = driver::spawn(
+                io,
+                Side::Connector,
+                inner.opts.clone(),
+                inner.stats.clone(),
+                inner.router.clone(),
+            );
+            // Return once the server's HELLO is in: its limits and codecs are then known.
+            let hs = tokio::time::timeout(inner.opts.handshake_timeout, h.ready.wait()).await;
+            if hs.is_err() || h.closed.is_closed() {
+                h.send(Cmd::Close);
+                return Err(Status::unavailable(format!(
+                    "no muxwire handshake from {}",
+                    inner.endpoint
+                )));
+            }
+            *inner.slots[0].handle.lock().expect("lock") = Some(h);
+            let _ = inner.state.send(ConnState::Ready);
+        }
+        for i in 0..pool {
+            tokio::spawn(keeper(Arc::downgrade(&inner), i));
+        }
+        Ok(Client { inner })
+    }
+
+    /// Watches the connection state (of the pool's first connection).
+    pub fn state(&self) -> watch::Receiver<ConnState> {
+        self.inner.state.subscribe()
+    }
+
+    /// A unary call.
+    pub async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, Status> {
+        self.call_with(method, body, &CallOptions::default()).await
+    }
+
+    /// A unary call with options (timeout, metadata, compression).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        body: Bytes,
+        opts: &CallOptions,
+    ) -> Result<Bytes, Status> {
+        let req = request(
+            method,
+            Some(body),
+            true,
+            false,
+            opts,
+            self.inner.opts.default_timeout,
+        );
+        let handle = self.pick(req.timeout).await?;
+        unary_on(&handle, req).await
+    }
+
+    /// A one-way call: no reply, no status; it fails only if it could not be sent.
+    pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        let req = request(
+            method,
+            Some(body),
+            true,
+            true,
+            &CallOptions::default(),
+            None,
+        );
+        let handle = self.pick(None).await?;
+        notify_on(&handle, req).await
+    }
+
+    /// A streaming call: a sink for requests and a stream of replies.
+    pub async fn open_stream(
+        &self,
+        method: &str,
+        opts: &CallOptions,
+    ) -> Result<(CallSink, CallStream), Status> {
+        let req = request(
+            method,
+            None,
+            false,
+            false,
+            opts,
+            self.inner.opts.default_timeout,
+        );
+        let handle = self.pick(req.timeout).await?;
+        stream_on(&handle, req)
+    }
+
+    /// The server's methods (the built-in `muxwire.list`).
+    pub async fn list(&self) -> Result<Vec<String>, Status> {
+        let b = self.call(LIST_METHOD, Bytes::new()).await?;
+        Ok(String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Round-trip time of a PING on one connection.
+    pub async fn ping(&self) -> Result<Duration, Status> {
+        let handle = self.pick(None).await?;
+        let (tx, rx) = oneshot::channel();
+        handle.send(Cmd::Ping(tx));
+        rx.await
+            .ok()
+            .flatten()
+            .ok_or_else(|| Status::unavailable("no PING answer"))
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Drains and closes every connection; later calls fail with UNAVAILABLE.
+    pub async fn close(&self) {
+        self.inner.shutdown.store(true, Ordering::Release);
+        let _ = self.inner.state.send(ConnState::Shutdown);
+        let handles: Vec<Handle> = self
+            .inner
+            .slots
+            .iter()
+            .filter_map(|s| s.handle.lock().expect("lock").take())
+            .collect();
+        for h in &handles {
+            h.send(Cmd::Drain);
+        }
+        for h in &handles {
+            h.closed.wait().await;
+        }
+        for s in &self.inner.slots {
+            s.ready.notify_waiters();
+        }
+    }
+
+    /// A live connection, round-robin; waits for one if `wait_for_ready`.
+    async fn pick(&self, timeout: Option<Duration>) -> Result<Handle, Status> {
+        let inner = &self.inner;
+        let n = inner.slots.len();
+        let start = inner.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let slot = &inner.slots[(start + i) % n];
+            if let Some(h) = slot.handle.lock().expect("lock").as_ref() {
+                if !h.closed.is_closed() {
+                    return Ok(h.clone());
+                }
+            }
+        }
+        if inner.shutdown.load(Ordering::Acquire) {
+            return Err(Status::unavailable("client closed"));
+        }
+        if !inner.opts.wait_for_ready {
+            return Err(Status::refused(format!(
+                "not connected to {}",
+                inner.endpoint
+            )));
+        }
+        let wait = async {
+            loop {
+                let slot = &inner.slots[start % n];
+                let notified = slot.ready.notified();
+                if let Some(h) = slot.handle.lock().expect("lock").as_ref() {
+                    if !h.closed.is_closed() {
+                        return Ok(h.clone());
+                    }
+                }
+                if inner.shutdown.load(Ordering::Acquire) {
+                    return Err(Status::unavailable("client closed"));
+                }
+                notified.await;
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .unwrap_or_else(|_| Err(Status::deadline_exceeded())),
+            None => wait.await,
+        }
+    }
+}
+
+/// Keeps pool slot `i` connected: waits for its connection to end, then reconnects with
+/// exponential backoff and jitter (never zero), until the client is closed or dropped.
+async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
+    let mut attempt: u32 = 0;
+    let mut rng = seed();
+    loop {
+        let Some(this) = inner.upgrade() else { return };
+        if this.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let current = this.slots[i].handle.lock().expect("lock").clone();
+        if let Some(h) = current {
+            drop(this);
+            h.closed.wait().await;
+            let Some(this) = inner.upgrade() else { return };
+            *this.slots[i].handle.lock().expect("lock") = None;
+            if this.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            if i == 0 {
+                let _ = this.state.send(ConnState::TransientFailure);
+            }
+            continue;
+        }
+        match transport::connect(&this.endpoint).await {
+            Ok(io) => {
+                let (h, _) = driver::spawn(
+                    io,
+                    Side::Connector,
+                    this.opts.clone(),
+                    this.stats.clone(),
+                    this.router.clone(),
+                );
+                *this.slots[i].handle.lock().expect("lock") = Some(h);
+                this.slots[i].ready.notify_waiters();
+                if attempt > 0 || this.stats.connections.load(Ordering::Relaxed) > 1 {
+                    Stats::add(&this.stats.reconnects, 1);
+                }
+                if i == 0 {
+                    let _ = this.state.send(ConnState::Ready);
+                }
+                attempt = 0;
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(endpoint = %this.endpoint, %e, attempt, "connect failed");
+                if i == 0 {
+                    let _ = this.state.send(ConnState::TransientFailure);
+                }
+            }
+        }
+        let delay = backoff(&this.opts, attempt, &mut rng);
+        drop(this);
+        attempt = attempt.saturating_add(1);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    t | 1
+}
+
+/// `base * 2^attempt`, capped, then a uniform jitter in [d/2, d]; at least 1 ms.
+pub(crate) fn backoff(opts: &Options, attempt: u32, rng: &mut u64) -> Duration {
+    let base = opts.reconnect_base.max(Duration::from_millis(1));
+    let d = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(opts.reconnect_max.max(base));
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let half = d / 2;
+    let jitter = *rng % (half.as_micros().max(1) as u64 + 1);
+    (half + Duration::from_micros(jitter)).max(Duration::from_millis(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_never_zero() {
+        let opts = Options {
+            reconnect_base: Duration::from_millis(10),
+            reconnect_max: Duration::from_millis(500),
+            ..Options::default()
+        };
+        let mut rng = 12345;
+        let mut last_cap = Duration::ZERO;
+        for attempt in 0..20 {
+            let d = backoff(&opts, attempt, &mut rng);
+            assert!(d >= Duration::from_millis(1));
+            assert!(d <= Duration::from_millis(500));
+            let cap = Duration::from_millis(10)
+                .saturating_mul(1 << attempt.min(16))
+                .min(Duration::from_millis(500));
+            assert!(d >= cap / 2 && d <= cap, "{attempt}: {d:?}");
+            assert!(cap >= last_cap);
+            last_cap = cap;
+        }
+        let zero = Options {
+            reconnect_base: Duration::ZERO,
+            ..Options::default()
+        };
+        assert!(backoff(&zero, 0, &mut rng) >= Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,1287 @@
+//! One connection: a driver task that owns the sans-IO `Connection` and the read half, and
+//! a writer task that owns the write half. Callers and handlers talk to the driver through
+//! a command channel; the driver turns commands and received bytes into frames, queues
+//! them for the writer, which sends everything queued with one vectored write.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use muxwire_core::conn::{
+    Body, CallSpec, Connection, Error as CoreError, Event, FailReason, Outgoing, StreamSlot,
+};
+use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
+use muxwire_core::wire::{Codec, ErrorCode, Metadata, Side, StatusCode, StreamId, MIN_CHUNK};
+use rustc_hash::FxHashMap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
+
+use crate::compress;
+use crate::server::{Context, Inbound, Method, Outbound, Router};
+use crate::stats::Stats;
+use crate::transport::{Io, WriteHalf};
+use crate::{Options, Status};
+
+/// Bodies at least this large are written from their own buffer (no copy).
+const ZERO_COPY_MIN: usize = 4_096;
+
+/// A request to the driver.
+pub(crate) enum Cmd {
+    /// Open a call. `reply` gets the final outcome; `inbound` (streaming) the messages.
+    Call(Box<CallReq>),
+    /// Send a message (or just the caller's half-close) on a call.
+    Send {
+        stream: StreamKey,
+        body: Option<Bytes>,
+        end: bool,
+    },
+    /// The application consumed `n` bytes received on `stream`.
+    Consume { stream: u32, n: usize },
+    /// Cancel a call this side made.
+    Cancel { token: u64 },
+    /// A handler's outcome.
+    Reply {
+        stream: u32,
+        result: Result<Option<Bytes>, Status>,
+    },
+    /// PING and report the RTT.
+    Ping(oneshot::Sender<Option<std::time::Duration>>),
+    /// Start a graceful drain.
+    Drain,
+    /// Close now.
+    Close,
+}
+
+/// Which stream a `Send` is for: a call this side made (by token) or one it serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StreamKey {
+    Token(u64),
+    Served(u32),
+}
+
+pub(crate) struct CallReq {
+    pub(crate) token: u64,
+    pub(crate) method: String,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) end: bool,
+    pub(crate) one_way: bool,
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) entries: Vec<(String, Bytes)>,
+    pub(crate) compress: Option<Codec>,
+    /// The body is already in wire form (compressed with `compress`), from a retry.
+    pub(crate) prepared: bool,
+    pub(crate) reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
+    pub(crate) inbound: Option<mpsc::UnboundedSender<Result<Bytes, Status>>>,
+}
+
+/// A live connection, as seen by clients and servers.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub(crate) tx: mpsc::UnboundedSender<Cmd>,
+    /// Set when the connection has ended.
+    pub(crate) closed: Arc<Flag>,
+    /// Set when the peer's HELLO has arrived (its limits are known).
+    pub(crate) ready: Arc<Flag>,
+}
+
+/// A one-way flag that wakes waiters when set.
+#[derive(Default)]
+pub(crate) struct Flag {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Flag {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    pub(crate) async fn wait(&self) {
+        loop {
+            let n = self.notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    pub(crate) fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
+impl Handle {
+    pub(crate) fn send(&self, cmd: Cmd) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+}
+
+/// A call this side made.
+struct Outgoing_ {
+    token: u64,
+    reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
+    inbound: Option<mpsc::UnboundedSender<Result<Bytes, Status>>>,
+    assembling: Option<BytesMut>,
+    last: Option<Bytes>,
+}
+
+/// A call this side serves.
+struct Served {
+    /// Messages for a streaming handler, with their wire size (credit returned on take).
+    inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
+    cancel: Arc<crate::server::CancelState>,
+    assembling: Option<BytesMut>,
+    /// The request of a unary call, gathered until END_STREAM.
+    unary: Option<(Arc<dyn crate::server::UnaryHandler>, Context, Option<Bytes>)>,
+}
+
+/// Messages waiting for credit (or for the stream to open), in order.
+#[derive(Default)]
+struct SendQueue {
+    items: VecDeque<(Bytes, bool)>,
+    status: Option<Result<Option<Bytes>, Status>>,
+}
+
+pub(crate) struct Driver {
+    conn: Connection<Box<[StreamSlot]>>,
+    opts: Arc<Options>,
+    stats: Arc<Stats>,
+    router: Option<Arc<Router>>,
+    handle: Handle,
+    rx: mpsc::UnboundedReceiver<Cmd>,
+    epoch: Instant,
+    calls: FxHashMap<u32, Outgoing_>,
+    tokens: FxHashMap<u64, u32>,
+    served: FxHashMap<u32, Served>,
+    queues: FxHashMap<u32, SendQueue>,
+    waiting: VecDeque<Box<CallReq>>,
+    pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
+    arena: BytesMut,
+    batch: Vec<Bytes>,
+    writer: mpsc::UnboundedSender<Vec<Bytes>>,
+}
+
+/// Starts the driver and writer tasks for `io`; returns the handle and a future that
+/// resolves when the connection has ended.
+pub(crate) fn spawn(
+    io: Io,
+    side: Side,
+    opts: Arc<Options>,
+    stats: Arc<Stats>,
+    router: Option<Arc<Router>>,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = Handle {
+        tx,
+        closed: Arc::new(Flag::default()),
+        ready: Arc::new(Flag::default()),
+    };
+    let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
+    let epoch = Instant::now();
+    let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
+    let (wtx, wrx) = mpsc::unbounded_channel();
+    Stats::add(&stats.connections, 1);
+    let writer = tokio::spawn(write_loop(io.write, wrx, opts.flush_delay, stats.clone()));
+    let mut driver = Driver {
+        conn,
+        opts,
+        stats,
+        router,
+        handle: handle.clone(),
+        rx,
+        epoch,
+        calls: FxHashMap::default(),
+        tokens: FxHashMap::default(),
+        served: FxHashMap::default(),
+        queues: FxHashMap::default(),
+        waiting: VecDeque::new(),
+        pings: VecDeque::new(),
+        arena: BytesMut::new(),
+        batch: Vec::new(),
+        writer: wtx,
+    };
+    let closed = handle.closed.clone();
+    let ready = handle.ready.clone();
+    let task = tokio::spawn(async move {
+        let read = io.read;
+        driver.run(read).await;
+        // Let the writer flush the final GOAWAY, then stop it.
+        drop(driver.writer);
+        let _ = writer.await;
+        closed.set();
+        ready.set();
+    });
+    (handle, task)
+}
+
+impl Driver {
+    fn now(&self) -> CoreInstant {
+        CoreInstant(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    async fn run(&mut self, mut read: Pin<Box<dyn tokio::io::AsyncRead + Send>>) {
+        let mut rbuf = BytesMut::with_capacity(256 * 1024);
+        let mut eof = false;
+        self.flush();
+        loop {
+            let timeout = self
+                .conn
+                .poll_timeout()
+                .map(|t| self.epoch + std::time::Duration::from_micros(t.0));
+            tokio::select! {
+                biased;
+                cmd = self.rx.recv() => {
+                    let Some(cmd) = cmd else {
+                        // Every handle is gone: nobody can use this connection any more.
+                        self.conn.drain(self.now()).ok();
+                        self.after();
+                        if self.conn.is_closed() { break; }
+                        continue;
+                    };
+                    self.command(cmd);
+                    // Take everything queued so it goes out in one write.
+                    while let Ok(cmd) = self.rx.try_recv() {
+                        self.command(cmd);
+                    }
+                }
+                r = read.read_buf(&mut rbuf), if !eof => {
+                    Stats::add(&self.stats.read_syscalls, 1);
+                    match r {
+                        Ok(0) | Err(_) => {
+                            eof = true;
+                            self.conn.handle_eof(self.now());
+                        }
+                        Ok(n) => {
+                            Stats::add(&self.stats.bytes_in, n as u64);
+                            self.input(&mut rbuf);
+                        }
+                    }
+                    if rbuf.capacity() - rbuf.len() < 64 * 1024 {
+                        rbuf.reserve(256 * 1024);
+                    }
+                }
+                _ = sleep_until(timeout) => {
+                    self.conn.handle_timeout(self.now());
+                }
+            }
+            self.after();
+            if self.conn.is_closed() && self.conn.poll_event().is_none() {
+                break;
+            }
+        }
+        self.fail_everything("connection closed");
+    }
+
+    /// Events, then output: after every input, command or timer.
+    fn after(&mut self) {
+        self.events(&Bytes::new());
+        self.retry_waiting();
+        self.flush();
+    }
+
+    fn input(&mut self, rbuf: &mut BytesMut) {
+        loop {
+            let now = self.now();
+            match self.conn.handle_input(now, &rbuf[..]) {
+                Ok(0) => {
+                    // Nothing consumed: either more bytes are needed or events are owed.
+                    self.events(&Bytes::new());
+                    if self.conn.is_closed() {
+                        return;
+                    }
+                    break;
+                }
+                Ok(n) => {
+                    let chunk = rbuf.split_to(n).freeze();
+                    self.events(&chunk);
+                    if rbuf.is_empty() {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    self.events(&Bytes::new());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn events(&mut self, input: &Bytes) {
+        while let Some(ev) = self.conn.poll_event() {
+            self.event(ev, input);
+        }
+    }
+
+    fn event(&mut self, ev: Event, input: &Bytes) {
+        let slice = |p: muxwire_core::conn::Payload| {
+            input.slice(p.start as usize..(p.start + p.len) as usize)
+        };
+        match ev {
+            Event::Call {
+                stream,
+                method,
+                metadata,
+                deadline,
+                one_way,
+                end_stream,
+                message,
+            } => {
+                self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
+                self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                let method = String::from_utf8_lossy(&slice(method)).into_owned();
+                let meta = slice(metadata);
+                let entries: Vec<(String, Bytes)> = Metadata::new(&meta)
+                    .entries()
+                    .map(|e| (e.key.to_string(), meta.slice_ref(e.value)))
+                    .collect();
+                let body = message.map(|m| (slice(m.data), m.codec, m.more));
+                self.incoming_call(
+                    stream.0, method, entries, deadline, one_way, end_stream, body,
+                );
+            }
+            Event::Message {
+                stream,
+                message,
+                end_stream,
+            } => {
+                let data = slice(message.data);
+                self.message(stream.0, data, message.codec, message.more, end_stream);
+            }
+            Event::HalfClosed { stream } => self.half_closed(stream.0),
+            Event::Status {
+                stream,
+                code,
+                metadata,
+                message,
+                ..
+            } => {
+                let reason = Metadata::new(&slice(metadata))
+                    .reason()
+                    .unwrap_or("")
+                    .to_string();
+                let body = message.map(|m| (slice(m.data), m.codec));
+                self.status(stream.0, code, reason, body);
+            }
+            Event::Cancelled { stream, code } => {
+                if let Some(s) = self.served.get(&stream.0) {
+                    s.cancel.cancel();
+                    if let Some(tx) = &s.inbound {
+                        let _ = tx.send(Err(Status::cancelled("cancelled by the caller")));
+                    }
+                }
+                if code == StatusCode::UNAVAILABLE {
+                    // Connection closed underneath: nothing can be sent any more.
+                    self.end_served(stream.0, StatusCode::UNAVAILABLE);
+                }
+            }
+            Event::DeadlineExceeded { stream } => {
+                if let Some(s) = self.served.get(&stream.0) {
+                    s.cancel.cancel();
+                }
+                self.end_served(stream.0, StatusCode::DEADLINE_EXCEEDED);
+            }
+            Event::CallAborted { stream, code } => {
+                if let Some(s) = self.served.get(&stream.0) {
+                    s.cancel.cancel();
+                }
+                Stats::add(&self.stats.limit_rejections, 1);
+                self.end_served(stream.0, code);
+            }
+            Event::CallFailed {
+                stream,
+                code,
+                reason,
+            } => {
+                let status = match reason {
+                    FailReason::Deadline => Status::deadline_exceeded(),
+                    FailReason::NotProcessed => {
+                        Status::refused("the peer is draining and never processed this call")
+                    }
+                    FailReason::ConnectionClosed => {
+                        Status::unavailable("connection closed with the call in flight")
+                    }
+                    FailReason::LimitExceeded => Status::new(code, "reply exceeds a local limit"),
+                };
+                if reason == FailReason::LimitExceeded {
+                    Stats::add(&self.stats.limit_rejections, 1);
+                }
+                self.finish_call(stream.0, Err(status));
+            }
+            Event::WindowOpened { stream } => {
+                if stream.is_connection() {
+                    let ids: Vec<u32> = self.queues.keys().copied().collect();
+                    for id in ids {
+                        self.pump(id);
+                    }
+                } else {
+                    self.pump(stream.0);
+                }
+            }
+            Event::StreamsAvailable => self.retry_waiting(),
+            Event::Pong { rtt } => {
+                if let Some((tx, _)) = self.pings.pop_front() {
+                    let _ = tx.send(Some(std::time::Duration::from_micros(rtt.as_micros())));
+                }
+            }
+            Event::Connected => self.handle.ready.set(),
+            Event::GoAway {
+                code,
+                accepted_calls,
+            } => {
+                tracing::debug!(code = code.0, accepted_calls, "peer sent GOAWAY");
+            }
+            Event::Closed(reason) => {
+                if reason.code != ErrorCode::NO_ERROR {
+                    tracing::warn!(code = %reason.code, rule = ?reason.rule, by_peer = reason.by_peer, "connection closed");
+                } else {
+                    tracing::debug!(detail = reason.detail, "connection closed");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn incoming_call(
+        &mut self,
+        stream: u32,
+        method: String,
+        entries: Vec<(String, Bytes)>,
+        deadline: Option<CoreDuration>,
+        one_way: bool,
+        end: bool,
+        body: Option<(Bytes, Codec, bool)>,
+    ) {
+        let now = Instant::now();
+        let router = self.router.clone();
+        let cancel = Arc::new(crate::server::CancelState::default());
+        let ctx = Context {
+            method: method.clone(),
+            deadline: deadline.map(|d| now + std::time::Duration::from_micros(d.as_micros())),
+            metadata: entries,
+            cancel: cancel.clone(),
+            peer: crate::client::Peer::new(
+                self.handle.clone(),
+                self.opts.clone(),
+                self.stats.clone(),
+            ),
+        };
+        let consumed = body.as_ref().map_or(0, |b| b.0.len());
+        if one_way {
+            self.conn.consume(StreamId(stream), consumed);
+            // One-way calls are not tracked as in flight.
+            self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let handler = router.as_ref().and_then(|r| r.get(&method));
+            if let (Some(Method::Unary(h)), Some((data, codec, _))) = (handler, body) {
+                match compress::decompress(codec, &data, self.opts.max_message_size as usize) {
+                    Ok(req) => {
+                        let fut = h.call(ctx, req);
+                        tokio::spawn(async move {
+                            let _ = fut.await;
+                        });
+                        self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::debug!(%e, "one-way call dropped"),
+                }
+            }
+            return;
+        }
+        let handler = router.as_ref().and_then(|r| r.get(&method)).cloned();
+        match handler {
+            None => {
+                self.served.insert(
+                    stream,
+                    Served {
+                        inbound: None,
+                        cancel,
+                        assembling: None,
+                        unary: None,
+                    },
+                );
+                let msg = format!("unknown method {method:?}");
+                self.reply(stream, Err(Status::unimplemented(msg)));
+            }
+            Some(Method::Unary(h)) => {
+                self.served.insert(
+                    stream,
+                    Served {
+                        inbound: None,
+                        cancel,
+                        assembling: None,
+                        unary: Some((h, ctx, None)),
+                    },
+                );
+                if let Some((data, codec, more)) = body {
+                    self.message(stream, data, codec, more, end);
+                } else if end {
+                    self.half_closed(stream);
+                }
+            }
+            Some(Method::Streaming(h)) => {
+                let (itx, irx) = mpsc::unbounded_channel();
+                self.served.insert(
+                    stream,
+                    Served {
+                        inbound: Some(itx),
+                        cancel,
+                        assembling: None,
+                        unary: None,
+                    },
+                );
+                let inbound = Inbound::new(irx, self.handle.clone(), stream);
+                let outbound = Outbound::new(self.handle.clone(), stream);
+                let fut = h.call(ctx, inbound, outbound);
+                let tx = self.handle.tx.clone();
+                tokio::spawn(async move {
+                    let result = fut.await.map(|()| None);
+                    let _ = tx.send(Cmd::Reply { stream, result });
+                });
+                if let Some((data, codec, more)) = body {
+                    self.message(stream, data, codec, more, end);
+                } else if end {
+                    self.half_closed(stream);
+                }
+            }
+        }
+    }
+
+    /// A message or chunk on any stream.
+    fn message(&mut self, stream: u32, data: Bytes, codec: Codec, more: bool, end: bool) {
+        let max = self.opts.max_message_size as usize;
+        let n = data.len();
+        // Reassemble chunks; deliver whole messages.
+        let whole = |slot: &mut Option<BytesMut>| -> Option<Bytes> {
+            if more {
+                slot.get_or_insert_with(BytesMut::new)
+                    .extend_from_slice(&data);
+                return None;
+            }
+            Some(match slot.take() {
+                Some(mut buf) => {
+                    buf.extend_from_slice(&data);
+                    buf.freeze()
+                }
+                None => data.clone(),
+            })
+        };
+        if let Some(s) = self.served.get_mut(&stream) {
+            let Some(msg) = whole(&mut s.assembling) else {
+                // Chunks are buffered here (bounded by MAX_MESSAGE_SIZE, which the core
+                // enforces), so their credit goes back at once: a message larger than the
+                // window must be able to arrive whole.
+                self.conn.consume(StreamId(stream), n);
+                return;
+            };
+            let msg = compress::decompress(codec, &msg, max);
+            if let Some((_, _, req)) = &mut s.unary {
+                self.conn.consume(StreamId(stream), n);
+                match msg {
+                    Ok(m) if req.is_none() => *req = Some(m),
+                    Ok(_) => {
+                        self.reply(
+                            stream,
+                            Err(Status::invalid_argument(
+                                "a unary method takes exactly one request message",
+                            )),
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        self.reply(stream, Err(e));
+                        return;
+                    }
+                }
+                if end {
+                    self.half_closed(stream);
+                }
+                return;
+            }
+            if let Some(tx) = &s.inbound {
+                // Credit is returned when the handler takes the message (Inbound::next).
+                let wire = n;
+                match msg {
+                    Ok(m) => {
+                        let _ = tx.send(Ok((m, wire)));
+                    }
+                    Err(e) => {
+                        self.conn.consume(StreamId(stream), n);
+                        self.reply(stream, Err(e));
+                        return;
+                    }
+                }
+            }
+            if end {
+                self.half_closed(stream);
+            }
+            return;
+        }
+        if let Some(c) = self.calls.get_mut(&stream) {
+            self.conn.consume(StreamId(stream), n);
+            let Some(msg) = whole(&mut c.assembling) else {
+                return;
+            };
+            match compress::decompress(codec, &msg, max) {
+                Ok(m) => match &c.inbound {
+                    Some(tx) => {
+                        let _ = tx.send(Ok(m));
+                    }
+                    None => c.last = Some(m),
+                },
+                Err(e) => {
+                    let token = c.token;
+                    self.cancel_token(token, e);
+                }
+            }
+            return;
+        }
+        self.conn.consume(StreamId(stream), n);
+    }
+
+    fn half_closed(&mut self, stream: u32) {
+        let Some(s) = self.served.get_mut(&stream) else {
+            return;
+        };
+        if let Some((h, ctx, req)) = s.unary.take() {
+            let Some(req) = req else {
+                self.reply(
+                    stream,
+                    Err(Status::invalid_argument(
+                        "a unary method takes exactly one request message",
+                    )),
+                );
+                return;
+            };
+            let fut = h.call(ctx, req);
+            let tx = self.handle.tx.clone();
+            tokio::spawn(async move {
+                let result = fut.await.map(Some);
+                let _ = tx.send(Cmd::Reply { stream, result });
+            });
+        } else {
+            // Streaming: closing the channel ends the handler's inbound stream.
+            s.inbound = None;
+        }
+    }
+
+    fn status(
+        &mut self,
+        stream: u32,
+        code: StatusCode,
+        reason: String,
+        body: Option<(Bytes, Codec)>,
+    ) {
+        let Some(mut c) = self.calls.remove(&stream) else {
+            return;
+        };
+        self.tokens.remove(&c.token);
+        self.queues.remove(&stream);
+        let result = if code == StatusCode::OK {
+            let last = match body {
+                Some((data, codec)) => {
+                    match compress::decompress(codec, &data, self.opts.max_message_size as usize) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            Self::complete(&self.stats, c, Err(e));
+                            return;
+                        }
+                    }
+                }
+                None => None,
+            };
+            match (&c.inbound, last) {
+                (Some(tx), Some(m)) => {
+                    let _ = tx.send(Ok(m));
+                    Ok(Bytes::new())
+                }
+                (_, Some(m)) => Ok(m),
+                (_, None) => Ok(c.last.take().unwrap_or_default()),
+            }
+        } else {
+            Err(Status::new(code, reason))
+        };
+        Self::complete(&self.stats, c, result);
+    }
+
+    fn complete(stats: &Stats, c: Outgoing_, result: Result<Bytes, Status>) {
+        stats.ended(match &result {
+            Ok(_) => StatusCode::OK,
+            Err(s) => s.code,
+        });
+        if let Some(tx) = c.inbound {
+            if let Err(e) = &result {
+                let _ = tx.send(Err(e.clone()));
+            }
+        }
+        if let Some(tx) = c.reply {
+            let _ = tx.send(result);
+        }
+    }
+
+    fn finish_call(&mut self, stream: u32, result: Result<Bytes, Status>) {
+        if let Some(c) = self.calls.remove(&stream) {
+            self.tokens.remove(&c.token);
+            self.queues.remove(&stream);
+            Self::complete(&self.stats, c, result);
+        }
+    }
+
+    fn end_served(&mut self, stream: u32, code: StatusCode) {
+        if let Some(s) = self.served.remove(&stream) {
+            s.cancel.cancel();
+            self.queues.remove(&stream);
+            self.stats.ended(code);
+        }
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Call(req) => self.open(req),
+            Cmd::Send { stream, body, end } => {
+                let id = match stream {
+                    StreamKey::Served(id) => id,
+                    StreamKey::Token(t) => match self.tokens.get(&t) {
+                        Some(&id) => id,
+                        None => return,
+                    },
+                };
+                let q = self.queues.entry(id).or_default();
+                match body {
+                    Some(b) => q.items.push_back((b, end)),
+                    None => q.items.push_back((Bytes::new(), true)),
+                }
+                self.pump(id);
+            }
+            Cmd::Consume { stream, n } => self.conn.consume(StreamId(stream), n),
+            Cmd::Cancel { token } => {
+                self.cancel_token(token, Status::cancelled("cancelled by the caller"))
+            }
+            Cmd::Reply { stream, result } => self.reply(stream, result),
+            Cmd::Ping(tx) => match self.conn.ping(self.now()) {
+                Ok(()) => self.pings.push_back((tx, Instant::now())),
+                Err(_) => {
+                    let _ = tx.send(None);
+                }
+            },
+            Cmd::Drain => {
+                let _ = self.conn.drain(self.now());
+            }
+            Cmd::Close => {
+                self.conn
+                    .close(self.now(), ErrorCode::NO_ERROR, "closed by the application")
+            }
+        }
+    }
+
+    fn cancel_token(&mut self, token: u64, status: Status) {
+        if let Some(pos) = self.waiting.iter().position(|r| r.token == token) {
+            let req = self.waiting.remove(pos).expect("position is valid");
+            Self::fail_req(&self.stats, *req, status);
+            return;
+        }
+        let Some(&id) = self.tokens.get(&token) else {
+            return;
+        };
+        // The call ends for the application now, whatever the core's state (it may
+        // already be settled); CANCEL goes out if the stream is still open.
+        let _ = self.conn.cancel(self.now(), StreamId(id), status.code);
+        self.finish_call(id, Err(status));
+    }
+
+    fn fail_req(stats: &Stats, req: CallReq, status: Status) {
+        stats.ended(status.code);
+        if let Some(tx) = req.inbound {
+            let _ = tx.send(Err(status.clone()));
+        }
+        if let Some(tx) = req.reply {
+            let _ = tx.send(Err(status));
+        }
+    }
+
+    fn open(&mut self, req: Box<CallReq>) {
+        if !req.one_way {
+            self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
+            self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        self.waiting.push_back(req);
+        self.retry_waiting();
+    }
+
+    /// Opens queued calls while the peer's limit and our storage allow.
+    fn retry_waiting(&mut self) {
+        while let Some(req) = self.waiting.pop_front() {
+            match self.try_open(req) {
+                Ok(()) => {}
+                Err(req) => {
+                    self.waiting.push_front(req);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn try_open(&mut self, mut req: Box<CallReq>) -> Result<(), Box<CallReq>> {
+        let now = self.now();
+        // Compress first: the frame must fit what goes on the wire.
+        let (body, codec) = if req.prepared {
+            (req.body.take(), req.compress.unwrap_or(Codec::Identity))
+        } else {
+            self.prepare(req.body.take(), req.compress)
+        };
+        let max_inline = (self.conn.peer_settings().max_frame_size as usize)
+            .saturating_sub(1024 + req.method.len());
+        let fits = body.as_ref().is_none_or(|b| {
+            b.len() <= max_inline && (b.len() as u64) <= self.conn.send_credit(StreamId(0))
+        });
+        let entries: Vec<(&str, &[u8])> = req
+            .entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), &v[..]))
+            .collect();
+        let inline_end = req.end && fits;
+        let message = if fits {
+            body.as_ref().map(|b| outgoing(b, codec))
+        } else {
+            None
+        };
+        let spec = CallSpec {
+            method: &req.method,
+            deadline: req
+                .timeout
+                .map(|d| CoreDuration::from_micros(d.as_micros() as u64)),
+            entries: &entries,
+            one_way: req.one_way,
+            end_stream: inline_end || (req.one_way),
+            message: if req.one_way {
+                message.or(Some(Outgoing::bytes(&[])))
+            } else {
+                message
+            },
+        };
+        let r = self.write_with(
+            |conn, now, out| conn.open_call(now, &spec, out),
+            now,
+            body.as_ref().filter(|_| fits),
+        );
+        match r {
+            Ok(sent) => {
+                if req.one_way {
+                    if let Some(tx) = req.reply.take() {
+                        let _ = tx.send(Ok(Bytes::new()));
+                    }
+                    return Ok(());
+                }
+                let id = sent.stream.0;
+                self.tokens.insert(req.token, id);
+                self.calls.insert(
+                    id,
+                    Outgoing_ {
+                        token: req.token,
+                        reply: req.reply.take(),
+                        inbound: req.inbound.take(),
+                        assembling: None,
+                        last: None,
+                    },
+                );
+                if !fits {
+                    if let Some(b) = body {
+                        self.queues
+                            .entry(id)
+                            .or_default()
+                            .items
+                            .push_back((b, req.end));
+                    } else if req.end {
+                        self.queues
+                            .entry(id)
+                            .or_default()
+                            .items
+                            .push_back((Bytes::new(), true));
+                    }
+                    self.pump(id);
+                }
+                Ok(())
+            }
+            Err(CoreError::StreamLimit | CoreError::StorageFull) => {
+                // Keep the prepared (possibly compressed) body for the retry.
+                req.body = body;
+                req.compress = Some(codec);
+                req.prepared = true;
+                Err(req)
+            }
+            Err(CoreError::Blocked { .. }) if req.one_way => {
+                req.body = body;
+                req.compress = Some(codec);
+                req.prepared = true;
+                Err(req)
+            }
+            Err(e) => {
+                let status = core_error_status(e);
+                if matches!(e, CoreError::TooLarge) {
+                    Stats::add(&self.stats.limit_rejections, 1);
+                }
+                if req.one_way {
+                    if let Some(tx) = req.reply.take() {
+                        let _ = tx.send(Err(status));
+                    }
+                } else {
+                    Self::fail_req(&self.stats, *req, status);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Compresses a body when configured and worthwhile. `codec` may already say how a
+    /// retried body was compressed.
+    fn prepare(&self, body: Option<Bytes>, codec: Option<Codec>) -> (Option<Bytes>, Codec) {
+        let Some(b) = body else {
+            return (None, Codec::Identity);
+        };
+        let want = codec.or(self.opts.compress_with);
+        match want {
+            Some(c)
+                if c != Codec::Identity
+                    && b.len() >= self.opts.compress_threshold
+                    && self.conn.peer_settings().accepts_codec(c)
+                    && self.conn.is_established() =>
+            {
+                match compress::compress(c, &b) {
+                    Some(z) => (Some(z), c),
+                    None => (Some(b), Codec::Identity),
+                }
+            }
+            _ => (Some(b), Codec::Identity),
+        }
+    }
+
+    /// Sends queued messages (and a queued STATUS) for `id` while credit lasts.
+    fn pump(&mut self, id: u32) {
+        loop {
+            let Some(q) = self.queues.get_mut(&id) else {
+                return;
+            };
+            let Some((body, end)) = q.items.pop_front() else {
+                if let Some(result) = q.status.take() {
+                    self.queues.remove(&id);
+                    self.reply(id, result);
+                }
+                return;
+            };
+            let now = self.now();
+            if body.is_empty() && end && self.calls.contains_key(&id) {
+                // A bare half-close.
+                let _ = self.write_with(
+                    |conn, now, out| conn.send_message(now, StreamId(id), None, true, out),
+                    now,
+                    None,
+                );
+                continue;
+            }
+            let credit = self.conn.send_credit(StreamId(id)) as usize;
+            let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(64);
+            let room = credit.min(frame_room);
+            let (now_part, rest) = if body.len() <= room {
+                (body.clone(), None)
+            } else if room >= MIN_CHUNK {
+                (body.slice(..room), Some(body.slice(room..)))
+            } else {
+                // Not enough credit for even a minimal chunk: let the core record that this
+                // stream waits (it reports WindowOpened when credit arrives), then wait.
+                let probe = Outgoing {
+                    body: Body::External(body.len().min(frame_room)),
+                    codec: Codec::Identity,
+                    more: false,
+                };
+                let _ =
+                    self.conn
+                        .send_message(now, StreamId(id), Some(probe), false, &mut [0u8; 0]);
+                self.queues
+                    .get_mut(&id)
+                    .expect("present")
+                    .items
+                    .push_front((body, end));
+                return;
+            };
+            let more = rest.is_some();
+            let msg = Outgoing {
+                body: body_of(&now_part),
+                codec: Codec::Identity,
+                more,
+            };
+            let is_caller = self.calls.contains_key(&id);
+            let half = end && !more && is_caller;
+            let r = self.write_with(
+                |conn, now, out| conn.send_message(now, StreamId(id), Some(msg), half, out),
+                now,
+                Some(&now_part),
+            );
+            match r {
+                Ok(_) => {
+                    if let Some(rest) = rest {
+                        self.queues
+                            .get_mut(&id)
+                            .expect("present")
+                            .items
+                            .push_front((rest, end));
+                    }
+                }
+                Err(CoreError::Blocked { .. }) => {
+                    self.queues
+                        .get_mut(&id)
+                        .expect("present")
+                        .items
+                        .push_front((body, end));
+                    return;
+                }
+                Err(_) => {
+                    self.queues.remove(&id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A served call's outcome: STATUS with the final message, or queued behind data.
+    fn reply(&mut self, stream: u32, result: Result<Option<Bytes>, Status>) {
+        if !self.served.contains_key(&stream) {
+            return;
+        }
+        if let Some(q) = self.queues.get_mut(&stream) {
+            if !q.items.is_empty() {
+                q.status = Some(result);
+                return;
+            }
+        }
+        let now = self.now();
+        let (code, reason) = match &result {
+            Ok(_) => (StatusCode::OK, None),
+            Err(s) => (s.code, Some(s.message.clone())),
+        };
+        let (body, codec) = match result {
+            Ok(Some(b)) => self.prepare(Some(b), None),
+            _ => (None, Codec::Identity),
+        };
+        let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(128);
+        let credit = self.conn.send_credit(StreamId(stream)) as usize;
+        if let Some(b) = &body {
+            if b.len() > frame_room.min(credit) {
+                // Large reply: DATA chunks first, then a STATUS without message.
+                let q = self.queues.entry(stream).or_default();
+                q.items.push_back((b.clone(), false));
+                q.status = Some(Ok(None));
+                self.pump(stream);
+                return;
+            }
+        }
+        let message = body.as_ref().map(|b| outgoing(b, codec));
+        let sent = self.write_with(
+            |conn, now, out| {
+                conn.send_status(
+                    now,
+                    StreamId(stream),
+                    code,
+                    reason.as_deref(),
+                    &[],
+                    message,
+                    out,
+                )
+            },
+            now,
+            body.as_ref(),
+        );
+        if let Err(e) = sent {
+            tracing::debug!(stream, %e, "STATUS not sent");
+        }
+        self.end_served(stream, code);
+    }
+
+    /// Runs a core command that writes one frame, handing it the write arena, and queues
+    /// the written bytes (and an external body plus CRC trailer) for the writer.
+    fn write_with<F>(
+        &mut self,
+        f: F,
+        now: CoreInstant,
+        body: Option<&Bytes>,
+    ) -> Result<muxwire_core::conn::Sent, CoreError>
+    where
+        F: FnOnce(
+            &mut Connection<Box<[StreamSlot]>>,
+            CoreInstant,
+            &mut [u8],
+        ) -> Result<muxwire_core::conn::Sent, CoreError>,
+    {
+        let need =
+            64 * 1024 + body.map_or(0, |b| if b.len() < ZERO_COPY_MIN { b.len() } else { 0 });
+        if self.arena.len() < need {
+            self.arena.resize(need.max(256 * 1024), 0);
+        }
+        let sent = f(&mut self.conn, now, &mut self.arena[..])?;
+        let head = self.arena.split_to(sent.len).freeze();
+        let external = body.filter(|b| b.len() >= ZERO_COPY_MIN);
+        if let (Some(b), true) = (external, sent.crc) {
+            let trailer = muxwire_core::wire::crc_trailer(&head[head.len() - sent.head_len..], b);
+            self.batch.push(head);
+            self.batch.push(b.clone());
+            self.batch.push(Bytes::copy_from_slice(&trailer));
+        } else if let Some(b) = external {
+            self.batch.push(head);
+            self.batch.push(b.clone());
+        } else {
+            self.batch.push(head);
+        }
+        Stats::add(&self.stats.frames_out, 1);
+        Ok(sent)
+    }
+
+    /// Writes everything the connection queued and hands the batch to the writer.
+    fn flush(&mut self) {
+        loop {
+            if self.arena.len() < 64 * 1024 {
+                self.arena.resize(256 * 1024, 0);
+            }
+            match self.conn.poll_transmit(self.now(), &mut self.arena[..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let b = self.arena.split_to(n).freeze();
+                    self.batch.push(b);
+                }
+            }
+        }
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            let _ = self.writer.send(batch);
+        }
+    }
+
+    fn fail_everything(&mut self, why: &str) {
+        // Commands that raced the close were never sent: they fail as safe to retry.
+        self.rx.close();
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Call(req) => self.waiting.push_back(req),
+                Cmd::Ping(tx) => {
+                    let _ = tx.send(None);
+                }
+                _ => {}
+            }
+        }
+        let calls: Vec<u32> = self.calls.keys().copied().collect();
+        for id in calls {
+            self.finish_call(id, Err(Status::unavailable(why)));
+        }
+        for req in std::mem::take(&mut self.waiting) {
+            let status = Status::refused(format!("{why} before the call was sent"));
+            if req.one_way {
+                if let Some(tx) = req.reply {
+                    let _ = tx.send(Err(status));
+                }
+            } else {
+                Self::fail_req(&self.stats, *req, status);
+            }
+        }
+        let served: Vec<u32> = self.served.keys().copied().collect();
+        for id in served {
+            self.end_served(id, StatusCode::UNAVAILABLE);
+        }
+        for (tx, _) in self.pings.drain(..) {
+            let _ = tx.send(None);
+        }
+    }
+}
+
+fn body_of(b: &Bytes) -> Body<'_> {
+    if b.len() >= ZERO_COPY_MIN {
+        Body::External(b.len())
+    } else {
+        Body::Inline(b)
+    }
+}
+
+fn outgoing(b: &Bytes, codec: Codec) -> Outgoing<'_> {
+    Outgoing {
+        body: body_of(b),
+        codec,
+        more: false,
+    }
+}
+
+pub(crate) fn core_error_status(e: CoreError) -> Status {
+    match e {
+        CoreError::TooLarge => Status::resource_exhausted(
+            "message exceeds the peer's max_message_size or max_metadata_size",
+        ),
+        CoreError::NotAccepting => Status::refused("connection is draining"),
+        CoreError::Closed => Status::unavailable("connection closed"),
+        CoreError::InvalidArgument(what) => Status::invalid_argument(what),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The writer task: waits for batches, takes every batch queued meanwhile, and writes them
+/// all with vectored writes.
+async fn write_loop(
+    mut w: WriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    delay: std::time::Duration,
+    stats: Arc<Stats>,
+) {
+    let mut pending: Vec<Bytes> = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        pending.extend(batch);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        while let Ok(more) = rx.try_recv() {
+            pending.extend(more);
+        }
+        if write_all(&mut w, &mut pending, &stats).await.is_err() {
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+async fn write_all(w: &mut WriteHalf, bufs: &mut Vec<Bytes>, stats: &Stats) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < bufs.len() {
+        let slices: Vec<IoSlice<'_>> = bufs[start..]
+            .iter()
+            .take(512)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let mut n = poll_write_vectored(w, &slices).await?;
+        Stats::add(&stats.write_syscalls, 1);
+        Stats::add(&stats.bytes_out, n as u64);
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let b = &mut bufs[start];
+            if n >= b.len() {
+                n -= b.len();
+                start += 1;
+            } else {
+                b.advance(n);
+                n = 0;
+            }
+        }
+    }
+    bufs.clear();
+    Ok(())
+}
+
+async fn poll_write_vectored(w: &mut WriteHalf, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| w.as_mut().poll_write_vectored(cx, slices)).await
+}

@@ -1,0 +1,48 @@
+//! # muxwire
+//!
+//! The muxwire runtime on tokio: many concurrent calls over one connection, batched into
+//! few syscalls, in both directions, over TCP and Unix sockets. It drives the sans-IO
+//! state machine of `muxwire-core` (see `spec/PROTOCOL.md`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), muxwire::Status> {
+//! use bytes::Bytes;
+//! use muxwire::{Client, Options, Router, Server};
+//!
+//! let router = Router::new().unary("echo", |_ctx, req: Bytes| async move { Ok(req) });
+//! let server = Server::new(router, Options::default()).bind("tcp://127.0.0.1:0").await?;
+//! let url = server.local_endpoint().to_string();
+//!
+//! let client = Client::connect(&url).await?;
+//! let reply = client.call("echo", Bytes::from_static(b"hi")).await?;
+//! assert_eq!(&reply[..], b"hi");
+//! server.shutdown(std::time::Duration::from_secs(1)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Each connection has one driver task (it owns the protocol state and reads the socket)
+//! and one writer task (it sends every queued frame with one vectored write). Callers and
+//! handlers never hold a lock across IO: they send commands to the driver, which routes
+//! replies back by stream id. Bodies of 4 KiB and more are never copied on the way out.
+
+mod client;
+mod compress;
+mod driver;
+mod endpoint;
+mod options;
+mod server;
+mod stats;
+mod status;
+mod transport;
+
+pub use client::{CallOptions, CallSink, CallStream, Client, ConnState, Peer};
+pub use endpoint::{Endpoint, EndpointError};
+pub use muxwire_core::wire::{Codec, StatusCode};
+pub use options::Options;
+pub use server::{
+    BoxFuture, CancelState, Context, Inbound, Outbound, Router, Running, Server, StreamHandler,
+    UnaryHandler, LIST_METHOD,
+};
+pub use stats::{Stats, StatsSnapshot};
+pub use status::Status;
+pub use transport::{Io, ReadHalf, Sockets, Transport, WriteHalf};

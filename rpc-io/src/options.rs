@@ -1,0 +1,137 @@
+//! Every knob of a client or server, with the reference defaults.
+
+use std::time::Duration;
+
+use muxwire_core::conn::Config;
+use muxwire_core::time::Duration as CoreDuration;
+use muxwire_core::wire::{Codec, Features, Settings, Side};
+
+/// Limits, compression, integrity and timing for connections.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest frame payload accepted (advertised as MAX_FRAME_SIZE).
+    pub max_frame_size: u32,
+    /// Largest message accepted, on the wire and decompressed.
+    pub max_message_size: u32,
+    /// Largest metadata block accepted.
+    pub max_metadata_size: u32,
+    /// Calls the peer may have open towards this endpoint.
+    pub max_concurrent_streams: u32,
+    /// Initial receive window per stream.
+    pub initial_stream_window: u32,
+    /// Initial receive window per connection.
+    pub initial_connection_window: u32,
+    /// Codecs this endpoint decompresses (offered in HELLO).
+    pub accept_codecs: Vec<Codec>,
+    /// Codec used to compress outgoing messages when the peer accepts it.
+    pub compress_with: Option<Codec>,
+    /// Messages smaller than this are never compressed.
+    pub compress_threshold: usize,
+    /// Add a CRC-32 trailer to every frame sent.
+    pub crc: bool,
+    /// Ask the peer to add CRC-32 trailers.
+    pub request_crc: bool,
+    /// Hold writes this long to coalesce more frames into one `writev` (0: flush as soon
+    /// as the queue drains).
+    pub flush_delay: Duration,
+    /// The peer's preface and HELLO must arrive within this time.
+    pub handshake_timeout: Duration,
+    /// A frame whose bytes started to arrive must complete within this time.
+    pub frame_timeout: Duration,
+    /// PING after this much silence (`None`: never).
+    pub keepalive: Option<Duration>,
+    /// An unanswered PING closes the connection after this time.
+    pub ping_timeout: Duration,
+    /// Close an idle connection after this time (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// CANCEL frames accepted per second.
+    pub cancel_budget: u32,
+    /// PINGs and ignored frames accepted per second.
+    pub control_budget: u32,
+    /// Stream slots per connection (calls in flight both ways plus closing ones).
+    pub stream_slots: usize,
+    /// Connections a client keeps (calls are spread round-robin).
+    pub pool_size: usize,
+    /// A call made while disconnected waits for the connection (up to its timeout)
+    /// instead of failing at once with UNAVAILABLE.
+    pub wait_for_ready: bool,
+    /// First reconnect delay; doubles up to `reconnect_max`, with jitter.
+    pub reconnect_base: Duration,
+    /// Largest reconnect delay.
+    pub reconnect_max: Duration,
+    /// Timeout applied to calls that set none.
+    pub default_timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_frame_size: 65_536,
+            max_message_size: 4 << 20,
+            max_metadata_size: 8_192,
+            max_concurrent_streams: 1_024,
+            initial_stream_window: 1 << 20,
+            initial_connection_window: 16 << 20,
+            accept_codecs: vec![Codec::Lz4, Codec::Zstd],
+            compress_with: None,
+            compress_threshold: 1_024,
+            crc: false,
+            request_crc: false,
+            flush_delay: Duration::ZERO,
+            handshake_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(10),
+            keepalive: None,
+            ping_timeout: Duration::from_secs(20),
+            idle_timeout: None,
+            cancel_budget: 1_000,
+            control_budget: 1_000,
+            stream_slots: 2_304,
+            pool_size: 1,
+            wait_for_ready: false,
+            reconnect_base: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(5),
+            default_timeout: None,
+        }
+    }
+}
+
+fn micros(d: Duration) -> CoreDuration {
+    CoreDuration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
+}
+
+impl Options {
+    /// The core configuration for one side of a connection.
+    pub(crate) fn core_config(&self, side: Side) -> Config {
+        let mut c = Config::new(side);
+        let mut s = Settings::INITIAL;
+        s.max_frame_size = self.max_frame_size;
+        s.max_message_size = self.max_message_size;
+        s.max_metadata_size = self.max_metadata_size;
+        s.max_concurrent_streams = self.max_concurrent_streams;
+        s.initial_stream_window = self.initial_stream_window;
+        s.initial_connection_window = self.initial_connection_window;
+        s.compression = self
+            .accept_codecs
+            .iter()
+            .fold(0, |m, c| m | c.setting_bit())
+            & !1;
+        s.features = if self.request_crc {
+            Features::CRC_REQUESTED
+        } else {
+            Features(0)
+        };
+        s.idle_timeout_ms = self
+            .idle_timeout
+            .map_or(0, |d| d.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
+        c.settings = s;
+        c.agent = Some(concat!("muxwire-rust/", env!("CARGO_PKG_VERSION")));
+        c.send_crc = self.crc;
+        c.handshake_timeout = micros(self.handshake_timeout);
+        c.ping_timeout = micros(self.ping_timeout);
+        c.frame_timeout = micros(self.frame_timeout);
+        c.keepalive_interval = self.keepalive.map(micros);
+        c.cancel_budget = self.cancel_budget;
+        c.control_budget = self.control_budget;
+        c
+    }
+}

@@ -1,0 +1,375 @@
+//! Servers: handlers registered by method name, a context per call, graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use muxwire_core::wire::Side;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+
+use crate::client::Peer;
+use crate::driver::{self, Cmd, Handle, StreamKey};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::transport::Listener;
+use crate::{Endpoint, Options, Status};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The name of the built-in method that lists the registered methods, one per line.
+pub const LIST_METHOD: &str = "muxwire.list";
+
+/// Whether a call was cancelled; shared between the connection and the handler.
+#[derive(Debug, Default)]
+pub struct CancelState {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelState {
+    pub(crate) fn cancel(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
+/// What a handler knows about its call.
+pub struct Context {
+    pub(crate) method: String,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) metadata: Vec<(String, Bytes)>,
+    pub(crate) cancel: Arc<CancelState>,
+    pub(crate) peer: Peer,
+}
+
+impl Context {
+    /// The method called.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// When the caller stops waiting, if it set a deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The time left before the deadline (pass it on to nested calls).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The caller's metadata entries, in order.
+    pub fn metadata(&self) -> &[(String, Bytes)] {
+        &self.metadata
+    }
+
+    /// The first metadata value for `key`.
+    pub fn get(&self, key: &str) -> Option<&Bytes> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// True once the caller cancelled, the deadline passed or the connection died.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.flag.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the call is cancelled (see [`Context::is_cancelled`]).
+    pub async fn cancelled(&self) {
+        loop {
+            let n = self.cancel.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    /// A handle to call or notify the caller back over the same connection.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+/// A unary handler: one request, one reply.
+pub trait UnaryHandler: Send + Sync + 'static {
+    /// Handles one call.
+    fn call(&self, ctx: Context, request: Bytes) -> BoxFuture<Result<Bytes, Status>>;
+}
+
+impl<F, Fut> UnaryHandler for F
+where
+    F: Fn(Context, Bytes) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
+{
+    fn call(&self, ctx: Context, request: Bytes) -> BoxFuture<Result<Bytes, Status>> {
+        Box::pin(self(ctx, request))
+    }
+}
+
+/// A streaming handler: reads the caller's messages, writes its own, returns the status.
+pub trait StreamHandler: Send + Sync + 'static {
+    /// Handles one call.
+    fn call(
+        &self,
+        ctx: Context,
+        inbound: Inbound,
+        outbound: Outbound,
+    ) -> BoxFuture<Result<(), Status>>;
+}
+
+impl<F, Fut> StreamHandler for F
+where
+    F: Fn(Context, Inbound, Outbound) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    fn call(
+        &self,
+        ctx: Context,
+        inbound: Inbound,
+        outbound: Outbound,
+    ) -> BoxFuture<Result<(), Status>> {
+        Box::pin(self(ctx, inbound, outbound))
+    }
+}
+
+/// The caller's messages, in order; `None` after its half-close.
+pub struct Inbound {
+    rx: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
+    handle: Handle,
+    stream: u32,
+}
+
+impl Inbound {
+    pub(crate) fn new(
+        rx: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
+        handle: Handle,
+        stream: u32,
+    ) -> Inbound {
+        Inbound { rx, handle, stream }
+    }
+
+    /// The next message. Taking it returns its flow-control credit to the caller, so a
+    /// slow handler slows the caller down instead of buffering without bound.
+    pub async fn next(&mut self) -> Option<Result<Bytes, Status>> {
+        match self.rx.recv().await? {
+            Ok((m, wire)) => {
+                self.handle.send(Cmd::Consume {
+                    stream: self.stream,
+                    n: wire,
+                });
+                Some(Ok(m))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Sends messages to the caller.
+#[derive(Clone)]
+pub struct Outbound {
+    handle: Handle,
+    stream: u32,
+}
+
+impl Outbound {
+    pub(crate) fn new(handle: Handle, stream: u32) -> Outbound {
+        Outbound { handle, stream }
+    }
+
+    /// Queues one message for the caller.
+    pub fn send(&self, message: Bytes) -> Result<(), Status> {
+        let cmd = Cmd::Send {
+            stream: StreamKey::Served(self.stream),
+            body: Some(message),
+            end: false,
+        };
+        if self.handle.send(cmd) {
+            Ok(())
+        } else {
+            Err(Status::unavailable("connection closed"))
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Method {
+    Unary(Arc<dyn UnaryHandler>),
+    Streaming(Arc<dyn StreamHandler>),
+}
+
+/// Handlers by method name.
+#[derive(Clone, Default)]
+pub struct Router {
+    methods: BTreeMap<String, Method>,
+    list: Option<Method>,
+}
+
+impl Router {
+    /// An empty router (the built-in `muxwire.list` is always there).
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Registers a unary handler.
+    pub fn unary(mut self, name: &str, handler: impl UnaryHandler) -> Router {
+        self.methods
+            .insert(name.to_string(), Method::Unary(Arc::new(handler)));
+        self.list = None;
+        self
+    }
+
+    /// Registers a streaming handler.
+    pub fn streaming(mut self, name: &str, handler: impl StreamHandler) -> Router {
+        self.methods
+            .insert(name.to_string(), Method::Streaming(Arc::new(handler)));
+        self.list = None;
+        self
+    }
+
+    /// The registered method names (plus the built-in listing), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.methods.keys().cloned().collect();
+        v.push(LIST_METHOD.to_string());
+        v.sort();
+        v
+    }
+
+    fn sealed(mut self) -> Router {
+        let listing = Bytes::from(self.names().join("\n"));
+        let list = move |_ctx: Context, _req: Bytes| {
+            let l = listing.clone();
+            async move { Ok(l) }
+        };
+        self.list = Some(Method::Unary(Arc::new(list)));
+        self
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Method> {
+        if name == LIST_METHOD {
+            return self.list.as_ref();
+        }
+        self.methods.get(name)
+    }
+}
+
+/// A server: a router and options, ready to listen.
+pub struct Server {
+    router: Arc<Router>,
+    opts: Arc<Options>,
+}
+
+/// A listening server.
+pub struct Running {
+    local: Endpoint,
+    stats: Arc<Stats>,
+    conns: Arc<Mutex<Vec<Handle>>>,
+    stop_accept: Arc<Notify>,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// A server for `router` with `opts`.
+    pub fn new(router: Router, opts: Options) -> Server {
+        Server {
+            router: Arc::new(router.sealed()),
+            opts: Arc::new(opts),
+        }
+    }
+
+    /// Binds `endpoint` (`tcp://host:port`, port 0 for any; `unix:///path`) and serves in
+    /// the background.
+    pub async fn bind(self, endpoint: &str) -> Result<Running, Status> {
+        let endpoint: Endpoint = endpoint
+            .parse()
+            .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
+        let listener = Listener::bind(&endpoint)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot listen on {endpoint}: {e}")))?;
+        let local = listener
+            .local()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let stats = Arc::new(Stats::default());
+        let conns: Arc<Mutex<Vec<Handle>>> = Arc::default();
+        let stop_accept = Arc::new(Notify::new());
+        let accept_task = {
+            let (stats, conns, stop) = (stats.clone(), conns.clone(), stop_accept.clone());
+            let (router, opts) = (self.router, self.opts);
+            tokio::spawn(async move {
+                loop {
+                    let io = tokio::select! {
+                        _ = stop.notified() => break,
+                        r = listener.accept() => match r {
+                            Ok(io) => io,
+                            Err(e) => {
+                                tracing::warn!(%e, "accept failed");
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                continue;
+                            }
+                        },
+                    };
+                    tracing::debug!(peer = %io.peer, "accepted");
+                    let (h, _task) = driver::spawn(
+                        io,
+                        Side::Acceptor,
+                        opts.clone(),
+                        stats.clone(),
+                        Some(router.clone()),
+                    );
+                    let mut list = conns.lock().expect("lock");
+                    list.retain(|c| !c.closed.is_closed());
+                    list.push(h);
+                }
+            })
+        };
+        tracing::info!(%local, "listening");
+        Ok(Running {
+            local,
+            stats,
+            conns,
+            stop_accept,
+            accept_task,
+        })
+    }
+}
+
+impl Running {
+    /// Where the server listens (with the real port if 0 was asked for).
+    pub fn local_endpoint(&self) -> &Endpoint {
+        &self.local
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Stops accepting, drains every connection (calls in flight finish, new ones are
+    /// refused as safe to retry), and after `grace` closes whatever is left.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop_accept.notify_one();
+        let _ = self.accept_task.await;
+        let conns: Vec<Handle> = self.conns.lock().expect("lock").drain(..).collect();
+        for c in &conns {
+            c.send(Cmd::Drain);
+        }
+        let all_closed = async {
+            for c in &conns {
+                c.closed.wait().await;
+            }
+        };
+        if tokio::time::timeout(grace, all_closed).await.is_err() {
+            for c in &conns {
+                c.send(Cmd::Close);
+            }
+            for c in &conns {
+                c.closed.wait().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! The runtime over real sockets (loopback and Unix sockets only; every loop is bounded).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use muxwire::{
+    CallOptions, Client, Context, Inbound, Options, Outbound, Router, Running, Server, Status,
+    StatusCode,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn echo_router() -> Router {
+    Router::new()
+        .unary("echo", |_ctx: Context, req: Bytes| async move { Ok(req) })
+        .unary("fail", |_ctx: Context, _req: Bytes| async move {
+            Err(Status::new(StatusCode::NOT_FOUND, "no such thing"))
+        })
+        .unary("slow", |ctx: Context, _req: Bytes| async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(Bytes::from(ctx.method().to_string()))
+        })
+        .streaming(
+            "sum",
+            |_ctx: Context, mut inbound: Inbound, outbound: Outbound| async move {
+                let mut total = 0u64;
+                while let Some(m) = inbound.next().await {
+                    total += m?.len() as u64;
+                }
+                outbound.send(Bytes::from(total.to_string()))?;
+                Ok(())
+            },
+        )
+        .streaming(
+            "count",
+            |_ctx: Context, mut inbound: Inbound, outbound: Outbound| async move {
+                let n: usize = match inbound.next().await {
+                    Some(Ok(m)) => String::from_utf8_lossy(&m).parse().unwrap_or(0),
+                    _ => 0,
+                };
+                for i in 0..n {
+                    outbound.send(Bytes::from(vec![b'x'; i]))?;
+                }
+                Ok(())
+            },
+        )
+}
+
+async fn serve(url: &str, router: Router, opts: Options) -> Running {
+    Server::new(router, opts).bind(url).await.expect("bind")
+}
+
+fn unix_url(name: &str) -> String {
+    format!(
+        "unix:///tmp/muxwire-test-{}-{name}.sock",
+        std::process::id()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unary_over_tcp_and_unix() {
+    for url in ["tcp://127.0.0.1:0".to_string(), unix_url("unary")] {
+        let server = serve(&url, echo_router(), Options::default()).await;
+        let client = Client::connect(&server.local_endpoint().to_string())
+            .await
+            .unwrap();
+        let r = client
+            .call("echo", Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        assert_eq!(&r[..], b"hello");
+        let e = client.call("fail", Bytes::new()).await.unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (StatusCode::NOT_FOUND, "no such thing")
+        );
+        let e = client.call("nope", Bytes::new()).await.unwrap_err();
+        assert_eq!(e.code, StatusCode::UNIMPLEMENTED);
+        assert!(e.message.contains("nope"));
+        assert_eq!(
+            client.list().await.unwrap(),
+            vec!["count", "echo", "fail", "muxwire.list", "slow", "sum"]
+        );
+        assert!(client.ping().await.unwrap() < Duration::from_secs(1));
+        client.close().await;
+        server.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_tasks_thousands_of_calls() {
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..64u32 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..1000u32 {
+                let body = format!("{t}:{i}:{}", "p".repeat((i % 200) as usize));
+                let r = c.call("echo", Bytes::from(body.clone())).await.unwrap();
+                assert_eq!(&r[..], body.as_bytes());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = client.stats();
+    assert_eq!(s.calls_ok, 64_000);
+    assert!(
+        s.write_syscalls < 64_000,
+        "writes were coalesced: {} syscalls",
+        s.write_syscalls
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_both_directions_at_once() {
+    // The server answers "ask" by calling the client back on the same connection.
+    let router = echo_router().unary("ask", |ctx: Context, req: Bytes| async move {
+        let answer = ctx.peer().call("whoami", req).await?;
+        Ok(answer)
+    });
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client_router = Router::new().unary("whoami", |_ctx: Context, req: Bytes| async move {
+        let mut v = b"client saw ".to_vec();
+        v.extend_from_slice(&req);
+        Ok(Bytes::from(v))
+    });
+    let client = Client::connect_with(
+        &server.local_endpoint().to_string(),
+        Options::default(),
+        Some(client_router),
+    )
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = Bytes::from(format!("q{i}"));
+            let (a, b) = tokio::join!(c.call("ask", body.clone()), c.call("echo", body.clone()));
+            assert_eq!(a.unwrap(), Bytes::from(format!("client saw q{i}")));
+            assert_eq!(b.unwrap(), body);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_both_ways_and_large_messages() {
+    let server = serve(&unix_url("stream"), echo_router(), Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    // Client streaming: 100 messages, some larger than a frame (chunked).
+    let (mut sink, mut stream) = client
+        .open_stream("sum", &CallOptions::default())
+        .await
+        .unwrap();
+    let mut expect = 0u64;
+    for i in 0..100usize {
+        let n = if i % 10 == 0 { 200_000 } else { i };
+        expect += n as u64;
+        sink.send(Bytes::from(vec![7u8; n])).unwrap();
+    }
+    sink.finish().unwrap();
+    let total = stream.next().await.unwrap().unwrap();
+    assert_eq!(total, Bytes::from(expect.to_string()));
+    assert!(stream.next().await.is_none());
+    // Server streaming.
+    let (mut sink, mut stream) = client
+        .open_stream("count", &CallOptions::default())
+        .await
+        .unwrap();
+    sink.send(Bytes::from_static(b"50")).unwrap();
+    sink.finish().unwrap();
+    for i in 0..50 {
+        assert_eq!(stream.next().await.unwrap().unwrap().len(), i);
+    }
+    assert!(stream.next().await.is_none());
+    // A 3 MiB unary echo crosses many frames and window updates.
+    let big = Bytes::from(
+        (0..3 * 1024 * 1024)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    assert_eq!(client.call("echo", big.clone()).await.unwrap(), big);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_call_cancels_the_handler() {
+    let seen = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (s2, st2) = (seen.clone(), started.clone());
+    let router = Router::new().unary("wait", move |ctx: Context, _req: Bytes| {
+        let (seen, started) = (s2.clone(), st2.clone());
+        async move {
+            started.notify_one();
+            tokio::select! {
+                _ = ctx.cancelled() => seen.store(true, Ordering::SeqCst),
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+            Err(Status::cancelled("gave up"))
+        }
+    });
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let c = client.clone();
+    let call = tokio::spawn(async move { c.call("wait", Bytes::new()).await });
+    started.notified().await;
+    call.abort();
+    for _ in 0..200 {
+        if seen.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        seen.load(Ordering::SeqCst),
+        "the handler never saw the cancel"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_expires_on_the_server() {
+    let saw = Arc::new(AtomicBool::new(false));
+    let s2 = saw.clone();
+    let router = Router::new().unary("sleepy", move |ctx: Context, _req: Bytes| {
+        let saw = s2.clone();
+        async move {
+            assert!(ctx.remaining().unwrap() <= Duration::from_millis(100));
+            ctx.cancelled().await;
+            saw.store(true, Ordering::SeqCst);
+            Ok(Bytes::new())
+        }
+    });
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let e = client
+        .call_with(
+            "sleepy",
+            Bytes::new(),
+            &CallOptions::timeout(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, StatusCode::DEADLINE_EXCEEDED);
+    for _ in 0..100 {
+        if saw.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        saw.load(Ordering::SeqCst),
+        "the server's deadline did not cancel the handler"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Runs a server on its own runtime thread so that the test can kill it abruptly.
+fn server_thread(
+    url: String,
+) -> (
+    std::sync::mpsc::Receiver<String>,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+    let t = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let s = serve(&url, echo_router(), Options::default()).await;
+            tx.send(s.local_endpoint().to_string()).unwrap();
+            let _ = killed.await;
+            std::mem::forget(s); // no graceful shutdown: the runtime dies with the sockets
+        });
+        // Dropping the runtime here cancels every task and closes every socket.
+    });
+    (rx, kill, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_fails_pending_calls_and_the_client_reconnects() {
+    let (rx, kill, t) = server_thread("tcp://127.0.0.1:0".into());
+    let url = rx.recv().unwrap();
+    let opts = Options {
+        reconnect_base: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let client = Client::connect_with(&url, opts, None).await.unwrap();
+    assert!(client.call("echo", Bytes::from_static(b"a")).await.is_ok());
+    let pending: Vec<_> = (0..20)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.call("slow", Bytes::new()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let killed_at = std::time::Instant::now();
+    kill.send(()).unwrap();
+    t.join().unwrap();
+    for p in pending {
+        let e = p.await.unwrap().unwrap_err();
+        assert_eq!(e.code, StatusCode::UNAVAILABLE, "{e}");
+    }
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(2),
+        "pending calls failed promptly"
+    );
+    // The server comes back on the same address; the client reconnects by itself.
+    let (rx, kill, t) = server_thread(url.clone());
+    assert_eq!(rx.recv().unwrap(), url);
+    let mut ok = false;
+    for _ in 0..100 {
+        if client.call("echo", Bytes::from_static(b"b")).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "client did not reconnect");
+    assert!(client.stats().reconnects >= 1);
+    kill.send(()).unwrap();
+    t.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_get_resource_exhausted_naming_the_limit() {
+    let opts = Options {
+        max_message_size: 1 << 20,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), opts).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    // The client learned the limit from HELLO and refuses locally...
+    let e = client
+        .call("echo", Bytes::from(vec![0u8; (1 << 20) + 1]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, StatusCode::RESOURCE_EXHAUSTED);
+    assert!(e.message.contains("max_message_size"), "{e}");
+    // ...and a streamed message growing past it is stopped by the server.
+    let (mut sink, mut stream) = client
+        .open_stream("sum", &CallOptions::default())
+        .await
+        .unwrap();
+    sink.send(Bytes::from(vec![1u8; (1 << 20) + 5000])).unwrap();
+    sink.finish().unwrap();
+    let e = loop {
+        match stream.next().await {
+            Some(Err(e)) => break e,
+            Some(Ok(_)) => continue,
+            None => panic!("no error"),
+        }
+    };
+    assert_eq!(e.code, StatusCode::RESOURCE_EXHAUSTED);
+    assert!(e.message.contains("max_message_size 1048576"), "{e}");
+    assert_eq!(
+        client
+            .call("echo", Bytes::from_static(b"still fine"))
+            .await
+            .unwrap(),
+        Bytes::from_static(b"still fine")
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Reads whatever the server sends until it closes; returns the GOAWAY code, if any.
+async fn read_goaway(sock: &mut tokio::net::TcpStream) -> Option<u32> {
+    let mut all = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut all)).await;
+    let mut b = all.get(8..)?;
+    let mut code = None;
+    while let Ok(muxwire_core::wire::Decoded::Frame { frame, len }) =
+        muxwire_core::wire::decode(b, 1 << 24)
+    {
+        if frame.ty() == muxwire_core::wire::FrameType::GOAWAY {
+            code = Some(frame.arg());
+        }
+        b = &b[len..];
+    }
+    code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_stalled_frames_end_only_their_connection() {
+    let opts = Options {
+        frame_timeout: Duration::from_millis(300),
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), opts).await;
+    let url = server.local_endpoint().to_string();
+    let client = Client::connect(&url).await.unwrap();
+    let addr = url.trim_start_matches("tcp://").to_string();
+    let busy = {
+        let c = client.clone();
+        tokio::spawn(async move {
+            for i in 0..2000u32 {
+                let b = Bytes::from(i.to_string());
+                assert_eq!(c.call("echo", b.clone()).await.unwrap(), b);
+            }
+        })
+    };
+    // Garbage instead of a preface.
+    let mut g = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    g.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_goaway(&mut g).await, Some(9), "HANDSHAKE_ERROR");
+    // A valid handshake, then a frame of reserved type.
+    let mut g = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut hello = vec![0u8; 64];
+    let n = muxwire_core::wire::Settings::INITIAL
+        .encode_hello(&mut hello, None, muxwire_core::wire::Flags::NONE)
+        .unwrap();
+    g.write_all(&muxwire_core::wire::PREFACE).await.unwrap();
+    g.write_all(&hello[..n]).await.unwrap();
+    g.write_all(&[0u8; 16]).await.unwrap();
+    assert_eq!(read_goaway(&mut g).await, Some(1), "PROTOCOL_ERROR");
+    // A valid handshake, then half a frame that never completes.
+    let mut g = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    g.write_all(&muxwire_core::wire::PREFACE).await.unwrap();
+    g.write_all(&hello[..n]).await.unwrap();
+    g.write_all(&[40, 0, 0, 0, 3, 2, 0, 0, 1]).await.unwrap();
+    assert_eq!(read_goaway(&mut g).await, Some(12), "TIMEOUT");
+    busy.await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_calls_in_flight_loses_none() {
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let (c, d) = (client.clone(), done.clone());
+            tokio::spawn(async move {
+                let r = c.call("slow", Bytes::new()).await;
+                d.fetch_add(1, Ordering::SeqCst);
+                r
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown(Duration::from_secs(5)).await;
+    let mut ok = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert!(e.retry_safe, "lost a call: {e}"),
+        }
+    }
+    assert_eq!(ok, 50, "every call in flight completed");
+    // After shutdown, new calls fail with a retry-safe status.
+    let e = client.call("echo", Bytes::new()).await.unwrap_err();
+    assert_eq!(e.code, StatusCode::UNAVAILABLE);
+    assert!(e.retry_safe, "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compression_and_crc_are_negotiated() {
+    let opts = Options {
+        compress_with: Some(muxwire::Codec::Zstd),
+        crc: true,
+        request_crc: true,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), opts.clone()).await;
+    let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
+        .await
+        .unwrap();
+    let body = Bytes::from(vec![b'z'; 200_000]);
+    let r = client.call("echo", body.clone()).await.unwrap();
+    assert_eq!(r, body);
+    let s = client.stats();
+    assert!(
+        s.bytes_out < 50_000,
+        "the request was compressed: {} bytes out",
+        s.bytes_out
+    );
+    let lz4 = CallOptions {
+        compression: Some(muxwire::Codec::Lz4),
+        ..CallOptions::default()
+    };
+    assert_eq!(
+        client.call_with("echo", body.clone(), &lz4).await.unwrap(),
+        body
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_urls_and_refused_connections_are_clear_errors() {
+    let e = Client::connect("http://localhost:1").await.err().unwrap();
+    assert_eq!(e.code, StatusCode::INVALID_ARGUMENT);
+    assert!(e.message.contains("tcp://host:port"));
+    let e = Client::connect("tcp://127.0.0.1:1").await.err().unwrap();
+    assert_eq!(e.code, StatusCode::UNAVAILABLE);
+    assert!(e.message.contains("cannot connect"), "{e}");
+}
