@@ -411,8 +411,31 @@ impl Client {
         unary_on(&handle, req).await
     }
 
-    /// A one-way call: no reply, no status; it fails only if it could not be sent.
+    /// A one-way call: no reply, no status. Returns once the message is queued on a live
+    /// connection (it is then sent in order with everything else, as credit allows); fails
+    /// only if there is no connection.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        let req = request(
+            method,
+            Some(body),
+            true,
+            true,
+            &CallOptions::default(),
+            None,
+        );
+        let handle = self.pick(None).await?;
+        if handle.send(Cmd::Call(Box::new(req))) {
+            Ok(())
+        } else {
+            Err(Status::refused(
+                "connection closed before the message was sent",
+            ))
+        }
+    }
+
+    /// A one-way call that waits until the connection has queued it for the socket (or
+    /// failed to).
+    pub async fn notify_confirmed(&self, method: &str, body: Bytes) -> Result<(), Status> {
         let req = request(
             method,
             Some(body),

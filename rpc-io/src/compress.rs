@@ -24,17 +24,17 @@ pub(crate) fn compress(codec: Codec, body: &[u8]) -> Option<Bytes> {
 
 /// Decompresses a message, failing with RESOURCE_EXHAUSTED past `max` bytes and INTERNAL
 /// on corrupt input.
-pub(crate) fn decompress(codec: Codec, data: &[u8], max: usize) -> Result<Bytes, Status> {
+pub(crate) fn decompress(codec: Codec, data: Bytes, max: usize) -> Result<Bytes, Status> {
     let too_big = || {
         Status::resource_exhausted(format!(
             "max_message_size {max} exceeded after decompression"
         ))
     };
     match codec {
-        Codec::Identity => Ok(Bytes::copy_from_slice(data)),
+        Codec::Identity => Ok(data),
         Codec::Lz4 => {
             let mut out = Vec::new();
-            let dec = lz4_flex::frame::FrameDecoder::new(data);
+            let dec = lz4_flex::frame::FrameDecoder::new(&data[..]);
             dec.take(max as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| Status::internal(format!("lz4 decompression failed: {e}")))?;
@@ -44,7 +44,7 @@ pub(crate) fn decompress(codec: Codec, data: &[u8], max: usize) -> Result<Bytes,
             Ok(out.into())
         }
         Codec::Zstd => {
-            let mut dec = zstd::stream::read::Decoder::new(data)
+            let mut dec = zstd::stream::read::Decoder::new(&data[..])
                 .map_err(|e| Status::internal(format!("zstd decompression failed: {e}")))?;
             let mut out = Vec::new();
             (&mut dec)
@@ -69,11 +69,16 @@ mod tests {
         for codec in [Codec::Lz4, Codec::Zstd] {
             let c = compress(codec, &body).unwrap();
             assert!(c.len() < 1000);
-            assert_eq!(&decompress(codec, &c, 100_000).unwrap()[..], &body[..]);
-            let err = decompress(codec, &c, 99_999).unwrap_err();
+            assert_eq!(
+                &decompress(codec, c.clone(), 100_000).unwrap()[..],
+                &body[..]
+            );
+            let err = decompress(codec, c, 99_999).unwrap_err();
             assert_eq!(err.code, muxwire_core::wire::StatusCode::RESOURCE_EXHAUSTED);
             assert_eq!(
-                decompress(codec, b"garbage!", 10).unwrap_err().code,
+                decompress(codec, Bytes::from_static(b"garbage!"), 10)
+                    .unwrap_err()
+                    .code,
                 muxwire_core::wire::StatusCode::INTERNAL
             );
         }

@@ -334,7 +334,7 @@ impl Driver {
             } => {
                 self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
                 self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-                let method = String::from_utf8_lossy(&slice(method)).into_owned();
+                let method = slice(method);
                 let meta = slice(metadata);
                 let entries: Vec<(String, Bytes)> = Metadata::new(&meta)
                     .entries()
@@ -451,7 +451,7 @@ impl Driver {
     fn incoming_call(
         &mut self,
         stream: u32,
-        method: String,
+        method: Bytes,
         entries: Vec<(String, Bytes)>,
         deadline: Option<CoreDuration>,
         one_way: bool,
@@ -463,6 +463,7 @@ impl Driver {
         let cancel = Arc::new(crate::server::CancelState::default());
         let ctx = Context {
             method: method.clone(),
+
             deadline: deadline.map(|d| now + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
@@ -477,14 +478,17 @@ impl Driver {
             self.conn.consume(StreamId(stream), consumed);
             // One-way calls are not tracked as in flight.
             self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            let handler = router.as_ref().and_then(|r| r.get(&method));
+            let name = std::str::from_utf8(&method).unwrap_or("");
+            let handler = router.as_ref().and_then(|r| r.get(name));
             if let (Some(Method::Unary(h)), Some((data, codec, _))) = (handler, body) {
-                match compress::decompress(codec, &data, self.opts.max_message_size as usize) {
+                match compress::decompress(codec, data, self.opts.max_message_size as usize) {
                     Ok(req) => {
-                        let fut = h.call(ctx, req);
-                        tokio::spawn(async move {
-                            let _ = fut.await;
-                        });
+                        let mut fut = h.call(ctx, req);
+                        if poll_once(&mut fut).is_none() {
+                            tokio::spawn(async move {
+                                let _ = fut.await;
+                            });
+                        }
                         self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => tracing::debug!(%e, "one-way call dropped"),
@@ -492,7 +496,8 @@ impl Driver {
             }
             return;
         }
-        let handler = router.as_ref().and_then(|r| r.get(&method)).cloned();
+        let name = std::str::from_utf8(&method).unwrap_or("");
+        let handler = router.as_ref().and_then(|r| r.get(name)).cloned();
         match handler {
             None => {
                 self.served.insert(
@@ -504,7 +509,7 @@ impl Driver {
                         unary: None,
                     },
                 );
-                let msg = format!("unknown method {method:?}");
+                let msg = format!("unknown method {name:?}");
                 self.reply(stream, Err(Status::unimplemented(msg)));
             }
             Some(Method::Unary(h)) => {
@@ -578,7 +583,7 @@ impl Driver {
                 self.conn.consume(StreamId(stream), n);
                 return;
             };
-            let msg = compress::decompress(codec, &msg, max);
+            let msg = compress::decompress(codec, msg, max);
             if let Some((_, _, req)) = &mut s.unary {
                 self.conn.consume(StreamId(stream), n);
                 match msg {
@@ -626,7 +631,7 @@ impl Driver {
             let Some(msg) = whole(&mut c.assembling) else {
                 return;
             };
-            match compress::decompress(codec, &msg, max) {
+            match compress::decompress(codec, msg, max) {
                 Ok(m) => match &c.inbound {
                     Some(tx) => {
                         let _ = tx.send(Ok(m));
@@ -657,12 +662,19 @@ impl Driver {
                 );
                 return;
             };
-            let fut = h.call(ctx, req);
-            let tx = self.handle.tx.clone();
-            tokio::spawn(async move {
-                let result = fut.await.map(Some);
-                let _ = tx.send(Cmd::Reply { stream, result });
-            });
+            // Handlers that finish on their first poll are answered inline (no task, no
+            // channel hop); the rest run as tasks and answer through the command channel.
+            let mut fut = h.call(ctx, req);
+            match poll_once(&mut fut) {
+                Some(result) => self.reply(stream, result.map(Some)),
+                None => {
+                    let tx = self.handle.tx.clone();
+                    tokio::spawn(async move {
+                        let result = fut.await.map(Some);
+                        let _ = tx.send(Cmd::Reply { stream, result });
+                    });
+                }
+            }
         } else {
             // Streaming: closing the channel ends the handler's inbound stream.
             s.inbound = None;
@@ -684,7 +696,7 @@ impl Driver {
         let result = if code == StatusCode::OK {
             let last = match body {
                 Some((data, codec)) => {
-                    match compress::decompress(codec, &data, self.opts.max_message_size as usize) {
+                    match compress::decompress(codec, data, self.opts.max_message_size as usize) {
                         Ok(m) => Some(m),
                         Err(e) => {
                             Self::complete(&self.stats, c, Err(e));
@@ -1219,6 +1231,17 @@ pub(crate) fn core_error_status(e: CoreError) -> Status {
         CoreError::Closed => Status::unavailable("connection closed"),
         CoreError::InvalidArgument(what) => Status::invalid_argument(what),
         other => Status::internal(other.to_string()),
+    }
+}
+
+/// Polls a handler's future once, without a task. A future that is not ready has
+/// registered nothing useful with the no-op waker; it is then spawned and polled again with
+/// a real one.
+fn poll_once<T>(fut: &mut crate::server::BoxFuture<T>) -> Option<T> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
     }
 }
 

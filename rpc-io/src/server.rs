@@ -40,7 +40,8 @@ impl CancelState {
 
 /// What a handler knows about its call.
 pub struct Context {
-    pub(crate) method: String,
+    /// The METHOD bytes (UTF-8, validated by the codec), borrowed from the input.
+    pub(crate) method: Bytes,
     pub(crate) deadline: Option<Instant>,
     pub(crate) metadata: Vec<(String, Bytes)>,
     pub(crate) cancel: Arc<CancelState>,
@@ -50,7 +51,7 @@ pub struct Context {
 impl Context {
     /// The method called.
     pub fn method(&self) -> &str {
-        &self.method
+        std::str::from_utf8(&self.method).unwrap_or("")
     }
 
     /// When the caller stops waiting, if it set a deadline.
