@@ -688,6 +688,10 @@ impl Driver {
         reason: String,
         body: Option<(Bytes, Codec)>,
     ) {
+        // The final message's bytes count against the connection window: give them back.
+        if let Some((data, _)) = &body {
+            self.conn.consume(StreamId(stream), data.len());
+        }
         let Some(mut c) = self.calls.remove(&stream) else {
             return;
         };

@@ -523,3 +523,39 @@ async fn bad_urls_and_refused_connections_are_clear_errors() {
     assert_eq!(e.code, StatusCode::UNAVAILABLE);
     assert!(e.message.contains("cannot connect"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_keeps_flowing_far_beyond_the_windows() {
+    // Small windows on both sides: megabytes of requests and replies must cycle credit.
+    let small = Options {
+        initial_stream_window: 65_536,
+        initial_connection_window: 262_144,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), small.clone()).await;
+    let client = Client::connect_with(&server.local_endpoint().to_string(), small, None)
+        .await
+        .unwrap();
+    let body = Bytes::from(vec![3u8; 1024]);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, b) = (client.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..500 {
+                assert_eq!(c.call("echo", b.clone()).await.unwrap().len(), 1024);
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("stalled")
+            .unwrap();
+    }
+    for _ in 0..10 {
+        client.notify("echo", body.clone()).await.unwrap();
+    }
+    let big = Bytes::from(vec![1u8; 2 << 20]);
+    assert_eq!(client.call("echo", big.clone()).await.unwrap(), big);
+    server.shutdown(Duration::from_secs(1)).await;
+}
