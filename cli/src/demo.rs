@@ -39,7 +39,7 @@ pub(crate) fn run() -> i32 {
         println!("1 MiB echo with zstd -> {} bytes back, {} bytes on the wire out", r.len(), client.stats().bytes_out - before);
         let (mut sink, mut stream) = client.open_stream("echo.stream", &CallOptions::default()).await.expect("stream");
         for i in 0..3 {
-            sink.send(Bytes::from(format!("message {i}"))).expect("send");
+            sink.send(Bytes::from(format!("message {i}"))).await.expect("send");
         }
         sink.finish().expect("finish");
         while let Some(m) = stream.next().await {

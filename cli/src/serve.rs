@@ -45,7 +45,7 @@ pub(crate) fn router(counters: Arc<Counters>) -> Router {
             "echo.stream",
             |_ctx: Context, mut inbound: Inbound, outbound: Outbound| async move {
                 while let Some(m) = inbound.next().await {
-                    outbound.send(m?)?;
+                    outbound.send(m?).await?;
                 }
                 Ok(())
             },

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use muxwire_core::wire::{Codec, Side};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::driver::{self, CallReq, Cmd, Handle, StreamKey};
 use crate::server::{Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
-use crate::{transport, Endpoint, Options, Status};
+use crate::transport::{Sockets, Transport};
+use crate::{Endpoint, Options, Status};
 
 /// Per-call options.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +91,25 @@ fn request(
         prepared: false,
         reply: None,
         inbound: None,
+        permit: None,
     }
+}
+
+/// Bytes an application may have queued on one stream (or in one-way calls of a client)
+/// before `send`/`notify` waits for the connection to write them.
+pub(crate) const QUEUE_BUDGET: usize = 4 << 20;
+
+/// Waits for room for `len` bytes in `budget`; the permit is released once written.
+pub(crate) async fn reserve(
+    budget: &Arc<Semaphore>,
+    len: usize,
+) -> Result<OwnedSemaphorePermit, Status> {
+    let n = len.clamp(1, QUEUE_BUDGET) as u32;
+    budget
+        .clone()
+        .acquire_many_owned(n)
+        .await
+        .map_err(|_| Status::unavailable("connection closed"))
 }
 
 async fn unary_on(handle: &Handle, mut req: CallReq) -> Result<Bytes, Status> {
@@ -145,6 +164,7 @@ fn stream_on(handle: &Handle, mut req: CallReq) -> Result<(CallSink, CallStream)
             handle: handle.clone(),
             token,
             finished: false,
+            budget: Arc::new(Semaphore::new(QUEUE_BUDGET)),
         },
         CallStream {
             handle: handle.clone(),
@@ -161,20 +181,24 @@ pub struct CallSink {
     handle: Handle,
     token: u64,
     finished: bool,
+    budget: Arc<Semaphore>,
 }
 
 impl CallSink {
-    /// Sends one message.
-    pub fn send(&mut self, message: Bytes) -> Result<(), Status> {
+    /// Sends one message. Waits while 4 MiB of this call's messages are still queued
+    /// unwritten (the peer's flow control then pushes back on the application).
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Status> {
         if self.finished {
             return Err(Status::invalid_argument(
                 "the request stream is already finished",
             ));
         }
+        let permit = reserve(&self.budget, message.len()).await?;
         let cmd = Cmd::Send {
             stream: StreamKey::Token(self.token),
             body: Some(message),
             end: false,
+            permit: Some(permit),
         };
         if self.handle.send(cmd) {
             Ok(())
@@ -190,6 +214,7 @@ impl CallSink {
             stream: StreamKey::Token(self.token),
             body: None,
             end: true,
+            permit: None,
         };
         if self.handle.send(cmd) {
             Ok(())
@@ -302,6 +327,7 @@ struct PoolSlot {
 
 struct Inner {
     endpoint: Endpoint,
+    transport: Arc<dyn Transport>,
     opts: Arc<Options>,
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
@@ -309,6 +335,8 @@ struct Inner {
     next: AtomicUsize,
     shutdown: AtomicBool,
     state: watch::Sender<ConnState>,
+    /// Bounds the one-way calls queued but not yet written.
+    notify_budget: Arc<Semaphore>,
 }
 
 /// A client of one endpoint: a pool of connections that reconnect on their own.
@@ -331,6 +359,17 @@ impl Client {
         opts: Options,
         router: Option<Router>,
     ) -> Result<Client, Status> {
+        Client::connect_via(Arc::new(Sockets), url, opts, router).await
+    }
+
+    /// Like [`Client::connect_with`], over any [`Transport`] (TLS, shared memory, a test
+    /// harness...).
+    pub async fn connect_via(
+        transport: Arc<dyn Transport>,
+        url: &str,
+        opts: Options,
+        router: Option<Router>,
+    ) -> Result<Client, Status> {
         let endpoint: Endpoint = url
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
@@ -339,6 +378,7 @@ impl Client {
         let (state, _) = watch::channel(ConnState::Connecting);
         let inner = Arc::new(Inner {
             endpoint,
+            transport,
             opts: Arc::new(opts),
             stats: Arc::new(Stats::default()),
             router: router.map(Arc::new),
@@ -351,12 +391,17 @@ impl Client {
             next: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             state,
+            notify_budget: Arc::new(Semaphore::new(QUEUE_BUDGET)),
         });
         if !wait {
             // The first connection is made here so that a bad address fails right away.
-            let io = transport::connect(&inner.endpoint).await.map_err(|e| {
-                Status::unavailable(format!("cannot connect to {}: {e}", inner.endpoint))
-            })?;
+            let io = inner
+                .transport
+                .connect(&inner.endpoint)
+                .await
+                .map_err(|e| {
+                    Status::unavailable(format!("cannot connect to {}: {e}", inner.endpoint))
+                })?;
             let (h, _) = driver::spawn(
                 io,
                 Side::Connector,
@@ -415,7 +460,8 @@ impl Client {
     /// connection (it is then sent in order with everything else, as credit allows); fails
     /// only if there is no connection.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
-        let req = request(
+        let permit = reserve(&self.inner.notify_budget, body.len()).await?;
+        let mut req = request(
             method,
             Some(body),
             true,
@@ -423,6 +469,7 @@ impl Client {
             &CallOptions::default(),
             None,
         );
+        req.permit = Some(permit);
         let handle = self.pick(None).await?;
         if handle.send(Cmd::Call(Box::new(req))) {
             Ok(())
@@ -582,7 +629,7 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
             }
             continue;
         }
-        match transport::connect(&this.endpoint).await {
+        match this.transport.connect(&this.endpoint).await {
             Ok(io) => {
                 let (h, _) = driver::spawn(
                     io,

@@ -17,7 +17,7 @@ use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
 use muxwire_core::wire::{Codec, ErrorCode, Metadata, Side, StatusCode, StreamId, MIN_CHUNK};
 use rustc_hash::FxHashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::compress;
@@ -38,6 +38,8 @@ pub(crate) enum Cmd {
         stream: StreamKey,
         body: Option<Bytes>,
         end: bool,
+        /// Released once the bytes are written; bounds what the application queues.
+        permit: Option<OwnedSemaphorePermit>,
     },
     /// The application consumed `n` bytes received on `stream`.
     Consume { stream: u32, n: usize },
@@ -76,6 +78,9 @@ pub(crate) struct CallReq {
     pub(crate) prepared: bool,
     pub(crate) reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
     pub(crate) inbound: Option<mpsc::UnboundedSender<Result<Bytes, Status>>>,
+    /// Held until the request is written or dropped, which bounds queued one-way calls.
+    #[allow(dead_code)]
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 /// A live connection, as seen by clients and servers.
@@ -123,7 +128,7 @@ impl Handle {
 }
 
 /// A call this side made.
-struct Outgoing_ {
+struct OwnCall {
     token: u64,
     reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
     inbound: Option<mpsc::UnboundedSender<Result<Bytes, Status>>>,
@@ -137,14 +142,34 @@ struct Served {
     inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     cancel: Arc<crate::server::CancelState>,
     assembling: Option<BytesMut>,
+    /// Credit of assembled chunks not yet returned (given back with the whole message).
+    withheld: usize,
     /// The request of a unary call, gathered until END_STREAM.
     unary: Option<(Arc<dyn crate::server::UnaryHandler>, Context, Option<Bytes>)>,
+}
+
+/// One queued message: its bytes, whether it ends the caller's side, and the permit that
+/// is released once it has been written.
+struct Item {
+    body: Bytes,
+    end: bool,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Item {
+    fn new(body: Bytes, end: bool) -> Item {
+        Item {
+            body,
+            end,
+            permit: None,
+        }
+    }
 }
 
 /// Messages waiting for credit (or for the stream to open), in order.
 #[derive(Default)]
 struct SendQueue {
-    items: VecDeque<(Bytes, bool)>,
+    items: VecDeque<Item>,
     status: Option<Result<Option<Bytes>, Status>>,
 }
 
@@ -156,7 +181,7 @@ pub(crate) struct Driver {
     handle: Handle,
     rx: mpsc::UnboundedReceiver<Cmd>,
     epoch: Instant,
-    calls: FxHashMap<u32, Outgoing_>,
+    calls: FxHashMap<u32, OwnCall>,
     tokens: FxHashMap<u64, u32>,
     served: FxHashMap<u32, Served>,
     queues: FxHashMap<u32, SendQueue>,
@@ -506,6 +531,7 @@ impl Driver {
                         inbound: None,
                         cancel,
                         assembling: None,
+                        withheld: 0,
                         unary: None,
                     },
                 );
@@ -519,6 +545,7 @@ impl Driver {
                         inbound: None,
                         cancel,
                         assembling: None,
+                        withheld: 0,
                         unary: Some((h, ctx, None)),
                     },
                 );
@@ -536,6 +563,7 @@ impl Driver {
                         inbound: Some(itx),
                         cancel,
                         assembling: None,
+                        withheld: 0,
                         unary: None,
                     },
                 );
@@ -577,10 +605,18 @@ impl Driver {
         };
         if let Some(s) = self.served.get_mut(&stream) {
             let Some(msg) = whole(&mut s.assembling) else {
-                // Chunks are buffered here (bounded by MAX_MESSAGE_SIZE, which the core
-                // enforces), so their credit goes back at once: a message larger than the
-                // window must be able to arrive whole.
-                self.conn.consume(StreamId(stream), n);
+                // A streaming handler gets credit back when it takes a message; chunks of a
+                // message larger than half the window release theirs at once, so that any
+                // message up to MAX_MESSAGE_SIZE can arrive whole.
+                if s.inbound.is_some() {
+                    s.withheld += n;
+                    if s.withheld > self.opts.initial_stream_window as usize / 2 {
+                        self.conn.consume(StreamId(stream), s.withheld);
+                        s.withheld = 0;
+                    }
+                } else {
+                    self.conn.consume(StreamId(stream), n);
+                }
                 return;
             };
             let msg = compress::decompress(codec, msg, max);
@@ -609,7 +645,8 @@ impl Driver {
             }
             if let Some(tx) = &s.inbound {
                 // Credit is returned when the handler takes the message (Inbound::next).
-                let wire = n;
+                let wire = s.withheld + n;
+                s.withheld = 0;
                 match msg {
                     Ok(m) => {
                         let _ = tx.send(Ok((m, wire)));
@@ -724,7 +761,7 @@ impl Driver {
         Self::complete(&self.stats, c, result);
     }
 
-    fn complete(stats: &Stats, c: Outgoing_, result: Result<Bytes, Status>) {
+    fn complete(stats: &Stats, c: OwnCall, result: Result<Bytes, Status>) {
         stats.ended(match &result {
             Ok(_) => StatusCode::OK,
             Err(s) => s.code,
@@ -758,7 +795,12 @@ impl Driver {
     fn command(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Call(req) => self.open(req),
-            Cmd::Send { stream, body, end } => {
+            Cmd::Send {
+                stream,
+                body,
+                end,
+                permit,
+            } => {
                 let id = match stream {
                     StreamKey::Served(id) => id,
                     StreamKey::Token(t) => match self.tokens.get(&t) {
@@ -768,8 +810,16 @@ impl Driver {
                 };
                 let q = self.queues.entry(id).or_default();
                 match body {
-                    Some(b) => q.items.push_back((b, end)),
-                    None => q.items.push_back((Bytes::new(), true)),
+                    Some(b) => q.items.push_back(Item {
+                        body: b,
+                        end,
+                        permit,
+                    }),
+                    None => q.items.push_back(Item {
+                        body: Bytes::new(),
+                        end: true,
+                        permit,
+                    }),
                 }
                 self.pump(id);
             }
@@ -896,7 +946,7 @@ impl Driver {
                 self.tokens.insert(req.token, id);
                 self.calls.insert(
                     id,
-                    Outgoing_ {
+                    OwnCall {
                         token: req.token,
                         reply: req.reply.take(),
                         inbound: req.inbound.take(),
@@ -910,13 +960,13 @@ impl Driver {
                             .entry(id)
                             .or_default()
                             .items
-                            .push_back((b, req.end));
+                            .push_back(Item::new(b, req.end));
                     } else if req.end {
                         self.queues
                             .entry(id)
                             .or_default()
                             .items
-                            .push_back((Bytes::new(), true));
+                            .push_back(Item::new(Bytes::new(), true));
                     }
                     self.pump(id);
                 }
@@ -981,7 +1031,7 @@ impl Driver {
             let Some(q) = self.queues.get_mut(&id) else {
                 return;
             };
-            let Some((body, end)) = q.items.pop_front() else {
+            let Some(Item { body, end, permit }) = q.items.pop_front() else {
                 if let Some(result) = q.status.take() {
                     self.queues.remove(&id);
                     self.reply(id, result);
@@ -1020,7 +1070,7 @@ impl Driver {
                     .get_mut(&id)
                     .expect("present")
                     .items
-                    .push_front((body, end));
+                    .push_front(Item { body, end, permit });
                 return;
             };
             let more = rest.is_some();
@@ -1038,12 +1088,17 @@ impl Driver {
             );
             match r {
                 Ok(_) => {
+                    // The permit (if any) is released when the last piece is written.
                     if let Some(rest) = rest {
                         self.queues
                             .get_mut(&id)
                             .expect("present")
                             .items
-                            .push_front((rest, end));
+                            .push_front(Item {
+                                body: rest,
+                                end,
+                                permit,
+                            });
                     }
                 }
                 Err(CoreError::Blocked { .. }) => {
@@ -1051,7 +1106,7 @@ impl Driver {
                         .get_mut(&id)
                         .expect("present")
                         .items
-                        .push_front((body, end));
+                        .push_front(Item { body, end, permit });
                     return;
                 }
                 Err(_) => {
@@ -1088,7 +1143,7 @@ impl Driver {
             if b.len() > frame_room.min(credit) {
                 // Large reply: DATA chunks first, then a STATUS without message.
                 let q = self.queues.entry(stream).or_default();
-                q.items.push_back((b.clone(), false));
+                q.items.push_back(Item::new(b.clone(), false));
                 q.status = Some(Ok(None));
                 self.pump(stream);
                 return;

@@ -176,19 +176,28 @@ impl Inbound {
 pub struct Outbound {
     handle: Handle,
     stream: u32,
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Outbound {
     pub(crate) fn new(handle: Handle, stream: u32) -> Outbound {
-        Outbound { handle, stream }
+        let budget = Arc::new(tokio::sync::Semaphore::new(crate::client::QUEUE_BUDGET));
+        Outbound {
+            handle,
+            stream,
+            budget,
+        }
     }
 
-    /// Queues one message for the caller.
-    pub fn send(&self, message: Bytes) -> Result<(), Status> {
+    /// Sends one message to the caller. Waits while 4 MiB of this call's messages are
+    /// still queued unwritten, so a slow caller slows the handler down.
+    pub async fn send(&self, message: Bytes) -> Result<(), Status> {
+        let permit = crate::client::reserve(&self.budget, message.len()).await?;
         let cmd = Cmd::Send {
             stream: StreamKey::Served(self.stream),
             body: Some(message),
             end: false,
+            permit: Some(permit),
         };
         if self.handle.send(cmd) {
             Ok(())

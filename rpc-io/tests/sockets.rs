@@ -28,7 +28,7 @@ fn echo_router() -> Router {
                 while let Some(m) = inbound.next().await {
                     total += m?.len() as u64;
                 }
-                outbound.send(Bytes::from(total.to_string()))?;
+                outbound.send(Bytes::from(total.to_string())).await?;
                 Ok(())
             },
         )
@@ -40,7 +40,7 @@ fn echo_router() -> Router {
                     _ => 0,
                 };
                 for i in 0..n {
-                    outbound.send(Bytes::from(vec![b'x'; i]))?;
+                    outbound.send(Bytes::from(vec![b'x'; i])).await?;
                 }
                 Ok(())
             },
@@ -169,7 +169,7 @@ async fn streaming_both_ways_and_large_messages() {
     for i in 0..100usize {
         let n = if i % 10 == 0 { 200_000 } else { i };
         expect += n as u64;
-        sink.send(Bytes::from(vec![7u8; n])).unwrap();
+        sink.send(Bytes::from(vec![7u8; n])).await.unwrap();
     }
     sink.finish().unwrap();
     let total = stream.next().await.unwrap().unwrap();
@@ -180,7 +180,7 @@ async fn streaming_both_ways_and_large_messages() {
         .open_stream("count", &CallOptions::default())
         .await
         .unwrap();
-    sink.send(Bytes::from_static(b"50")).unwrap();
+    sink.send(Bytes::from_static(b"50")).await.unwrap();
     sink.finish().unwrap();
     for i in 0..50 {
         assert_eq!(stream.next().await.unwrap().unwrap().len(), i);
@@ -366,7 +366,9 @@ async fn oversized_messages_get_resource_exhausted_naming_the_limit() {
         .open_stream("sum", &CallOptions::default())
         .await
         .unwrap();
-    sink.send(Bytes::from(vec![1u8; (1 << 20) + 5000])).unwrap();
+    sink.send(Bytes::from(vec![1u8; (1 << 20) + 5000]))
+        .await
+        .unwrap();
     sink.finish().unwrap();
     let e = loop {
         match stream.next().await {
@@ -557,5 +559,80 @@ async fn credit_keeps_flowing_far_beyond_the_windows() {
     }
     let big = Bytes::from(vec![1u8; 2 << 20]);
     assert_eq!(client.call("echo", big.clone()).await.unwrap(), big);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_transport_plugs_in() {
+    use muxwire::{Endpoint, Io, Sockets, Transport};
+    struct Counting(Arc<AtomicUsize>);
+    impl Transport for Counting {
+        fn connect(
+            &self,
+            ep: &Endpoint,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Io>> + Send + '_>>
+        {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let ep = ep.clone();
+            Box::pin(async move { Sockets.connect(&ep).await })
+        }
+    }
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let count = Arc::new(AtomicUsize::new(0));
+    let client = Client::connect_via(
+        Arc::new(Counting(count.clone())),
+        &server.local_endpoint().to_string(),
+        Options::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.call("echo", Bytes::from_static(b"x")).await.unwrap(),
+        Bytes::from_static(b"x")
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_pushes_back_on_the_sender() {
+    // The handler never reads: the peer's window fills, then the sink's queue budget, then
+    // `send` waits instead of buffering without bound.
+    let router = Router::new().streaming(
+        "stall",
+        |ctx: Context, _inbound: Inbound, _out: Outbound| async move {
+            ctx.cancelled().await;
+            Ok(())
+        },
+    );
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let (mut sink, stream) = client
+        .open_stream("stall", &CallOptions::default())
+        .await
+        .unwrap();
+    let chunk = Bytes::from(vec![0u8; 64 * 1024]);
+    let mut accepted = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), sink.send(chunk.clone())).await {
+            Ok(r) => {
+                r.unwrap();
+                accepted += chunk.len();
+                assert!(
+                    accepted < 8 << 20,
+                    "send never pushed back ({accepted} bytes queued)"
+                );
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        accepted >= 1 << 20,
+        "the window itself was usable: {accepted}"
+    );
+    drop(stream);
     server.shutdown(Duration::from_secs(1)).await;
 }
