@@ -228,7 +228,7 @@ impl CallSink {
 pub struct CallStream {
     handle: Handle,
     token: u64,
-    inbound: mpsc::UnboundedReceiver<Result<Bytes, Status>>,
+    inbound: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
     outcome: Option<oneshot::Receiver<Result<Bytes, Status>>>,
     done: bool,
 }
@@ -241,10 +241,22 @@ impl CallStream {
             return None;
         }
         if let Some(m) = self.inbound.recv().await {
-            if m.is_err() {
-                self.done = true;
-            }
-            return Some(m);
+            return Some(match m {
+                Ok((m, wire)) => {
+                    // Taking the message returns its credit to the server.
+                    if wire > 0 {
+                        self.handle.send(Cmd::ConsumeCall {
+                            token: self.token,
+                            n: wire,
+                        });
+                    }
+                    Ok(m)
+                }
+                Err(e) => {
+                    self.done = true;
+                    Err(e)
+                }
+            });
         }
         self.done = true;
         match self.outcome.take()?.await {

@@ -43,6 +43,8 @@ pub(crate) enum Cmd {
     },
     /// The application consumed `n` bytes received on `stream`.
     Consume { stream: u32, n: usize },
+    /// The same, for a call this side made (known by its token).
+    ConsumeCall { token: u64, n: usize },
     /// Cancel a call this side made.
     Cancel { token: u64 },
     /// A handler's outcome.
@@ -77,7 +79,8 @@ pub(crate) struct CallReq {
     /// The body is already in wire form (compressed with `compress`), from a retry.
     pub(crate) prepared: bool,
     pub(crate) reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
-    pub(crate) inbound: Option<mpsc::UnboundedSender<Result<Bytes, Status>>>,
+    /// Messages of a streaming call with their wire size (credit returned when taken).
+    pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// Held until the request is written or dropped, which bounds queued one-way calls.
     #[allow(dead_code)]
     pub(crate) permit: Option<OwnedSemaphorePermit>,
@@ -131,8 +134,10 @@ impl Handle {
 struct OwnCall {
     token: u64,
     reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
-    inbound: Option<mpsc::UnboundedSender<Result<Bytes, Status>>>,
+    inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     assembling: Option<BytesMut>,
+    /// Credit of assembled chunks not yet returned (see `Served::withheld`).
+    withheld: usize,
     last: Option<Bytes>,
 }
 
@@ -664,14 +669,26 @@ impl Driver {
             return;
         }
         if let Some(c) = self.calls.get_mut(&stream) {
-            self.conn.consume(StreamId(stream), n);
+            // As for served streams: a streaming call's reader returns credit as it takes
+            // messages, so a slow reader slows the server down.
+            let streaming = c.inbound.is_some();
+            if streaming {
+                c.withheld += n;
+                if c.withheld > self.opts.initial_stream_window as usize / 2 {
+                    self.conn.consume(StreamId(stream), c.withheld);
+                    c.withheld = 0;
+                }
+            } else {
+                self.conn.consume(StreamId(stream), n);
+            }
             let Some(msg) = whole(&mut c.assembling) else {
                 return;
             };
+            let wire = std::mem::take(&mut c.withheld);
             match compress::decompress(codec, msg, max) {
                 Ok(m) => match &c.inbound {
                     Some(tx) => {
-                        let _ = tx.send(Ok(m));
+                        let _ = tx.send(Ok((m, wire)));
                     }
                     None => c.last = Some(m),
                 },
@@ -749,7 +766,7 @@ impl Driver {
             };
             match (&c.inbound, last) {
                 (Some(tx), Some(m)) => {
-                    let _ = tx.send(Ok(m));
+                    let _ = tx.send(Ok((m, 0)));
                     Ok(Bytes::new())
                 }
                 (_, Some(m)) => Ok(m),
@@ -824,6 +841,11 @@ impl Driver {
                 self.pump(id);
             }
             Cmd::Consume { stream, n } => self.conn.consume(StreamId(stream), n),
+            Cmd::ConsumeCall { token, n } => {
+                // After the call ended only the connection's credit is still owed.
+                let id = self.tokens.get(&token).copied().unwrap_or(0);
+                self.conn.consume(StreamId(id), n);
+            }
             Cmd::Cancel { token } => {
                 self.cancel_token(token, Status::cancelled("cancelled by the caller"))
             }
@@ -951,6 +973,7 @@ impl Driver {
                         reply: req.reply.take(),
                         inbound: req.inbound.take(),
                         assembling: None,
+                        withheld: 0,
                         last: None,
                     },
                 );

@@ -633,3 +633,44 @@ async fn a_slow_reader_pushes_back_on_the_sender() {
     drop(stream);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_reader_pushes_back_on_the_handler() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s2 = sent.clone();
+    let router = Router::new().streaming(
+        "flood",
+        move |_ctx: Context, _inbound: Inbound, out: Outbound| {
+            let sent = s2.clone();
+            async move {
+                for _ in 0..400 {
+                    out.send(Bytes::from(vec![1u8; 64 * 1024])).await?;
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(())
+            }
+        },
+    );
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let (sink, mut stream) = client
+        .open_stream("flood", &CallOptions::default())
+        .await
+        .unwrap();
+    sink.finish().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let early = sent.load(Ordering::SeqCst);
+    assert!(
+        early < 200,
+        "the handler was not held back by a reader that reads nothing ({early} x 64 KiB sent)"
+    );
+    let mut got = 0;
+    while let Some(m) = stream.next().await {
+        assert_eq!(m.unwrap().len(), 64 * 1024);
+        got += 1;
+    }
+    assert_eq!(got, 400);
+    server.shutdown(Duration::from_secs(1)).await;
+}
