@@ -285,7 +285,7 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(handle: Handle, opts: Arc<Options>, _stats: Arc<Stats>) -> Peer {
+    pub(crate) fn new(handle: Handle, opts: Arc<Options>) -> Peer {
         Peer { handle, opts }
     }
 

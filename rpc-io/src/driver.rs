@@ -171,6 +171,22 @@ impl Item {
     }
 }
 
+impl Served {
+    fn new(
+        cancel: Arc<crate::server::CancelState>,
+        inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
+        unary: Option<(Arc<dyn crate::server::UnaryHandler>, Context, Option<Bytes>)>,
+    ) -> Served {
+        Served {
+            inbound,
+            cancel,
+            assembling: None,
+            withheld: 0,
+            unary,
+        }
+    }
+}
+
 /// Messages waiting for credit (or for the stream to open), in order.
 #[derive(Default)]
 struct SendQueue {
@@ -497,11 +513,7 @@ impl Driver {
             deadline: deadline.map(|d| now + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
-            peer: crate::client::Peer::new(
-                self.handle.clone(),
-                self.opts.clone(),
-                self.stats.clone(),
-            ),
+            peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
         };
         let consumed = body.as_ref().map_or(0, |b| b.0.len());
         if one_way {
@@ -530,30 +542,13 @@ impl Driver {
         let handler = router.as_ref().and_then(|r| r.get(name)).cloned();
         match handler {
             None => {
-                self.served.insert(
-                    stream,
-                    Served {
-                        inbound: None,
-                        cancel,
-                        assembling: None,
-                        withheld: 0,
-                        unary: None,
-                    },
-                );
+                self.served.insert(stream, Served::new(cancel, None, None));
                 let msg = format!("unknown method {name:?}");
                 self.reply(stream, Err(Status::unimplemented(msg)));
             }
             Some(Method::Unary(h)) => {
-                self.served.insert(
-                    stream,
-                    Served {
-                        inbound: None,
-                        cancel,
-                        assembling: None,
-                        withheld: 0,
-                        unary: Some((h, ctx, None)),
-                    },
-                );
+                self.served
+                    .insert(stream, Served::new(cancel, None, Some((h, ctx, None))));
                 if let Some((data, codec, more)) = body {
                     self.message(stream, data, codec, more, end);
                 } else if end {
@@ -562,16 +557,8 @@ impl Driver {
             }
             Some(Method::Streaming(h)) => {
                 let (itx, irx) = mpsc::unbounded_channel();
-                self.served.insert(
-                    stream,
-                    Served {
-                        inbound: Some(itx),
-                        cancel,
-                        assembling: None,
-                        withheld: 0,
-                        unary: None,
-                    },
-                );
+                self.served
+                    .insert(stream, Served::new(cancel, Some(itx), None));
                 let inbound = Inbound::new(irx, self.handle.clone(), stream);
                 let outbound = Outbound::new(self.handle.clone(), stream);
                 let fut = h.call(ctx, inbound, outbound);
