@@ -99,6 +99,28 @@ fn request(
 /// before `send`/`notify` waits for the connection to write them.
 pub(crate) const QUEUE_BUDGET: usize = 4 << 20;
 
+/// Queues one message on a stream once `budget` has room for it; the room comes back
+/// when the connection has written the bytes.
+pub(crate) async fn send_budgeted(
+    handle: &Handle,
+    stream: StreamKey,
+    budget: &Arc<Semaphore>,
+    message: Bytes,
+) -> Result<(), Status> {
+    let permit = reserve(budget, message.len()).await?;
+    let cmd = Cmd::Send {
+        stream,
+        body: Some(message),
+        end: false,
+        permit: Some(permit),
+    };
+    if handle.send(cmd) {
+        Ok(())
+    } else {
+        Err(Status::unavailable("connection closed"))
+    }
+}
+
 /// Waits for room for `len` bytes in `budget`; the permit is released once written.
 pub(crate) async fn reserve(
     budget: &Arc<Semaphore>,
@@ -193,18 +215,13 @@ impl CallSink {
                 "the request stream is already finished",
             ));
         }
-        let permit = reserve(&self.budget, message.len()).await?;
-        let cmd = Cmd::Send {
-            stream: StreamKey::Token(self.token),
-            body: Some(message),
-            end: false,
-            permit: Some(permit),
-        };
-        if self.handle.send(cmd) {
-            Ok(())
-        } else {
-            Err(Status::unavailable("connection closed"))
-        }
+        send_budgeted(
+            &self.handle,
+            StreamKey::Token(self.token),
+            &self.budget,
+            message,
+        )
+        .await
     }
 
     /// Half-closes: no more messages from this side.

@@ -595,25 +595,22 @@ impl Driver {
                 None => data.clone(),
             })
         };
+        let half_window = self.opts.initial_stream_window as usize / 2;
         if let Some(s) = self.served.get_mut(&stream) {
+            credit(
+                &mut self.conn,
+                stream,
+                s.inbound.is_some(),
+                &mut s.withheld,
+                n,
+                half_window,
+            );
             let Some(msg) = whole(&mut s.assembling) else {
-                // A streaming handler gets credit back when it takes a message; chunks of a
-                // message larger than half the window release theirs at once, so that any
-                // message up to MAX_MESSAGE_SIZE can arrive whole.
-                if s.inbound.is_some() {
-                    s.withheld += n;
-                    if s.withheld > self.opts.initial_stream_window as usize / 2 {
-                        self.conn.consume(StreamId(stream), s.withheld);
-                        s.withheld = 0;
-                    }
-                } else {
-                    self.conn.consume(StreamId(stream), n);
-                }
                 return;
             };
+            let wire = std::mem::take(&mut s.withheld);
             let msg = compress::decompress(codec, msg, max);
             if let Some((_, _, req)) = &mut s.unary {
-                self.conn.consume(StreamId(stream), n);
                 match msg {
                     Ok(m) if req.is_none() => *req = Some(m),
                     Ok(_) => {
@@ -637,14 +634,12 @@ impl Driver {
             }
             if let Some(tx) = &s.inbound {
                 // Credit is returned when the handler takes the message (Inbound::next).
-                let wire = s.withheld + n;
-                s.withheld = 0;
                 match msg {
                     Ok(m) => {
                         let _ = tx.send(Ok((m, wire)));
                     }
                     Err(e) => {
-                        self.conn.consume(StreamId(stream), n);
+                        self.conn.consume(StreamId(stream), wire);
                         self.reply(stream, Err(e));
                         return;
                     }
@@ -656,18 +651,14 @@ impl Driver {
             return;
         }
         if let Some(c) = self.calls.get_mut(&stream) {
-            // As for served streams: a streaming call's reader returns credit as it takes
-            // messages, so a slow reader slows the server down.
-            let streaming = c.inbound.is_some();
-            if streaming {
-                c.withheld += n;
-                if c.withheld > self.opts.initial_stream_window as usize / 2 {
-                    self.conn.consume(StreamId(stream), c.withheld);
-                    c.withheld = 0;
-                }
-            } else {
-                self.conn.consume(StreamId(stream), n);
-            }
+            credit(
+                &mut self.conn,
+                stream,
+                c.inbound.is_some(),
+                &mut c.withheld,
+                n,
+                half_window,
+            );
             let Some(msg) = whole(&mut c.assembling) else {
                 return;
             };
@@ -1300,6 +1291,29 @@ pub(crate) fn core_error_status(e: CoreError) -> Status {
         CoreError::Closed => Status::unavailable("connection closed"),
         CoreError::InvalidArgument(what) => Status::invalid_argument(what),
         other => Status::internal(other.to_string()),
+    }
+}
+
+/// Flow-control credit for `n` received bytes. A streaming reader (`withhold`) gets the
+/// credit back when it takes the message, so a slow reader slows the sender down; past half
+/// a window the credit of a growing message is returned at once, so that any message up to
+/// MAX_MESSAGE_SIZE can arrive whole. Everything else returns credit immediately.
+fn credit(
+    conn: &mut Connection<Box<[StreamSlot]>>,
+    stream: u32,
+    withhold: bool,
+    withheld: &mut usize,
+    n: usize,
+    half_window: usize,
+) {
+    if !withhold {
+        conn.consume(StreamId(stream), n);
+        return;
+    }
+    *withheld += n;
+    if *withheld > half_window {
+        conn.consume(StreamId(stream), *withheld);
+        *withheld = 0;
     }
 }
 

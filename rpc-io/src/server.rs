@@ -192,18 +192,13 @@ impl Outbound {
     /// Sends one message to the caller. Waits while 4 MiB of this call's messages are
     /// still queued unwritten, so a slow caller slows the handler down.
     pub async fn send(&self, message: Bytes) -> Result<(), Status> {
-        let permit = crate::client::reserve(&self.budget, message.len()).await?;
-        let cmd = Cmd::Send {
-            stream: StreamKey::Served(self.stream),
-            body: Some(message),
-            end: false,
-            permit: Some(permit),
-        };
-        if self.handle.send(cmd) {
-            Ok(())
-        } else {
-            Err(Status::unavailable("connection closed"))
-        }
+        crate::client::send_budgeted(
+            &self.handle,
+            StreamKey::Served(self.stream),
+            &self.budget,
+            message,
+        )
+        .await
     }
 }
 
