@@ -368,6 +368,32 @@ struct Inner {
     notify_budget: Arc<Semaphore>,
 }
 
+impl Inner {
+    /// Ready while any pooled connection is live, TransientFailure otherwise.
+    fn publish_state(&self) {
+        if self.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let live = self.slots.iter().any(|s| {
+            s.handle
+                .lock()
+                .expect("lock")
+                .as_ref()
+                .is_some_and(|h| !h.closed.is_closed())
+        });
+        let state = if live {
+            ConnState::Ready
+        } else {
+            ConnState::TransientFailure
+        };
+        self.state.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state;
+            changed
+        });
+    }
+}
+
 /// A client of one endpoint: a pool of connections that reconnect on their own.
 #[derive(Clone)]
 pub struct Client {
@@ -456,7 +482,7 @@ impl Client {
         Ok(Client { inner })
     }
 
-    /// Watches the connection state (of the pool's first connection).
+    /// Watches the connection state: Ready while any pooled connection is live.
     pub fn state(&self) -> watch::Receiver<ConnState> {
         self.inner.state.subscribe()
     }
@@ -653,9 +679,7 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
             if this.shutdown.load(Ordering::Acquire) {
                 return;
             }
-            if i == 0 {
-                let _ = this.state.send(ConnState::TransientFailure);
-            }
+            this.publish_state();
             continue;
         }
         match this.transport.connect(&this.endpoint).await {
@@ -672,17 +696,13 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
                 if attempt > 0 || this.stats.connections.load(Ordering::Relaxed) > 1 {
                     Stats::add(&this.stats.reconnects, 1);
                 }
-                if i == 0 {
-                    let _ = this.state.send(ConnState::Ready);
-                }
+                this.publish_state();
                 attempt = 0;
                 continue;
             }
             Err(e) => {
                 tracing::debug!(endpoint = %this.endpoint, %e, attempt, "connect failed");
-                if i == 0 {
-                    let _ = this.state.send(ConnState::TransientFailure);
-                }
+                this.publish_state();
             }
         }
         let delay = backoff(&this.opts, attempt, &mut rng);

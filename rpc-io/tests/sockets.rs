@@ -674,3 +674,75 @@ async fn a_slow_client_reader_pushes_back_on_the_handler() {
     assert_eq!(got, 400);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_ready_waits_for_the_server_and_reports_states() {
+    use muxwire::ConnState;
+    let path = unix_url("ready");
+    let opts = Options {
+        wait_for_ready: true,
+        reconnect_base: Duration::from_millis(10),
+        reconnect_max: Duration::from_millis(50),
+        ..Options::default()
+    };
+    // No server yet: connecting succeeds (in the background), calls wait.
+    let client = Client::connect_with(&path, opts, None).await.unwrap();
+    let mut state = client.state();
+    let c = client.clone();
+    let call = tokio::spawn(async move {
+        c.call_with(
+            "echo",
+            Bytes::from_static(b"late"),
+            &CallOptions::timeout(Duration::from_secs(5)),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!call.is_finished(), "the call waited for a connection");
+    assert_eq!(*state.borrow_and_update(), ConnState::TransientFailure);
+    let server = serve(&path, echo_router(), Options::default()).await;
+    assert_eq!(call.await.unwrap().unwrap(), Bytes::from_static(b"late"));
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        state.wait_for(|s| *s == ConnState::Ready),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Without wait_for_ready, a call while disconnected fails at once, as retry-safe.
+    server.shutdown(Duration::from_secs(1)).await;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        state.wait_for(|s| *s == ConnState::TransientFailure),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let fail_fast = Client::connect_with(&path, Options::default(), None).await;
+    assert_eq!(fail_fast.err().unwrap().code, StatusCode::UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_spreads_calls_over_its_connections() {
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let opts = Options {
+        pool_size: 3,
+        ..Options::default()
+    };
+    let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if server.stats().connections == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.stats().connections, 3);
+    for i in 0..30u32 {
+        let b = Bytes::from(i.to_string());
+        assert_eq!(client.call("echo", b.clone()).await.unwrap(), b);
+    }
+    assert_eq!(client.stats().calls_ok, 30);
+    server.shutdown(Duration::from_secs(1)).await;
+}
