@@ -18,11 +18,11 @@ pub(crate) struct Counters {
 pub(crate) fn router(counters: Arc<Counters>) -> Router {
     let (c1, c2) = (counters.clone(), counters);
     Router::new()
-        .unary("echo", |_ctx: Context, req: Bytes| async move { Ok(req) })
-        .unary("sink", move |_ctx: Context, req: Bytes| {
+        .unary_sync("echo", |_ctx: &Context, req: Bytes| Ok(req))
+        .unary_sync("sink", move |_ctx: &Context, req: Bytes| {
             c1.messages.fetch_add(1, Relaxed);
             c1.bytes.fetch_add(req.len() as u64, Relaxed);
-            async move { Ok(Bytes::new()) }
+            Ok(Bytes::new())
         })
         .unary("delay", |ctx: Context, req: Bytes| async move {
             let ms: u64 = String::from_utf8_lossy(&req)
@@ -34,11 +34,11 @@ pub(crate) fn router(counters: Arc<Counters>) -> Router {
                 _ = ctx.cancelled() => Err(Status::cancelled("cancelled while sleeping")),
             }
         })
-        .unary("count", move |_ctx: Context, _req: Bytes| {
+        .unary_sync("count", move |_ctx: &Context, _req: Bytes| {
             let s = format!("{} {}", c2.messages.load(Relaxed), c2.bytes.load(Relaxed));
-            async move { Ok(Bytes::from(s)) }
+            Ok(Bytes::from(s))
         })
-        .unary("stats", |_ctx: Context, _req: Bytes| async move {
+        .unary_sync("stats", |_ctx: &Context, _req: Bytes| {
             Ok(Bytes::from(crate::alloc::count().to_string()))
         })
         .streaming(

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::compress;
-use crate::server::{Context, Inbound, Method, Outbound, Router};
+use crate::server::{CancelState, Context, Inbound, Method, Outbound, Router, Unary};
 use crate::stats::Stats;
 use crate::transport::{Io, WriteHalf};
 use crate::{Options, Status};
@@ -145,12 +145,12 @@ struct OwnCall {
 struct Served {
     /// Messages for a streaming handler, with their wire size (credit returned on take).
     inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
-    cancel: Arc<crate::server::CancelState>,
+    cancel: Arc<CancelState>,
     assembling: Option<BytesMut>,
     /// Credit of assembled chunks not yet returned (given back with the whole message).
     withheld: usize,
     /// The request of a unary call, gathered until END_STREAM.
-    unary: Option<(Arc<dyn crate::server::UnaryHandler>, Context, Option<Bytes>)>,
+    unary: Option<(Unary, Context, Option<Bytes>)>,
 }
 
 /// One queued message: its bytes, whether it ends the caller's side, and the permit that
@@ -173,9 +173,9 @@ impl Item {
 
 impl Served {
     fn new(
-        cancel: Arc<crate::server::CancelState>,
+        cancel: Arc<CancelState>,
         inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
-        unary: Option<(Arc<dyn crate::server::UnaryHandler>, Context, Option<Bytes>)>,
+        unary: Option<(Unary, Context, Option<Bytes>)>,
     ) -> Served {
         Served {
             inbound,
@@ -208,9 +208,11 @@ pub(crate) struct Driver {
     queues: FxHashMap<u32, SendQueue>,
     waiting: VecDeque<Box<CallReq>>,
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
+    /// Cancellation states to reuse (see `cancel_state`).
+    cancel_pool: Vec<Arc<CancelState>>,
     arena: BytesMut,
     batch: Vec<Bytes>,
-    writer: mpsc::UnboundedSender<Vec<Bytes>>,
+    writer: Arc<Outbox>,
 }
 
 /// Starts the driver and writer tasks for `io`; returns the handle and a future that
@@ -231,9 +233,14 @@ pub(crate) fn spawn(
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
-    let (wtx, wrx) = mpsc::unbounded_channel();
+    let outbox = Arc::new(Outbox::default());
     Stats::add(&stats.connections, 1);
-    let writer = tokio::spawn(write_loop(io.write, wrx, opts.flush_delay, stats.clone()));
+    let writer = tokio::spawn(write_loop(
+        io.write,
+        outbox.clone(),
+        opts.flush_delay,
+        stats.clone(),
+    ));
     let mut driver = Driver {
         conn,
         opts,
@@ -248,9 +255,10 @@ pub(crate) fn spawn(
         queues: FxHashMap::default(),
         waiting: VecDeque::new(),
         pings: VecDeque::new(),
+        cancel_pool: Vec::new(),
         arena: BytesMut::new(),
         batch: Vec::new(),
-        writer: wtx,
+        writer: outbox,
     };
     let closed = handle.closed.clone();
     let ready = handle.ready.clone();
@@ -258,7 +266,7 @@ pub(crate) fn spawn(
         let read = io.read;
         driver.run(read).await;
         // Let the writer flush the final GOAWAY, then stop it.
-        drop(driver.writer);
+        driver.writer.close();
         let _ = writer.await;
         closed.set();
         ready.set();
@@ -506,7 +514,7 @@ impl Driver {
     ) {
         let now = Instant::now();
         let router = self.router.clone();
-        let cancel = Arc::new(crate::server::CancelState::default());
+        let cancel = self.cancel_state();
         let ctx = Context {
             method: method.clone(),
 
@@ -525,17 +533,25 @@ impl Driver {
             if let (Some(Method::Unary(h)), Some((data, codec, _))) = (handler, body) {
                 match compress::decompress(codec, data, self.opts.max_message_size as usize) {
                     Ok(req) => {
-                        let mut fut = h.call(ctx, req);
-                        if poll_once(&mut fut).is_none() {
-                            tokio::spawn(async move {
-                                let _ = fut.await;
-                            });
+                        match h {
+                            Unary::Sync(h) => {
+                                let _ = h.call(&ctx, req);
+                            }
+                            Unary::Async(h) => {
+                                let mut fut = h.call(ctx, req);
+                                if poll_once(&mut fut).is_none() {
+                                    tokio::spawn(async move {
+                                        let _ = fut.await;
+                                    });
+                                }
+                            }
                         }
                         self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => tracing::debug!(%e, "one-way call dropped"),
                 }
             }
+            self.recycle(cancel);
             return;
         }
         let name = std::str::from_utf8(&method).unwrap_or("");
@@ -696,15 +712,27 @@ impl Driver {
             };
             // Handlers that finish on their first poll are answered inline (no task, no
             // channel hop); the rest run as tasks and answer through the command channel.
-            let mut fut = h.call(ctx, req);
-            match poll_once(&mut fut) {
-                Some(result) => self.reply(stream, result.map(Some)),
-                None => {
-                    let tx = self.handle.tx.clone();
-                    tokio::spawn(async move {
-                        let result = fut.await.map(Some);
-                        let _ = tx.send(Cmd::Reply { stream, result });
-                    });
+            match h {
+                Unary::Sync(h) => {
+                    let result = h.call(&ctx, req);
+                    drop(ctx);
+                    self.reply(stream, result.map(Some));
+                }
+                Unary::Async(h) => {
+                    let mut fut = h.call(ctx, req);
+                    match poll_once(&mut fut) {
+                        Some(result) => {
+                            drop(fut);
+                            self.reply(stream, result.map(Some));
+                        }
+                        None => {
+                            let tx = self.handle.tx.clone();
+                            tokio::spawn(async move {
+                                let result = fut.await.map(Some);
+                                let _ = tx.send(Cmd::Reply { stream, result });
+                            });
+                        }
+                    }
                 }
             }
         } else {
@@ -779,9 +807,30 @@ impl Driver {
         }
     }
 
+    /// A fresh cancellation state, recycled when nothing else holds one (a call's
+    /// context is gone once its handler finished), so steady traffic allocates none.
+    fn cancel_state(&mut self) -> Arc<CancelState> {
+        while let Some(c) = self.cancel_pool.pop() {
+            if Arc::strong_count(&c) == 1 {
+                c.reset();
+                return c;
+            }
+        }
+        Arc::new(CancelState::default())
+    }
+
+    fn recycle(&mut self, c: Arc<CancelState>) {
+        if self.cancel_pool.len() < 4096 {
+            self.cancel_pool.push(c);
+        }
+    }
+
     fn end_served(&mut self, stream: u32, code: StatusCode) {
         if let Some(s) = self.served.remove(&stream) {
             s.cancel.cancel();
+            let cancel = s.cancel.clone();
+            drop(s);
+            self.recycle(cancel);
             self.queues.remove(&stream);
             self.stats.ended(code);
         }
@@ -1225,8 +1274,7 @@ impl Driver {
             }
         }
         if !self.batch.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
-            let _ = self.writer.send(batch);
+            self.writer.push(&mut self.batch);
         }
     }
 
@@ -1335,24 +1383,53 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
-/// The writer task: waits for batches, takes every batch queued meanwhile, and writes them
+/// Frames waiting for the writer. The driver appends and the writer swaps the whole
+/// queue out, so both vectors keep their capacity and steady traffic allocates nothing.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    queue: std::sync::Mutex<Vec<Bytes>>,
+    notify: Notify,
+    closed: AtomicBool,
+}
+
+impl Outbox {
+    fn push(&self, batch: &mut Vec<Bytes>) {
+        self.queue.lock().expect("outbox").append(batch);
+        self.notify.notify_one();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    fn take(&self, into: &mut Vec<Bytes>) {
+        std::mem::swap(&mut *self.queue.lock().expect("outbox"), into);
+    }
+}
+
+/// The writer task: waits for frames, takes everything queued meanwhile, and writes it
 /// all with vectored writes.
 async fn write_loop(
     mut w: WriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    outbox: Arc<Outbox>,
     delay: std::time::Duration,
     stats: Arc<Stats>,
 ) {
     let mut pending: Vec<Bytes> = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        pending.extend(batch);
+    loop {
+        outbox.notify.notified().await;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        while let Ok(more) = rx.try_recv() {
-            pending.extend(more);
-        }
+        outbox.take(&mut pending);
         if write_all(&mut w, &mut pending, &stats).await.is_err() {
+            break;
+        }
+        if outbox.closed.load(Ordering::Acquire) {
+            // Whatever was queued before the close is written, then the socket closes.
+            outbox.take(&mut pending);
+            let _ = write_all(&mut w, &mut pending, &stats).await;
             break;
         }
     }
@@ -1362,11 +1439,12 @@ async fn write_loop(
 async fn write_all(w: &mut WriteHalf, bufs: &mut Vec<Bytes>, stats: &Stats) -> std::io::Result<()> {
     let mut start = 0;
     while start < bufs.len() {
-        let slices: Vec<IoSlice<'_>> = bufs[start..]
-            .iter()
-            .take(512)
-            .map(|b| IoSlice::new(b))
-            .collect();
+        let mut slices = [IoSlice::new(&[]); 64];
+        let count = bufs.len().min(start + 64) - start;
+        for (slot, b) in slices.iter_mut().zip(&bufs[start..start + count]) {
+            *slot = IoSlice::new(b);
+        }
+        let slices = &slices[..count];
         let mut n = poll_write_vectored(w, &slices).await?;
         Stats::add(&stats.write_syscalls, 1);
         Stats::add(&stats.bytes_out, n as u64);

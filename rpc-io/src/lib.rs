@@ -41,7 +41,7 @@ pub use muxwire_core::wire::{Codec, StatusCode};
 pub use options::Options;
 pub use server::{
     BoxFuture, CancelState, Context, Inbound, Outbound, Router, Running, Server, StreamHandler,
-    UnaryHandler, LIST_METHOD,
+    SyncHandler, UnaryHandler, LIST_METHOD,
 };
 pub use stats::{Stats, StatsSnapshot};
 pub use status::Status;

@@ -32,6 +32,11 @@ pub struct CancelState {
 }
 
 impl CancelState {
+    /// Makes a recycled state fresh again (only done when nothing else holds it).
+    pub(crate) fn reset(&self) {
+        self.flag.store(false, Ordering::Release);
+    }
+
     pub(crate) fn cancel(&self) {
         self.flag.store(true, Ordering::Release);
         self.notify.notify_waiters();
@@ -110,6 +115,22 @@ where
 {
     fn call(&self, ctx: Context, request: Bytes) -> BoxFuture<Result<Bytes, Status>> {
         Box::pin(self(ctx, request))
+    }
+}
+
+/// A unary handler that answers without awaiting anything. It runs on the connection's
+/// task with no future, no task and no allocation per call; keep it short.
+pub trait SyncHandler: Send + Sync + 'static {
+    /// Handles one call.
+    fn call(&self, ctx: &Context, request: Bytes) -> Result<Bytes, Status>;
+}
+
+impl<F> SyncHandler for F
+where
+    F: Fn(&Context, Bytes) -> Result<Bytes, Status> + Send + Sync + 'static,
+{
+    fn call(&self, ctx: &Context, request: Bytes) -> Result<Bytes, Status> {
+        self(ctx, request)
     }
 }
 
@@ -204,8 +225,15 @@ impl Outbound {
 
 #[derive(Clone)]
 pub(crate) enum Method {
-    Unary(Arc<dyn UnaryHandler>),
+    Unary(Unary),
     Streaming(Arc<dyn StreamHandler>),
+}
+
+/// The two kinds of unary handler.
+#[derive(Clone)]
+pub(crate) enum Unary {
+    Async(Arc<dyn UnaryHandler>),
+    Sync(Arc<dyn SyncHandler>),
 }
 
 /// Handlers by method name.
@@ -223,8 +251,20 @@ impl Router {
 
     /// Registers a unary handler.
     pub fn unary(mut self, name: &str, handler: impl UnaryHandler) -> Router {
-        self.methods
-            .insert(name.to_string(), Method::Unary(Arc::new(handler)));
+        self.methods.insert(
+            name.to_string(),
+            Method::Unary(Unary::Async(Arc::new(handler))),
+        );
+        self.list = None;
+        self
+    }
+
+    /// Registers a unary handler that answers without awaiting (see [`SyncHandler`]).
+    pub fn unary_sync(mut self, name: &str, handler: impl SyncHandler) -> Router {
+        self.methods.insert(
+            name.to_string(),
+            Method::Unary(Unary::Sync(Arc::new(handler))),
+        );
         self.list = None;
         self
     }
@@ -247,11 +287,8 @@ impl Router {
 
     fn sealed(mut self) -> Router {
         let listing = Bytes::from(self.names().join("\n"));
-        let list = move |_ctx: Context, _req: Bytes| {
-            let l = listing.clone();
-            async move { Ok(l) }
-        };
-        self.list = Some(Method::Unary(Arc::new(list)));
+        let list = move |_ctx: &Context, _req: Bytes| Ok(listing.clone());
+        self.list = Some(Method::Unary(Unary::Sync(Arc::new(list))));
         self
     }
 
