@@ -1445,7 +1445,7 @@ async fn write_all(w: &mut WriteHalf, bufs: &mut Vec<Bytes>, stats: &Stats) -> s
             *slot = IoSlice::new(b);
         }
         let slices = &slices[..count];
-        let mut n = poll_write_vectored(w, &slices).await?;
+        let mut n = poll_write_vectored(w, slices).await?;
         Stats::add(&stats.write_syscalls, 1);
         Stats::add(&stats.bytes_out, n as u64);
         if n == 0 {
