@@ -746,3 +746,43 @@ async fn a_pool_spreads_calls_over_its_connections() {
     assert_eq!(client.stats().calls_ok, 30);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_handlers_answer_and_see_their_context() {
+    let router = Router::new().unary_sync("who", |ctx: &Context, req: Bytes| {
+        let tag = ctx.get("tag").cloned().unwrap_or_default();
+        if req.is_empty() {
+            return Err(Status::invalid_argument("empty"));
+        }
+        Ok(Bytes::from(format!(
+            "{}:{}",
+            ctx.method(),
+            String::from_utf8_lossy(&tag)
+        )))
+    });
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let opts = CallOptions {
+        metadata: vec![("tag".into(), Bytes::from_static(b"t1"))],
+        ..CallOptions::default()
+    };
+    assert_eq!(
+        client
+            .call_with("who", Bytes::from_static(b"x"), &opts)
+            .await
+            .unwrap(),
+        Bytes::from_static(b"who:t1")
+    );
+    assert_eq!(
+        client.call("who", Bytes::new()).await.unwrap_err().code,
+        StatusCode::INVALID_ARGUMENT
+    );
+    client
+        .notify("who", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert!(client.list().await.unwrap().contains(&"who".to_string()));
+    server.shutdown(Duration::from_secs(1)).await;
+}
