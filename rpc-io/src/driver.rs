@@ -364,6 +364,16 @@ impl Driver {
                 }
             }
         }
+        // A frame has started to arrive: make room for all of it at once, so that a large
+        // frame is read into one buffer (its body then reaches the handler without a copy)
+        // instead of growing the buffer step by step. The size was already checked against
+        // MAX_FRAME_SIZE by the decoder.
+        if let Some(h) = muxwire_core::wire::decode_header(rbuf) {
+            let len = h.frame_len().min(16 + self.opts.max_frame_size as usize);
+            if len > rbuf.len() {
+                rbuf.reserve(len - rbuf.len());
+            }
+        }
     }
 
     fn events(&mut self, input: &Bytes) {
