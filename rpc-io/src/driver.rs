@@ -86,14 +86,25 @@ pub(crate) struct CallReq {
     pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
-/// A live connection, as seen by clients and servers.
+/// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
+/// every call (a handler's `Peer`, a client's pick) costs one reference count.
 #[derive(Clone)]
-pub(crate) struct Handle {
+pub(crate) struct Handle(Arc<HandleInner>);
+
+pub(crate) struct HandleInner {
     pub(crate) tx: mpsc::UnboundedSender<Cmd>,
     /// Set when the connection has ended.
     pub(crate) closed: Arc<Flag>,
     /// Set when the peer's HELLO has arrived (its limits are known).
     pub(crate) ready: Arc<Flag>,
+}
+
+impl std::ops::Deref for Handle {
+    type Target = HandleInner;
+
+    fn deref(&self) -> &HandleInner {
+        &self.0
+    }
 }
 
 /// A one-way flag that wakes waiters when set.
@@ -202,6 +213,7 @@ pub(crate) struct Driver {
     handle: Handle,
     rx: mpsc::UnboundedReceiver<Cmd>,
     epoch: Instant,
+    clock: CoreInstant,
     calls: FxHashMap<u32, OwnCall>,
     tokens: FxHashMap<u64, u32>,
     served: FxHashMap<u32, Served>,
@@ -225,11 +237,11 @@ pub(crate) fn spawn(
     router: Option<Arc<Router>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = Handle {
+    let handle = Handle(Arc::new(HandleInner {
         tx,
         closed: Arc::new(Flag::default()),
         ready: Arc::new(Flag::default()),
-    };
+    }));
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
@@ -249,6 +261,7 @@ pub(crate) fn spawn(
         handle: handle.clone(),
         rx,
         epoch,
+        clock: CoreInstant(0),
         calls: FxHashMap::default(),
         tokens: FxHashMap::default(),
         served: FxHashMap::default(),
@@ -275,13 +288,19 @@ pub(crate) fn spawn(
 }
 
 impl Driver {
+    /// The time for the core: read once per turn of the event loop (see `tick`).
     fn now(&self) -> CoreInstant {
-        CoreInstant(self.epoch.elapsed().as_micros() as u64)
+        self.clock
+    }
+
+    fn tick(&mut self) {
+        self.clock = CoreInstant(self.epoch.elapsed().as_micros() as u64);
     }
 
     async fn run(&mut self, mut read: Pin<Box<dyn tokio::io::AsyncRead + Send>>) {
         let mut rbuf = BytesMut::with_capacity(256 * 1024);
         let mut eof = false;
+        self.tick();
         self.flush();
         loop {
             let timeout = self
@@ -291,6 +310,7 @@ impl Driver {
             tokio::select! {
                 biased;
                 cmd = self.rx.recv() => {
+                    self.tick();
                     let Some(cmd) = cmd else {
                         // Every handle is gone: nobody can use this connection any more.
                         self.conn.drain(self.now()).ok();
@@ -305,6 +325,7 @@ impl Driver {
                     }
                 }
                 r = read.read_buf(&mut rbuf), if !eof => {
+                    self.tick();
                     Stats::add(&self.stats.read_syscalls, 1);
                     match r {
                         Ok(0) | Err(_) => {
@@ -321,6 +342,7 @@ impl Driver {
                     }
                 }
                 _ = sleep_until(timeout) => {
+                    self.tick();
                     self.conn.handle_timeout(self.now());
                 }
             }
@@ -399,11 +421,18 @@ impl Driver {
                 self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
                 self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
                 let method = slice(method);
-                let meta = slice(metadata);
-                let entries: Vec<(String, Bytes)> = Metadata::new(&meta)
-                    .entries()
-                    .map(|e| (e.key.to_string(), meta.slice_ref(e.value)))
-                    .collect();
+                // Only calls that carry ENTRY tags pay for a view of their metadata.
+                let block = metadata.get(input);
+                let entries: Vec<(String, Bytes)> =
+                    if Metadata::new(block).entries().next().is_some() {
+                        let meta = slice(metadata);
+                        Metadata::new(&meta)
+                            .entries()
+                            .map(|e| (e.key.to_string(), meta.slice_ref(e.value)))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                 let body = message.map(|m| (slice(m.data), m.codec, m.more));
                 self.incoming_call(
                     stream.0, method, entries, deadline, one_way, end_stream, body,
@@ -522,13 +551,13 @@ impl Driver {
         end: bool,
         body: Option<(Bytes, Codec, bool)>,
     ) {
-        let now = Instant::now();
         let router = self.router.clone();
         let cancel = self.cancel_state();
         let ctx = Context {
             method: method.clone(),
 
-            deadline: deadline.map(|d| now + std::time::Duration::from_micros(d.as_micros())),
+            deadline: deadline
+                .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
             peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
