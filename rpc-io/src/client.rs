@@ -368,6 +368,18 @@ struct Inner {
     notify_budget: Arc<Semaphore>,
 }
 
+impl Drop for Inner {
+    /// The last clone of a client is gone: drain its connections (calls still in flight,
+    /// such as a handler's callback, finish), instead of leaving them open.
+    fn drop(&mut self) {
+        for s in &mut self.slots {
+            if let Some(h) = s.handle.get_mut().ok().and_then(Option::take) {
+                h.send(Cmd::Drain);
+            }
+        }
+    }
+}
+
 impl Inner {
     /// Ready while any pooled connection is live, TransientFailure otherwise.
     fn publish_state(&self) {

@@ -391,6 +391,16 @@ impl Running {
         self.stats.snapshot()
     }
 
+    /// Connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.conns
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|c| !c.closed.is_closed())
+            .count()
+    }
+
     /// Stops accepting, drains every connection (calls in flight finish, new ones are
     /// refused as safe to retry), and after `grace` closes whatever is left.
     pub async fn shutdown(self, grace: Duration) {

@@ -786,3 +786,36 @@ async fn sync_handlers_answer_and_see_their_context() {
     assert!(client.list().await.unwrap().contains(&"who".to_string()));
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_client_closes_its_connections() {
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let opts = Options {
+        pool_size: 2,
+        ..Options::default()
+    };
+    let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
+        .await
+        .unwrap();
+    client.call("echo", Bytes::new()).await.unwrap();
+    for _ in 0..100 {
+        if server.open_connections() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.open_connections(), 2);
+    drop(client);
+    for _ in 0..200 {
+        if server.open_connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        server.open_connections(),
+        0,
+        "a dropped client left connections open"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
