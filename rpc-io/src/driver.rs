@@ -146,9 +146,7 @@ struct OwnCall {
     token: u64,
     reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
     inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
-    assembling: Option<BytesMut>,
-    /// Credit of assembled chunks not yet returned (see `Served::withheld`).
-    withheld: usize,
+    incoming: Incoming,
     last: Option<Bytes>,
 }
 
@@ -157,9 +155,7 @@ struct Served {
     /// Messages for a streaming handler, with their wire size (credit returned on take).
     inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     cancel: Arc<CancelState>,
-    assembling: Option<BytesMut>,
-    /// Credit of assembled chunks not yet returned (given back with the whole message).
-    withheld: usize,
+    incoming: Incoming,
     /// The request of a unary call, gathered until END_STREAM.
     unary: Option<(Unary, Context, Option<Bytes>)>,
 }
@@ -191,8 +187,7 @@ impl Served {
         Served {
             inbound,
             cancel,
-            assembling: None,
-            withheld: 0,
+            incoming: Incoming::default(),
             unary,
         }
     }
@@ -634,36 +629,15 @@ impl Driver {
     /// A message or chunk on any stream.
     fn message(&mut self, stream: u32, data: Bytes, codec: Codec, more: bool, end: bool) {
         let max = self.opts.max_message_size as usize;
-        let n = data.len();
-        // Reassemble chunks; deliver whole messages.
-        let whole = |slot: &mut Option<BytesMut>| -> Option<Bytes> {
-            if more {
-                slot.get_or_insert_with(BytesMut::new)
-                    .extend_from_slice(&data);
-                return None;
-            }
-            Some(match slot.take() {
-                Some(mut buf) => {
-                    buf.extend_from_slice(&data);
-                    buf.freeze()
-                }
-                None => data.clone(),
-            })
-        };
         let half_window = self.opts.initial_stream_window as usize / 2;
         if let Some(s) = self.served.get_mut(&stream) {
-            credit(
-                &mut self.conn,
-                stream,
-                s.inbound.is_some(),
-                &mut s.withheld,
-                n,
-                half_window,
-            );
-            let Some(msg) = whole(&mut s.assembling) else {
+            let streaming = s.inbound.is_some();
+            let Some((msg, wire)) =
+                s.incoming
+                    .piece(&mut self.conn, stream, streaming, data, more, half_window)
+            else {
                 return;
             };
-            let wire = std::mem::take(&mut s.withheld);
             let msg = compress::decompress(codec, msg, max);
             if let Some((_, _, req)) = &mut s.unary {
                 match msg {
@@ -706,18 +680,13 @@ impl Driver {
             return;
         }
         if let Some(c) = self.calls.get_mut(&stream) {
-            credit(
-                &mut self.conn,
-                stream,
-                c.inbound.is_some(),
-                &mut c.withheld,
-                n,
-                half_window,
-            );
-            let Some(msg) = whole(&mut c.assembling) else {
+            let streaming = c.inbound.is_some();
+            let Some((msg, wire)) =
+                c.incoming
+                    .piece(&mut self.conn, stream, streaming, data, more, half_window)
+            else {
                 return;
             };
-            let wire = std::mem::take(&mut c.withheld);
             match compress::decompress(codec, msg, max) {
                 Ok(m) => match &c.inbound {
                     Some(tx) => {
@@ -732,7 +701,7 @@ impl Driver {
             }
             return;
         }
-        self.conn.consume(StreamId(stream), n);
+        self.conn.consume(StreamId(stream), data.len());
     }
 
     fn half_closed(&mut self, stream: u32) {
@@ -1038,8 +1007,7 @@ impl Driver {
                         token: req.token,
                         reply: req.reply.take(),
                         inbound: req.inbound.take(),
-                        assembling: None,
-                        withheld: 0,
+                        incoming: Incoming::default(),
                         last: None,
                     },
                 );
@@ -1381,26 +1349,54 @@ pub(crate) fn core_error_status(e: CoreError) -> Status {
     }
 }
 
-/// Flow-control credit for `n` received bytes. A streaming reader (`withhold`) gets the
-/// credit back when it takes the message, so a slow reader slows the sender down; past half
-/// a window the credit of a growing message is returned at once, so that any message up to
-/// MAX_MESSAGE_SIZE can arrive whole. Everything else returns credit immediately.
-fn credit(
-    conn: &mut Connection<Box<[StreamSlot]>>,
-    stream: u32,
-    withhold: bool,
-    withheld: &mut usize,
-    n: usize,
-    half_window: usize,
-) {
-    if !withhold {
-        conn.consume(StreamId(stream), n);
-        return;
-    }
-    *withheld += n;
-    if *withheld > half_window {
-        conn.consume(StreamId(stream), *withheld);
-        *withheld = 0;
+/// The incoming side of a stream: chunks of the message being reassembled, and the credit
+/// held back for a streaming reader.
+#[derive(Default)]
+struct Incoming {
+    assembling: Option<BytesMut>,
+    withheld: usize,
+}
+
+impl Incoming {
+    /// Takes one received piece of a message. Returns the whole message, and the credit
+    /// still owed for it, once the last piece is in.
+    ///
+    /// A streaming reader gets the credit back when it takes the message, so a slow reader
+    /// slows the sender down; past half a window the credit of a growing message is
+    /// returned at once, so that any message up to MAX_MESSAGE_SIZE can arrive whole.
+    /// Everything else returns credit immediately.
+    fn piece(
+        &mut self,
+        conn: &mut Connection<Box<[StreamSlot]>>,
+        stream: u32,
+        streaming: bool,
+        data: Bytes,
+        more: bool,
+        half_window: usize,
+    ) -> Option<(Bytes, usize)> {
+        if streaming {
+            self.withheld += data.len();
+            if self.withheld > half_window {
+                conn.consume(StreamId(stream), self.withheld);
+                self.withheld = 0;
+            }
+        } else {
+            conn.consume(StreamId(stream), data.len());
+        }
+        if more {
+            self.assembling
+                .get_or_insert_with(BytesMut::new)
+                .extend_from_slice(&data);
+            return None;
+        }
+        let message = match self.assembling.take() {
+            Some(mut buf) => {
+                buf.extend_from_slice(&data);
+                buf.freeze()
+            }
+            None => data,
+        };
+        Some((message, std::mem::take(&mut self.withheld)))
     }
 }
 
