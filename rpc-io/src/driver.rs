@@ -632,10 +632,15 @@ impl Driver {
         let half_window = self.opts.initial_stream_window as usize / 2;
         if let Some(s) = self.served.get_mut(&stream) {
             let streaming = s.inbound.is_some();
-            let Some((msg, wire)) =
-                s.incoming
-                    .piece(&mut self.conn, stream, streaming, data, more, half_window)
-            else {
+            let Some((msg, wire)) = s.incoming.piece(
+                &mut self.conn,
+                stream,
+                streaming,
+                data,
+                more,
+                half_window,
+                max,
+            ) else {
                 return;
             };
             let msg = compress::decompress(codec, msg, max);
@@ -681,10 +686,15 @@ impl Driver {
         }
         if let Some(c) = self.calls.get_mut(&stream) {
             let streaming = c.inbound.is_some();
-            let Some((msg, wire)) =
-                c.incoming
-                    .piece(&mut self.conn, stream, streaming, data, more, half_window)
-            else {
+            let Some((msg, wire)) = c.incoming.piece(
+                &mut self.conn,
+                stream,
+                streaming,
+                data,
+                more,
+                half_window,
+                max,
+            ) else {
                 return;
             };
             match compress::decompress(codec, msg, max) {
@@ -1373,6 +1383,7 @@ impl Incoming {
         data: Bytes,
         more: bool,
         half_window: usize,
+        max_message: usize,
     ) -> Option<(Bytes, usize)> {
         if streaming {
             self.withheld += data.len();
@@ -1384,8 +1395,11 @@ impl Incoming {
             conn.consume(StreamId(stream), data.len());
         }
         if more {
+            // Room for a message of 16 such chunks up front: growing the buffer chunk by
+            // chunk would copy the message over and over. Untouched capacity costs no memory.
+            let room = (data.len() * 16).min(max_message);
             self.assembling
-                .get_or_insert_with(BytesMut::new)
+                .get_or_insert_with(|| BytesMut::with_capacity(room))
                 .extend_from_slice(&data);
             return None;
         }
