@@ -629,7 +629,6 @@ impl Driver {
     /// A message or chunk on any stream.
     fn message(&mut self, stream: u32, data: Bytes, codec: Codec, more: bool, end: bool) {
         let max = self.opts.max_message_size as usize;
-        let half_window = self.opts.initial_stream_window as usize / 2;
         if let Some(s) = self.served.get_mut(&stream) {
             let streaming = s.inbound.is_some();
             let Some((msg, wire)) = s.incoming.piece(
@@ -1382,9 +1381,10 @@ impl Incoming {
         streaming: bool,
         data: Bytes,
         more: bool,
-        half_window: usize,
-        max_message: usize,
+        opts: &Options,
     ) -> Option<(Bytes, usize)> {
+        let half_window = opts.initial_stream_window as usize / 2;
+        let max_message = opts.max_message_size as usize;
         if streaming {
             self.withheld += data.len();
             if self.withheld > half_window {
