@@ -631,15 +631,10 @@ impl Driver {
         let max = self.opts.max_message_size as usize;
         if let Some(s) = self.served.get_mut(&stream) {
             let streaming = s.inbound.is_some();
-            let Some((msg, wire)) = s.incoming.piece(
-                &mut self.conn,
-                stream,
-                streaming,
-                data,
-                more,
-                half_window,
-                max,
-            ) else {
+            let Some((msg, wire)) =
+                s.incoming
+                    .piece(&mut self.conn, stream, streaming, data, more, &self.opts)
+            else {
                 return;
             };
             let msg = compress::decompress(codec, msg, max);
@@ -685,15 +680,10 @@ impl Driver {
         }
         if let Some(c) = self.calls.get_mut(&stream) {
             let streaming = c.inbound.is_some();
-            let Some((msg, wire)) = c.incoming.piece(
-                &mut self.conn,
-                stream,
-                streaming,
-                data,
-                more,
-                half_window,
-                max,
-            ) else {
+            let Some((msg, wire)) =
+                c.incoming
+                    .piece(&mut self.conn, stream, streaming, data, more, &self.opts)
+            else {
                 return;
             };
             match compress::decompress(codec, msg, max) {
