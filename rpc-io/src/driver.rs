@@ -930,8 +930,13 @@ impl Driver {
             self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
             self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         }
-        self.waiting.push_back(req);
-        self.retry_waiting();
+        // Calls keep their order: a new one goes straight out only if none waits.
+        if !self.waiting.is_empty() {
+            self.waiting.push_back(req);
+            self.retry_waiting();
+        } else if let Err(req) = self.try_open(req) {
+            self.waiting.push_back(req);
+        }
     }
 
     /// Opens queued calls while the peer's limit and our storage allow.
