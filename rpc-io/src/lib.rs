@@ -45,4 +45,4 @@ pub use server::{
 };
 pub use stats::{Stats, StatsSnapshot};
 pub use status::Status;
-pub use transport::{Io, ReadHalf, Sockets, Transport, WriteHalf};
+pub use transport::{Acceptor, Io, IoFuture, ReadHalf, Sockets, Transport, WriteHalf};

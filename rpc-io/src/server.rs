@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::client::Peer;
 use crate::driver::{self, Cmd, Handle, StreamKey};
 use crate::stats::{Stats, StatsSnapshot};
-use crate::transport::Listener;
+use crate::transport::{Sockets, Transport};
 use crate::{Endpoint, Options, Status};
 
 /// A boxed, sendable future.
@@ -327,14 +327,24 @@ impl Server {
     /// Binds `endpoint` (`tcp://host:port`, port 0 for any; `unix:///path`) and serves in
     /// the background.
     pub async fn bind(self, endpoint: &str) -> Result<Running, Status> {
+        self.bind_via(&Sockets, endpoint).await
+    }
+
+    /// Like [`Server::bind`], over any [`Transport`].
+    pub async fn bind_via(
+        self,
+        transport: &dyn Transport,
+        endpoint: &str,
+    ) -> Result<Running, Status> {
         let endpoint: Endpoint = endpoint
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
-        let listener = Listener::bind(&endpoint)
+        let listener = transport
+            .listen(&endpoint)
             .await
             .map_err(|e| Status::unavailable(format!("cannot listen on {endpoint}: {e}")))?;
         let local = listener
-            .local()
+            .local_endpoint()
             .map_err(|e| Status::internal(e.to_string()))?;
         let stats = Arc::new(Stats::default());
         let conns: Arc<Mutex<Vec<Handle>>> = Arc::default();

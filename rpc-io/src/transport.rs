@@ -25,13 +25,25 @@ pub struct Io {
     pub peer: String,
 }
 
-/// Something that can connect to an endpoint and accept connections on it.
+/// A boxed future, as transports return them.
+pub type IoFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = io::Result<T>> + Send + 'a>>;
+
+/// Something that can connect to an endpoint and listen on one.
 pub trait Transport: Send + Sync + 'static {
     /// Opens a connection.
-    fn connect(
-        &self,
-        endpoint: &Endpoint,
-    ) -> Pin<Box<dyn std::future::Future<Output = io::Result<Io>> + Send + '_>>;
+    fn connect(&self, endpoint: &Endpoint) -> IoFuture<'_, Io>;
+
+    /// Starts listening on `endpoint`.
+    fn listen(&self, endpoint: &Endpoint) -> IoFuture<'_, Box<dyn Acceptor>>;
+}
+
+/// A listening endpoint of a [`Transport`].
+pub trait Acceptor: Send + Sync + 'static {
+    /// The next incoming connection.
+    fn accept(&self) -> IoFuture<'_, Io>;
+
+    /// Where it listens (with the real port for `tcp://host:0`).
+    fn local_endpoint(&self) -> io::Result<Endpoint>;
 }
 
 /// TCP and Unix sockets.
@@ -39,12 +51,24 @@ pub trait Transport: Send + Sync + 'static {
 pub struct Sockets;
 
 impl Transport for Sockets {
-    fn connect(
-        &self,
-        endpoint: &Endpoint,
-    ) -> Pin<Box<dyn std::future::Future<Output = io::Result<Io>> + Send + '_>> {
+    fn connect(&self, endpoint: &Endpoint) -> IoFuture<'_, Io> {
         let endpoint = endpoint.clone();
         Box::pin(async move { connect(&endpoint).await })
+    }
+
+    fn listen(&self, endpoint: &Endpoint) -> IoFuture<'_, Box<dyn Acceptor>> {
+        let endpoint = endpoint.clone();
+        Box::pin(async move { Ok(Box::new(Listener::bind(&endpoint).await?) as Box<dyn Acceptor>) })
+    }
+}
+
+impl Acceptor for Listener {
+    fn accept(&self) -> IoFuture<'_, Io> {
+        Box::pin(Listener::accept(self))
+    }
+
+    fn local_endpoint(&self) -> io::Result<Endpoint> {
+        self.local()
     }
 }
 

@@ -564,21 +564,27 @@ async fn credit_keeps_flowing_far_beyond_the_windows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_transport_plugs_in() {
-    use muxwire::{Endpoint, Io, Sockets, Transport};
+    use muxwire::{Acceptor, Endpoint, Io, IoFuture, Sockets, Transport};
+    /// Counts connections and listeners, delegating to the built-in sockets.
     struct Counting(Arc<AtomicUsize>);
     impl Transport for Counting {
-        fn connect(
-            &self,
-            ep: &Endpoint,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Io>> + Send + '_>>
-        {
+        fn connect(&self, ep: &Endpoint) -> IoFuture<'_, Io> {
             self.0.fetch_add(1, Ordering::SeqCst);
             let ep = ep.clone();
             Box::pin(async move { Sockets.connect(&ep).await })
         }
+        fn listen(&self, ep: &Endpoint) -> IoFuture<'_, Box<dyn Acceptor>> {
+            self.0.fetch_add(100, Ordering::SeqCst);
+            let ep = ep.clone();
+            Box::pin(async move { Sockets.listen(&ep).await })
+        }
     }
-    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
     let count = Arc::new(AtomicUsize::new(0));
+    let transport = Counting(count.clone());
+    let server = Server::new(echo_router(), Options::default())
+        .bind_via(&transport, "tcp://127.0.0.1:0")
+        .await
+        .unwrap();
     let client = Client::connect_via(
         Arc::new(Counting(count.clone())),
         &server.local_endpoint().to_string(),
@@ -591,7 +597,11 @@ async fn a_custom_transport_plugs_in() {
         client.call("echo", Bytes::from_static(b"x")).await.unwrap(),
         Bytes::from_static(b"x")
     );
-    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        101,
+        "one listener, one connection"
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }
 
