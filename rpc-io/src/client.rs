@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use muxwire_core::wire::{Codec, Side};
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::budget::Budget;
 
 use crate::driver::{self, CallReq, Cmd, Handle, StreamKey};
 use crate::server::{Router, LIST_METHOD};
@@ -95,19 +97,15 @@ fn request(
     }
 }
 
-/// Bytes an application may have queued on one stream (or in one-way calls of a client)
-/// before `send`/`notify` waits for the connection to write them.
-pub(crate) const QUEUE_BUDGET: usize = 4 << 20;
-
 /// Queues one message on a stream once `budget` has room for it; the room comes back
 /// when the connection has written the bytes.
 pub(crate) async fn send_budgeted(
     handle: &Handle,
     stream: StreamKey,
-    budget: &Arc<Semaphore>,
+    budget: &Arc<Budget>,
     message: Bytes,
 ) -> Result<(), Status> {
-    let permit = reserve(budget, message.len()).await?;
+    let permit = budget.reserve(message.len()).await?;
     let cmd = Cmd::Send {
         stream,
         body: Some(message),
@@ -119,19 +117,6 @@ pub(crate) async fn send_budgeted(
     } else {
         Err(Status::unavailable("connection closed"))
     }
-}
-
-/// Waits for room for `len` bytes in `budget`; the permit is released once written.
-pub(crate) async fn reserve(
-    budget: &Arc<Semaphore>,
-    len: usize,
-) -> Result<OwnedSemaphorePermit, Status> {
-    let n = len.clamp(1, QUEUE_BUDGET) as u32;
-    budget
-        .clone()
-        .acquire_many_owned(n)
-        .await
-        .map_err(|_| Status::unavailable("connection closed"))
 }
 
 async fn unary_on(handle: &Handle, mut req: CallReq) -> Result<Bytes, Status> {
@@ -186,7 +171,7 @@ fn stream_on(handle: &Handle, mut req: CallReq) -> Result<(CallSink, CallStream)
             handle: handle.clone(),
             token,
             finished: false,
-            budget: Arc::new(Semaphore::new(QUEUE_BUDGET)),
+            budget: Budget::new(),
         },
         CallStream {
             handle: handle.clone(),
@@ -203,7 +188,7 @@ pub struct CallSink {
     handle: Handle,
     token: u64,
     finished: bool,
-    budget: Arc<Semaphore>,
+    budget: Arc<Budget>,
 }
 
 impl CallSink {
@@ -365,7 +350,7 @@ struct Inner {
     shutdown: AtomicBool,
     state: watch::Sender<ConnState>,
     /// Bounds the one-way calls queued but not yet written.
-    notify_budget: Arc<Semaphore>,
+    notify_budget: Arc<Budget>,
 }
 
 impl Drop for Inner {
@@ -458,7 +443,7 @@ impl Client {
             next: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             state,
-            notify_budget: Arc::new(Semaphore::new(QUEUE_BUDGET)),
+            notify_budget: Budget::new(),
         });
         if !wait {
             // The first connection is made here so that a bad address fails right away.
@@ -527,7 +512,7 @@ impl Client {
     /// connection (it is then sent in order with everything else, as credit allows); fails
     /// only if there is no connection.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
-        let permit = reserve(&self.inner.notify_budget, body.len()).await?;
+        let permit = self.inner.notify_budget.reserve(body.len()).await?;
         let mut req = request(
             method,
             Some(body),

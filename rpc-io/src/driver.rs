@@ -17,7 +17,9 @@ use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
 use muxwire_core::wire::{Codec, ErrorCode, Metadata, Side, StatusCode, StreamId, MIN_CHUNK};
 use rustc_hash::FxHashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::budget::Permit;
 use tokio::time::Instant;
 
 use crate::compress;
@@ -39,7 +41,7 @@ pub(crate) enum Cmd {
         body: Option<Bytes>,
         end: bool,
         /// Released once the bytes are written; bounds what the application queues.
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
     },
     /// The application consumed `n` bytes received on `stream`.
     Consume { stream: u32, n: usize },
@@ -83,7 +85,7 @@ pub(crate) struct CallReq {
     pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// Held until the request is written or dropped, which bounds queued one-way calls.
     #[allow(dead_code)]
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) permit: Option<Permit>,
 }
 
 /// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
@@ -165,7 +167,7 @@ struct Served {
 struct Item {
     body: Bytes,
     end: bool,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<Permit>,
 }
 
 impl Item {

@@ -25,6 +25,7 @@
 //! handlers never hold a lock across IO: they send commands to the driver, which routes
 //! replies back by stream id. Bodies of 4 KiB and more are never copied on the way out.
 
+mod budget;
 mod client;
 mod compress;
 mod driver;

@@ -197,12 +197,12 @@ impl Inbound {
 pub struct Outbound {
     handle: Handle,
     stream: u32,
-    budget: Arc<tokio::sync::Semaphore>,
+    budget: Arc<crate::budget::Budget>,
 }
 
 impl Outbound {
     pub(crate) fn new(handle: Handle, stream: u32) -> Outbound {
-        let budget = Arc::new(tokio::sync::Semaphore::new(crate::client::QUEUE_BUDGET));
+        let budget = crate::budget::Budget::new();
         Outbound {
             handle,
             stream,
