@@ -28,7 +28,7 @@ pub enum Decoded<'a> {
 
 /// Reads the header at the front of `buf` without validating it; `None` if fewer than 16
 /// bytes are available.
-#[inline]
+#[inline(always)]
 pub fn decode_header(buf: &[u8]) -> Option<Header> {
     buf.first_chunk::<HEADER_LEN>().map(Header::parse)
 }
@@ -121,8 +121,10 @@ fn validate(h: Header, frame: &[u8]) -> Result<Frame<'_>, FrameError> {
         ));
     };
     check_header_rules(h, body.len())?;
-    // Step 13.
-    meta::validate(h.ty, h.arg, metadata)?;
+    // Step 13. Only a CALL has a required tag, so an empty block needs no walk otherwise.
+    if !metadata.is_empty() || h.ty == FrameType::CALL {
+        meta::validate(h.ty, h.arg, metadata)?;
+    }
     Ok(Frame {
         header: h,
         metadata: Metadata::new_validated(metadata),

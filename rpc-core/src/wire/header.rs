@@ -24,7 +24,7 @@ pub struct Header {
 
 impl Header {
     /// Reads a header from its 16 bytes.
-    #[inline]
+    #[inline(always)]
     pub fn parse(b: &[u8; HEADER_LEN]) -> Header {
         Header {
             payload_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
