@@ -171,6 +171,18 @@ struct Item {
 }
 
 impl Item {
+    /// A message, or (without a body) the caller's bare half-close.
+    fn send(body: Option<Bytes>, end: bool, permit: Option<Permit>) -> Item {
+        match body {
+            Some(body) => Item { body, end, permit },
+            None => Item {
+                body: Bytes::new(),
+                end: true,
+                permit,
+            },
+        }
+    }
+
     fn new(body: Bytes, end: bool) -> Item {
         Item {
             body,
@@ -216,6 +228,8 @@ pub(crate) struct Driver {
     served: FxHashMap<u32, Served>,
     queues: FxHashMap<u32, SendQueue>,
     waiting: VecDeque<Box<CallReq>>,
+    /// Messages sent on calls that still wait to open, by token.
+    early: FxHashMap<u64, Vec<Item>>,
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
     /// Cancellation states to reuse (see `cancel_state`).
     cancel_pool: Vec<Arc<CancelState>>,
@@ -264,6 +278,7 @@ pub(crate) fn spawn(
         served: FxHashMap::default(),
         queues: FxHashMap::default(),
         waiting: VecDeque::new(),
+        early: FxHashMap::default(),
         pings: VecDeque::new(),
         cancel_pool: Vec::new(),
         arena: BytesMut::new(),
@@ -344,7 +359,8 @@ impl Driver {
                 }
             }
             self.after();
-            if self.conn.is_closed() && self.conn.poll_event().is_none() {
+            // `after` has delivered every event (the close included) and queued the GOAWAY.
+            if self.conn.is_closed() {
                 break;
             }
         }
@@ -858,22 +874,21 @@ impl Driver {
                     StreamKey::Served(id) => id,
                     StreamKey::Token(t) => match self.tokens.get(&t) {
                         Some(&id) => id,
-                        None => return,
+                        None => {
+                            // The call may still wait for the peer's stream limit: keep its
+                            // messages until it opens (a call that already ended drops them).
+                            if self.waiting.iter().any(|r| r.token == t) {
+                                self.early
+                                    .entry(t)
+                                    .or_default()
+                                    .push(Item::send(body, end, permit));
+                            }
+                            return;
+                        }
                     },
                 };
                 let q = self.queues.entry(id).or_default();
-                match body {
-                    Some(b) => q.items.push_back(Item {
-                        body: b,
-                        end,
-                        permit,
-                    }),
-                    None => q.items.push_back(Item {
-                        body: Bytes::new(),
-                        end: true,
-                        permit,
-                    }),
-                }
+                q.items.push_back(Item::send(body, end, permit));
                 self.pump(id);
             }
             Cmd::Consume { stream, n } => self.conn.consume(StreamId(stream), n),
@@ -905,6 +920,7 @@ impl Driver {
     fn cancel_token(&mut self, token: u64, status: Status) {
         if let Some(pos) = self.waiting.iter().position(|r| r.token == token) {
             let req = self.waiting.remove(pos).expect("position is valid");
+            self.early.remove(&token);
             Self::fail_req(&self.stats, *req, status);
             return;
         }
@@ -1031,6 +1047,12 @@ impl Driver {
                             .items
                             .push_back(Item::new(Bytes::new(), true));
                     }
+                }
+                // Messages sent while the call waited to open follow its first frame.
+                if let Some(early) = self.early.remove(&req.token) {
+                    self.queues.entry(id).or_default().items.extend(early);
+                }
+                if self.queues.contains_key(&id) {
                     self.pump(id);
                 }
                 Ok(())

@@ -829,3 +829,36 @@ async fn dropping_the_last_client_closes_its_connections() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_on_a_call_waiting_for_the_stream_limit_are_kept() {
+    let opts = Options {
+        max_concurrent_streams: 1,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), opts).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    // The first stream holds the only slot; the second waits in the client.
+    let (mut s1, mut r1) = client
+        .open_stream("sum", &CallOptions::default())
+        .await
+        .unwrap();
+    let (mut s2, mut r2) = client
+        .open_stream("sum", &CallOptions::default())
+        .await
+        .unwrap();
+    s2.send(Bytes::from_static(b"abc")).await.unwrap();
+    s2.send(Bytes::from_static(b"de")).await.unwrap();
+    s2.finish().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s1.send(Bytes::from_static(b"x")).await.unwrap();
+    s1.finish().unwrap();
+    assert_eq!(r1.next().await.unwrap().unwrap(), Bytes::from_static(b"1"));
+    let second = tokio::time::timeout(Duration::from_secs(5), r2.next())
+        .await
+        .expect("messages of the waiting call were lost");
+    assert_eq!(second.unwrap().unwrap(), Bytes::from_static(b"5"));
+    server.shutdown(Duration::from_secs(1)).await;
+}
