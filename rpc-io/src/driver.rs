@@ -162,31 +162,41 @@ struct Served {
     unary: Option<(Unary, Context, Option<Bytes>)>,
 }
 
-/// One queued message: its bytes, whether it ends the caller's side, and the permit that
-/// is released once it has been written.
+/// One queued message: its bytes (compressed with `codec`), whether it ends the caller's
+/// side, and the permit that is released once it has been written.
 struct Item {
     body: Bytes,
     end: bool,
+    codec: Codec,
     permit: Option<Permit>,
 }
 
 impl Item {
     /// A message, or (without a body) the caller's bare half-close.
     fn send(body: Option<Bytes>, end: bool, permit: Option<Permit>) -> Item {
+        let codec = Codec::Identity;
         match body {
-            Some(body) => Item { body, end, permit },
+            Some(body) => Item {
+                body,
+                end,
+                codec,
+                permit,
+            },
             None => Item {
                 body: Bytes::new(),
                 end: true,
+                codec,
                 permit,
             },
         }
     }
 
-    fn new(body: Bytes, end: bool) -> Item {
+    /// A prepared message (possibly compressed) with no permit.
+    fn new(body: Bytes, end: bool, codec: Codec) -> Item {
         Item {
             body,
             end,
+            codec,
             permit: None,
         }
     }
@@ -1039,13 +1049,13 @@ impl Driver {
                             .entry(id)
                             .or_default()
                             .items
-                            .push_back(Item::new(b, req.end));
+                            .push_back(Item::new(b, req.end, codec));
                     } else if req.end {
                         self.queues
                             .entry(id)
                             .or_default()
                             .items
-                            .push_back(Item::new(Bytes::new(), true));
+                            .push_back(Item::new(Bytes::new(), true, Codec::Identity));
                     }
                 }
                 // Messages sent while the call waited to open follow its first frame.
@@ -1116,7 +1126,13 @@ impl Driver {
             let Some(q) = self.queues.get_mut(&id) else {
                 return;
             };
-            let Some(Item { body, end, permit }) = q.items.pop_front() else {
+            let Some(Item {
+                body,
+                end,
+                codec,
+                permit,
+            }) = q.items.pop_front()
+            else {
                 if let Some(result) = q.status.take() {
                     self.queues.remove(&id);
                     self.reply(id, result);
@@ -1145,7 +1161,7 @@ impl Driver {
                 // stream waits (it reports WindowOpened when credit arrives), then wait.
                 let probe = Outgoing {
                     body: Body::External(body.len().min(frame_room)),
-                    codec: Codec::Identity,
+                    codec,
                     more: false,
                 };
                 let _ =
@@ -1155,13 +1171,19 @@ impl Driver {
                     .get_mut(&id)
                     .expect("present")
                     .items
-                    .push_front(Item { body, end, permit });
+                    .push_front(Item {
+                        body,
+                        end,
+                        codec,
+                        permit,
+                    });
                 return;
             };
             let more = rest.is_some();
+            // Every chunk of a message carries the message's codec (PROTOCOL.md 8.4).
             let msg = Outgoing {
                 body: body_of(&now_part),
-                codec: Codec::Identity,
+                codec,
                 more,
             };
             let is_caller = self.calls.contains_key(&id);
@@ -1182,6 +1204,7 @@ impl Driver {
                             .push_front(Item {
                                 body: rest,
                                 end,
+                                codec,
                                 permit,
                             });
                     }
@@ -1191,7 +1214,12 @@ impl Driver {
                         .get_mut(&id)
                         .expect("present")
                         .items
-                        .push_front(Item { body, end, permit });
+                        .push_front(Item {
+                            body,
+                            end,
+                            codec,
+                            permit,
+                        });
                     return;
                 }
                 Err(_) => {
@@ -1228,7 +1256,7 @@ impl Driver {
             if b.len() > frame_room.min(credit) {
                 // Large reply: DATA chunks first, then a STATUS without message.
                 let q = self.queues.entry(stream).or_default();
-                q.items.push_back(Item::new(b.clone(), false));
+                q.items.push_back(Item::new(b.clone(), false, codec));
                 q.status = Some(Ok(None));
                 self.pump(stream);
                 return;

@@ -862,3 +862,42 @@ async fn messages_sent_on_a_call_waiting_for_the_stream_limit_are_kept() {
     assert_eq!(second.unwrap().unwrap(), Bytes::from_static(b"5"));
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_messages_larger_than_a_frame_are_chunked_with_their_codec() {
+    // 1 MiB of words drawn at random from a small vocabulary: both codecs shrink it a few
+    // times, and it still takes several 64 KiB frames.
+    let words = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
+    ];
+    let mut seed = 7u32;
+    let mut body = Vec::with_capacity(1 << 20);
+    while body.len() < 1 << 20 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        body.extend_from_slice(words[(seed >> 16) as usize % words.len()].as_bytes());
+        body.push(b' ');
+    }
+    let body = Bytes::from(body);
+    for codec in [muxwire::Codec::Zstd, muxwire::Codec::Lz4] {
+        let opts = Options {
+            compress_with: Some(codec),
+            ..Options::default()
+        };
+        let server = serve("tcp://127.0.0.1:0", echo_router(), opts.clone()).await;
+        let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            client.call("echo", body.clone()).await.unwrap(),
+            body,
+            "{codec:?}"
+        );
+        let out = client.stats().bytes_out;
+        assert!(
+            out < 900_000 && out > 65_536,
+            "{codec:?}: {out} bytes: compressed, yet several frames"
+        );
+        server.shutdown(Duration::from_secs(1)).await;
+    }
+}
