@@ -1222,8 +1222,15 @@ impl Driver {
                         });
                     return;
                 }
-                Err(_) => {
+                Err(e) => {
+                    // The stream cannot take more (it ended, or the message breaks a limit):
+                    // drop what is queued and make sure the call still ends on both sides.
                     self.queues.remove(&id);
+                    if self.served.contains_key(&id) {
+                        self.reply(id, Err(core_error_status(e)));
+                    } else if let Some(token) = self.calls.get(&id).map(|c| c.token) {
+                        self.cancel_token(token, core_error_status(e));
+                    }
                     return;
                 }
             }
@@ -1279,7 +1286,27 @@ impl Driver {
             body.as_ref(),
         );
         if let Err(e) = sent {
-            tracing::debug!(stream, %e, "STATUS not sent");
+            // The reply could not go out (it breaks the peer's limits): the caller still
+            // gets a STATUS, without the message, naming why.
+            let status = core_error_status(e);
+            let fallback = self.write_with(
+                |conn, now, out| {
+                    conn.send_status(
+                        now,
+                        StreamId(stream),
+                        status.code,
+                        Some(&status.message),
+                        &[],
+                        None,
+                        out,
+                    )
+                },
+                now,
+                None,
+            );
+            if let Err(e) = fallback {
+                tracing::debug!(stream, %e, "STATUS not sent");
+            }
         }
         self.end_served(stream, code);
     }

@@ -901,3 +901,32 @@ async fn compressed_messages_larger_than_a_frame_are_chunked_with_their_codec() 
         server.shutdown(Duration::from_secs(1)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_over_the_callers_limit_still_ends_the_call() {
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let small = Options {
+        max_message_size: 1000,
+        ..Options::default()
+    };
+    let client = Client::connect_with(&server.local_endpoint().to_string(), small, None)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.call("echo", Bytes::from(vec![1u8; 2000])),
+    )
+    .await
+    .expect("the call never ended");
+    let e = r.unwrap_err();
+    assert_eq!(e.code, StatusCode::RESOURCE_EXHAUSTED, "{e}");
+    // Large replies (chunked) over the limit end too.
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.call("echo", Bytes::from(vec![1u8; 300_000])),
+    )
+    .await
+    .expect("the chunked call never ended");
+    assert_eq!(r.unwrap_err().code, StatusCode::RESOURCE_EXHAUSTED);
+    server.shutdown(Duration::from_secs(1)).await;
+}
