@@ -485,15 +485,28 @@ impl Driver {
                 self.status(stream.0, code, reason, body);
             }
             Event::Cancelled { stream, code } => {
+                let mut not_started = false;
                 if let Some(s) = self.served.get(&stream.0) {
                     s.cancel.cancel();
                     if let Some(tx) = &s.inbound {
                         let _ = tx.send(Err(Status::cancelled("cancelled by the caller")));
                     }
+                    // A unary handler still waiting for its request will never answer.
+                    not_started = s.unary.is_some();
                 }
                 if code == StatusCode::UNAVAILABLE {
                     // Connection closed underneath: nothing can be sent any more.
                     self.end_served(stream.0, StatusCode::UNAVAILABLE);
+                } else {
+                    // The caller discards whatever else we send: drop what still waits for
+                    // credit, and answer now if the reply was only waiting behind it.
+                    let waiting_reply = self
+                        .queues
+                        .remove(&stream.0)
+                        .is_some_and(|q| q.status.is_some());
+                    if not_started || waiting_reply {
+                        self.reply(stream.0, Err(Status::cancelled("cancelled by the caller")));
+                    }
                 }
             }
             Event::DeadlineExceeded { stream } => {

@@ -930,3 +930,42 @@ async fn a_reply_over_the_callers_limit_still_ends_the_call() {
     assert_eq!(r.unwrap_err().code, StatusCode::RESOURCE_EXHAUSTED);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_before_its_request_arrived_is_answered() {
+    // Small windows make a 1 MiB request cross slowly; the caller gives up half way.
+    let small = Options {
+        initial_stream_window: 65_536,
+        initial_connection_window: 262_144,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), small.clone()).await;
+    let client = Client::connect_with(&server.local_endpoint().to_string(), small, None)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let call = client.call("echo", Bytes::from(vec![0u8; 1 << 20]));
+        let _ = tokio::time::timeout(Duration::from_micros(300), call).await;
+    }
+    // Every cancelled call ended on the server too (no handler was left waiting).
+    for _ in 0..200 {
+        if server.stats().in_flight == 0 && client.stats().in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        server.stats().in_flight,
+        0,
+        "server calls left open: {:?}",
+        server.stats()
+    );
+    assert_eq!(
+        client
+            .call("echo", Bytes::from_static(b"ok"))
+            .await
+            .unwrap(),
+        Bytes::from_static(b"ok")
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
