@@ -43,15 +43,15 @@ pub(crate) enum Cmd {
         /// Released once the bytes are written; bounds what the application queues.
         permit: Option<Permit>,
     },
-    /// The application consumed `n` bytes received on `stream`.
-    Consume { stream: u32, n: usize },
+    /// A handler consumed `n` bytes received on its call.
+    Consume { call: CallRef, n: usize },
     /// The same, for a call this side made (known by its token).
     ConsumeCall { token: u64, n: usize },
     /// Cancel a call this side made.
     Cancel { token: u64 },
     /// A handler's outcome.
     Reply {
-        stream: u32,
+        call: CallRef,
         result: Result<Option<Bytes>, Status>,
     },
     /// PING and report the RTT.
@@ -66,7 +66,16 @@ pub(crate) enum Cmd {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum StreamKey {
     Token(u64),
-    Served(u32),
+    Served(CallRef),
+}
+
+/// A call this side serves: its stream id and a generation, because the peer reuses ids.
+/// A handler that outlives its call (cancelled, past its deadline) must not reach the next
+/// call on the same id with its reply, messages or credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallRef {
+    pub(crate) stream: u32,
+    pub(crate) gen: u64,
 }
 
 pub(crate) struct CallReq {
@@ -154,6 +163,8 @@ struct OwnCall {
 
 /// A call this side serves.
 struct Served {
+    /// Tells this call from earlier ones on the same stream id.
+    gen: u64,
     /// Messages for a streaming handler, with their wire size (credit returned on take).
     inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     cancel: Arc<CancelState>,
@@ -204,11 +215,13 @@ impl Item {
 
 impl Served {
     fn new(
+        gen: u64,
         cancel: Arc<CancelState>,
         inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
         unary: Option<(Unary, Context, Option<Bytes>)>,
     ) -> Served {
         Served {
+            gen,
             inbound,
             cancel,
             incoming: Incoming::default(),
@@ -238,6 +251,8 @@ pub(crate) struct Driver {
     served: FxHashMap<u32, Served>,
     queues: FxHashMap<u32, SendQueue>,
     waiting: VecDeque<Box<CallReq>>,
+    /// The generation the next served call gets.
+    next_gen: u64,
     /// Messages sent on calls that still wait to open, by token.
     early: FxHashMap<u64, Vec<Item>>,
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
@@ -289,6 +304,7 @@ pub(crate) fn spawn(
         queues: FxHashMap::default(),
         waiting: VecDeque::new(),
         early: FxHashMap::default(),
+        next_gen: 1,
         pings: VecDeque::new(),
         cancel_pool: Vec::new(),
         arena: BytesMut::new(),
@@ -589,6 +605,9 @@ impl Driver {
     ) {
         let router = self.router.clone();
         let cancel = self.cancel_state();
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let call = CallRef { stream, gen };
         let ctx = Context {
             method: method.clone(),
 
@@ -633,13 +652,14 @@ impl Driver {
         let handler = router.as_ref().and_then(|r| r.get(name)).cloned();
         match handler {
             None => {
-                self.served.insert(stream, Served::new(cancel, None, None));
+                self.served
+                    .insert(stream, Served::new(gen, cancel, None, None));
                 let msg = format!("unknown method {name:?}");
                 self.reply(stream, Err(Status::unimplemented(msg)));
             }
             Some(Method::Unary(h)) => {
                 self.served
-                    .insert(stream, Served::new(cancel, None, Some((h, ctx, None))));
+                    .insert(stream, Served::new(gen, cancel, None, Some((h, ctx, None))));
                 if let Some((data, codec, more)) = body {
                     self.message(stream, data, codec, more, end);
                 } else if end {
@@ -649,14 +669,14 @@ impl Driver {
             Some(Method::Streaming(h)) => {
                 let (itx, irx) = mpsc::unbounded_channel();
                 self.served
-                    .insert(stream, Served::new(cancel, Some(itx), None));
-                let inbound = Inbound::new(irx, self.handle.clone(), stream);
-                let outbound = Outbound::new(self.handle.clone(), stream);
+                    .insert(stream, Served::new(gen, cancel, Some(itx), None));
+                let inbound = Inbound::new(irx, self.handle.clone(), call);
+                let outbound = Outbound::new(self.handle.clone(), call);
                 let fut = h.call(ctx, inbound, outbound);
                 let tx = self.handle.tx.clone();
                 tokio::spawn(async move {
                     let result = fut.await.map(|()| None);
-                    let _ = tx.send(Cmd::Reply { stream, result });
+                    let _ = tx.send(Cmd::Reply { call, result });
                 });
                 if let Some((data, codec, more)) = body {
                     self.message(stream, data, codec, more, end);
@@ -775,9 +795,13 @@ impl Driver {
                         }
                         None => {
                             let tx = self.handle.tx.clone();
+                            let call = CallRef {
+                                stream,
+                                gen: self.served.get(&stream).map_or(0, |s| s.gen),
+                            };
                             tokio::spawn(async move {
                                 let result = fut.await.map(Some);
-                                let _ = tx.send(Cmd::Reply { stream, result });
+                                let _ = tx.send(Cmd::Reply { call, result });
                             });
                         }
                     }
@@ -894,7 +918,13 @@ impl Driver {
                 permit,
             } => {
                 let id = match stream {
-                    StreamKey::Served(id) => id,
+                    StreamKey::Served(call) => {
+                        if !self.is_current(call) {
+                            // The handler's call is over: its message goes nowhere.
+                            return;
+                        }
+                        call.stream
+                    }
                     StreamKey::Token(t) => match self.tokens.get(&t) {
                         Some(&id) => id,
                         None => {
@@ -914,7 +944,15 @@ impl Driver {
                 q.items.push_back(Item::send(body, end, permit));
                 self.pump(id);
             }
-            Cmd::Consume { stream, n } => self.conn.consume(StreamId(stream), n),
+            Cmd::Consume { call, n } => {
+                // A call that ended meanwhile still owes the connection its credit.
+                let stream = if self.is_current(call) {
+                    call.stream
+                } else {
+                    0
+                };
+                self.conn.consume(StreamId(stream), n)
+            }
             Cmd::ConsumeCall { token, n } => {
                 // After the call ended only the connection's credit is still owed.
                 let id = self.tokens.get(&token).copied().unwrap_or(0);
@@ -923,7 +961,11 @@ impl Driver {
             Cmd::Cancel { token } => {
                 self.cancel_token(token, Status::cancelled("cancelled by the caller"))
             }
-            Cmd::Reply { stream, result } => self.reply(stream, result),
+            Cmd::Reply { call, result } => {
+                if self.is_current(call) {
+                    self.reply(call.stream, result);
+                }
+            }
             Cmd::Ping(tx) => match self.conn.ping(self.now()) {
                 Ok(()) => self.pings.push_back((tx, Instant::now())),
                 Err(_) => {
@@ -938,6 +980,13 @@ impl Driver {
                     .close(self.now(), ErrorCode::NO_ERROR, "closed by the application")
             }
         }
+    }
+
+    /// True if `call` is still the call served on its stream id.
+    fn is_current(&self, call: CallRef) -> bool {
+        self.served
+            .get(&call.stream)
+            .is_some_and(|s| s.gen == call.gen)
     }
 
     fn cancel_token(&mut self, token: u64, status: Status) {
@@ -1235,9 +1284,25 @@ impl Driver {
                         });
                     return;
                 }
+                Err(
+                    CoreError::InvalidState
+                    | CoreError::UnknownStream
+                    | CoreError::WrongRole
+                    | CoreError::Closed,
+                ) => {
+                    // The stream can take no more data (a STATUS, CANCEL or deadline got
+                    // there first). A caller's call ends through the core's events; a
+                    // served call whose reply waited behind this data answers now, or
+                    // nothing would ever end it on this side.
+                    let waiting_reply = self.queues.remove(&id).is_some_and(|q| q.status.is_some());
+                    if waiting_reply && self.served.contains_key(&id) {
+                        self.reply(id, Err(Status::cancelled("the caller stopped the call")));
+                    }
+                    return;
+                }
                 Err(e) => {
-                    // The stream cannot take more (it ended, or the message breaks a limit):
-                    // drop what is queued and make sure the call still ends on both sides.
+                    // The message breaks a limit: drop what is queued and make sure the call
+                    // still ends on both sides.
                     self.queues.remove(&id);
                     if self.served.contains_key(&id) {
                         self.reply(id, Err(core_error_status(e)));

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
 use crate::client::Peer;
-use crate::driver::{self, Cmd, Handle, StreamKey};
+use crate::driver::{self, CallRef, Cmd, Handle, StreamKey};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
 use crate::{Endpoint, Options, Status};
@@ -164,16 +164,16 @@ where
 pub struct Inbound {
     rx: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
     handle: Handle,
-    stream: u32,
+    call: CallRef,
 }
 
 impl Inbound {
     pub(crate) fn new(
         rx: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
         handle: Handle,
-        stream: u32,
+        call: CallRef,
     ) -> Inbound {
-        Inbound { rx, handle, stream }
+        Inbound { rx, handle, call }
     }
 
     /// The next message. Taking it returns its flow-control credit to the caller, so a
@@ -182,7 +182,7 @@ impl Inbound {
         match self.rx.recv().await? {
             Ok((m, wire)) => {
                 self.handle.send(Cmd::Consume {
-                    stream: self.stream,
+                    call: self.call,
                     n: wire,
                 });
                 Some(Ok(m))
@@ -196,16 +196,16 @@ impl Inbound {
 #[derive(Clone)]
 pub struct Outbound {
     handle: Handle,
-    stream: u32,
+    call: CallRef,
     budget: Arc<crate::budget::Budget>,
 }
 
 impl Outbound {
-    pub(crate) fn new(handle: Handle, stream: u32) -> Outbound {
+    pub(crate) fn new(handle: Handle, call: CallRef) -> Outbound {
         let budget = crate::budget::Budget::new();
         Outbound {
             handle,
-            stream,
+            call,
             budget,
         }
     }
@@ -215,7 +215,7 @@ impl Outbound {
     pub async fn send(&self, message: Bytes) -> Result<(), Status> {
         crate::client::send_budgeted(
             &self.handle,
-            StreamKey::Served(self.stream),
+            StreamKey::Served(self.call),
             &self.budget,
             message,
         )

@@ -340,6 +340,16 @@ def handwritten(s):
                 raw(DATA, MSG | 0x08, 1, 0, b"", b"x")),
            sent(goaway("PROTOCOL_ERROR")), closed("PROTOCOL_ERROR")],
           config={"compression": 6})
+    s.add("a STATUS without MESSAGE ends an incomplete chunk chain; the partial message is dropped",
+          ["Streaming"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=False), sent(f(CALL, 1)),
+           recv(raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)), raw(STATUS, 0, 1, 4)),
+           events(ev("message", stream=1, more=True), ev("status", stream=1, code=4)),
+           sent(f(DATA, 1, flags=END))])
+    s.add("a STATUS with MESSAGE inside an incomplete chunk chain", ["Streaming"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=False), sent(f(CALL, 1)),
+           recv(raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)), raw(STATUS, MSG, 1, 0, b"", b"x")),
+           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR")])
     s.add("codec the receiver did not offer", ["Compression"], A,
           [recv(call(1, END | MSG | 0x10)), sent(goaway("COMPRESSION_ERROR")),
            closed("COMPRESSION_ERROR")])

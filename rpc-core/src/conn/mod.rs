@@ -721,9 +721,9 @@ impl<S: Storage> Connection<S> {
             StreamState::HalfClosedRemote | StreamState::CancelReceived => true,
             _ => return Err(Error::InvalidState),
         };
-        if s.out_chain.is_some() {
+        if s.out_chain.is_some() && message.is_some() {
             return Err(Error::InvalidArgument(
-                "finish the chunked message before STATUS",
+                "a STATUS that ends a chunked message cannot carry a message",
             ));
         }
         if let Some(m) = message {
@@ -1201,7 +1201,10 @@ impl<S: Storage> Connection<S> {
         let Some(s) = self.table.get(id.0).copied() else {
             return state_error;
         };
-        if s.role != Role::Caller || s.in_chain.is_some() || s.state == StreamState::Closing {
+        // A STATUS may end an incomplete chunk chain (the partial message is discarded),
+        // but then it cannot carry a message of its own (PROTOCOL.md section 8.4).
+        let chain_with_message = s.in_chain.is_some() && f.has_message();
+        if s.role != Role::Caller || chain_with_message || s.state == StreamState::Closing {
             return state_error;
         }
         let flow = f.flow_len();
