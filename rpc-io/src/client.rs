@@ -97,6 +97,12 @@ fn request(
     }
 }
 
+/// Whether the connection may compress `body` (so its size on the wire is not yet known).
+fn may_compress(opts: &Options, body: &Bytes) -> bool {
+    opts.compress_with.is_some_and(|c| c != Codec::Identity)
+        && body.len() >= opts.compress_threshold
+}
+
 /// Queues one message on a stream once `budget` has room for it; the room comes back
 /// when the connection has written the bytes.
 pub(crate) async fn send_budgeted(
@@ -317,8 +323,10 @@ impl Peer {
         .await
     }
 
-    /// A one-way message to the other end.
+    /// A one-way message to the other end (see [`Client::notify`] for its size limit).
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        self.handle
+            .check_one_way(method, body.len(), may_compress(&self.opts, &body))?;
         notify_on(
             &self.handle,
             request(
@@ -510,9 +518,13 @@ impl Client {
 
     /// A one-way call: no reply, no status. Returns once the message is queued on a live
     /// connection (it is then sent in order with everything else, as credit allows); fails
-    /// only if there is no connection.
+    /// if there is no connection, or with RESOURCE_EXHAUSTED if the message cannot travel
+    /// as the single frame a one-way call is (the peer's `max_frame_size` less 1 KiB and
+    /// the method name; 64 KiB frames by default). A body that compression shrinks to fit
+    /// is checked after compression: [`Client::notify_confirmed`] reports that outcome.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
-        let permit = self.inner.notify_budget.reserve(body.len()).await?;
+        let (len, compressible) = (body.len(), may_compress(&self.inner.opts, &body));
+        let permit = self.inner.notify_budget.reserve(len).await?;
         let mut req = request(
             method,
             Some(body),
@@ -523,6 +535,7 @@ impl Client {
         );
         req.permit = Some(permit);
         let handle = self.pick(None).await?;
+        handle.check_one_way(method, len, compressible)?;
         if handle.send(Cmd::Call(Box::new(req))) {
             Ok(())
         } else {
@@ -535,6 +548,7 @@ impl Client {
     /// A one-way call that waits until the connection has queued it for the socket (or
     /// failed to).
     pub async fn notify_confirmed(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        let (len, compressible) = (body.len(), may_compress(&self.inner.opts, &body));
         let req = request(
             method,
             Some(body),
@@ -544,6 +558,7 @@ impl Client {
             None,
         );
         let handle = self.pick(None).await?;
+        handle.check_one_way(method, len, compressible)?;
         notify_on(&handle, req).await
     }
 

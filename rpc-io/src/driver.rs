@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -29,6 +29,9 @@ use crate::transport::{Io, WriteHalf};
 use crate::{Options, Status};
 
 /// Bodies at least this large are written from their own buffer (no copy).
+/// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
+const FRAME_FIELDS_ROOM: usize = 1024;
+
 const ZERO_COPY_MIN: usize = 4_096;
 
 /// A request to the driver.
@@ -108,6 +111,43 @@ pub(crate) struct HandleInner {
     pub(crate) closed: Arc<Flag>,
     /// Set when the peer's HELLO has arrived (its limits are known).
     pub(crate) ready: Arc<Flag>,
+    /// The peer's max_frame_size, once its HELLO has arrived (0 before).
+    pub(crate) peer_max_frame: AtomicU32,
+}
+
+impl HandleInner {
+    /// Fails a one-way message that cannot be a single frame on this connection. A body
+    /// that compression will shrink is left to the connection, which checks the result.
+    pub(crate) fn check_one_way(
+        &self,
+        method: &str,
+        len: usize,
+        may_compress: bool,
+    ) -> Result<(), Status> {
+        let max = self.peer_max_frame.load(Ordering::Acquire);
+        if max == 0 || may_compress {
+            return Ok(());
+        }
+        one_way_fits(max, method, len)
+    }
+}
+
+/// Room for a message in a frame that also carries `method` and the call's other fields.
+pub(crate) fn inline_room(max_frame: u32, method: &str) -> usize {
+    (max_frame as usize).saturating_sub(FRAME_FIELDS_ROOM + method.len())
+}
+
+/// A one-way call is one frame: its message must fit beside the method name.
+pub(crate) fn one_way_fits(max_frame: u32, method: &str, len: usize) -> Result<(), Status> {
+    let room = inline_room(max_frame, method);
+    if len <= room {
+        return Ok(());
+    }
+    Err(Status::resource_exhausted(format!(
+        "one-way message of {len} bytes does not fit a single frame: the limit is {room} \
+         bytes (the peer's max_frame_size {max_frame} less {FRAME_FIELDS_ROOM} bytes of \
+         header room and the method name); send it as a call or a stream"
+    )))
 }
 
 impl std::ops::Deref for Handle {
@@ -277,6 +317,7 @@ pub(crate) fn spawn(
         tx,
         closed: Arc::new(Flag::default()),
         ready: Arc::new(Flag::default()),
+        peer_max_frame: AtomicU32::new(0),
     }));
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
@@ -574,7 +615,11 @@ impl Driver {
                     let _ = tx.send(Some(std::time::Duration::from_micros(rtt.as_micros())));
                 }
             }
-            Event::Connected => self.handle.ready.set(),
+            Event::Connected => {
+                let max = self.conn.peer_settings().max_frame_size;
+                self.handle.peer_max_frame.store(max, Ordering::Release);
+                self.handle.ready.set();
+            }
             Event::GoAway {
                 code,
                 accepted_calls,
@@ -1050,11 +1095,27 @@ impl Driver {
         } else {
             self.prepare(req.body.take(), req.compress)
         };
-        let max_inline = (self.conn.peer_settings().max_frame_size as usize)
-            .saturating_sub(1024 + req.method.len());
-        let fits = body.as_ref().is_none_or(|b| {
-            b.len() <= max_inline && (b.len() as u64) <= self.conn.send_credit(StreamId(0))
-        });
+        let max_frame = self.conn.peer_settings().max_frame_size;
+        if req.one_way {
+            // One frame, whole: a body too large for it is refused, never cut or dropped
+            // (a lack of credit only makes it wait, below).
+            let len = body.as_ref().map_or(0, Bytes::len);
+            if let Err(status) = one_way_fits(max_frame, &req.method, len) {
+                Stats::add(&self.stats.limit_rejections, 1);
+                match req.reply.take() {
+                    Some(tx) => {
+                        let _ = tx.send(Err(status));
+                    }
+                    None => tracing::warn!(method = %req.method, "{status}"),
+                }
+                return Ok(());
+            }
+        }
+        let max_inline = inline_room(max_frame, &req.method);
+        let fits = req.one_way
+            || body.as_ref().is_none_or(|b| {
+                b.len() <= max_inline && (b.len() as u64) <= self.conn.send_credit(StreamId(0))
+            });
         let entries: Vec<(&str, &[u8])> = req
             .entries
             .iter()

@@ -969,3 +969,84 @@ async fn a_call_cancelled_before_its_request_arrived_is_answered() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_way_messages_arrive_whole_or_fail_clearly() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let router = Router::new().unary("len", move |_ctx: Context, req: Bytes| {
+        let s = s.clone();
+        async move {
+            s.lock().unwrap().push(req.len());
+            Ok(Bytes::new())
+        }
+    });
+    let server = serve("tcp://127.0.0.1:0", router, Options::default()).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    // Fits one frame: arrives whole.
+    client
+        .notify("len", Bytes::from(vec![1u8; 60_000]))
+        .await
+        .unwrap();
+    client
+        .notify_confirmed("len", Bytes::from(vec![1u8; 60_000]))
+        .await
+        .unwrap();
+    // A one-way message is a single frame: one larger than the peer's frame limit is
+    // refused with a status naming the limit, never delivered cut short or empty.
+    for big in [100_000usize, 2 << 20] {
+        let err = client
+            .notify("len", Bytes::from(vec![1u8; big]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, StatusCode::RESOURCE_EXHAUSTED, "{err}");
+        assert!(err.message.contains("frame"), "{err}");
+        let err = client
+            .notify_confirmed("len", Bytes::from(vec![1u8; big]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, StatusCode::RESOURCE_EXHAUSTED, "{err}");
+    }
+    // The connection still works and only whole messages arrived.
+    client
+        .call("len", Bytes::from_static(b"abc"))
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![60_000, 60_000, 3]);
+
+    // With compression the connection decides after compressing: a body that shrinks to
+    // fit travels whole; one that does not is refused (reported to a confirmed notify,
+    // counted as a limit rejection either way).
+    let zopts = Options {
+        compress_with: Some(muxwire::Codec::Zstd),
+        ..Options::default()
+    };
+    let zclient = Client::connect_with(&server.local_endpoint().to_string(), zopts, None)
+        .await
+        .unwrap();
+    zclient
+        .notify_confirmed("len", Bytes::from(vec![0u8; 100_000]))
+        .await
+        .unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let err = zclient
+        .notify_confirmed("len", Bytes::from(noise.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, StatusCode::RESOURCE_EXHAUSTED, "{err}");
+    zclient.notify("len", Bytes::from(noise)).await.unwrap();
+    zclient.call("len", Bytes::from_static(b"z")).await.unwrap();
+    assert_eq!(zclient.stats().limit_rejections, 2);
+    assert_eq!(*seen.lock().unwrap(), vec![60_000, 60_000, 3, 100_000, 1]);
+    server.shutdown(Duration::from_secs(1)).await;
+}
