@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::budget::Budget;
 
-use crate::driver::{self, CallReq, Cmd, Handle, StreamKey};
+use crate::driver::{self, CallReq, Cmd, Handle, NotifyBatch, StreamKey};
 use crate::server::{Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
@@ -433,6 +433,7 @@ impl Client {
         let endpoint: Endpoint = url
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
+        opts.validate()?;
         let pool = opts.pool_size.max(1);
         let wait = opts.wait_for_ready;
         let (state, _) = watch::channel(ConnState::Connecting);
@@ -541,6 +542,34 @@ impl Client {
         } else {
             Err(Status::refused(
                 "connection closed before the message was sent",
+            ))
+        }
+    }
+
+    /// Many one-way calls to one method, sent in order on one connection: each body is its
+    /// own one-way message, as if sent by [`Client::notify`] one after another, but they
+    /// cross to the connection's task together, which costs far less per message. Every
+    /// body must fit one frame (see [`Client::notify`]); if one cannot, none is sent.
+    pub async fn notify_batch(&self, method: &str, bodies: Vec<Bytes>) -> Result<(), Status> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let total = bodies.iter().map(Bytes::len).sum();
+        let permit = self.inner.notify_budget.reserve(total).await?;
+        let handle = self.pick(None).await?;
+        for b in &bodies {
+            handle.check_one_way(method, b.len(), may_compress(&self.inner.opts, b))?;
+        }
+        let batch = NotifyBatch {
+            method: method.to_string(),
+            bodies,
+            permit: Some(permit),
+        };
+        if handle.send(Cmd::NotifyBatch(Box::new(batch))) {
+            Ok(())
+        } else {
+            Err(Status::refused(
+                "connection closed before the messages were sent",
             ))
         }
     }

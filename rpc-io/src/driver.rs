@@ -38,6 +38,8 @@ const ZERO_COPY_MIN: usize = 4_096;
 pub(crate) enum Cmd {
     /// Open a call. `reply` gets the final outcome; `inbound` (streaming) the messages.
     Call(Box<CallReq>),
+    /// Send one-way calls to one method, in order.
+    NotifyBatch(Box<NotifyBatch>),
     /// Send a message (or just the caller's half-close) on a call.
     Send {
         stream: StreamKey,
@@ -97,6 +99,14 @@ pub(crate) struct CallReq {
     pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// Held until the request is written or dropped, which bounds queued one-way calls.
     #[allow(dead_code)]
+    pub(crate) permit: Option<Permit>,
+}
+
+/// One-way messages to one method, queued together (`Client::notify_batch`).
+pub(crate) struct NotifyBatch {
+    pub(crate) method: String,
+    pub(crate) bodies: Vec<Bytes>,
+    /// Held until the last message is queued for the socket, bounding what is queued.
     pub(crate) permit: Option<Permit>,
 }
 
@@ -956,6 +966,7 @@ impl Driver {
     fn command(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Call(req) => self.open(req),
+            Cmd::NotifyBatch(batch) => self.notify_batch(*batch),
             Cmd::Send {
                 stream,
                 body,
@@ -1071,6 +1082,71 @@ impl Driver {
             self.retry_waiting();
         } else if let Err(req) = self.try_open(req) {
             self.waiting.push_back(req);
+        }
+    }
+
+    /// Encodes one-way calls straight into the write buffer while nothing waits ahead of
+    /// them and credit lasts; the rest wait in order, like single calls.
+    fn notify_batch(&mut self, batch: NotifyBatch) {
+        let NotifyBatch {
+            method,
+            bodies,
+            mut permit,
+        } = batch;
+        let now = self.now();
+        let max_frame = self.conn.peer_settings().max_frame_size;
+        let mut rest = bodies.into_iter().peekable();
+        while self.waiting.is_empty() {
+            let Some(body) = rest.next() else {
+                return;
+            };
+            let (body, codec) = self.prepare(Some(body), None);
+            let body = body.unwrap_or_default();
+            let result = match one_way_fits(max_frame, &method, body.len()) {
+                Err(status) => Err(status),
+                Ok(()) => {
+                    let spec = CallSpec {
+                        method: &method,
+                        deadline: None,
+                        entries: &[],
+                        one_way: true,
+                        end_stream: true,
+                        message: Some(outgoing(&body, codec)),
+                    };
+                    match self.write_with(
+                        |conn, now, out| conn.open_call(now, &spec, out),
+                        now,
+                        Some(&body),
+                    ) {
+                        Ok(_) => Ok(()),
+                        Err(
+                            CoreError::StreamLimit
+                            | CoreError::StorageFull
+                            | CoreError::Blocked { .. },
+                        ) => {
+                            // Out of credit or ids: this one and the rest wait their turn.
+                            let mut req = one_way_req(&method, Some(body), Some(codec));
+                            if rest.peek().is_none() {
+                                req.permit = permit.take();
+                            }
+                            self.waiting.push_back(Box::new(req));
+                            break;
+                        }
+                        Err(e) => Err(core_error_status(e)),
+                    }
+                }
+            };
+            if let Err(status) = result {
+                Stats::add(&self.stats.limit_rejections, 1);
+                tracing::warn!(method = %method, "one-way message dropped: {status}");
+            }
+        }
+        while let Some(body) = rest.next() {
+            let mut req = one_way_req(&method, Some(body), None);
+            if rest.peek().is_none() {
+                req.permit = permit.take();
+            }
+            self.waiting.push_back(Box::new(req));
         }
     }
 
@@ -1556,6 +1632,25 @@ fn outgoing(b: &Bytes, codec: Codec) -> Outgoing<'_> {
         body: body_of(b),
         codec,
         more: false,
+    }
+}
+
+/// A one-way call to queue. `prepared` says the body is already in wire form.
+fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> CallReq {
+    CallReq {
+        // One-way calls are never looked up by token (no cancel, no messages after).
+        token: 0,
+        method: method.to_string(),
+        body,
+        end: true,
+        one_way: true,
+        timeout: None,
+        entries: Vec::new(),
+        compress: prepared,
+        prepared: prepared.is_some(),
+        reply: None,
+        inbound: None,
+        permit: None,
     }
 }
 

@@ -6,6 +6,8 @@ use muxwire_core::conn::Config;
 use muxwire_core::time::Duration as CoreDuration;
 use muxwire_core::wire::{Codec, Features, Settings, Side};
 
+use crate::Status;
+
 /// Limits, compression, integrity and timing for connections.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -100,6 +102,25 @@ fn micros(d: Duration) -> CoreDuration {
 }
 
 impl Options {
+    /// Fails with INVALID_ARGUMENT naming the first option a peer would refuse (a limit
+    /// or window outside the range of the spec's section 3.4). `Client::connect*` and
+    /// `Server::bind*` check this before they touch the network.
+    pub fn validate(&self) -> Result<(), Status> {
+        match self
+            .core_config(Side::Connector)
+            .settings
+            .first_out_of_range()
+        {
+            None => Ok(()),
+            Some((name, value)) => Err(Status::invalid_argument(format!(
+                "option {name} = {value} is outside the range the protocol allows \
+                 (spec section 3.4: max_frame_size 16384..16777215, max_metadata_size \
+                 256..65535, initial_stream_window >= 65536, initial_connection_window \
+                 >= 262144, windows at most 2^31-1)"
+            ))),
+        }
+    }
+
     /// The core configuration for one side of a connection.
     pub(crate) fn core_config(&self, side: Side) -> Config {
         let mut c = Config::new(side);

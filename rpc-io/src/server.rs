@@ -339,6 +339,7 @@ impl Server {
         let endpoint: Endpoint = endpoint
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
+        self.opts.validate()?;
         let listener = transport
             .listen(&endpoint)
             .await

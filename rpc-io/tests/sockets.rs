@@ -1050,3 +1050,103 @@ async fn one_way_messages_arrive_whole_or_fail_clearly() {
     assert_eq!(*seen.lock().unwrap(), vec![60_000, 60_000, 3, 100_000, 1]);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_batches_arrive_in_order_through_small_windows() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let router = Router::new().unary_sync("rec", move |_ctx: &Context, req: Bytes| {
+        let n = u32::from_le_bytes(req[..4].try_into().unwrap());
+        s.lock().unwrap().push((n, req.len()));
+        Ok(Bytes::new())
+    });
+    // A small connection window makes later messages of a batch wait for credit.
+    let server_opts = Options {
+        initial_connection_window: 262_144,
+        initial_stream_window: 65_536,
+        ..Options::default()
+    };
+    let server = serve(&unix_url("batch"), router, server_opts).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let mut expect = Vec::new();
+    let mut n = 0u32;
+    for round in 0..40usize {
+        let mut bodies = Vec::new();
+        for i in 0..(1 + round * 7 % 200) {
+            // Small bodies (copied into the frame) and large ones (written from their
+            // own buffer) interleaved.
+            let len = if (i + round) % 17 == 0 {
+                20_000
+            } else {
+                4 + i % 60
+            };
+            let mut b = vec![0u8; len];
+            b[..4].copy_from_slice(&n.to_le_bytes());
+            expect.push((n, len));
+            bodies.push(Bytes::from(b));
+            n += 1;
+        }
+        client.notify_batch("rec", bodies).await.unwrap();
+        if round % 10 == 0 {
+            // Single notifies interleave with batches and keep their place.
+            let mut b = vec![0u8; 8];
+            b[..4].copy_from_slice(&n.to_le_bytes());
+            expect.push((n, 8));
+            client.notify("rec", Bytes::from(b)).await.unwrap();
+            n += 1;
+        }
+    }
+    // A batch with one message too large for a frame is refused whole.
+    let err = client
+        .notify_batch(
+            "rec",
+            vec![Bytes::from(vec![0u8; 8]), Bytes::from(vec![0u8; 100_000])],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, StatusCode::RESOURCE_EXHAUSTED, "{err}");
+    client.notify_batch("rec", Vec::new()).await.unwrap();
+    // A call after them is answered after they were all handled.
+    let mut b = vec![0u8; 4];
+    b.copy_from_slice(&n.to_le_bytes());
+    expect.push((n, 4));
+    client.call("rec", Bytes::from(b)).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), expect);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_a_peer_would_refuse_fail_before_connecting() {
+    let bad = || Options {
+        initial_connection_window: 65_536,
+        ..Options::default()
+    };
+    let err = Server::new(echo_router(), bad())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.code, StatusCode::INVALID_ARGUMENT, "{err}");
+    assert!(
+        err.message.contains("initial_connection_window = 65536"),
+        "{err}"
+    );
+    let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+    let url = server.local_endpoint().to_string();
+    for opts in [
+        bad(),
+        Options {
+            max_frame_size: 1_000,
+            ..Options::default()
+        },
+    ] {
+        let err = Client::connect_with(&url, opts, None)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(err.code, StatusCode::INVALID_ARGUMENT, "{err}");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -174,7 +174,7 @@ fn run_client(mode: &str, workload: &str, url: &str, quick: bool) -> Result<Valu
     serde_json::from_slice(&out.stdout).map_err(|e| format!("bad client output: {e}"))
 }
 
-const WORKLOADS: [(&str, &str, &str, bool); 4] = [
+const WORKLOADS: [(&str, &str, &str, bool); 5] = [
     (
         "W1",
         "1 call in flight, 64 B echo: p50 latency (us)",
@@ -189,6 +189,12 @@ const WORKLOADS: [(&str, &str, &str, bool); 4] = [
     ),
     ("W3", "4 MiB echo (MB/s)", "mb_per_s", true),
     ("W4", "one-way 64 B messages (msgs/s)", "msgs_per_s", true),
+    (
+        "W4b",
+        "one-way 64 B messages, notify_batch of 64 (msgs/s)",
+        "msgs_per_s",
+        true,
+    ),
 ];
 
 pub(crate) fn run(args: BenchArgs) -> i32 {

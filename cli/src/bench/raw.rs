@@ -132,7 +132,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             let secs = start.elapsed().as_secs_f64();
             Ok(json!({"mb_per_s": (n * body.len()) as f64 / secs / 1e6}))
         }
-        "W4" => {
+        // The batched variant has the same floor: bytes into a sink.
+        "W4" | "W4b" => {
             wr.write_all(b"S").await.map_err(err)?;
             let n: usize = if quick { 300_000 } else { 3_000_000 };
             // Each message carries a 4-byte length, as a real framing would.

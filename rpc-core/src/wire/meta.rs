@@ -287,7 +287,7 @@ fn is_utf8(v: &[u8]) -> bool {
 }
 
 /// Checks a setting's range (section 3.4); `version` is HELLO's Argument.
-fn setting_in_range(tag: Tag, v: u32, version: u32) -> bool {
+pub(crate) fn setting_in_range(tag: Tag, v: u32, version: u32) -> bool {
     match tag {
         Tag::MIN_VERSION => v >= 1 && v <= version,
         Tag::MAX_FRAME_SIZE => (MIN_MAX_FRAME_SIZE..=MAX_MAX_FRAME_SIZE).contains(&v),

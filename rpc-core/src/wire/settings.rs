@@ -1,7 +1,7 @@
 //! HELLO settings (section 3.4).
 
 use super::encode::{EncodeError, FrameEncoder};
-use super::meta::{Metadata, Tag};
+use super::meta::{setting_in_range, Metadata, Tag};
 use super::types::{Codec, Flags, FrameType, StreamId};
 use super::VERSION;
 
@@ -83,6 +83,34 @@ impl Settings {
             features: Features(get(Tag::FEATURES, i.features.0)),
             idle_timeout_ms: get(Tag::IDLE_TIMEOUT, i.idle_timeout_ms),
         }
+    }
+
+    /// The first setting outside its allowed range (section 3.4) as (name, value): a HELLO
+    /// carrying it would be refused by every conforming peer. `None` if all are valid.
+    pub fn first_out_of_range(&self) -> Option<(&'static str, u32)> {
+        let checks = [
+            ("min_version", Tag::MIN_VERSION, self.min_version),
+            ("max_frame_size", Tag::MAX_FRAME_SIZE, self.max_frame_size),
+            (
+                "max_metadata_size",
+                Tag::MAX_METADATA_SIZE,
+                self.max_metadata_size,
+            ),
+            (
+                "initial_stream_window",
+                Tag::INITIAL_STREAM_WINDOW,
+                self.initial_stream_window,
+            ),
+            (
+                "initial_connection_window",
+                Tag::INITIAL_CONNECTION_WINDOW,
+                self.initial_connection_window,
+            ),
+        ];
+        checks
+            .into_iter()
+            .find(|&(_, tag, v)| !setting_in_range(tag, v, self.max_version))
+            .map(|(name, _, v)| (name, v))
     }
 
     /// True if the peer that sent these settings decompresses `codec`.
