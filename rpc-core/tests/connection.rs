@@ -700,3 +700,47 @@ fn full_stream_storage_refuses_on_the_wire() {
     );
     assert_eq!(p.server.conn.open_streams(), 2);
 }
+
+/// A window update that finds the control queue nearly full is sent once there is room
+/// again; otherwise a sender waiting for that credit would wait forever.
+#[test]
+fn window_updates_deferred_by_a_full_control_queue_are_sent_later() {
+    let mut p = Pair::connected();
+    let id = p.client.call(p.now, &streaming("up")).unwrap();
+    p.drive();
+    p.server.take_events();
+    let chunk = vec![1u8; 60_000];
+    let mut sent = 0usize;
+    while p.client.send(p.now, id, Some(&chunk), false).is_ok() {
+        sent += chunk.len();
+    }
+    p.drive();
+    p.server.take_events();
+    // The server opens calls of its own and cancels them without transmitting: the
+    // CANCELs fill its control queue.
+    let mut cancelled = 0;
+    while let Ok(own) = p.server.call(p.now, &streaming("x")) {
+        if p.server
+            .conn
+            .cancel(p.now, StreamId(own), StatusCode::CANCELLED)
+            .is_err()
+        {
+            break;
+        }
+        cancelled += 1;
+    }
+    assert!(
+        cancelled > 50,
+        "the control queue filled up after {cancelled}"
+    );
+    // Now the application consumes everything: the updates cannot be queued yet.
+    p.server.conn.consume(StreamId(id), sent);
+    p.drive();
+    assert!(
+        p.client
+            .take_events()
+            .contains(&Ev::WindowOpened { stream: id }),
+        "the deferred WINDOW never reached the sender"
+    );
+    assert!(p.client.send(p.now, id, Some(&chunk), false).is_ok());
+}

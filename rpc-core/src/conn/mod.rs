@@ -63,6 +63,9 @@ use crate::wire::{
 const EVENT_QUEUE: usize = 64;
 const CONTROL_QUEUE: usize = 64;
 
+/// Control queue slots a window update leaves free, for CANCELs and answers to PINGs.
+const WINDOW_RESERVE: usize = 4;
+
 /// The body of an outgoing message: copied into the frame, or sent by the caller from its
 /// own buffer right after the bytes the command wrote (zero copy).
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +177,9 @@ pub struct Connection<S: Storage> {
     conn_blocked: bool,
     recv_conn_window: u64,
     recv_conn_unacked: u64,
+    /// A window update was due while the control queue had no room; `poll_transmit`
+    /// sends it once there is, or a sender waiting for that credit would wait forever.
+    windows_deferred: bool,
     peer_open: u32,
     local_open: u32,
     streams_blocked: bool,
@@ -216,6 +222,7 @@ impl<S: Storage> Connection<S> {
             conn_blocked: false,
             recv_conn_window: u64::from(cfg.settings.initial_connection_window),
             recv_conn_unacked: 0,
+            windows_deferred: false,
             peer_open: 0,
             local_open: 0,
             streams_blocked: false,
@@ -482,17 +489,27 @@ impl<S: Storage> Connection<S> {
         if !self.hello_sent {
             pos = self.write_hello(out)?;
         }
-        while let Some(&c) = self.control.front() {
-            match c.encode(&mut out[pos..], self.crc_out) {
-                Ok(n) => pos += n,
-                Err(wire::EncodeError::BufferTooSmall { needed }) if pos == 0 => {
-                    return Err(Error::BufferTooSmall { needed });
+        'drain: loop {
+            while let Some(&c) = self.control.front() {
+                match c.encode(&mut out[pos..], self.crc_out) {
+                    Ok(n) => pos += n,
+                    Err(wire::EncodeError::BufferTooSmall { needed }) if pos == 0 => {
+                        return Err(Error::BufferTooSmall { needed });
+                    }
+                    Err(_) => break 'drain,
                 }
-                Err(_) => break,
+                self.control.pop();
+                if let Some(id) = c.terminal_of() {
+                    self.terminal_written(id);
+                }
             }
-            self.control.pop();
-            if let Some(id) = c.terminal_of() {
-                self.terminal_written(id);
+            if !self.windows_deferred {
+                break;
+            }
+            // Room again: queue what was deferred and write it in this same call.
+            self.release_deferred_windows();
+            if self.control.front().is_none() {
+                break;
             }
         }
         if self.goaway_sent && self.table.len() == 0 && self.control.len() == 0 {
@@ -817,41 +834,77 @@ impl<S: Storage> Connection<S> {
     pub fn consume(&mut self, stream: StreamId, n: usize) {
         let n = n as u64;
         self.recv_conn_unacked += n;
-        let conn_window = u64::from(self.cfg.settings.initial_connection_window);
-        if self.recv_conn_unacked >= conn_window / 2 && self.control.free() > 4 {
-            let inc = self.recv_conn_unacked.min(u64::from(wire::MAX_WINDOW)) as u32;
-            if self
-                .control
-                .push(Control::Window {
-                    stream: 0,
-                    increment: inc,
-                })
-                .is_ok()
-            {
-                self.recv_conn_unacked -= u64::from(inc);
-                self.recv_conn_window += u64::from(inc);
+        if let Some(s) = self.table.get_mut(stream.0) {
+            if receiving(s) {
+                s.recv_unacked = s.recv_unacked.saturating_add(n as u32);
             }
         }
-        let stream_window = self.cfg.settings.initial_stream_window;
-        let free = self.control.free();
-        if let Some(s) = self.table.get_mut(stream.0) {
-            let receiving = match s.role {
-                Role::Caller => !matches!(s.state, StreamState::CancelSent | StreamState::Closing),
-                Role::Callee => s.state == StreamState::Open,
-            };
-            if !receiving {
+        self.queue_conn_window();
+        self.queue_stream_window(stream.0);
+    }
+
+    /// Queues a connection WINDOW once half the window is consumed, or defers it.
+    fn queue_conn_window(&mut self) {
+        let conn_window = u64::from(self.cfg.settings.initial_connection_window);
+        if self.recv_conn_unacked < conn_window / 2 {
+            return;
+        }
+        if self.control.free() <= WINDOW_RESERVE {
+            self.windows_deferred = true;
+            return;
+        }
+        let inc = self.recv_conn_unacked.min(u64::from(wire::MAX_WINDOW)) as u32;
+        if self
+            .control
+            .push(Control::Window {
+                stream: 0,
+                increment: inc,
+            })
+            .is_ok()
+        {
+            self.recv_conn_unacked -= u64::from(inc);
+            self.recv_conn_window += u64::from(inc);
+        }
+    }
+
+    /// Queues a stream's WINDOW once half its window is consumed, or defers it.
+    fn queue_stream_window(&mut self, id: u32) {
+        let half = self.cfg.settings.initial_stream_window / 2;
+        let Some(s) = self.table.get_mut(id) else {
+            return;
+        };
+        if !receiving(s) || s.recv_unacked < half {
+            return;
+        }
+        if self.control.free() <= WINDOW_RESERVE {
+            self.windows_deferred = true;
+            return;
+        }
+        let inc = s.recv_unacked;
+        s.recv_unacked = 0;
+        s.recv_window = s.recv_window.saturating_add(inc);
+        let _ = self.control.push(Control::Window {
+            stream: id,
+            increment: inc,
+        });
+    }
+
+    /// Queues the window updates deferred by a full control queue, as room allows.
+    fn release_deferred_windows(&mut self) {
+        self.windows_deferred = false;
+        self.queue_conn_window();
+        let half = self.cfg.settings.initial_stream_window / 2;
+        // Each update queued takes its stream out of the search; a lack of room ends it.
+        while !self.windows_deferred {
+            let Some(id) = self
+                .table
+                .iter()
+                .find(|s| receiving(s) && s.recv_unacked >= half)
+                .map(|s| s.id)
+            else {
                 return;
-            }
-            s.recv_unacked = s.recv_unacked.saturating_add(n as u32);
-            if s.recv_unacked >= stream_window / 2 && free > 4 {
-                let inc = s.recv_unacked;
-                s.recv_unacked = 0;
-                s.recv_window = s.recv_window.saturating_add(inc);
-                let _ = self.control.push(Control::Window {
-                    stream: stream.0,
-                    increment: inc,
-                });
-            }
+            };
+            self.queue_stream_window(id);
         }
     }
 
@@ -1782,6 +1835,14 @@ impl<S: Storage> Connection<S> {
         if self.events.push(ev).is_ok() && carries_payload(&ev) {
             self.payload_events += 1;
         }
+    }
+}
+
+/// Whether a stream still receives messages (and so earns window updates).
+fn receiving(s: &Stream) -> bool {
+    match s.role {
+        Role::Caller => !matches!(s.state, StreamState::CancelSent | StreamState::Closing),
+        Role::Callee => s.state == StreamState::Open,
     }
 }
 
