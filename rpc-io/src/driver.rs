@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -31,6 +31,10 @@ use crate::{Options, Status};
 /// Bodies at least this large are written from their own buffer (no copy).
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
+
+/// Unwritten bytes past which the connection takes no new commands until the writer
+/// catches up (a 4 MiB message written from its own buffer still passes on its own).
+const OUTBOX_MAX: usize = 8 << 20;
 
 const ZERO_COPY_MIN: usize = 4_096;
 
@@ -308,6 +312,8 @@ pub(crate) struct Driver {
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
     /// Cancellation states to reuse (see `cancel_state`).
     cancel_pool: Vec<Arc<CancelState>>,
+    /// The context lent to sync handlers of one-way calls (see `run_one_way`).
+    spare_ctx: Option<Context>,
     arena: BytesMut,
     batch: Vec<Bytes>,
     writer: Arc<Outbox>,
@@ -358,6 +364,7 @@ pub(crate) fn spawn(
         next_gen: 1,
         pings: VecDeque::new(),
         cancel_pool: Vec::new(),
+        spare_ctx: None,
         arena: BytesMut::new(),
         batch: Vec::new(),
         writer: outbox,
@@ -398,7 +405,12 @@ impl Driver {
                 .map(|t| self.epoch + std::time::Duration::from_micros(t.0));
             tokio::select! {
                 biased;
-                cmd = self.rx.recv() => {
+                // While the writer is far behind, new work waits in the channel (which
+                // budgets and flow control bound), so unwritten frames stay bounded.
+                _ = self.writer.drained.notified(), if self.writer.is_full() => {
+                    self.tick();
+                }
+                cmd = self.rx.recv(), if !self.writer.is_full() => {
                     self.tick();
                     let Some(cmd) = cmd else {
                         // Every handle is gone: nobody can use this connection any more.
@@ -408,9 +420,16 @@ impl Driver {
                         continue;
                     };
                     self.command(cmd);
-                    // Take everything queued so it goes out in one write.
-                    while let Ok(cmd) = self.rx.try_recv() {
+                    // Take everything queued so it goes out in one write, handing it to the
+                    // writer now and then so that it starts early and `is_full` sees it.
+                    let mut taken = 1usize;
+                    while !self.writer.is_full() {
+                        let Ok(cmd) = self.rx.try_recv() else { break };
                         self.command(cmd);
+                        taken += 1;
+                        if taken % 256 == 0 {
+                            self.flush();
+                        }
                     }
                 }
                 r = read.read_buf(&mut rbuf), if !eof => {
@@ -509,7 +528,10 @@ impl Driver {
                 message,
             } => {
                 self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
-                self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                if !one_way {
+                    // One-way calls are not tracked as in flight.
+                    self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                }
                 let method = slice(method);
                 // Only calls that carry ENTRY tags pay for a view of their metadata.
                 let block = metadata.get(input);
@@ -647,6 +669,100 @@ impl Driver {
         }
     }
 
+    /// A handler's context with a fresh (or recycled) cancellation state.
+    fn new_context(
+        &mut self,
+        method: Bytes,
+        deadline: Option<Instant>,
+        metadata: Vec<(String, Bytes)>,
+    ) -> Context {
+        Context {
+            method,
+            deadline,
+            metadata,
+            cancel: self.cancel_state(),
+            peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
+        }
+    }
+
+    /// Runs a one-way call's handler: no stream state, no reply. This is the hot path of
+    /// a notification stream, so it moves what it can instead of sharing it.
+    fn one_way_call(
+        &mut self,
+        stream: u32,
+        method: Bytes,
+        entries: Vec<(String, Bytes)>,
+        deadline: Option<CoreDuration>,
+        body: Option<(Bytes, Codec, bool)>,
+    ) {
+        let Some((data, codec, _)) = body else {
+            return;
+        };
+        self.conn.consume(StreamId(stream), data.len());
+        // Borrow the router without sharing it (no reference count per message).
+        let router = self.router.take();
+        self.run_one_way(router.as_deref(), method, entries, deadline, data, codec);
+        self.router = router;
+    }
+
+    fn run_one_way(
+        &mut self,
+        router: Option<&Router>,
+        method: Bytes,
+        entries: Vec<(String, Bytes)>,
+        deadline: Option<CoreDuration>,
+        data: Bytes,
+        codec: Codec,
+    ) {
+        let name = std::str::from_utf8(&method).unwrap_or("");
+        let handler = match router.and_then(|r| r.get(name)) {
+            Some(Method::Unary(h)) => h,
+            _ => {
+                tracing::debug!(method = name, "one-way call to no unary handler dropped");
+                return;
+            }
+        };
+        let req = match compress::decompress(codec, data, self.opts.max_message_size as usize) {
+            Ok(req) => req,
+            Err(e) => {
+                tracing::debug!(%e, "one-way call dropped");
+                return;
+            }
+        };
+        let deadline =
+            deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
+        match handler {
+            Unary::Sync(h) => {
+                // A sync handler only borrows its context, so one is kept and refilled: no
+                // reference counts change per message.
+                let mut ctx = match self.spare_ctx.take() {
+                    Some(ctx) => ctx,
+                    None => self.new_context(Bytes::new(), None, Vec::new()),
+                };
+                ctx.method = method;
+                ctx.deadline = deadline;
+                ctx.metadata = entries;
+                let _ = h.call(&ctx, req);
+                // Keep it only if the handler kept no part of it.
+                if Arc::strong_count(&ctx.cancel) == 1 {
+                    ctx.method = Bytes::new();
+                    ctx.metadata.clear();
+                    self.spare_ctx = Some(ctx);
+                }
+            }
+            Unary::Async(h) => {
+                let ctx = self.new_context(method, deadline, entries);
+                let mut fut = h.call(ctx, req);
+                if poll_once(&mut fut).is_none() {
+                    tokio::spawn(async move {
+                        let _ = fut.await;
+                    });
+                }
+            }
+        }
+        self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn incoming_call(
         &mut self,
@@ -658,6 +774,10 @@ impl Driver {
         end: bool,
         body: Option<(Bytes, Codec, bool)>,
     ) {
+        if one_way {
+            self.one_way_call(stream, method, entries, deadline, body);
+            return;
+        }
         let router = self.router.clone();
         let cancel = self.cancel_state();
         let gen = self.next_gen;
@@ -665,44 +785,12 @@ impl Driver {
         let call = CallRef { stream, gen };
         let ctx = Context {
             method: method.clone(),
-
             deadline: deadline
                 .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
             peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
         };
-        let consumed = body.as_ref().map_or(0, |b| b.0.len());
-        if one_way {
-            self.conn.consume(StreamId(stream), consumed);
-            // One-way calls are not tracked as in flight.
-            self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            let name = std::str::from_utf8(&method).unwrap_or("");
-            let handler = router.as_ref().and_then(|r| r.get(name));
-            if let (Some(Method::Unary(h)), Some((data, codec, _))) = (handler, body) {
-                match compress::decompress(codec, data, self.opts.max_message_size as usize) {
-                    Ok(req) => {
-                        match h {
-                            Unary::Sync(h) => {
-                                let _ = h.call(&ctx, req);
-                            }
-                            Unary::Async(h) => {
-                                let mut fut = h.call(ctx, req);
-                                if poll_once(&mut fut).is_none() {
-                                    tokio::spawn(async move {
-                                        let _ = fut.await;
-                                    });
-                                }
-                            }
-                        }
-                        self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => tracing::debug!(%e, "one-way call dropped"),
-                }
-            }
-            self.recycle(cancel);
-            return;
-        }
         let name = std::str::from_utf8(&method).unwrap_or("");
         let handler = router.as_ref().and_then(|r| r.get(name)).cloned();
         match handler {
@@ -1747,12 +1835,33 @@ pub(crate) struct Outbox {
     queue: std::sync::Mutex<Vec<Bytes>>,
     notify: Notify,
     closed: AtomicBool,
+    /// Bytes handed to the writer and not yet written.
+    queued: AtomicUsize,
+    /// Woken when `queued` falls below `OUTBOX_MAX` again.
+    drained: Notify,
 }
 
 impl Outbox {
     fn push(&self, batch: &mut Vec<Bytes>) {
+        let n: usize = batch.iter().map(Bytes::len).sum();
+        self.queued.fetch_add(n, Ordering::AcqRel);
         self.queue.lock().expect("outbox").append(batch);
         self.notify.notify_one();
+    }
+
+    /// True while the writer has so much to write that the connection should stop taking
+    /// new work from the application (its input is still read).
+    fn is_full(&self) -> bool {
+        self.queued.load(Ordering::Acquire) >= OUTBOX_MAX
+    }
+
+    /// The writer wrote `n` bytes.
+    fn written(&self, n: usize) {
+        let before = self.queued.fetch_sub(n, Ordering::AcqRel);
+        if before >= OUTBOX_MAX && before - n < OUTBOX_MAX {
+            // notify_one keeps the wakeup if the driver is not waiting yet.
+            self.drained.notify_one();
+        }
     }
 
     fn close(&self) {
@@ -1780,9 +1889,11 @@ async fn write_loop(
             tokio::time::sleep(delay).await;
         }
         outbox.take(&mut pending);
+        let n: usize = pending.iter().map(Bytes::len).sum();
         if write_all(&mut w, &mut pending, &stats).await.is_err() {
             break;
         }
+        outbox.written(n);
         if outbox.closed.load(Ordering::Acquire) {
             // Whatever was queued before the close is written, then the socket closes.
             outbox.take(&mut pending);
@@ -1790,6 +1901,9 @@ async fn write_loop(
             break;
         }
     }
+    // Nothing more will be written: never leave the connection waiting for room.
+    outbox.queued.store(0, Ordering::Release);
+    outbox.drained.notify_one();
     let _ = w.shutdown().await;
 }
 
