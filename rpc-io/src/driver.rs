@@ -36,6 +36,10 @@ const FRAME_FIELDS_ROOM: usize = 1024;
 /// catches up (a 4 MiB message written from its own buffer still passes on its own).
 const OUTBOX_MAX: usize = 8 << 20;
 
+/// While taking many commands at once, frames go to the writer every this many bytes, so
+/// that it starts early and the write queue's bound is checked against what is encoded.
+const FLUSH_AT: usize = 256 * 1024;
+
 const ZERO_COPY_MIN: usize = 4_096;
 
 /// A request to the driver.
@@ -316,6 +320,8 @@ pub(crate) struct Driver {
     spare_ctx: Option<Context>,
     arena: BytesMut,
     batch: Vec<Bytes>,
+    /// Bytes encoded since the last hand-over to the writer.
+    unflushed: usize,
     writer: Arc<Outbox>,
 }
 
@@ -366,6 +372,7 @@ pub(crate) fn spawn(
         cancel_pool: Vec::new(),
         spare_ctx: None,
         arena: BytesMut::new(),
+        unflushed: 0,
         batch: Vec::new(),
         writer: outbox,
     };
@@ -422,12 +429,10 @@ impl Driver {
                     self.command(cmd);
                     // Take everything queued so it goes out in one write, handing it to the
                     // writer now and then so that it starts early and `is_full` sees it.
-                    let mut taken = 1usize;
                     while !self.writer.is_full() {
                         let Ok(cmd) = self.rx.try_recv() else { break };
                         self.command(cmd);
-                        taken += 1;
-                        if taken % 256 == 0 {
+                        if self.unflushed >= FLUSH_AT {
                             self.flush();
                         }
                     }
@@ -1635,6 +1640,8 @@ impl Driver {
             self.arena.resize(need.max(256 * 1024), 0);
         }
         let sent = f(&mut self.conn, now, &mut self.arena[..])?;
+        self.unflushed +=
+            sent.len + body.map_or(0, |b| if b.len() >= ZERO_COPY_MIN { b.len() } else { 0 });
         let head = self.arena.split_to(sent.len).freeze();
         let external = body.filter(|b| b.len() >= ZERO_COPY_MIN);
         if let (Some(b), true) = (external, sent.crc) {
@@ -1666,8 +1673,10 @@ impl Driver {
                 }
             }
         }
+        self.unflushed = 0;
         if !self.batch.is_empty() {
-            self.writer.push(&mut self.batch);
+            let queued = self.writer.push(&mut self.batch);
+            Stats::peak(&self.stats.write_queue_peak, queued as u64);
         }
     }
 
@@ -1842,11 +1851,13 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    fn push(&self, batch: &mut Vec<Bytes>) {
+    /// Queues `batch` for the writer; returns the bytes now waiting.
+    fn push(&self, batch: &mut Vec<Bytes>) -> usize {
         let n: usize = batch.iter().map(Bytes::len).sum();
-        self.queued.fetch_add(n, Ordering::AcqRel);
+        let queued = self.queued.fetch_add(n, Ordering::AcqRel) + n;
         self.queue.lock().expect("outbox").append(batch);
         self.notify.notify_one();
+        queued
     }
 
     /// True while the writer has so much to write that the connection should stop taking

@@ -18,6 +18,7 @@ pub struct Stats {
     pub(crate) reconnects: AtomicU64,
     pub(crate) limit_rejections: AtomicU64,
     pub(crate) connections: AtomicU64,
+    pub(crate) write_queue_peak: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`].
@@ -49,6 +50,9 @@ pub struct StatsSnapshot {
     pub limit_rejections: u64,
     /// Connections opened.
     pub connections: u64,
+    /// The most bytes one connection has had waiting for its socket (bounded: past 8 MiB
+    /// a connection takes no new work until its writer catches up).
+    pub write_queue_peak: u64,
 }
 
 impl Stats {
@@ -72,6 +76,14 @@ impl Stats {
             reconnects: self.reconnects.load(Relaxed),
             limit_rejections: self.limit_rejections.load(Relaxed),
             connections: self.connections.load(Relaxed),
+            write_queue_peak: self.write_queue_peak.load(Relaxed),
+        }
+    }
+
+    /// Raises `c` to `v` if `v` is larger.
+    pub(crate) fn peak(c: &AtomicU64, v: u64) {
+        if v > c.load(Relaxed) {
+            c.fetch_max(v, Relaxed);
         }
     }
 

@@ -1150,3 +1150,53 @@ async fn options_a_peer_would_refuse_fail_before_connecting() {
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_bounds_what_waits_for_the_socket() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let router = Router::new().unary_sync("slow.sink", move |_ctx: &Context, _req: Bytes| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The server's connection stops reading for a while (a blocked handler).
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        Ok(Bytes::new())
+    });
+    // A huge window: flow control alone would let the client queue everything.
+    let opts = Options {
+        initial_connection_window: 256 << 20,
+        ..Options::default()
+    };
+    let server = serve(&unix_url("stall"), router, opts).await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let body = Bytes::from(vec![7u8; 1024]);
+    let batches = 1024;
+    for _ in 0..batches {
+        let batch = vec![body.clone(); 64];
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            client.notify_batch("slow.sink", batch),
+        )
+        .await
+        .expect("stalled")
+        .unwrap();
+    }
+    for _ in 0..3000 {
+        if count.load(Ordering::SeqCst) == batches * 64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(count.load(Ordering::SeqCst), batches * 64);
+    // 64 MiB went out while the peer read nothing for 400 ms; at most about 8 MiB (plus
+    // what one hand-over adds) ever waited for the socket.
+    let peak = client.stats().write_queue_peak;
+    assert!(
+        peak > 1 << 20,
+        "the stall built no queue ({peak} bytes): test is void"
+    );
+    assert!(peak < 10 << 20, "{peak} bytes waited for the socket");
+    server.shutdown(Duration::from_secs(1)).await;
+}
