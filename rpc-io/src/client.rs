@@ -526,23 +526,24 @@ impl Client {
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
         let (len, compressible) = (body.len(), may_compress(&self.inner.opts, &body));
         let permit = self.inner.notify_budget.reserve(len).await?;
-        let mut req = request(
-            method,
-            Some(body),
-            true,
-            true,
-            &CallOptions::default(),
-            None,
-        );
-        req.permit = Some(permit);
-        let handle = self.pick(None).await?;
-        handle.check_one_way(method, len, compressible)?;
-        if handle.send(Cmd::Call(Box::new(req))) {
-            Ok(())
-        } else {
-            Err(Status::refused(
-                "connection closed before the message was sent",
-            ))
+        let cmd = Cmd::Notify {
+            method: method.to_string(),
+            body,
+            permit: Some(permit),
+        };
+        let send = move |h: &Handle| {
+            h.check_one_way(method, len, compressible)?;
+            if h.send(cmd) {
+                Ok(())
+            } else {
+                Err(Status::refused(
+                    "connection closed before the message was sent",
+                ))
+            }
+        };
+        match self.with_live(send) {
+            Ok(sent) => sent,
+            Err(send) => send(&self.pick(None).await?),
         }
     }
 
@@ -653,6 +654,25 @@ impl Client {
         for s in &self.inner.slots {
             s.ready.notify_waiters();
         }
+    }
+
+    /// Runs `f` with a live connection, round-robin, without taking a reference to it;
+    /// gives `f` back if none is live.
+    fn with_live<R, F: FnOnce(&Handle) -> R>(&self, f: F) -> Result<R, F> {
+        let inner = &self.inner;
+        let n = inner.slots.len();
+        let start = if n == 1 {
+            0
+        } else {
+            inner.next.fetch_add(1, Ordering::Relaxed)
+        };
+        for i in 0..n {
+            let slot = inner.slots[(start + i) % n].handle.lock().expect("lock");
+            if let Some(h) = slot.as_ref().filter(|h| !h.closed.is_closed()) {
+                return Ok(f(h));
+            }
+        }
+        Err(f)
     }
 
     /// A live connection, round-robin; waits for one if `wait_for_ready`.

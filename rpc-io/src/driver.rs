@@ -48,6 +48,12 @@ pub(crate) enum Cmd {
     Call(Box<CallReq>),
     /// Send one-way calls to one method, in order.
     NotifyBatch(Box<NotifyBatch>),
+    /// Send one one-way call (the light path of `Client::notify`).
+    Notify {
+        method: String,
+        body: Bytes,
+        permit: Option<Permit>,
+    },
     /// Send a message (or just the caller's half-close) on a call.
     Send {
         stream: StreamKey,
@@ -1060,6 +1066,11 @@ impl Driver {
         match cmd {
             Cmd::Call(req) => self.open(req),
             Cmd::NotifyBatch(batch) => self.notify_batch(*batch),
+            Cmd::Notify {
+                method,
+                body,
+                permit,
+            } => self.send_one_way(&method, std::iter::once(body), permit),
             Cmd::Send {
                 stream,
                 body,
@@ -1184,22 +1195,32 @@ impl Driver {
         let NotifyBatch {
             method,
             bodies,
-            mut permit,
+            permit,
         } = batch;
+        self.send_one_way(&method, bodies.into_iter(), permit);
+    }
+
+    /// Sends one-way calls to `method`, in order (see `notify_batch`).
+    fn send_one_way(
+        &mut self,
+        method: &str,
+        bodies: impl Iterator<Item = Bytes>,
+        mut permit: Option<Permit>,
+    ) {
         let now = self.now();
         let max_frame = self.conn.peer_settings().max_frame_size;
-        let mut rest = bodies.into_iter().peekable();
+        let mut rest = bodies.peekable();
         while self.waiting.is_empty() {
             let Some(body) = rest.next() else {
                 return;
             };
             let (body, codec) = self.prepare(Some(body), None);
             let body = body.unwrap_or_default();
-            let result = match one_way_fits(max_frame, &method, body.len()) {
+            let result = match one_way_fits(max_frame, method, body.len()) {
                 Err(status) => Err(status),
                 Ok(()) => {
                     let spec = CallSpec {
-                        method: &method,
+                        method,
                         deadline: None,
                         entries: &[],
                         one_way: true,
@@ -1218,7 +1239,7 @@ impl Driver {
                             | CoreError::Blocked { .. },
                         ) => {
                             // Out of credit or ids: this one and the rest wait their turn.
-                            let mut req = one_way_req(&method, Some(body), Some(codec));
+                            let mut req = one_way_req(method, Some(body), Some(codec));
                             if rest.peek().is_none() {
                                 req.permit = permit.take();
                             }
@@ -1235,7 +1256,7 @@ impl Driver {
             }
         }
         while let Some(body) = rest.next() {
-            let mut req = one_way_req(&method, Some(body), None);
+            let mut req = one_way_req(method, Some(body), None);
             if rest.peek().is_none() {
                 req.permit = permit.take();
             }
