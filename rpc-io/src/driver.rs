@@ -1433,6 +1433,13 @@ impl Driver {
         }
     }
 
+    /// Puts a message (or what is left of it) back at the front of `id`'s queue.
+    /// `pump` holds the queue while it sends, so it is present.
+    fn requeue(&mut self, id: u32, item: Item) {
+        let q = self.queues.get_mut(&id).expect("present");
+        q.items.push_front(item);
+    }
+
     /// Sends queued messages (and a queued STATUS) for `id` while credit lasts.
     fn pump(&mut self, id: u32) {
         loop {
@@ -1480,16 +1487,15 @@ impl Driver {
                 let _ =
                     self.conn
                         .send_message(now, StreamId(id), Some(probe), false, &mut [0u8; 0]);
-                self.queues
-                    .get_mut(&id)
-                    .expect("present")
-                    .items
-                    .push_front(Item {
+                self.requeue(
+                    id,
+                    Item {
                         body,
                         end,
                         codec,
                         permit,
-                    });
+                    },
+                );
                 return;
             };
             let more = rest.is_some();
@@ -1510,29 +1516,27 @@ impl Driver {
                 Ok(_) => {
                     // The permit (if any) is released when the last piece is written.
                     if let Some(rest) = rest {
-                        self.queues
-                            .get_mut(&id)
-                            .expect("present")
-                            .items
-                            .push_front(Item {
+                        self.requeue(
+                            id,
+                            Item {
                                 body: rest,
                                 end,
                                 codec,
                                 permit,
-                            });
+                            },
+                        );
                     }
                 }
                 Err(CoreError::Blocked { .. }) => {
-                    self.queues
-                        .get_mut(&id)
-                        .expect("present")
-                        .items
-                        .push_front(Item {
+                    self.requeue(
+                        id,
+                        Item {
                             body,
                             end,
                             codec,
                             permit,
-                        });
+                        },
+                    );
                     return;
                 }
                 Err(
