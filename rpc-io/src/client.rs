@@ -73,7 +73,7 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
-fn request(
+pub(crate) fn request(
     method: &str,
     body: Option<Bytes>,
     end: bool,

@@ -1251,8 +1251,7 @@ impl Driver {
                 }
             };
             if let Err(status) = result {
-                Stats::add(&self.stats.limit_rejections, 1);
-                tracing::warn!(method = %method, "one-way message dropped: {status}");
+                self.drop_one_way(method, status, None);
             }
         }
         while let Some(body) = rest.next() {
@@ -1261,6 +1260,23 @@ impl Driver {
                 req.permit = permit.take();
             }
             self.waiting.push_back(Box::new(req));
+        }
+    }
+
+    /// A one-way message that cannot be sent: counted as a limit rejection and reported
+    /// to whoever waits for it (`notify_confirmed`), or logged.
+    fn drop_one_way(
+        &self,
+        method: &str,
+        status: Status,
+        reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
+    ) {
+        Stats::add(&self.stats.limit_rejections, 1);
+        match reply {
+            Some(tx) => {
+                let _ = tx.send(Err(status));
+            }
+            None => tracing::warn!(method, "one-way message dropped: {status}"),
         }
     }
 
@@ -1291,13 +1307,7 @@ impl Driver {
             // (a lack of credit only makes it wait, below).
             let len = body.as_ref().map_or(0, Bytes::len);
             if let Err(status) = one_way_fits(max_frame, &req.method, len) {
-                Stats::add(&self.stats.limit_rejections, 1);
-                match req.reply.take() {
-                    Some(tx) => {
-                        let _ = tx.send(Err(status));
-                    }
-                    None => tracing::warn!(method = %req.method, "{status}"),
-                }
+                self.drop_one_way(&req.method, status, req.reply.take());
                 return Ok(());
             }
         }
@@ -1759,21 +1769,17 @@ fn outgoing(b: &Bytes, codec: Codec) -> Outgoing<'_> {
 
 /// A one-way call to queue. `prepared` says the body is already in wire form.
 fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> CallReq {
-    CallReq {
-        // One-way calls are never looked up by token (no cancel, no messages after).
-        token: 0,
-        method: method.to_string(),
+    let mut req = crate::client::request(
+        method,
         body,
-        end: true,
-        one_way: true,
-        timeout: None,
-        entries: Vec::new(),
-        compress: prepared,
-        prepared: prepared.is_some(),
-        reply: None,
-        inbound: None,
-        permit: None,
-    }
+        true,
+        true,
+        &crate::CallOptions::default(),
+        None,
+    );
+    req.compress = prepared;
+    req.prepared = prepared.is_some();
+    req
 }
 
 pub(crate) fn core_error_status(e: CoreError) -> Status {
