@@ -9,8 +9,9 @@ use tokio::sync::Notify;
 
 use crate::Status;
 
-/// Bytes an application may have queued on one stream (or in one-way calls of a client)
-/// before `send`/`notify` waits for the connection to write them.
+/// Bytes an application may have queued on one stream before `send` waits for the
+/// connection to write them; also what one-way calls may have queued on one connection
+/// before `notify` waits for it to encode them (see `commands`).
 pub(crate) const QUEUE_BUDGET: usize = 4 << 20;
 
 pub(crate) struct Budget {

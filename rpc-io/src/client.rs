@@ -11,8 +11,7 @@ use muxwire_core::wire::{Codec, Side};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::budget::Budget;
-
-use crate::driver::{self, CallReq, Cmd, Handle, NotifyBatch, StreamKey};
+use crate::driver::{self, Bodies, CallReq, Cmd, Handle, OneWayRefused, StreamKey};
 use crate::server::{Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
@@ -93,7 +92,26 @@ pub(crate) fn request(
         prepared: false,
         reply: None,
         inbound: None,
-        permit: None,
+        room: None,
+    }
+}
+
+thread_local! {
+    /// Notifies made on this thread (see `yield_now_and_then`).
+    static NOTIFIES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Lets a producer that never waits give other tasks (the connection's among them) a turn
+/// now and then: one unit of tokio's cooperative budget every 8th notify, so that a tight
+/// loop yields about every thousand messages, which then travel in few large writes.
+async fn yield_now_and_then() {
+    let n = NOTIFIES.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    if n % 8 == 0 {
+        tokio::task::consume_budget().await;
     }
 }
 
@@ -323,22 +341,12 @@ impl Peer {
         .await
     }
 
-    /// A one-way message to the other end (see [`Client::notify`] for its size limit).
+    /// A one-way message to the other end (see [`Client::notify`] for its size limit and
+    /// when it returns).
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
         self.handle
             .check_one_way(method, body.len(), may_compress(&self.opts, &body))?;
-        notify_on(
-            &self.handle,
-            request(
-                method,
-                Some(body),
-                true,
-                true,
-                &CallOptions::default(),
-                None,
-            ),
-        )
-        .await
+        self.handle.one_way(method, Bodies::One(body)).await
     }
 }
 
@@ -357,8 +365,6 @@ struct Inner {
     next: AtomicUsize,
     shutdown: AtomicBool,
     state: watch::Sender<ConnState>,
-    /// Bounds the one-way calls queued but not yet written.
-    notify_budget: Arc<Budget>,
 }
 
 impl Drop for Inner {
@@ -452,7 +458,6 @@ impl Client {
             next: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             state,
-            notify_budget: Budget::new(),
         });
         if !wait {
             // The first connection is made here so that a bad address fails right away.
@@ -518,32 +523,32 @@ impl Client {
     }
 
     /// A one-way call: no reply, no status. Returns once the message is queued on a live
-    /// connection (it is then sent in order with everything else, as credit allows); fails
+    /// connection (it is then sent in order with everything else, as credit allows); waits
+    /// while 4 MiB of one-way messages are queued on that connection and not yet encoded
+    /// (for example while the peer's flow-control window is closed); fails
     /// if there is no connection, or with RESOURCE_EXHAUSTED if the message cannot travel
     /// as the single frame a one-way call is (the peer's `max_frame_size` less 1 KiB and
     /// the method name; 64 KiB frames by default). A body that compression shrinks to fit
     /// is checked after compression: [`Client::notify_confirmed`] reports that outcome.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
-        let (len, compressible) = (body.len(), may_compress(&self.inner.opts, &body));
-        let permit = self.inner.notify_budget.reserve(len).await?;
-        let cmd = Cmd::Notify {
-            method: method.to_string(),
-            body,
-            permit: Some(permit),
-        };
-        let send = move |h: &Handle| {
-            h.check_one_way(method, len, compressible)?;
-            if h.send(cmd) {
-                Ok(())
-            } else {
-                Err(Status::refused(
-                    "connection closed before the message was sent",
-                ))
+        yield_now_and_then().await;
+        let compressible = may_compress(&self.inner.opts, &body);
+        let queue = move |h: &Handle| {
+            h.check_one_way(method, body.len(), compressible)?;
+            match h.commands.one_way(method, Bodies::One(body)) {
+                Ok(()) => Ok(None),
+                Err(OneWayRefused::Closed) => Err(driver::closed_before_sent()),
+                // The one-way budget is spent: wait for room on this connection.
+                Err(OneWayRefused::Full(bodies)) => Ok(Some((h.clone(), bodies))),
             }
         };
-        match self.with_live(send) {
-            Ok(sent) => sent,
-            Err(send) => send(&self.pick(None).await?),
+        let waits = match self.with_live(queue) {
+            Ok(queued) => queued?,
+            Err(queue) => queue(&self.pick(None).await?)?,
+        };
+        match waits {
+            None => Ok(()),
+            Some((handle, bodies)) => handle.one_way(method, bodies).await,
         }
     }
 
@@ -555,24 +560,13 @@ impl Client {
         if bodies.is_empty() {
             return Ok(());
         }
-        let total = bodies.iter().map(Bytes::len).sum();
-        let permit = self.inner.notify_budget.reserve(total).await?;
+        // One unit of tokio's cooperative budget per batch (see `yield_now_and_then`).
+        tokio::task::consume_budget().await;
         let handle = self.pick(None).await?;
         for b in &bodies {
             handle.check_one_way(method, b.len(), may_compress(&self.inner.opts, b))?;
         }
-        let batch = NotifyBatch {
-            method: method.to_string(),
-            bodies,
-            permit: Some(permit),
-        };
-        if handle.send(Cmd::NotifyBatch(Box::new(batch))) {
-            Ok(())
-        } else {
-            Err(Status::refused(
-                "connection closed before the messages were sent",
-            ))
-        }
+        handle.one_way(method, Bodies::Many(bodies)).await
     }
 
     /// A one-way call that waits until the connection has queued it for the socket (or

@@ -4,125 +4,42 @@
 //! them for the writer, which sends everything queued with one vectored write.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use muxwire_core::conn::{
     Body, CallSpec, Connection, Error as CoreError, Event, FailReason, Outgoing, StreamSlot,
 };
 use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
 use muxwire_core::wire::{Codec, ErrorCode, Metadata, Side, StatusCode, StreamId, MIN_CHUNK};
 use rustc_hash::FxHashMap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::budget::Permit;
+pub(crate) use crate::commands::{
+    Bodies, CallRef, CallReq, Cmd, Commands, OneWayRefused, Room, StreamKey,
+};
 use tokio::time::Instant;
 
 use crate::compress;
 use crate::server::{CancelState, Context, Inbound, Method, Outbound, Router, Unary};
 use crate::stats::Stats;
-use crate::transport::{Io, WriteHalf};
+use crate::transport::Io;
+use crate::writer::{write_loop, Outbox};
 use crate::{Options, Status};
 
 /// Bodies at least this large are written from their own buffer (no copy).
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
 
-/// Unwritten bytes past which the connection takes no new commands until the writer
-/// catches up (a 4 MiB message written from its own buffer still passes on its own).
-const OUTBOX_MAX: usize = 8 << 20;
-
 /// While taking many commands at once, frames go to the writer every this many bytes, so
 /// that it starts early and the write queue's bound is checked against what is encoded.
 const FLUSH_AT: usize = 256 * 1024;
 
-const ZERO_COPY_MIN: usize = 4_096;
-
-/// A request to the driver.
-pub(crate) enum Cmd {
-    /// Open a call. `reply` gets the final outcome; `inbound` (streaming) the messages.
-    Call(Box<CallReq>),
-    /// Send one-way calls to one method, in order.
-    NotifyBatch(Box<NotifyBatch>),
-    /// Send one one-way call (the light path of `Client::notify`).
-    Notify {
-        method: String,
-        body: Bytes,
-        permit: Option<Permit>,
-    },
-    /// Send a message (or just the caller's half-close) on a call.
-    Send {
-        stream: StreamKey,
-        body: Option<Bytes>,
-        end: bool,
-        /// Released once the bytes are written; bounds what the application queues.
-        permit: Option<Permit>,
-    },
-    /// A handler consumed `n` bytes received on its call.
-    Consume { call: CallRef, n: usize },
-    /// The same, for a call this side made (known by its token).
-    ConsumeCall { token: u64, n: usize },
-    /// Cancel a call this side made.
-    Cancel { token: u64 },
-    /// A handler's outcome.
-    Reply {
-        call: CallRef,
-        result: Result<Option<Bytes>, Status>,
-    },
-    /// PING and report the RTT.
-    Ping(oneshot::Sender<Option<std::time::Duration>>),
-    /// Start a graceful drain.
-    Drain,
-    /// Close now.
-    Close,
-}
-
-/// Which stream a `Send` is for: a call this side made (by token) or one it serves.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum StreamKey {
-    Token(u64),
-    Served(CallRef),
-}
-
-/// A call this side serves: its stream id and a generation, because the peer reuses ids.
-/// A handler that outlives its call (cancelled, past its deadline) must not reach the next
-/// call on the same id with its reply, messages or credit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CallRef {
-    pub(crate) stream: u32,
-    pub(crate) gen: u64,
-}
-
-pub(crate) struct CallReq {
-    pub(crate) token: u64,
-    pub(crate) method: String,
-    pub(crate) body: Option<Bytes>,
-    pub(crate) end: bool,
-    pub(crate) one_way: bool,
-    pub(crate) timeout: Option<std::time::Duration>,
-    pub(crate) entries: Vec<(String, Bytes)>,
-    pub(crate) compress: Option<Codec>,
-    /// The body is already in wire form (compressed with `compress`), from a retry.
-    pub(crate) prepared: bool,
-    pub(crate) reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
-    /// Messages of a streaming call with their wire size (credit returned when taken).
-    pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
-    /// Held until the request is written or dropped, which bounds queued one-way calls.
-    #[allow(dead_code)]
-    pub(crate) permit: Option<Permit>,
-}
-
-/// One-way messages to one method, queued together (`Client::notify_batch`).
-pub(crate) struct NotifyBatch {
-    pub(crate) method: String,
-    pub(crate) bodies: Vec<Bytes>,
-    /// Held until the last message is queued for the socket, bounding what is queued.
-    pub(crate) permit: Option<Permit>,
-}
+pub(crate) const ZERO_COPY_MIN: usize = 4_096;
 
 /// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
 /// every call (a handler's `Peer`, a client's pick) costs one reference count.
@@ -130,7 +47,7 @@ pub(crate) struct NotifyBatch {
 pub(crate) struct Handle(Arc<HandleInner>);
 
 pub(crate) struct HandleInner {
-    pub(crate) tx: mpsc::UnboundedSender<Cmd>,
+    pub(crate) commands: Arc<Commands>,
     /// Set when the connection has ended.
     pub(crate) closed: Arc<Flag>,
     /// Set when the peer's HELLO has arrived (its limits are known).
@@ -154,6 +71,11 @@ impl HandleInner {
         }
         one_way_fits(max, method, len)
     }
+}
+
+/// The status of a one-way call whose connection ended before it was queued.
+pub(crate) fn closed_before_sent() -> Status {
+    Status::refused("connection closed before the message was sent")
 }
 
 /// Room for a message in a frame that also carries `method` and the call's other fields.
@@ -211,8 +133,27 @@ impl Flag {
 }
 
 impl Handle {
+    /// Queues `cmd` for the driver; false if the connection has ended.
     pub(crate) fn send(&self, cmd: Cmd) -> bool {
-        self.tx.send(cmd).is_ok()
+        self.commands.send(cmd)
+    }
+
+    /// Queues one-way calls to `method`, waiting while the connection's one-way budget is
+    /// spent. The caller has checked that each body fits a frame.
+    pub(crate) async fn one_way(&self, method: &str, mut bodies: Bodies) -> Result<(), Status> {
+        loop {
+            let room = self.commands.room();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.commands.one_way(method, bodies) {
+                Ok(()) => return Ok(()),
+                Err(OneWayRefused::Closed) => return Err(closed_before_sent()),
+                Err(OneWayRefused::Full(b)) => {
+                    bodies = b;
+                    room.await;
+                }
+            }
+        }
     }
 }
 
@@ -307,7 +248,11 @@ pub(crate) struct Driver {
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
     handle: Handle,
-    rx: mpsc::UnboundedReceiver<Cmd>,
+    /// Commands taken from the queue and not yet carried out, with their names.
+    cmds: VecDeque<Cmd>,
+    names: String,
+    /// One-way bytes encoded or dropped since the budget was last told.
+    one_way_done: usize,
     epoch: Instant,
     clock: CoreInstant,
     calls: FxHashMap<u32, OwnCall>,
@@ -340,9 +285,8 @@ pub(crate) fn spawn(
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
     let handle = Handle(Arc::new(HandleInner {
-        tx,
+        commands: Arc::default(),
         closed: Arc::new(Flag::default()),
         ready: Arc::new(Flag::default()),
         peer_max_frame: AtomicU32::new(0),
@@ -364,7 +308,9 @@ pub(crate) fn spawn(
         stats,
         router,
         handle: handle.clone(),
-        rx,
+        cmds: VecDeque::new(),
+        names: String::new(),
+        one_way_done: 0,
         epoch,
         clock: CoreInstant(0),
         calls: FxHashMap::default(),
@@ -423,25 +369,16 @@ impl Driver {
                 _ = self.writer.drained.notified(), if self.writer.is_full() => {
                     self.tick();
                 }
-                cmd = self.rx.recv(), if !self.writer.is_full() => {
+                _ = self.handle.commands.ready(),
+                    if !self.writer.is_full() && self.cmds.is_empty() =>
+                {
                     self.tick();
-                    let Some(cmd) = cmd else {
-                        // Every handle is gone: nobody can use this connection any more.
-                        self.conn.drain(self.now()).ok();
-                        self.after();
-                        if self.conn.is_closed() { break; }
-                        continue;
-                    };
-                    self.command(cmd);
-                    // Take everything queued so it goes out in one write, handing it to the
-                    // writer now and then so that it starts early and `is_full` sees it.
-                    while !self.writer.is_full() {
-                        let Ok(cmd) = self.rx.try_recv() else { break };
-                        self.command(cmd);
-                        if self.unflushed >= FLUSH_AT {
-                            self.flush();
-                        }
-                    }
+                    self.commands();
+                }
+                // Commands left over when the writer filled up go first, once it drained.
+                _ = std::future::ready(()), if !self.writer.is_full() && !self.cmds.is_empty() => {
+                    self.tick();
+                    self.commands();
                 }
                 r = read.read_buf(&mut rbuf), if !eof => {
                     self.tick();
@@ -479,6 +416,29 @@ impl Driver {
         self.events(&Bytes::new());
         self.retry_waiting();
         self.flush();
+        self.handle
+            .commands
+            .release(std::mem::take(&mut self.one_way_done));
+    }
+
+    /// Carries out queued commands (those left from the last turn first), handing frames
+    /// to the writer now and then so that it starts early and `is_full` sees them. Stops
+    /// while the writer is full; the rest waits in `cmds`.
+    fn commands(&mut self) {
+        let mut names = std::mem::take(&mut self.names);
+        if self.cmds.is_empty() {
+            self.handle.commands.take(&mut self.cmds, &mut names);
+        }
+        while !self.writer.is_full() {
+            let Some(cmd) = self.cmds.pop_front() else {
+                break;
+            };
+            self.command(cmd, &names);
+            if self.unflushed >= FLUSH_AT {
+                self.flush();
+            }
+        }
+        self.names = names;
     }
 
     fn input(&mut self, rbuf: &mut BytesMut) {
@@ -827,10 +787,10 @@ impl Driver {
                 let inbound = Inbound::new(irx, self.handle.clone(), call);
                 let outbound = Outbound::new(self.handle.clone(), call);
                 let fut = h.call(ctx, inbound, outbound);
-                let tx = self.handle.tx.clone();
+                let handle = self.handle.clone();
                 tokio::spawn(async move {
                     let result = fut.await.map(|()| None);
-                    let _ = tx.send(Cmd::Reply { call, result });
+                    handle.send(Cmd::Reply { call, result });
                 });
                 if let Some((data, codec, more)) = body {
                     self.message(stream, data, codec, more, end);
@@ -948,14 +908,14 @@ impl Driver {
                             self.reply(stream, result.map(Some));
                         }
                         None => {
-                            let tx = self.handle.tx.clone();
+                            let handle = self.handle.clone();
                             let call = CallRef {
                                 stream,
                                 gen: self.served.get(&stream).map_or(0, |s| s.gen),
                             };
                             tokio::spawn(async move {
                                 let result = fut.await.map(Some);
-                                let _ = tx.send(Cmd::Reply { call, result });
+                                handle.send(Cmd::Reply { call, result });
                             });
                         }
                     }
@@ -1062,15 +1022,11 @@ impl Driver {
         }
     }
 
-    fn command(&mut self, cmd: Cmd) {
+    /// Carries out one command; `names` holds the method names of one-way calls.
+    fn command(&mut self, cmd: Cmd, names: &str) {
         match cmd {
             Cmd::Call(req) => self.open(req),
-            Cmd::NotifyBatch(batch) => self.notify_batch(*batch),
-            Cmd::Notify {
-                method,
-                body,
-                permit,
-            } => self.send_one_way(&method, std::iter::once(body), permit),
+            Cmd::OneWay { method, bodies } => self.send_one_way(method.of(names), bodies),
             Cmd::Send {
                 stream,
                 body,
@@ -1189,31 +1145,18 @@ impl Driver {
         }
     }
 
-    /// Encodes one-way calls straight into the write buffer while nothing waits ahead of
-    /// them and credit lasts; the rest wait in order, like single calls.
-    fn notify_batch(&mut self, batch: NotifyBatch) {
-        let NotifyBatch {
-            method,
-            bodies,
-            permit,
-        } = batch;
-        self.send_one_way(&method, bodies.into_iter(), permit);
-    }
-
-    /// Sends one-way calls to `method`, in order (see `notify_batch`).
-    fn send_one_way(
-        &mut self,
-        method: &str,
-        bodies: impl Iterator<Item = Bytes>,
-        mut permit: Option<Permit>,
-    ) {
+    /// Encodes one-way calls to `method` straight into the write buffer while nothing
+    /// waits ahead of them and credit lasts; the rest wait in order, like single calls.
+    /// Their bytes leave the queue's budget as they are encoded or dropped.
+    fn send_one_way(&mut self, method: &str, bodies: Bodies) {
         let now = self.now();
         let max_frame = self.conn.peer_settings().max_frame_size;
-        let mut rest = bodies.peekable();
+        let mut rest = bodies.into_iter();
         while self.waiting.is_empty() {
             let Some(body) = rest.next() else {
                 return;
             };
+            let counted = body.len();
             let (body, codec) = self.prepare(Some(body), None);
             let body = body.unwrap_or_default();
             let result = match one_way_fits(max_frame, method, body.len()) {
@@ -1239,28 +1182,30 @@ impl Driver {
                             | CoreError::Blocked { .. },
                         ) => {
                             // Out of credit or ids: this one and the rest wait their turn.
-                            let mut req = one_way_req(method, Some(body), Some(codec));
-                            if rest.peek().is_none() {
-                                req.permit = permit.take();
-                            }
-                            self.waiting.push_back(Box::new(req));
+                            self.wait_one_way(method, body, Some(codec), counted);
                             break;
                         }
                         Err(e) => Err(core_error_status(e)),
                     }
                 }
             };
+            self.one_way_done += counted;
             if let Err(status) = result {
                 self.drop_one_way(method, status, None);
             }
         }
-        while let Some(body) = rest.next() {
-            let mut req = one_way_req(method, Some(body), None);
-            if rest.peek().is_none() {
-                req.permit = permit.take();
-            }
-            self.waiting.push_back(Box::new(req));
+        for body in rest {
+            let counted = body.len();
+            self.wait_one_way(method, body, None, counted);
         }
+    }
+
+    /// Queues a one-way call behind calls that wait for credit or ids; it keeps its
+    /// `counted` bytes of the queue's budget until it is sent or dropped.
+    fn wait_one_way(&mut self, method: &str, body: Bytes, codec: Option<Codec>, counted: usize) {
+        let mut req = one_way_req(method, Some(body), codec);
+        req.room = Some(Room::new(self.handle.commands.clone(), counted));
+        self.waiting.push_back(Box::new(req));
     }
 
     /// A one-way message that cannot be sent: counted as a limit rejection and reported
@@ -1717,8 +1662,8 @@ impl Driver {
 
     fn fail_everything(&mut self, why: &str) {
         // Commands that raced the close were never sent: they fail as safe to retry.
-        self.rx.close();
-        while let Ok(cmd) = self.rx.try_recv() {
+        let rest = self.handle.commands.close();
+        for cmd in std::mem::take(&mut self.cmds).into_iter().chain(rest) {
             match cmd {
                 Cmd::Call(req) => self.waiting.push_back(req),
                 Cmd::Ping(tx) => {
@@ -1866,119 +1811,4 @@ async fn sleep_until(t: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
-}
-
-/// Frames waiting for the writer. The driver appends and the writer swaps the whole
-/// queue out, so both vectors keep their capacity and steady traffic allocates nothing.
-#[derive(Default)]
-pub(crate) struct Outbox {
-    queue: std::sync::Mutex<Vec<Bytes>>,
-    notify: Notify,
-    closed: AtomicBool,
-    /// Bytes handed to the writer and not yet written.
-    queued: AtomicUsize,
-    /// Woken when `queued` falls below `OUTBOX_MAX` again.
-    drained: Notify,
-}
-
-impl Outbox {
-    /// Queues `batch` for the writer; returns the bytes now waiting.
-    fn push(&self, batch: &mut Vec<Bytes>) -> usize {
-        let n: usize = batch.iter().map(Bytes::len).sum();
-        let queued = self.queued.fetch_add(n, Ordering::AcqRel) + n;
-        self.queue.lock().expect("outbox").append(batch);
-        self.notify.notify_one();
-        queued
-    }
-
-    /// True while the writer has so much to write that the connection should stop taking
-    /// new work from the application (its input is still read).
-    fn is_full(&self) -> bool {
-        self.queued.load(Ordering::Acquire) >= OUTBOX_MAX
-    }
-
-    /// The writer wrote `n` bytes.
-    fn written(&self, n: usize) {
-        let before = self.queued.fetch_sub(n, Ordering::AcqRel);
-        if before >= OUTBOX_MAX && before - n < OUTBOX_MAX {
-            // notify_one keeps the wakeup if the driver is not waiting yet.
-            self.drained.notify_one();
-        }
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.notify.notify_one();
-    }
-
-    fn take(&self, into: &mut Vec<Bytes>) {
-        std::mem::swap(&mut *self.queue.lock().expect("outbox"), into);
-    }
-}
-
-/// The writer task: waits for frames, takes everything queued meanwhile, and writes it
-/// all with vectored writes.
-async fn write_loop(
-    mut w: WriteHalf,
-    outbox: Arc<Outbox>,
-    delay: std::time::Duration,
-    stats: Arc<Stats>,
-) {
-    let mut pending: Vec<Bytes> = Vec::new();
-    loop {
-        outbox.notify.notified().await;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        outbox.take(&mut pending);
-        let n: usize = pending.iter().map(Bytes::len).sum();
-        if write_all(&mut w, &mut pending, &stats).await.is_err() {
-            break;
-        }
-        outbox.written(n);
-        if outbox.closed.load(Ordering::Acquire) {
-            // Whatever was queued before the close is written, then the socket closes.
-            outbox.take(&mut pending);
-            let _ = write_all(&mut w, &mut pending, &stats).await;
-            break;
-        }
-    }
-    // Nothing more will be written: never leave the connection waiting for room.
-    outbox.queued.store(0, Ordering::Release);
-    outbox.drained.notify_one();
-    let _ = w.shutdown().await;
-}
-
-async fn write_all(w: &mut WriteHalf, bufs: &mut Vec<Bytes>, stats: &Stats) -> std::io::Result<()> {
-    let mut start = 0;
-    while start < bufs.len() {
-        let mut slices = [IoSlice::new(&[]); 64];
-        let count = bufs.len().min(start + 64) - start;
-        for (slot, b) in slices.iter_mut().zip(&bufs[start..start + count]) {
-            *slot = IoSlice::new(b);
-        }
-        let slices = &slices[..count];
-        let mut n = poll_write_vectored(w, slices).await?;
-        Stats::add(&stats.write_syscalls, 1);
-        Stats::add(&stats.bytes_out, n as u64);
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let b = &mut bufs[start];
-            if n >= b.len() {
-                n -= b.len();
-                start += 1;
-            } else {
-                b.advance(n);
-                n = 0;
-            }
-        }
-    }
-    bufs.clear();
-    Ok(())
-}
-
-async fn poll_write_vectored(w: &mut WriteHalf, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
-    std::future::poll_fn(|cx| w.as_mut().poll_write_vectored(cx, slices)).await
 }

@@ -27,6 +27,7 @@
 
 mod budget;
 mod client;
+mod commands;
 mod compress;
 mod driver;
 mod endpoint;
@@ -35,6 +36,7 @@ mod server;
 mod stats;
 mod status;
 mod transport;
+mod writer;
 
 pub use client::{CallOptions, CallSink, CallStream, Client, ConnState, Peer};
 pub use endpoint::{Endpoint, EndpointError};

@@ -1200,3 +1200,93 @@ async fn a_peer_that_stops_reading_bounds_what_waits_for_the_socket() {
     assert!(peak < 10 << 20, "{peak} bytes waited for the socket");
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Runs `router` on its own thread and runtime (so a handler that blocks stalls only the
+/// server); returns its URL and a sender that stops it.
+fn serve_on_thread(
+    url: String,
+    router: Router,
+    opts: Options,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = serve(&url, router, opts).await;
+            url_tx.send(server.local_endpoint().to_string()).unwrap();
+            let _ = stop_rx.await;
+            server.shutdown(Duration::from_secs(1)).await;
+        });
+    });
+    (url_rx.recv().unwrap(), stop_tx, thread)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_waits_while_a_stalled_peer_holds_the_window() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let router = Router::new().unary_sync("stall", move |_ctx: &Context, _req: Bytes| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The server's connection takes nothing more for a while, so its window
+            // closes and the client's one-way messages must wait.
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Ok(Bytes::new())
+    });
+    let opts = Options {
+        initial_connection_window: 262_144,
+        ..Options::default()
+    };
+    let (url, stop, thread) = serve_on_thread(unix_url("budget"), router, opts);
+    let client = Client::connect(&url).await.unwrap();
+    client
+        .notify("stall", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let total = 8_000;
+    let producer = {
+        let (client, queued) = (client.clone(), queued.clone());
+        tokio::spawn(async move {
+            let body = Bytes::from(vec![3u8; 1024]);
+            for _ in 0..total {
+                client.notify("stall", body.clone()).await.unwrap();
+                queued.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Within the window (256 KiB) and the one-way budget (4 MiB) of 1 KiB messages:
+    // about 256 + 4096 returned, and the producer waits for the rest.
+    let during = queued.load(Ordering::SeqCst);
+    assert!(!producer.is_finished(), "notify never waited");
+    assert!(
+        (4_096..=4_096 + 256 + 64).contains(&during),
+        "{during} notifies returned while the peer was stalled"
+    );
+    tokio::time::timeout(Duration::from_secs(30), producer)
+        .await
+        .expect("the producer resumed")
+        .unwrap();
+    for _ in 0..3000 {
+        if count.load(Ordering::SeqCst) == total + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        total + 1,
+        "every message arrived"
+    );
+    stop.send(()).unwrap();
+    thread.join().unwrap();
+}

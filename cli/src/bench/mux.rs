@@ -134,7 +134,7 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
             }
             wait_for_sink(&client, before + n).await?;
             let secs = start.elapsed().as_secs_f64();
-            json!({"msgs_per_s": n as f64 / secs, "msgs": n})
+            json!({"msgs_per_s": n as f64 / secs, "msgs": n, "client_writev": client.stats().write_syscalls})
         }
         "W4b" => {
             // The same messages, handed over 64 at a time with `notify_batch`.
@@ -153,7 +153,7 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
             }
             wait_for_sink(&client, before + n).await?;
             let secs = start.elapsed().as_secs_f64();
-            json!({"msgs_per_s": n as f64 / secs, "msgs": n})
+            json!({"msgs_per_s": n as f64 / secs, "msgs": n, "client_writev": client.stats().write_syscalls})
         }
         other => return Err(format!("unknown workload {other}")),
     };
