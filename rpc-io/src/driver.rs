@@ -25,6 +25,7 @@ pub(crate) use crate::commands::{
 use tokio::time::Instant;
 
 use crate::compress;
+use crate::pool;
 use crate::server::{CancelState, Context, Inbound, Method, Outbound, Router, Unary};
 use crate::stats::Stats;
 use crate::transport::Io;
@@ -1743,7 +1744,7 @@ pub(crate) fn core_error_status(e: CoreError) -> Status {
 /// held back for a streaming reader.
 #[derive(Default)]
 struct Incoming {
-    assembling: Option<BytesMut>,
+    assembling: Option<Vec<u8>>,
     withheld: usize,
 }
 
@@ -1780,14 +1781,14 @@ impl Incoming {
             // chunk would copy the message over and over. Untouched capacity costs no memory.
             let room = (data.len() * 16).min(max_message);
             self.assembling
-                .get_or_insert_with(|| BytesMut::with_capacity(room))
+                .get_or_insert_with(|| pool::take(room))
                 .extend_from_slice(&data);
             return None;
         }
         let message = match self.assembling.take() {
             Some(mut buf) => {
                 buf.extend_from_slice(&data);
-                buf.freeze()
+                pool::freeze(buf)
             }
             None => data,
         };

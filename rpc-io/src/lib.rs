@@ -32,6 +32,7 @@ mod compress;
 mod driver;
 mod endpoint;
 mod options;
+mod pool;
 mod server;
 mod stats;
 mod status;

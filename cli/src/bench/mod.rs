@@ -53,7 +53,7 @@ pub(crate) struct ClientArgs {
     /// mux or raw.
     #[arg(long)]
     mode: String,
-    /// W1, W2, W3 or W4.
+    /// W1, W2, W3, W3p, W4 or W4b.
     #[arg(long)]
     workload: String,
     #[arg(long)]
@@ -174,7 +174,7 @@ fn run_client(mode: &str, workload: &str, url: &str, quick: bool) -> Result<Valu
     serde_json::from_slice(&out.stdout).map_err(|e| format!("bad client output: {e}"))
 }
 
-const WORKLOADS: [(&str, &str, &str, bool); 5] = [
+const WORKLOADS: [(&str, &str, &str, bool); 6] = [
     (
         "W1",
         "1 call in flight, 64 B echo: p50 latency (us)",
@@ -187,7 +187,18 @@ const WORKLOADS: [(&str, &str, &str, bool); 5] = [
         "calls_per_s",
         true,
     ),
-    ("W3", "4 MiB echo (MB/s)", "mb_per_s", true),
+    (
+        "W3",
+        "4 MiB echo, 1 call in flight (MB/s)",
+        "mb_per_s",
+        true,
+    ),
+    (
+        "W3p",
+        "4 MiB echo, 2 calls in flight (MB/s)",
+        "mb_per_s",
+        true,
+    ),
     ("W4", "one-way 64 B messages (msgs/s)", "msgs_per_s", true),
     (
         "W4b",
