@@ -13,7 +13,9 @@ use muxwire_core::conn::{
     Body, CallSpec, Connection, Error as CoreError, Event, FailReason, Outgoing, StreamSlot,
 };
 use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
-use muxwire_core::wire::{Codec, ErrorCode, Metadata, Side, StatusCode, StreamId, MIN_CHUNK};
+use muxwire_core::wire::{
+    Codec, ErrorCode, Flags, FrameType, Metadata, Side, StatusCode, StreamId, MIN_CHUNK,
+};
 use rustc_hash::FxHashMap;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -254,6 +256,8 @@ pub(crate) struct Driver {
     names: String,
     /// One-way bytes encoded or dropped since the budget was last told.
     one_way_done: usize,
+    /// A chunk that was read into its message's buffer, until its event is delivered.
+    landed: Option<(u32, usize)>,
     epoch: Instant,
     clock: CoreInstant,
     calls: FxHashMap<u32, OwnCall>,
@@ -312,6 +316,7 @@ pub(crate) fn spawn(
         cmds: VecDeque::new(),
         names: String::new(),
         one_way_done: 0,
+        landed: None,
         epoch,
         clock: CoreInstant(0),
         calls: FxHashMap::default(),
@@ -355,6 +360,8 @@ impl Driver {
 
     async fn run(&mut self, mut read: Pin<Box<dyn tokio::io::AsyncRead + Send>>) {
         let mut rbuf = BytesMut::with_capacity(256 * 1024);
+        let mut landing: Option<Landing> = None;
+        let mut peek = false;
         let mut eof = false;
         self.tick();
         self.flush();
@@ -381,17 +388,41 @@ impl Driver {
                     self.tick();
                     self.commands();
                 }
-                r = read.read_buf(&mut rbuf), if !eof => {
+                r = read_some(&mut read, &mut rbuf, &mut landing, peek), if !eof => {
+                    peek = false;
                     self.tick();
                     Stats::add(&self.stats.read_syscalls, 1);
                     match r {
                         Ok(0) | Err(_) => {
                             eof = true;
+                            if let Some(l) = landing.take() {
+                                // The frame will never be whole: the connection sees what
+                                // arrived of it, as it would have from the read buffer.
+                                rbuf.extend_from_slice(&l.buf[l.start..]);
+                                let stream = l.stream;
+                                let buf = l.finish(false);
+                                if let Some(inc) = self.incoming_mut(stream) {
+                                    inc.assembling = Some(buf);
+                                }
+                                self.input(&mut rbuf);
+                            }
                             self.conn.handle_eof(self.now());
                         }
                         Ok(n) => {
                             Stats::add(&self.stats.bytes_in, n as u64);
-                            self.input(&mut rbuf);
+                            match landing.take() {
+                                Some(l) if l.remaining() == 0 => {
+                                    // The next frame is likely the message's next chunk:
+                                    // read just its head, so that it can land too.
+                                    peek = rbuf.is_empty();
+                                    self.land(l, &mut rbuf);
+                                }
+                                Some(l) => landing = Some(l),
+                                None => self.input(&mut rbuf),
+                            }
+                            if landing.is_none() && !self.conn.is_closed() {
+                                landing = self.try_land(&mut rbuf);
+                            }
                         }
                     }
                     if rbuf.capacity() - rbuf.len() < 64 * 1024 {
@@ -456,6 +487,7 @@ impl Driver {
                 }
                 Ok(n) => {
                     let chunk = rbuf.split_to(n).freeze();
+                    Stats::add(&self.stats.frames_in, count_frames(&chunk));
                     self.events(&chunk);
                     if rbuf.is_empty() {
                         break;
@@ -486,8 +518,13 @@ impl Driver {
     }
 
     fn event(&mut self, ev: Event, input: &Bytes) {
+        // Out of range only for a landed chunk's events (never sliced): empty, not a panic.
         let slice = |p: muxwire_core::conn::Payload| {
-            input.slice(p.start as usize..(p.start + p.len) as usize)
+            let range = p.start as usize..(p.start + p.len) as usize;
+            match input.get(range.clone()) {
+                Some(_) => input.slice(range),
+                None => Bytes::new(),
+            }
         };
         match ev {
             Event::Call {
@@ -527,7 +564,16 @@ impl Driver {
                 message,
                 end_stream,
             } => {
-                let data = slice(message.data);
+                let landed = self.landed.take();
+                let data = match landed {
+                    Some((s, n)) if s == stream.0 && n == message.data.len as usize => {
+                        Piece::Landed(n)
+                    }
+                    _ => {
+                        self.landed = landed;
+                        Piece::Bytes(slice(message.data))
+                    }
+                };
                 self.message(stream.0, data, message.codec, message.more, end_stream);
             }
             Event::HalfClosed { stream } => self.half_closed(stream.0),
@@ -776,7 +822,7 @@ impl Driver {
                 self.served
                     .insert(stream, Served::new(gen, cancel, None, Some((h, ctx, None))));
                 if let Some((data, codec, more)) = body {
-                    self.message(stream, data, codec, more, end);
+                    self.message(stream, Piece::Bytes(data), codec, more, end);
                 } else if end {
                     self.half_closed(stream);
                 }
@@ -794,7 +840,7 @@ impl Driver {
                     handle.send(Cmd::Reply { call, result });
                 });
                 if let Some((data, codec, more)) = body {
-                    self.message(stream, data, codec, more, end);
+                    self.message(stream, Piece::Bytes(data), codec, more, end);
                 } else if end {
                     self.half_closed(stream);
                 }
@@ -803,7 +849,7 @@ impl Driver {
     }
 
     /// A message or chunk on any stream.
-    fn message(&mut self, stream: u32, data: Bytes, codec: Codec, more: bool, end: bool) {
+    fn message(&mut self, stream: u32, data: Piece, codec: Codec, more: bool, end: bool) {
         let max = self.opts.max_message_size as usize;
         if let Some(s) = self.served.get_mut(&stream) {
             let streaming = s.inbound.is_some();
@@ -877,6 +923,102 @@ impl Driver {
             return;
         }
         self.conn.consume(StreamId(stream), data.len());
+    }
+
+    /// The incoming side of `stream`, whether this side made or serves the call.
+    fn incoming_mut(&mut self, stream: u32) -> Option<&mut Incoming> {
+        if let Some(s) = self.served.get_mut(&stream) {
+            return Some(&mut s.incoming);
+        }
+        self.calls.get_mut(&stream).map(|c| &mut c.incoming)
+    }
+
+    /// If `rbuf` starts with a large DATA chunk that continues a message being put together,
+    /// starts reading the rest of that frame straight into the message's buffer.
+    fn try_land(&mut self, rbuf: &mut BytesMut) -> Option<Landing> {
+        let h = muxwire_core::wire::decode_header(rbuf)?;
+        let head_len = 16 + h.meta_len as usize;
+        let crc = if h.flags.contains(Flags::CRC) { 4 } else { 0 };
+        let frame_len = h.frame_len();
+        let body_len = (h.payload_len as usize).checked_sub(h.meta_len as usize + crc)?;
+        if h.ty != FrameType::DATA
+            || !h.flags.contains(Flags::MESSAGE)
+            || head_len > LAND_HEAD_MAX
+            || body_len < LAND_MIN
+            || h.payload_len > self.opts.max_frame_size
+            || rbuf.len() >= frame_len
+        {
+            return None;
+        }
+        let stream = h.stream_id.0;
+        let inc = self.incoming_mut(stream)?;
+        let len = inc.assembling.as_ref()?.len();
+        let cap = inc.assembling.as_ref()?.capacity();
+        // The head must land on message bytes, and the frame must fit without growing.
+        if len < head_len || cap < len - head_len + frame_len {
+            return None;
+        }
+        let mut buf = inc.assembling.take()?;
+        let start = len - head_len;
+        let mut saved = [0u8; LAND_HEAD_MAX];
+        saved[..head_len].copy_from_slice(&buf[start..]);
+        buf.truncate(start);
+        // What already arrived of the frame (at most one read) is copied; the rest is not.
+        buf.extend_from_slice(rbuf);
+        rbuf.clear();
+        Some(Landing {
+            stream,
+            buf,
+            start,
+            frame_len,
+            head_len,
+            body_len,
+            saved,
+        })
+    }
+
+    /// The landing frame has been read whole: the connection processes it in place, and
+    /// its body stays where it is as the next piece of the message.
+    fn land(&mut self, landing: Landing, rbuf: &mut BytesMut) {
+        let now = self.now();
+        let stream = landing.stream;
+        let consumed = self.conn.handle_input(now, landing.frame());
+        if consumed.ok() == Some(landing.frame_len) {
+            Stats::add(&self.stats.frames_in, 1);
+        } else {
+            // Not taken (no room for its events yet, or the connection failed): the frame
+            // goes the usual way from the read buffer.
+            rbuf.extend_from_slice(landing.frame());
+            let buf = landing.finish(false);
+            if let Some(inc) = self.incoming_mut(stream) {
+                inc.assembling = Some(buf);
+            }
+            self.input(rbuf);
+            return;
+        }
+        let body_len = landing.body_len;
+        let before = landing.start + landing.head_len;
+
+        let buf = landing.finish(true);
+        match self.incoming_mut(stream) {
+            Some(inc) => inc.assembling = Some(buf),
+            // The call ended meanwhile (cancelled): the message goes nowhere.
+            None => drop(buf),
+        }
+        self.landed = Some((stream, body_len));
+        self.events(&Bytes::new());
+        if self.landed.take().is_none() {
+            Stats::add(&self.stats.bytes_in_place, body_len as u64);
+        } else {
+            // The connection did not deliver the chunk (the stream was already over for
+            // it): the buffer holds only what it held before.
+            if let Some(buf) = self
+                .incoming_mut(stream)
+                .and_then(|inc| inc.assembling.as_mut())
+            {
+                buf.truncate(before);
+            }
+        }
     }
 
     fn half_closed(&mut self, stream: u32) {
@@ -1761,38 +1903,103 @@ impl Incoming {
         conn: &mut Connection<Box<[StreamSlot]>>,
         stream: u32,
         streaming: bool,
-        data: Bytes,
+        data: Piece,
         more: bool,
         opts: &Options,
     ) -> Option<(Bytes, usize)> {
         let half_window = opts.initial_stream_window as usize / 2;
         let max_message = opts.max_message_size as usize;
+        let len = data.len();
         if streaming {
-            self.withheld += data.len();
+            self.withheld += len;
             if self.withheld > half_window {
                 conn.consume(StreamId(stream), self.withheld);
                 self.withheld = 0;
             }
         } else {
-            conn.consume(StreamId(stream), data.len());
+            conn.consume(StreamId(stream), len);
+        }
+        if let Piece::Bytes(data) = &data {
+            if more || self.assembling.is_some() {
+                // Room for a message of 16 such chunks up front: growing the buffer chunk
+                // by chunk would copy the message over and over.
+                let room = (data.len() * 16).min(max_message);
+                self.assembling
+                    .get_or_insert_with(|| pool::take(room))
+                    .extend_from_slice(data);
+            }
         }
         if more {
-            // Room for a message of 16 such chunks up front: growing the buffer chunk by
-            // chunk would copy the message over and over. Untouched capacity costs no memory.
-            let room = (data.len() * 16).min(max_message);
-            self.assembling
-                .get_or_insert_with(|| pool::take(room))
-                .extend_from_slice(&data);
             return None;
         }
-        let message = match self.assembling.take() {
-            Some(mut buf) => {
-                buf.extend_from_slice(&data);
-                pool::freeze(buf)
-            }
-            None => data,
+        let message = match (self.assembling.take(), data) {
+            (Some(buf), _) => pool::freeze(buf),
+            (None, Piece::Bytes(data)) => data,
+            // A landed piece always has its buffer.
+            (None, Piece::Landed(_)) => Bytes::new(),
         };
         Some((message, std::mem::take(&mut self.withheld)))
+    }
+}
+
+/// A received piece of a message: bytes to append, or a chunk that was read straight into
+/// the end of the message's buffer (see `Landing`).
+enum Piece {
+    Bytes(Bytes),
+    Landed(usize),
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::Landed(n) => *n,
+        }
+    }
+}
+
+/// A large DATA chunk being read from the socket straight into the buffer of the message it
+/// continues, so that the message is put together without copying it. The frame's head
+/// (header and metadata) lands on the last bytes of the message so far, which are kept
+/// aside and put back once the connection has processed the frame; the body then follows
+/// the message's earlier bytes exactly.
+struct Landing {
+    stream: u32,
+    buf: Vec<u8>,
+    /// Where the frame starts in `buf`.
+    start: usize,
+    frame_len: usize,
+    head_len: usize,
+    body_len: usize,
+    /// The message bytes the frame's head covers.
+    saved: [u8; LAND_HEAD_MAX],
+}
+
+/// Chunks with a body at least this large are read straight into their message's buffer.
+const LAND_MIN: usize = 64 * 1024;
+
+/// Frame heads (header and metadata) at most this large can land.
+const LAND_HEAD_MAX: usize = 64;
+
+impl Landing {
+    /// Bytes of the frame still to read.
+    fn remaining(&self) -> usize {
+        self.start + self.frame_len - self.buf.len()
+    }
+
+    /// The whole frame, once read.
+    fn frame(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.frame_len]
+    }
+
+    /// Puts the covered message bytes back and returns the buffer: with the body appended
+    /// (`keep`), or as it was before the frame.
+    fn finish(mut self, keep: bool) -> Vec<u8> {
+        let end = self.start + self.head_len;
+        self.buf[self.start..end].copy_from_slice(&self.saved[..self.head_len]);
+        self.buf
+            .truncate(if keep { end + self.body_len } else { end });
+        self.buf
     }
 }
 
@@ -1804,6 +2011,41 @@ fn poll_once<T>(fut: &mut crate::server::BoxFuture<T>) -> Option<T> {
     match fut.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
+    }
+}
+
+/// Whole frames in `input` (which the connection consumed, so it holds whole frames; the
+/// preface, on the first input, is not one).
+fn count_frames(input: &[u8]) -> u64 {
+    let mut rest = input;
+    if rest.starts_with(&muxwire_core::wire::PREFACE) {
+        rest = &rest[muxwire_core::wire::PREFACE.len()..];
+    }
+    let mut n = 0;
+    while let Some(h) = muxwire_core::wire::decode_header(rest) {
+        let len = h.frame_len().min(rest.len());
+        rest = &rest[len..];
+        n += 1;
+    }
+    n
+}
+
+/// Reads into the landing frame's buffer (no further than its end) if one is landing, else
+/// into the read buffer (with `peek`, no more than a frame head).
+async fn read_some(
+    read: &mut Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    rbuf: &mut BytesMut,
+    landing: &mut Option<Landing>,
+    peek: bool,
+) -> std::io::Result<usize> {
+    use bytes::BufMut;
+    match landing {
+        Some(l) => {
+            let n = l.remaining();
+            read.read_buf(&mut (&mut l.buf).limit(n)).await
+        }
+        None if peek => read.read_buf(&mut rbuf.limit(LAND_HEAD_MAX)).await,
+        None => read.read_buf(rbuf).await,
     }
 }
 

@@ -19,6 +19,7 @@ pub struct Stats {
     pub(crate) limit_rejections: AtomicU64,
     pub(crate) connections: AtomicU64,
     pub(crate) write_queue_peak: AtomicU64,
+    pub(crate) bytes_in_place: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`].
@@ -53,6 +54,9 @@ pub struct StatsSnapshot {
     /// The most bytes one connection has had waiting for its socket (bounded: past 8 MiB
     /// a connection takes no new work until its writer catches up).
     pub write_queue_peak: u64,
+    /// Message bytes read from the socket straight into the buffer of the message they
+    /// continue (chunks of 64 KiB and more), instead of being copied there.
+    pub bytes_in_place: u64,
 }
 
 impl Stats {
@@ -77,6 +81,7 @@ impl Stats {
             limit_rejections: self.limit_rejections.load(Relaxed),
             connections: self.connections.load(Relaxed),
             write_queue_peak: self.write_queue_peak.load(Relaxed),
+            bytes_in_place: self.bytes_in_place.load(Relaxed),
         }
     }
 
