@@ -396,15 +396,8 @@ impl Driver {
                         Ok(0) | Err(_) => {
                             eof = true;
                             if let Some(l) = landing.take() {
-                                // The frame will never be whole: the connection sees what
-                                // arrived of it, as it would have from the read buffer.
-                                rbuf.extend_from_slice(&l.buf[l.start..]);
-                                let stream = l.stream;
-                                let buf = l.finish(false);
-                                if let Some(inc) = self.incoming_mut(stream) {
-                                    inc.assembling = Some(buf);
-                                }
-                                self.input(&mut rbuf);
+                                // The frame will never be whole.
+                                self.unland(l, &mut rbuf);
                             }
                             self.conn.handle_eof(self.now());
                         }
@@ -952,8 +945,7 @@ impl Driver {
         }
         let stream = h.stream_id.0;
         let inc = self.incoming_mut(stream)?;
-        let len = inc.assembling.as_ref()?.len();
-        let cap = inc.assembling.as_ref()?.capacity();
+        let (len, cap) = inc.assembling.as_ref().map(|b| (b.len(), b.capacity()))?;
         // The head must land on message bytes, and the frame must fit without growing.
         if len < head_len || cap < len - head_len + frame_len {
             return None;
@@ -977,6 +969,18 @@ impl Driver {
         })
     }
 
+    /// Gives up on landing a frame: what arrived of it goes back to the read buffer and the
+    /// connection sees it the usual way; the message's buffer is as it was before.
+    fn unland(&mut self, landing: Landing, rbuf: &mut BytesMut) {
+        rbuf.extend_from_slice(&landing.buf[landing.start..]);
+        let stream = landing.stream;
+        let buf = landing.finish(false);
+        if let Some(inc) = self.incoming_mut(stream) {
+            inc.assembling = Some(buf);
+        }
+        self.input(rbuf);
+    }
+
     /// The landing frame has been read whole: the connection processes it in place, and
     /// its body stays where it is as the next piece of the message.
     fn land(&mut self, landing: Landing, rbuf: &mut BytesMut) {
@@ -986,14 +990,8 @@ impl Driver {
         if consumed.ok() == Some(landing.frame_len) {
             Stats::add(&self.stats.frames_in, 1);
         } else {
-            // Not taken (no room for its events yet, or the connection failed): the frame
-            // goes the usual way from the read buffer.
-            rbuf.extend_from_slice(landing.frame());
-            let buf = landing.finish(false);
-            if let Some(inc) = self.incoming_mut(stream) {
-                inc.assembling = Some(buf);
-            }
-            self.input(rbuf);
+            // Not taken (no room for its events yet, or the connection failed).
+            self.unland(landing, rbuf);
             return;
         }
         let body_len = landing.body_len;
@@ -1993,12 +1991,17 @@ impl Landing {
     }
 
     /// Puts the covered message bytes back and returns the buffer: with the body appended
-    /// (`keep`), or as it was before the frame.
+    /// (`keep`, once the whole frame is in), or as it was before the frame (any part of
+    /// which may have arrived).
     fn finish(mut self, keep: bool) -> Vec<u8> {
         let end = self.start + self.head_len;
-        self.buf[self.start..end].copy_from_slice(&self.saved[..self.head_len]);
-        self.buf
-            .truncate(if keep { end + self.body_len } else { end });
+        if keep {
+            self.buf[self.start..end].copy_from_slice(&self.saved[..self.head_len]);
+            self.buf.truncate(end + self.body_len);
+        } else {
+            self.buf.truncate(self.start);
+            self.buf.extend_from_slice(&self.saved[..self.head_len]);
+        }
         self.buf
     }
 }

@@ -1391,3 +1391,81 @@ async fn large_chunks_are_read_in_place_and_arrive_intact() {
         server.shutdown(Duration::from_secs(1)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_closes_in_the_middle_of_a_large_chunk_ends_only_its_connection() {
+    use muxwire_core::wire::{self as w, Flags, FrameEncoder, FrameType, Tag};
+    // A panic in the server's connection task would only end that connection: count them.
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        previous(info)
+    }));
+    let opts = || Options {
+        max_frame_size: 256 * 1024,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", echo_router(), opts()).await;
+    let url = server.local_endpoint().to_string();
+    let addr = url.trim_start_matches("tcp://").to_string();
+    let frame = |ty, stream: u32, flags, meta: Option<&[u8]>, body: &[u8]| {
+        let mut buf = vec![0u8; body.len() + 256];
+        let mut enc = FrameEncoder::new(&mut buf, ty, stream, 0).unwrap();
+        if let Some(m) = meta {
+            enc.tlv(Tag::METHOD, m).unwrap();
+        }
+        let n = enc.finish_with_body(flags, body).unwrap();
+        buf.truncate(n);
+        buf
+    };
+    let mut hello = vec![0u8; 64];
+    let n = w::Settings::INITIAL
+        .encode_hello(&mut hello, None, Flags::NONE)
+        .unwrap();
+    // The first chunk of a request, then a second one cut short: after its whole header,
+    // part of its body; after its header only, with metadata still to come.
+    let first = frame(
+        FrameType::CALL,
+        1,
+        Flags::MESSAGE | Flags::MORE,
+        Some(b"echo"),
+        &[1u8; 100_000],
+    );
+    let second = frame(FrameType::DATA, 1, Flags::MESSAGE, None, &[2u8; 200_000]);
+    let mut header_only = second[..16].to_vec();
+    header_only[6] = 40; // Metadata Length 40: the head is longer than what arrives.
+    let small = frame(FrameType::DATA, 1, Flags::MESSAGE, None, &[2u8; 2_000]);
+    for cut in [
+        small[..500].to_vec(),
+        second[..16 + 70_000].to_vec(),
+        header_only,
+    ] {
+        let mut g = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        g.write_all(&w::PREFACE).await.unwrap();
+        g.write_all(&hello[..n]).await.unwrap();
+        g.write_all(&first).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        g.write_all(&cut).await.unwrap();
+        g.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), g.read_to_end(&mut rest))
+            .await
+            .expect("the server ended the connection")
+            .unwrap();
+    }
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "a connection task panicked on a cut frame"
+    );
+    // The server is still there for everyone else.
+    let client = Client::connect_with(&url, opts(), None).await.unwrap();
+    let big = Bytes::from(vec![5u8; 3 << 20]);
+    assert_eq!(client.call("echo", big.clone()).await.unwrap(), big);
+    assert!(
+        server.stats().bytes_in_place > 0,
+        "the landing path was not taken"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
