@@ -10,6 +10,12 @@ use muxwire_core::wire::{ErrorCode, Side, StatusCode, StreamId};
 #[test]
 fn handshake_then_unary_call_is_one_frame_each_way() {
     let mut p = Pair::connected();
+    // HELLO each way so far.
+    let (c0, s0) = (
+        p.client.conn.frames_received(),
+        p.server.conn.frames_received(),
+    );
+    assert_eq!((c0, s0), (1, 1));
     let id = p.client.call(p.now, &unary("echo", b"hello")).unwrap();
     assert_eq!(id, 1);
     let call_bytes = p.client.wire_out.len();
@@ -45,6 +51,14 @@ fn handshake_then_unary_call_is_one_frame_each_way() {
     );
     assert_eq!(p.client.conn.open_streams(), 0);
     assert_eq!(p.server.conn.open_streams(), 0);
+    assert_eq!(
+        (
+            p.client.conn.frames_received(),
+            p.server.conn.frames_received()
+        ),
+        (c0 + 1, s0 + 1),
+        "one frame each way counted"
+    );
 }
 
 #[test]

@@ -258,6 +258,8 @@ pub(crate) struct Driver {
     one_way_done: usize,
     /// A chunk that was read into its message's buffer, until its event is delivered.
     landed: Option<(u32, usize)>,
+    /// Frames received already added to the stats.
+    frames_counted: u64,
     epoch: Instant,
     clock: CoreInstant,
     calls: FxHashMap<u32, OwnCall>,
@@ -317,6 +319,7 @@ pub(crate) fn spawn(
         names: String::new(),
         one_way_done: 0,
         landed: None,
+        frames_counted: 0,
         epoch,
         clock: CoreInstant(0),
         calls: FxHashMap::default(),
@@ -444,6 +447,9 @@ impl Driver {
         self.handle
             .commands
             .release(std::mem::take(&mut self.one_way_done));
+        let frames = self.conn.frames_received();
+        Stats::add(&self.stats.frames_in, frames - self.frames_counted);
+        self.frames_counted = frames;
     }
 
     /// Carries out queued commands (those left from the last turn first), handing frames
@@ -480,7 +486,6 @@ impl Driver {
                 }
                 Ok(n) => {
                     let chunk = rbuf.split_to(n).freeze();
-                    Stats::add(&self.stats.frames_in, count_frames(&chunk));
                     self.events(&chunk);
                     if rbuf.is_empty() {
                         break;
@@ -930,7 +935,7 @@ impl Driver {
     /// starts reading the rest of that frame straight into the message's buffer.
     fn try_land(&mut self, rbuf: &mut BytesMut) -> Option<Landing> {
         let h = muxwire_core::wire::decode_header(rbuf)?;
-        let head_len = 16 + h.meta_len as usize;
+        let head_len = muxwire_core::wire::HEADER_LEN + h.meta_len as usize;
         let crc = if h.flags.contains(Flags::CRC) { 4 } else { 0 };
         let frame_len = h.frame_len();
         let body_len = (h.payload_len as usize).checked_sub(h.meta_len as usize + crc)?;
@@ -987,16 +992,13 @@ impl Driver {
         let now = self.now();
         let stream = landing.stream;
         let consumed = self.conn.handle_input(now, landing.frame());
-        if consumed.ok() == Some(landing.frame_len) {
-            Stats::add(&self.stats.frames_in, 1);
-        } else {
+        if consumed.ok() != Some(landing.frame_len) {
             // Not taken (no room for its events yet, or the connection failed).
             self.unland(landing, rbuf);
             return;
         }
         let body_len = landing.body_len;
         let before = landing.start + landing.head_len;
-
         let buf = landing.finish(true);
         match self.incoming_mut(stream) {
             Some(inc) => inc.assembling = Some(buf),
@@ -2015,22 +2017,6 @@ fn poll_once<T>(fut: &mut crate::server::BoxFuture<T>) -> Option<T> {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
     }
-}
-
-/// Whole frames in `input` (which the connection consumed, so it holds whole frames; the
-/// preface, on the first input, is not one).
-fn count_frames(input: &[u8]) -> u64 {
-    let mut rest = input;
-    if rest.starts_with(&muxwire_core::wire::PREFACE) {
-        rest = &rest[muxwire_core::wire::PREFACE.len()..];
-    }
-    let mut n = 0;
-    while let Some(h) = muxwire_core::wire::decode_header(rest) {
-        let len = h.frame_len().min(rest.len());
-        rest = &rest[len..];
-        n += 1;
-    }
-    n
 }
 
 /// Reads into the landing frame's buffer (no further than its end) if one is landing, else

@@ -186,6 +186,7 @@ pub struct Connection<S: Storage> {
     next_id: u32,
     calls_sent: u64,
     calls_received: u64,
+    frames_received: u64,
     goaway_sent: bool,
     goaway_received: bool,
     started: Instant,
@@ -231,6 +232,7 @@ impl<S: Storage> Connection<S> {
                 Side::Acceptor => 2,
             },
             calls_sent: 0,
+            frames_received: 0,
             calls_received: 0,
             goaway_sent: false,
             goaway_received: false,
@@ -286,6 +288,11 @@ impl<S: Storage> Connection<S> {
     /// The stream's state, if it is in the table.
     pub fn stream_state(&self, stream: StreamId) -> Option<(Role, StreamState)> {
         self.table.get(stream.0).map(|s| (s.role, s.state))
+    }
+
+    /// Whole frames taken from the input so far (valid or not).
+    pub fn frames_received(&self) -> u64 {
+        self.frames_received
     }
 
     /// Bytes that may be sent on `stream` now (both windows); the connection window for 0.
@@ -388,6 +395,7 @@ impl<S: Storage> Connection<S> {
                 Ok(Decoded::Incomplete { .. }) => break,
                 Ok(Decoded::Frame { frame, len }) => {
                     self.last_recv = now;
+                    self.frames_received += 1;
                     if let Err(e) = self.on_frame(now, &frame, input) {
                         self.fail(now, e);
                         pos += len;
