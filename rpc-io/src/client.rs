@@ -425,7 +425,7 @@ impl Client {
         opts: Options,
         router: Option<Router>,
     ) -> Result<Client, Status> {
-        Client::connect_via(Arc::new(Sockets), url, opts, router).await
+        Client::connect_via(Arc::new(Sockets::new(&opts)), url, opts, router).await
     }
 
     /// Like [`Client::connect_with`], over any [`Transport`] (TLS, shared memory, a test

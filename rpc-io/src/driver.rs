@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::compress;
 use crate::pool;
-use crate::server::{CancelState, Context, Inbound, Method, Outbound, Router, Unary};
+use crate::server::{CancelState, Context, Inbound, Method, Outbound, Route, Router, Unary};
 use crate::stats::Stats;
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox};
@@ -540,11 +540,12 @@ impl Driver {
                     self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
                 }
                 let method = slice(method);
-                // Only calls that carry ENTRY tags pay for a view of their metadata.
+                // Only calls that carry ENTRY tags pay for their metadata: a copy, since a
+                // view would keep the whole received frame (message and all) alive.
                 let block = metadata.get(input);
                 let entries: Vec<(String, Bytes)> =
                     if Metadata::new(block).entries().next().is_some() {
-                        let meta = slice(metadata);
+                        let meta = Bytes::copy_from_slice(block);
                         Metadata::new(&meta)
                             .entries()
                             .map(|e| (e.key.to_string(), meta.slice_ref(e.value)))
@@ -731,8 +732,11 @@ impl Driver {
         codec: Codec,
     ) {
         let name = std::str::from_utf8(&method).unwrap_or("");
-        let handler = match router.and_then(|r| r.get(name)) {
-            Some(Method::Unary(h)) => h,
+        let (method, handler) = match router.and_then(|r| r.get(name)) {
+            Some(Route {
+                name,
+                method: Method::Unary(h),
+            }) => (name.clone(), h),
             _ => {
                 tracing::debug!(method = name, "one-way call to no unary handler dropped");
                 return;
@@ -799,24 +803,27 @@ impl Driver {
         let gen = self.next_gen;
         self.next_gen += 1;
         let call = CallRef { stream, gen };
+        let name = std::str::from_utf8(&method).unwrap_or("");
+        let Some(Route { name, method }) = router.as_ref().and_then(|r| r.get(name)).cloned()
+        else {
+            self.served
+                .insert(stream, Served::new(gen, cancel, None, None));
+            let msg = format!("unknown method {name:?}");
+            self.reply(stream, Err(Status::unimplemented(msg)));
+            return;
+        };
         let ctx = Context {
-            method: method.clone(),
+            // The router's copy of the name: the received frame may be large, and the
+            // context lives as long as the handler runs.
+            method: name,
             deadline: deadline
                 .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
             peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
         };
-        let name = std::str::from_utf8(&method).unwrap_or("");
-        let handler = router.as_ref().and_then(|r| r.get(name)).cloned();
-        match handler {
-            None => {
-                self.served
-                    .insert(stream, Served::new(gen, cancel, None, None));
-                let msg = format!("unknown method {name:?}");
-                self.reply(stream, Err(Status::unimplemented(msg)));
-            }
-            Some(Method::Unary(h)) => {
+        match method {
+            Method::Unary(h) => {
                 self.served
                     .insert(stream, Served::new(gen, cancel, None, Some((h, ctx, None))));
                 if let Some((data, codec, more)) = body {
@@ -825,7 +832,7 @@ impl Driver {
                     self.half_closed(stream);
                 }
             }
-            Some(Method::Streaming(h)) => {
+            Method::Streaming(h) => {
                 let (itx, irx) = mpsc::unbounded_channel();
                 self.served
                     .insert(stream, Served::new(gen, cancel, Some(itx), None));

@@ -63,6 +63,12 @@ pub struct Options {
     pub reconnect_max: Duration,
     /// Timeout applied to calls that set none.
     pub default_timeout: Option<Duration>,
+    /// Unix sockets: the kernel's send buffer (SO_SNDBUF), which bounds the bytes in
+    /// transit between the two processes. With the usual default (about 208 KiB) sender
+    /// and receiver take turns copying a large message instead of copying at the same
+    /// time. The kernel caps it at `net.core.wmem_max`; `None` keeps its default. TCP is
+    /// left to the kernel's autotuning, which a fixed size would switch off.
+    pub unix_send_buffer: Option<usize>,
 }
 
 impl Default for Options {
@@ -93,6 +99,7 @@ impl Default for Options {
             reconnect_base: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
             default_timeout: None,
+            unix_send_buffer: Some(1 << 20),
         }
     }
 }

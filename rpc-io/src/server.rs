@@ -236,11 +236,19 @@ pub(crate) enum Unary {
     Sync(Arc<dyn SyncHandler>),
 }
 
+/// A registered method: its handler, and its name as `Bytes` for handler contexts (so a
+/// context never holds on to the received frame the name came in).
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) name: Bytes,
+    pub(crate) method: Method,
+}
+
 /// Handlers by method name.
 #[derive(Clone, Default)]
 pub struct Router {
-    methods: BTreeMap<String, Method>,
-    list: Option<Method>,
+    methods: BTreeMap<String, Route>,
+    list: Option<Route>,
 }
 
 impl Router {
@@ -250,29 +258,26 @@ impl Router {
     }
 
     /// Registers a unary handler.
-    pub fn unary(mut self, name: &str, handler: impl UnaryHandler) -> Router {
-        self.methods.insert(
-            name.to_string(),
-            Method::Unary(Unary::Async(Arc::new(handler))),
-        );
-        self.list = None;
-        self
+    pub fn unary(self, name: &str, handler: impl UnaryHandler) -> Router {
+        self.add(name, Method::Unary(Unary::Async(Arc::new(handler))))
     }
 
     /// Registers a unary handler that answers without awaiting (see [`SyncHandler`]).
-    pub fn unary_sync(mut self, name: &str, handler: impl SyncHandler) -> Router {
-        self.methods.insert(
-            name.to_string(),
-            Method::Unary(Unary::Sync(Arc::new(handler))),
-        );
-        self.list = None;
-        self
+    pub fn unary_sync(self, name: &str, handler: impl SyncHandler) -> Router {
+        self.add(name, Method::Unary(Unary::Sync(Arc::new(handler))))
     }
 
     /// Registers a streaming handler.
-    pub fn streaming(mut self, name: &str, handler: impl StreamHandler) -> Router {
-        self.methods
-            .insert(name.to_string(), Method::Streaming(Arc::new(handler)));
+    pub fn streaming(self, name: &str, handler: impl StreamHandler) -> Router {
+        self.add(name, Method::Streaming(Arc::new(handler)))
+    }
+
+    fn add(mut self, name: &str, method: Method) -> Router {
+        let route = Route {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            method,
+        };
+        self.methods.insert(name.to_string(), route);
         self.list = None;
         self
     }
@@ -288,11 +293,14 @@ impl Router {
     fn sealed(mut self) -> Router {
         let listing = Bytes::from(self.names().join("\n"));
         let list = move |_ctx: &Context, _req: Bytes| Ok(listing.clone());
-        self.list = Some(Method::Unary(Unary::Sync(Arc::new(list))));
+        self.list = Some(Route {
+            name: Bytes::from_static(LIST_METHOD.as_bytes()),
+            method: Method::Unary(Unary::Sync(Arc::new(list))),
+        });
         self
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&Method> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Route> {
         if name == LIST_METHOD {
             return self.list.as_ref();
         }
@@ -327,7 +335,8 @@ impl Server {
     /// Binds `endpoint` (`tcp://host:port`, port 0 for any; `unix:///path`) and serves in
     /// the background.
     pub async fn bind(self, endpoint: &str) -> Result<Running, Status> {
-        self.bind_via(&Sockets, endpoint).await
+        let sockets = Sockets::new(&self.opts);
+        self.bind_via(&sockets, endpoint).await
     }
 
     /// Like [`Server::bind`], over any [`Transport`].

@@ -48,17 +48,32 @@ pub trait Acceptor: Send + Sync + 'static {
 
 /// TCP and Unix sockets.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Sockets;
+pub struct Sockets {
+    /// SO_SNDBUF for Unix sockets (see [`crate::Options::unix_send_buffer`]); `None`
+    /// keeps the kernel's default.
+    pub unix_send_buffer: Option<usize>,
+}
+
+impl Sockets {
+    /// Sockets set up as `opts` asks.
+    pub fn new(opts: &crate::Options) -> Sockets {
+        Sockets {
+            unix_send_buffer: opts.unix_send_buffer,
+        }
+    }
+}
 
 impl Transport for Sockets {
     fn connect(&self, endpoint: &Endpoint) -> IoFuture<'_, Io> {
         let endpoint = endpoint.clone();
-        Box::pin(async move { connect(&endpoint).await })
+        Box::pin(async move { connect(&endpoint, *self).await })
     }
 
     fn listen(&self, endpoint: &Endpoint) -> IoFuture<'_, Box<dyn Acceptor>> {
         let endpoint = endpoint.clone();
-        Box::pin(async move { Ok(Box::new(Listener::bind(&endpoint).await?) as Box<dyn Acceptor>) })
+        Box::pin(async move {
+            Ok(Box::new(Listener::bind(&endpoint, *self).await?) as Box<dyn Acceptor>)
+        })
     }
 }
 
@@ -72,7 +87,7 @@ impl Acceptor for Listener {
     }
 }
 
-pub(crate) async fn connect(endpoint: &Endpoint) -> io::Result<Io> {
+pub(crate) async fn connect(endpoint: &Endpoint, setup: Sockets) -> io::Result<Io> {
     match endpoint {
         Endpoint::Tcp(addr) => {
             let s = TcpStream::connect(addr).await?;
@@ -80,7 +95,7 @@ pub(crate) async fn connect(endpoint: &Endpoint) -> io::Result<Io> {
         }
         Endpoint::Unix(path) => {
             let s = UnixStream::connect(path).await?;
-            Ok(unix_io(s, path.display().to_string()))
+            Ok(unix_io(s, path.display().to_string(), setup))
         }
     }
 }
@@ -96,7 +111,15 @@ fn tcp_io(s: TcpStream) -> Io {
     }
 }
 
-fn unix_io(s: UnixStream, peer: String) -> Io {
+fn set_up_unix(s: &UnixStream, setup: Sockets) {
+    if let Some(n) = setup.unix_send_buffer {
+        // Best effort: the kernel caps it at net.core.wmem_max.
+        let _ = socket2::SockRef::from(s).set_send_buffer_size(n);
+    }
+}
+
+fn unix_io(s: UnixStream, peer: String, setup: Sockets) -> Io {
+    set_up_unix(&s, setup);
     let (r, w) = s.into_split();
     Io {
         read: Box::pin(r),
@@ -108,11 +131,11 @@ fn unix_io(s: UnixStream, peer: String) -> Io {
 /// A bound listener for either socket kind.
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, std::path::PathBuf),
+    Unix(UnixListener, std::path::PathBuf, Sockets),
 }
 
 impl Listener {
-    pub(crate) async fn bind(endpoint: &Endpoint) -> io::Result<Listener> {
+    pub(crate) async fn bind(endpoint: &Endpoint, setup: Sockets) -> io::Result<Listener> {
         match endpoint {
             Endpoint::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).await?)),
             Endpoint::Unix(path) => {
@@ -120,7 +143,11 @@ impl Listener {
                 if path.exists() {
                     let _ = std::fs::remove_file(path);
                 }
-                Ok(Listener::Unix(UnixListener::bind(path)?, path.clone()))
+                Ok(Listener::Unix(
+                    UnixListener::bind(path)?,
+                    path.clone(),
+                    setup,
+                ))
             }
         }
     }
@@ -129,22 +156,60 @@ impl Listener {
     pub(crate) fn local(&self) -> io::Result<Endpoint> {
         match self {
             Listener::Tcp(l) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
-            Listener::Unix(_, p) => Ok(Endpoint::Unix(p.clone())),
+            Listener::Unix(_, p, _) => Ok(Endpoint::Unix(p.clone())),
         }
     }
 
     pub(crate) async fn accept(&self) -> io::Result<Io> {
         match self {
             Listener::Tcp(l) => Ok(tcp_io(l.accept().await?.0)),
-            Listener::Unix(l, p) => Ok(unix_io(l.accept().await?.0, p.display().to_string())),
+            Listener::Unix(l, p, setup) => Ok(unix_io(
+                l.accept().await?.0,
+                p.display().to_string(),
+                *setup,
+            )),
         }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, p) = self {
+        if let Listener::Unix(_, p, _) = self {
             let _ = std::fs::remove_file(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel reports twice the size set (its bookkeeping share), capped at
+    /// net.core.wmem_max.
+    fn wmem_max() -> usize {
+        std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn unix_sockets_get_the_send_buffer_asked_for() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let default = socket2::SockRef::from(&b).send_buffer_size().unwrap();
+        let want = 1 << 20;
+        set_up_unix(
+            &a,
+            Sockets {
+                unix_send_buffer: Some(want),
+            },
+        );
+        set_up_unix(&b, Sockets::default());
+        let got = socket2::SockRef::from(&a).send_buffer_size().unwrap();
+        assert!(got >= want.min(wmem_max()), "asked {want}, got {got}");
+        assert_eq!(
+            socket2::SockRef::from(&b).send_buffer_size().unwrap(),
+            default
+        );
     }
 }

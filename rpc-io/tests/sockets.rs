@@ -571,12 +571,12 @@ async fn a_custom_transport_plugs_in() {
         fn connect(&self, ep: &Endpoint) -> IoFuture<'_, Io> {
             self.0.fetch_add(1, Ordering::SeqCst);
             let ep = ep.clone();
-            Box::pin(async move { Sockets.connect(&ep).await })
+            Box::pin(async move { Sockets::default().connect(&ep).await })
         }
         fn listen(&self, ep: &Endpoint) -> IoFuture<'_, Box<dyn Acceptor>> {
             self.0.fetch_add(100, Ordering::SeqCst);
             let ep = ep.clone();
-            Box::pin(async move { Sockets.listen(&ep).await })
+            Box::pin(async move { Sockets::default().listen(&ep).await })
         }
     }
     let count = Arc::new(AtomicUsize::new(0));
@@ -1467,5 +1467,48 @@ async fn a_peer_that_closes_in_the_middle_of_a_large_chunk_ends_only_its_connect
         server.stats().bytes_in_place > 0,
         "the landing path was not taken"
     );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A handler's context names its method with the router's copy of the name, not a view
+/// into the received frame: a view would keep every large request's frame (message and
+/// all) alive for as long as the handler runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_do_not_hold_on_to_received_frames() {
+    let names = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = names.clone();
+    let router = Router::new().unary("big", move |ctx: Context, req: Bytes| {
+        seen.lock()
+            .unwrap()
+            .push((ctx.method().as_ptr() as usize, ctx.get("k").cloned()));
+        async move { Ok(Bytes::from(req.len().to_string())) }
+    });
+    let opts = Options {
+        max_frame_size: 1 << 20,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", router, opts.clone()).await;
+    let url = server.local_endpoint().to_string();
+    let client = Client::connect_with(&url, opts, None).await.unwrap();
+    for i in 0..3u8 {
+        let call = CallOptions {
+            metadata: vec![("k".to_string(), Bytes::from(vec![i; 3]))],
+            ..CallOptions::default()
+        };
+        let reply = client
+            .call_with("big", Bytes::from(vec![i; 512 * 1024]), &call)
+            .await
+            .unwrap();
+        assert_eq!(reply, "524288");
+    }
+    let names = std::mem::take(&mut *names.lock().unwrap());
+    assert_eq!(names.len(), 3);
+    assert!(
+        names.iter().all(|(p, _)| *p == names[0].0),
+        "every call's context shares one copy of the name"
+    );
+    for (i, (_, v)) in names.iter().enumerate() {
+        assert_eq!(v.as_deref(), Some(&[i as u8; 3][..]), "metadata intact");
+    }
     server.shutdown(Duration::from_secs(1)).await;
 }

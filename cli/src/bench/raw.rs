@@ -1,4 +1,6 @@
-//! The floor: a raw echo over the same sockets and runtime, no protocol at all.
+//! The floor: a raw echo over the same sockets and runtime, no protocol at all. The
+//! sockets are set up as muxwire sets up its own (TCP_NODELAY; a Unix socket's send buffer
+//! as `Options::unix_send_buffer` says), so that the protocol is the only difference.
 //! The client's first byte picks the mode: `E` echoes everything back, `S` sinks
 //! everything and answers the byte count (u64 LE) at EOF.
 
@@ -48,6 +50,7 @@ pub(crate) async fn serve(url: &str) -> i32 {
     println!("{url}");
     loop {
         let (s, _) = l.accept().await.expect("accept");
+        like_muxwire(&s);
         tokio::spawn(handle(s));
     }
 }
@@ -61,7 +64,15 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
         let s = UnixStream::connect(url.trim_start_matches("unix://"))
             .await
             .map_err(|e| e.to_string())?;
+        like_muxwire(&s);
         run(w, s, quick).await
+    }
+}
+
+/// The send buffer muxwire gives its Unix sockets by default.
+fn like_muxwire(s: &UnixStream) {
+    if let Some(n) = muxwire::Options::default().unix_send_buffer {
+        let _ = socket2::SockRef::from(s).set_send_buffer_size(n);
     }
 }
 
