@@ -10,6 +10,8 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::Endpoint;
 
+mod socket;
+
 /// The read half of a connection.
 pub type ReadHalf = Pin<Box<dyn AsyncRead + Send>>;
 /// The write half of a connection.
@@ -91,24 +93,28 @@ pub(crate) async fn connect(endpoint: &Endpoint, setup: Sockets) -> io::Result<I
     match endpoint {
         Endpoint::Tcp(addr) => {
             let s = TcpStream::connect(addr).await?;
-            Ok(tcp_io(s))
+            tcp_io(s)
         }
         Endpoint::Unix(path) => {
             let s = UnixStream::connect(path).await?;
-            Ok(unix_io(s, path.display().to_string(), setup))
+            unix_io(s, path.display().to_string(), setup)
         }
     }
 }
 
-fn tcp_io(s: TcpStream) -> Io {
+fn tcp_io(s: TcpStream) -> io::Result<Io> {
     let _ = s.set_nodelay(true);
     let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let (r, w) = s.into_split();
-    Io {
+    halves(s.into_std()?.into(), peer)
+}
+
+fn halves(fd: std::os::fd::OwnedFd, peer: String) -> io::Result<Io> {
+    let (r, w) = socket::split(fd)?;
+    Ok(Io {
         read: Box::pin(r),
         write: Box::pin(w),
         peer,
-    }
+    })
 }
 
 fn set_up_unix(s: &UnixStream, setup: Sockets) {
@@ -118,14 +124,9 @@ fn set_up_unix(s: &UnixStream, setup: Sockets) {
     }
 }
 
-fn unix_io(s: UnixStream, peer: String, setup: Sockets) -> Io {
+fn unix_io(s: UnixStream, peer: String, setup: Sockets) -> io::Result<Io> {
     set_up_unix(&s, setup);
-    let (r, w) = s.into_split();
-    Io {
-        read: Box::pin(r),
-        write: Box::pin(w),
-        peer,
-    }
+    halves(s.into_std()?.into(), peer)
 }
 
 /// A bound listener for either socket kind.
@@ -162,12 +163,10 @@ impl Listener {
 
     pub(crate) async fn accept(&self) -> io::Result<Io> {
         match self {
-            Listener::Tcp(l) => Ok(tcp_io(l.accept().await?.0)),
-            Listener::Unix(l, p, setup) => Ok(unix_io(
-                l.accept().await?.0,
-                p.display().to_string(),
-                *setup,
-            )),
+            Listener::Tcp(l) => tcp_io(l.accept().await?.0),
+            Listener::Unix(l, p, setup) => {
+                unix_io(l.accept().await?.0, p.display().to_string(), *setup)
+            }
         }
     }
 }
