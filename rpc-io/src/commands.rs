@@ -175,9 +175,18 @@ struct State {
 }
 
 impl Commands {
+    /// The queue's state. No code that can panic runs under the lock, but the close path
+    /// also runs while a panic unwinds, where a second panic would abort the process, so
+    /// a poisoned lock is taken as it is.
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Queues `cmd`; false if the connection has ended.
     pub(crate) fn send(&self, cmd: Cmd) -> bool {
-        let mut s = self.state.lock().expect("commands");
+        let mut s = self.state();
         if s.closed {
             return false;
         }
@@ -194,7 +203,7 @@ impl Commands {
     /// than the whole budget goes alone, once nothing else is queued).
     pub(crate) fn one_way(&self, method: &str, bodies: Bodies) -> Result<(), OneWayRefused> {
         let n = bodies.len();
-        let mut s = self.state.lock().expect("commands");
+        let mut s = self.state();
         if s.closed {
             return Err(OneWayRefused::Closed);
         }
@@ -228,7 +237,7 @@ impl Commands {
     /// `names`.
     pub(crate) fn take(&self, cmds: &mut VecDeque<Cmd>, names: &mut String) {
         names.clear();
-        let mut s = self.state.lock().expect("commands");
+        let mut s = self.state();
         std::mem::swap(&mut s.cmds, cmds);
         std::mem::swap(&mut s.names, names);
         s.last_name = None;
@@ -239,7 +248,7 @@ impl Commands {
         if n == 0 {
             return;
         }
-        let mut s = self.state.lock().expect("commands");
+        let mut s = self.state();
         s.one_way = s.one_way.saturating_sub(n);
         let wake = std::mem::take(&mut s.room_waiters);
         drop(s);
@@ -250,7 +259,7 @@ impl Commands {
 
     /// The connection has ended: later pushes fail. Returns what was still queued.
     pub(crate) fn close(&self) -> VecDeque<Cmd> {
-        let mut s = self.state.lock().expect("commands");
+        let mut s = self.state();
         s.closed = true;
         let rest = std::mem::take(&mut s.cmds);
         drop(s);

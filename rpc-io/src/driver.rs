@@ -337,18 +337,45 @@ pub(crate) fn spawn(
         batch: Vec::new(),
         writer: outbox,
     };
-    let closed = handle.closed.clone();
-    let ready = handle.ready.clone();
+    let ending = Ending {
+        outbox: driver.writer.clone(),
+        commands: handle.commands.clone(),
+        closed: handle.closed.clone(),
+        ready: handle.ready.clone(),
+    };
     let task = tokio::spawn(async move {
         let read = io.read;
         driver.run(read).await;
         // Let the writer flush the final GOAWAY, then stop it.
         driver.writer.close();
         let _ = writer.await;
-        closed.set();
-        ready.set();
+        drop(ending);
     });
     (handle, task)
+}
+
+/// Ends a connection once its driver is gone, also when the driver panicked (then this
+/// runs as the task unwinds, and the driver's own cleanup never ran): the writer stops, so
+/// the socket closes and the peer sees the end; commands still queued fail (their callers
+/// get UNAVAILABLE, as do the calls in flight, whose reply channels the driver dropped);
+/// and the client sees the connection closed, so it reconnects.
+struct Ending {
+    outbox: Arc<Outbox>,
+    commands: Arc<Commands>,
+    closed: Arc<Flag>,
+    ready: Arc<Flag>,
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("connection driver panicked: connection closed");
+        }
+        self.outbox.close();
+        drop(self.commands.close());
+        self.closed.set();
+        self.ready.set();
+    }
 }
 
 impl Driver {
@@ -804,6 +831,10 @@ impl Driver {
         self.next_gen += 1;
         let call = CallRef { stream, gen };
         let name = std::str::from_utf8(&method).unwrap_or("");
+        #[cfg(test)]
+        if name == tests::PANIC_METHOD {
+            panic!("a test asked this connection's driver to panic");
+        }
         let Some(Route { name, method }) = router.as_ref().and_then(|r| r.get(name)).cloned()
         else {
             self.served
@@ -2049,5 +2080,70 @@ async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use crate::{CallOptions, Client, Context, Options, Router, Server, StatusCode};
+
+    /// Calling this method makes the receiving driver panic (test builds only).
+    pub(super) const PANIC_METHOD: &str = "test.panic-in-driver";
+
+    /// A driver that panics takes only its connection down, and takes it down for real:
+    /// the socket closes (the peer's calls in flight fail at once instead of waiting for
+    /// their timeouts) and the client reconnects.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_driver_closes_its_connection_and_fails_its_calls() {
+        let router = Router::new()
+            .unary("echo", |_ctx: Context, req: Bytes| async move { Ok(req) })
+            .unary("sleep", |_ctx: Context, _req: Bytes| async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(Bytes::new())
+            });
+        let server = Server::new(router, Options::default())
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .unwrap();
+        let url = server.local_endpoint().to_string();
+        let opts = Options {
+            reconnect_base: Duration::from_millis(10),
+            ..Options::default()
+        };
+        let client = Client::connect_with(&url, opts, None).await.unwrap();
+        let long = CallOptions::timeout(Duration::from_secs(20));
+        let c = client.clone();
+        let sleeping = tokio::spawn(async move { c.call_with("sleep", Bytes::new(), &long).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let bounded = Duration::from_secs(5);
+        let e = tokio::time::timeout(bounded, client.call(PANIC_METHOD, Bytes::new()))
+            .await
+            .expect("the call that killed the driver ends")
+            .unwrap_err();
+        assert_eq!(e.code, StatusCode::UNAVAILABLE, "{e}");
+        let e = tokio::time::timeout(bounded, sleeping)
+            .await
+            .expect("the call in flight ends long before its 20 s timeout")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.code, StatusCode::UNAVAILABLE, "{e}");
+
+        // The server still serves, and the client reconnects to it.
+        let mut answered = false;
+        for _ in 0..200 {
+            if let Ok(r) = client.call("echo", Bytes::from_static(b"again")).await {
+                assert_eq!(r, "again");
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(answered, "the client reconnected");
+        server.shutdown(Duration::from_secs(1)).await;
     }
 }
