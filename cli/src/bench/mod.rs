@@ -290,9 +290,15 @@ fn print_table(results: &serde_json::Map<String, Value>, transports: &[&str]) {
                     .unwrap_or(0.0);
                 format!(" (p99 raw {r99:.1} / mux {m99:.1})")
             } else if w == "W2" {
-                match results[&format!("{t}/mux/{w}")]["server_allocs_per_call"].as_f64() {
-                    Some(a) => format!(" ({a:.2} server allocations per call)"),
-                    None => String::new(),
+                let m = &results[&format!("{t}/mux/{w}")];
+                match (
+                    m["server_allocs_per_call"].as_f64(),
+                    m["client_allocs_per_call"].as_f64(),
+                ) {
+                    (Some(s), Some(c)) => {
+                        format!(" (allocations per call: server {s:.2}, client {c:.2})")
+                    }
+                    _ => String::new(),
                 }
             } else {
                 String::new()

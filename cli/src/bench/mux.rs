@@ -78,6 +78,7 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
                     .map_err(|e| e.to_string())?;
             }
             let allocs_before = server_allocs(&client).await?;
+            let client_before = crate::alloc::count();
             let start = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..128 {
@@ -98,11 +99,13 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
                 calls += t.await.map_err(|e| e.to_string())?;
             }
             let secs = start.elapsed().as_secs_f64();
+            let client_allocs = crate::alloc::count() - client_before;
             let allocs = server_allocs(&client).await?.saturating_sub(allocs_before);
             json!({
                 "calls_per_s": calls as f64 / secs,
                 "calls": calls,
                 "server_allocs_per_call": allocs as f64 / calls.max(1) as f64,
+                "client_allocs_per_call": client_allocs as f64 / calls.max(1) as f64,
                 "client_writev": client.stats().write_syscalls,
             })
         }
