@@ -27,6 +27,7 @@ pub(crate) use crate::commands::{
 use tokio::time::Instant;
 
 use crate::compress;
+use crate::panics::{self, CatchPanic};
 use crate::pool;
 use crate::server::{CancelState, Context, Inbound, Method, Outbound, Route, Router, Unary};
 use crate::stats::Stats;
@@ -566,7 +567,8 @@ impl Driver {
                     // One-way calls are not tracked as in flight.
                     self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
                 }
-                let method = slice(method);
+                // Borrowed, not sliced: handlers name their method with the router's copy.
+                let method = method.get(input);
                 // Only calls that carry ENTRY tags pay for their metadata: a copy, since a
                 // view would keep the whole received frame (message and all) alive.
                 let block = metadata.get(input);
@@ -734,7 +736,7 @@ impl Driver {
     fn one_way_call(
         &mut self,
         stream: u32,
-        method: Bytes,
+        method: &[u8],
         entries: Vec<(String, Bytes)>,
         deadline: Option<CoreDuration>,
         body: Option<(Bytes, Codec, bool)>,
@@ -752,18 +754,18 @@ impl Driver {
     fn run_one_way(
         &mut self,
         router: Option<&Router>,
-        method: Bytes,
+        method: &[u8],
         entries: Vec<(String, Bytes)>,
         deadline: Option<CoreDuration>,
         data: Bytes,
         codec: Codec,
     ) {
-        let name = std::str::from_utf8(&method).unwrap_or("");
+        let name = std::str::from_utf8(method).unwrap_or("");
         let (method, handler) = match router.and_then(|r| r.get(name)) {
             Some(Route {
                 name,
                 method: Method::Unary(h),
-            }) => (name.clone(), h),
+            }) => (name, h),
             _ => {
                 tracing::debug!(method = name, "one-way call to no unary handler dropped");
                 return;
@@ -786,24 +788,43 @@ impl Driver {
                     Some(ctx) => ctx,
                     None => self.new_context(Bytes::new(), None, Vec::new()),
                 };
-                ctx.method = method;
+                // The kept context still names the last method (the router's copy): a run
+                // of messages to one method shares it without touching its count.
+                if ctx.method.as_ptr() != method.as_ptr() || ctx.method.len() != method.len() {
+                    ctx.method = method.clone();
+                }
                 ctx.deadline = deadline;
                 ctx.metadata = entries;
-                let _ = h.call(&ctx, req);
+                let done = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
+                if let Err(status) = &done {
+                    self.stats.ended(status.code);
+                    return;
+                }
                 // Keep it only if the handler kept no part of it.
                 if Arc::strong_count(&ctx.cancel) == 1 {
-                    ctx.method = Bytes::new();
                     ctx.metadata.clear();
                     self.spare_ctx = Some(ctx);
                 }
             }
             Unary::Async(h) => {
-                let ctx = self.new_context(method, deadline, entries);
-                let mut fut = h.call(ctx, req);
-                if poll_once(&mut fut).is_none() {
-                    tokio::spawn(async move {
-                        let _ = fut.await;
-                    });
+                let name = method.clone();
+                let ctx = self.new_context(method.clone(), deadline, entries);
+                let first = panics::catch(&name, || {
+                    let mut fut = h.call(ctx, req);
+                    let polled = poll_once(&mut fut);
+                    (fut, polled)
+                });
+                match first {
+                    Ok((fut, None)) => {
+                        tokio::spawn(async move {
+                            let _ = CatchPanic::new(fut, name).await;
+                        });
+                    }
+                    Ok((_, Some(Ok(_)))) => {}
+                    Ok((_, Some(Err(status)))) | Err(status) => {
+                        self.stats.ended(status.code);
+                        return;
+                    }
                 }
             }
         }
@@ -814,7 +835,7 @@ impl Driver {
     fn incoming_call(
         &mut self,
         stream: u32,
-        method: Bytes,
+        method: &[u8],
         entries: Vec<(String, Bytes)>,
         deadline: Option<CoreDuration>,
         one_way: bool,
@@ -830,7 +851,7 @@ impl Driver {
         let gen = self.next_gen;
         self.next_gen += 1;
         let call = CallRef { stream, gen };
-        let name = std::str::from_utf8(&method).unwrap_or("");
+        let name = std::str::from_utf8(method).unwrap_or("");
         #[cfg(test)]
         if name == tests::PANIC_METHOD {
             panic!("a test asked this connection's driver to panic");
@@ -869,12 +890,20 @@ impl Driver {
                     .insert(stream, Served::new(gen, cancel, Some(itx), None));
                 let inbound = Inbound::new(irx, self.handle.clone(), call);
                 let outbound = Outbound::new(self.handle.clone(), call);
-                let fut = h.call(ctx, inbound, outbound);
-                let handle = self.handle.clone();
-                tokio::spawn(async move {
-                    let result = fut.await.map(|()| None);
-                    handle.send(Cmd::Reply { call, result });
-                });
+                let method = ctx.method.clone();
+                match panics::catch(&method, || h.call(ctx, inbound, outbound)) {
+                    Ok(fut) => {
+                        let handle = self.handle.clone();
+                        tokio::spawn(async move {
+                            let result = CatchPanic::new(fut, method).await.map(|()| None);
+                            handle.send(Cmd::Reply { call, result });
+                        });
+                    }
+                    Err(status) => {
+                        self.reply(stream, Err(status));
+                        return;
+                    }
+                }
                 if let Some((data, codec, more)) = body {
                     self.message(stream, Piece::Bytes(data), codec, more, end);
                 } else if end {
@@ -1075,27 +1104,34 @@ impl Driver {
             };
             // Handlers that finish on their first poll are answered inline (no task, no
             // channel hop); the rest run as tasks and answer through the command channel.
+            // A handler that panics fails its own call with INTERNAL (see `panics`).
             match h {
                 Unary::Sync(h) => {
-                    let result = h.call(&ctx, req);
+                    let result = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
                     drop(ctx);
                     self.reply(stream, result.map(Some));
                 }
                 Unary::Async(h) => {
-                    let mut fut = h.call(ctx, req);
-                    match poll_once(&mut fut) {
-                        Some(result) => {
+                    let method = ctx.method.clone();
+                    let first = panics::catch(&method, || {
+                        let mut fut = h.call(ctx, req);
+                        let polled = poll_once(&mut fut);
+                        (fut, polled)
+                    });
+                    match first {
+                        Err(status) => self.reply(stream, Err(status)),
+                        Ok((fut, Some(result))) => {
                             drop(fut);
                             self.reply(stream, result.map(Some));
                         }
-                        None => {
+                        Ok((fut, None)) => {
                             let handle = self.handle.clone();
                             let call = CallRef {
                                 stream,
                                 gen: self.served.get(&stream).map_or(0, |s| s.gen),
                             };
                             tokio::spawn(async move {
-                                let result = fut.await.map(Some);
+                                let result = CatchPanic::new(fut, method).await.map(Some);
                                 handle.send(Cmd::Reply { call, result });
                             });
                         }

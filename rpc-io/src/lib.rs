@@ -32,6 +32,7 @@ mod compress;
 mod driver;
 mod endpoint;
 mod options;
+mod panics;
 mod pool;
 mod server;
 mod stats;
