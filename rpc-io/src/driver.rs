@@ -807,17 +807,12 @@ impl Driver {
                 }
             }
             Unary::Async(h) => {
-                let name = method.clone();
                 let ctx = self.new_context(method.clone(), deadline, entries);
-                let first = panics::catch(&name, || {
-                    let mut fut = h.call(ctx, req);
-                    let polled = poll_once(&mut fut);
-                    (fut, polled)
-                });
-                match first {
+                match start_unary(method, &**h, ctx, req) {
                     Ok((fut, None)) => {
+                        let watched = CatchPanic::new(fut, method.clone());
                         tokio::spawn(async move {
-                            let _ = CatchPanic::new(fut, name).await;
+                            let _ = watched.await;
                         });
                     }
                     Ok((_, Some(Ok(_)))) => {}
@@ -856,8 +851,7 @@ impl Driver {
         if name == tests::PANIC_METHOD {
             panic!("a test asked this connection's driver to panic");
         }
-        let Some(Route { name, method }) = router.as_ref().and_then(|r| r.get(name)).cloned()
-        else {
+        let Some(route) = router.as_ref().and_then(|r| r.get(name)).cloned() else {
             self.served
                 .insert(stream, Served::new(gen, cancel, None, None));
             let msg = format!("unknown method {name:?}");
@@ -867,14 +861,14 @@ impl Driver {
         let ctx = Context {
             // The router's copy of the name: the received frame may be large, and the
             // context lives as long as the handler runs.
-            method: name,
+            method: route.name,
             deadline: deadline
                 .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
             peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
         };
-        match method {
+        match route.method {
             Method::Unary(h) => {
                 self.served
                     .insert(stream, Served::new(gen, cancel, None, Some((h, ctx, None))));
@@ -1113,12 +1107,7 @@ impl Driver {
                 }
                 Unary::Async(h) => {
                     let method = ctx.method.clone();
-                    let first = panics::catch(&method, || {
-                        let mut fut = h.call(ctx, req);
-                        let polled = poll_once(&mut fut);
-                        (fut, polled)
-                    });
-                    match first {
+                    match start_unary(&method, &*h, ctx, req) {
                         Err(status) => self.reply(stream, Err(status)),
                         Ok((fut, Some(result))) => {
                             drop(fut);
@@ -2080,6 +2069,24 @@ impl Landing {
         }
         self.buf
     }
+}
+
+/// An async unary handler's future.
+type UnaryFuture = crate::server::BoxFuture<Result<Bytes, Status>>;
+
+/// The future of an async unary handler, and its outcome if it finished on its first poll
+/// (see `poll_once`); a panic in either step is the call's INTERNAL status.
+fn start_unary(
+    method: &[u8],
+    h: &dyn crate::server::UnaryHandler,
+    ctx: Context,
+    req: Bytes,
+) -> Result<(UnaryFuture, Option<Result<Bytes, Status>>), Status> {
+    panics::catch(method, || {
+        let mut fut = h.call(ctx, req);
+        let polled = poll_once(&mut fut);
+        (fut, polled)
+    })
 }
 
 /// Polls a handler's future once, without a task. A future that is not ready has
