@@ -48,8 +48,8 @@ pub trait Acceptor: Send + Sync + 'static {
     fn local_endpoint(&self) -> io::Result<Endpoint>;
 }
 
-/// TCP and Unix sockets.
-#[derive(Debug, Clone, Copy, Default)]
+/// TCP and Unix sockets. `Sockets::default()` sets them up as `Options::default()` says.
+#[derive(Debug, Clone, Copy)]
 pub struct Sockets {
     /// SO_SNDBUF for Unix sockets (see [`crate::Options::unix_send_buffer`]); `None`
     /// keeps the kernel's default.
@@ -62,6 +62,12 @@ impl Sockets {
         Sockets {
             unix_send_buffer: opts.unix_send_buffer,
         }
+    }
+}
+
+impl Default for Sockets {
+    fn default() -> Sockets {
+        Sockets::new(&crate::Options::default())
     }
 }
 
@@ -203,7 +209,12 @@ mod tests {
                 unix_send_buffer: Some(want),
             },
         );
-        set_up_unix(&b, Sockets::default());
+        set_up_unix(
+            &b,
+            Sockets {
+                unix_send_buffer: None,
+            },
+        );
         let got = socket2::SockRef::from(&a).send_buffer_size().unwrap();
         assert!(got >= want.min(wmem_max()), "asked {want}, got {got}");
         assert_eq!(
