@@ -29,7 +29,9 @@ use tokio::time::Instant;
 use crate::compress;
 use crate::panics::{self, CatchPanic};
 use crate::pool;
-use crate::server::{CancelState, Context, Inbound, Method, Outbound, Route, Router, Unary};
+use crate::server::{
+    CancelState, Context, Inbound, Method, Outbound, Route, Router, SyncHandler, Unary,
+};
 use crate::stats::Stats;
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox};
@@ -782,28 +784,9 @@ impl Driver {
             deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
         match handler {
             Unary::Sync(h) => {
-                // A sync handler only borrows its context, so one is kept and refilled: no
-                // reference counts change per message.
-                let mut ctx = match self.spare_ctx.take() {
-                    Some(ctx) => ctx,
-                    None => self.new_context(Bytes::new(), None, Vec::new()),
-                };
-                // The kept context still names the last method (the router's copy): a run
-                // of messages to one method shares it without touching its count.
-                if ctx.method.as_ptr() != method.as_ptr() || ctx.method.len() != method.len() {
-                    ctx.method = method.clone();
-                }
-                ctx.deadline = deadline;
-                ctx.metadata = entries;
-                let done = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
-                if let Err(status) = &done {
+                if let Err(status) = self.run_sync(&**h, method, deadline, entries, req) {
                     self.stats.ended(status.code);
                     return;
-                }
-                // Keep it only if the handler kept no part of it.
-                if Arc::strong_count(&ctx.cancel) == 1 {
-                    ctx.metadata.clear();
-                    self.spare_ctx = Some(ctx);
                 }
             }
             Unary::Async(h) => {
@@ -826,6 +809,63 @@ impl Driver {
         self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Runs a sync handler. It only borrows its context, so one is kept and refilled: no
+    /// reference counts change per call.
+    fn run_sync(
+        &mut self,
+        h: &dyn SyncHandler,
+        method: &Bytes,
+        deadline: Option<Instant>,
+        entries: Vec<(String, Bytes)>,
+        req: Bytes,
+    ) -> Result<Bytes, Status> {
+        let mut ctx = match self.spare_ctx.take() {
+            Some(ctx) => ctx,
+            None => self.new_context(Bytes::new(), None, Vec::new()),
+        };
+        // The kept context still names the last method (the router's copy): a run of calls
+        // to one method shares it without touching its count.
+        if ctx.method.as_ptr() != method.as_ptr() || ctx.method.len() != method.len() {
+            ctx.method = method.clone();
+        }
+        ctx.deadline = deadline;
+        ctx.metadata = entries;
+        let done = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
+        // Keep it only if the handler kept no part of it.
+        if Arc::strong_count(&ctx.cancel) == 1 {
+            ctx.metadata.clear();
+            self.spare_ctx = Some(ctx);
+        }
+        done
+    }
+
+    /// A unary call whose whole request came in its CALL frame, to a sync handler: answered
+    /// here and now, with no stream state (unless a large reply needs it) and no reference
+    /// counts per call. The handler runs before the next frame is read, so nothing can
+    /// cancel it meanwhile (as on the stream path, where a sync handler runs at once too).
+    #[allow(clippy::too_many_arguments)]
+    fn inline_sync(
+        &mut self,
+        stream: u32,
+        method: &Bytes,
+        h: &dyn SyncHandler,
+        entries: Vec<(String, Bytes)>,
+        deadline: Option<CoreDuration>,
+        data: Bytes,
+        codec: Codec,
+    ) {
+        self.conn.consume(StreamId(stream), data.len());
+        let max = self.opts.max_message_size as usize;
+        let result = compress::decompress(codec, data, max).and_then(|req| {
+            let deadline =
+                deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
+            self.run_sync(h, method, deadline, entries, req)
+        });
+        if let Some(code) = self.write_reply(stream, result.map(Some)) {
+            self.stats.ended(code);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn incoming_call(
         &mut self,
@@ -841,16 +881,35 @@ impl Driver {
             self.one_way_call(stream, method, entries, deadline, body);
             return;
         }
-        let router = self.router.clone();
-        let cancel = self.cancel_state();
-        let gen = self.next_gen;
-        self.next_gen += 1;
-        let call = CallRef { stream, gen };
         let name = std::str::from_utf8(method).unwrap_or("");
         #[cfg(test)]
         if name == tests::PANIC_METHOD {
             panic!("a test asked this connection's driver to panic");
         }
+        // The hot path: borrow the router (no reference count) and answer a whole request
+        // to a sync handler inline.
+        let router = self.router.take();
+        let sync = match router.as_deref().and_then(|r| r.get(name)) {
+            Some(Route {
+                name,
+                method: Method::Unary(Unary::Sync(h)),
+            }) if end => Some((name, h)),
+            _ => None,
+        };
+        let body = match (sync, body) {
+            (Some((name, h)), Some((data, codec, false))) => {
+                self.inline_sync(stream, name, &**h, entries, deadline, data, codec);
+                self.router = router;
+                return;
+            }
+            (_, body) => body,
+        };
+        self.router = router;
+        let router = self.router.clone();
+        let cancel = self.cancel_state();
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let call = CallRef { stream, gen };
         let Some(route) = router.as_ref().and_then(|r| r.get(name)).cloned() else {
             self.served
                 .insert(stream, Served::new(gen, cancel, None, None));
@@ -1742,6 +1801,19 @@ impl Driver {
                 return;
             }
         }
+        if let Some(code) = self.write_reply(stream, result) {
+            self.end_served(stream, code);
+        }
+    }
+
+    /// Writes a call's STATUS with its reply message, and returns the status code sent;
+    /// `None` if the message is too large for one frame or the credit left, in which case
+    /// it is queued as DATA chunks and the STATUS follows them (`pump` calls `reply`).
+    fn write_reply(
+        &mut self,
+        stream: u32,
+        result: Result<Option<Bytes>, Status>,
+    ) -> Option<StatusCode> {
         let now = self.now();
         let (code, reason) = match &result {
             Ok(_) => (StatusCode::OK, None),
@@ -1755,12 +1827,20 @@ impl Driver {
         let credit = self.conn.send_credit(StreamId(stream)) as usize;
         if let Some(b) = &body {
             if b.len() > frame_room.min(credit) {
-                // Large reply: DATA chunks first, then a STATUS without message.
+                // Large reply: DATA chunks first, then a STATUS without message. A call
+                // answered inline (`inline_sync`) gets its stream state for that.
+                if !self.served.contains_key(&stream) {
+                    let gen = self.next_gen;
+                    self.next_gen += 1;
+                    let cancel = self.cancel_state();
+                    self.served
+                        .insert(stream, Served::new(gen, cancel, None, None));
+                }
                 let q = self.queues.entry(stream).or_default();
                 q.items.push_back(Item::new(b.clone(), false, codec));
                 q.status = Some(Ok(None));
                 self.pump(stream);
-                return;
+                return None;
             }
         }
         let message = body.as_ref().map(|b| outgoing(b, codec));
@@ -1802,7 +1882,7 @@ impl Driver {
                 tracing::debug!(stream, %e, "STATUS not sent");
             }
         }
-        self.end_served(stream, code);
+        Some(code)
     }
 
     /// Runs a core command that writes one frame, handing it the write arena, and queues

@@ -797,6 +797,63 @@ async fn sync_handlers_answer_and_see_their_context() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// `n` bytes that do not compress.
+fn noise(n: usize) -> Bytes {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A sync handler answers a whole request inline (no stream state): compressed requests,
+/// replies larger than a frame and than the caller's window, and its counters still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_handlers_take_compressed_requests_and_send_large_replies() {
+    let router = Router::new().unary_sync("grow", |_ctx: &Context, req: Bytes| {
+        let n: usize = String::from_utf8_lossy(&req[..req.len().min(16)])
+            .trim_end_matches('z')
+            .parse()
+            .map_err(|_| Status::invalid_argument("not a size"))?;
+        Ok(noise(n))
+    });
+    let opts = Options {
+        compress_with: Some(muxwire::Codec::Lz4),
+        compress_threshold: 64,
+        initial_stream_window: 256 * 1024,
+        ..Options::default()
+    };
+    let server = serve("tcp://127.0.0.1:0", router, opts.clone()).await;
+    let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
+        .await
+        .unwrap();
+    for n in [0usize, 10, 70_000, 1_000_000] {
+        // Padded so that it is compressed on the way (the handler reads the number).
+        let mut req = n.to_string().into_bytes();
+        req.resize(4096, b'z');
+        let within = CallOptions::timeout(Duration::from_secs(10));
+        let r = client.call_with("grow", Bytes::from(req), &within).await;
+        assert_eq!(r.unwrap(), noise(n));
+    }
+    assert!(
+        client.stats().bytes_out < 4 * 4096,
+        "requests were compressed"
+    );
+    let e = client
+        .call("grow", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, StatusCode::INVALID_ARGUMENT);
+    let s = server.stats();
+    assert_eq!((s.calls_ok, s.in_flight), (4, 0));
+    assert_eq!(s.calls_failed.iter().sum::<u64>(), 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_client_closes_its_connections() {
     let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
