@@ -2,8 +2,11 @@
 //! calls made over them. [`Peer`] makes the same calls over one given connection (a
 //! handler calling its caller back).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +14,7 @@ use muxwire_core::wire::{Codec, Side};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::budget::Budget;
+use crate::commands::{CallMethod, Name, ReplyTo, UnaryReq};
 use crate::driver::{self, Bodies, CallReq, Cmd, Handle, OneWayRefused, StreamKey};
 use crate::server::{Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
@@ -57,17 +61,75 @@ fn token() -> u64 {
     TOKENS.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Cancels the call on the wire if the future making it is dropped before it ends.
-struct CancelOnDrop<'a> {
-    handle: &'a Handle,
-    token: u64,
-    armed: bool,
+/// A unary call's request, before it is queued.
+fn unary_req(body: Bytes, opts: &CallOptions, default_timeout: Option<Duration>) -> UnaryReq {
+    UnaryReq {
+        token: token(),
+        method: Name::default(),
+        body,
+        timeout: opts.timeout.or(default_timeout),
+        entries: opts.metadata.clone(),
+        compress: opts.compression,
+        slot: 0,
+    }
 }
 
-impl Drop for CancelOnDrop<'_> {
+/// A unary call on one connection: queued when first polled, its outcome taken from its
+/// reply slot (no channel, no allocation). Dropped before the outcome is in, it cancels
+/// the call on the wire.
+struct UnaryCall<'a> {
+    handle: &'a Handle,
+    method: &'a str,
+    /// The request, until it is queued.
+    req: Option<UnaryReq>,
+    /// The reply slot, while the call is under way.
+    slot: Option<u32>,
+    token: u64,
+}
+
+impl<'a> UnaryCall<'a> {
+    fn new(handle: &'a Handle, method: &'a str, req: UnaryReq) -> UnaryCall<'a> {
+        UnaryCall {
+            handle,
+            method,
+            token: req.token,
+            req: Some(req),
+            slot: None,
+        }
+    }
+}
+
+impl Future for UnaryCall<'_> {
+    type Output = Result<Bytes, Status>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(req) = this.req.take() {
+            return match this.handle.commands.unary(this.method, req, cx.waker()) {
+                Some(slot) => {
+                    this.slot = Some(slot);
+                    Poll::Pending
+                }
+                None => Poll::Ready(Err(Status::refused(
+                    "connection closed before the call was sent",
+                ))),
+            };
+        }
+        let Some(slot) = this.slot else {
+            return Poll::Ready(Err(Status::internal("call polled after it ended")));
+        };
+        let outcome = this.handle.commands.poll_reply(slot, cx);
+        if outcome.is_ready() {
+            this.slot = None;
+        }
+        outcome
+    }
+}
+
+impl Drop for UnaryCall<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            self.handle.send(Cmd::Cancel { token: self.token });
+        if let Some(slot) = self.slot {
+            self.handle.commands.abandon(slot, self.token);
         }
     }
 }
@@ -82,7 +144,7 @@ pub(crate) fn request(
 ) -> CallReq {
     CallReq {
         token: token(),
-        method: method.to_string(),
+        method: CallMethod::Owned(method.to_string()),
         body,
         end,
         one_way,
@@ -143,32 +205,9 @@ pub(crate) async fn send_budgeted(
     }
 }
 
-async fn unary_on(handle: &Handle, mut req: CallReq) -> Result<Bytes, Status> {
-    let (tx, rx) = oneshot::channel();
-    req.reply = Some(tx);
-    let token = req.token;
-    if !handle.send(Cmd::Call(Box::new(req))) {
-        return Err(Status::refused(
-            "connection closed before the call was sent",
-        ));
-    }
-    let mut guard = CancelOnDrop {
-        handle,
-        token,
-        armed: true,
-    };
-    let r = rx.await;
-    guard.armed = false;
-    r.unwrap_or_else(|_| {
-        Err(Status::unavailable(
-            "connection closed with the call in flight",
-        ))
-    })
-}
-
 async fn notify_on(handle: &Handle, mut req: CallReq) -> Result<(), Status> {
     let (tx, rx) = oneshot::channel();
-    req.reply = Some(tx);
+    req.reply = Some(ReplyTo::Channel(tx));
     if !handle.send(Cmd::Call(Box::new(req))) {
         return Err(Status::refused(
             "connection closed before the message was sent",
@@ -182,7 +221,7 @@ async fn notify_on(handle: &Handle, mut req: CallReq) -> Result<(), Status> {
 fn stream_on(handle: &Handle, mut req: CallReq) -> Result<(CallSink, CallStream), Status> {
     let (itx, irx) = mpsc::unbounded_channel();
     let (tx, rx) = oneshot::channel();
-    req.reply = Some(tx);
+    req.reply = Some(ReplyTo::Channel(tx));
     req.inbound = Some(itx);
     let token = req.token;
     if !handle.send(Cmd::Call(Box::new(req))) {
@@ -327,18 +366,8 @@ impl Peer {
         body: Bytes,
         opts: &CallOptions,
     ) -> Result<Bytes, Status> {
-        unary_on(
-            &self.handle,
-            request(
-                method,
-                Some(body),
-                true,
-                false,
-                opts,
-                self.opts.default_timeout,
-            ),
-        )
-        .await
+        let req = unary_req(body, opts, self.opts.default_timeout);
+        UnaryCall::new(&self.handle, method, req).await
     }
 
     /// A one-way message to the other end (see [`Client::notify`] for its size limit and
@@ -510,16 +539,9 @@ impl Client {
         body: Bytes,
         opts: &CallOptions,
     ) -> Result<Bytes, Status> {
-        let req = request(
-            method,
-            Some(body),
-            true,
-            false,
-            opts,
-            self.inner.opts.default_timeout,
-        );
+        let req = unary_req(body, opts, self.inner.opts.default_timeout);
         let handle = self.pick(req.timeout).await?;
-        unary_on(&handle, req).await
+        UnaryCall::new(&handle, method, req).await
     }
 
     /// A one-way call: no reply, no status. Returns once the message is queued on a live

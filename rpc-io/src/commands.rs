@@ -3,22 +3,27 @@
 //! and is woken only when the queue turns non-empty, so a burst of commands costs one
 //! wakeup. The queue also bounds one-way messages: their bytes count from the push until
 //! the driver has encoded them (or dropped them), and a caller waits while the count is
-//! over [`QUEUE_BUDGET`].
+//! over [`QUEUE_BUDGET`]. Under the same lock sit the slots where unary calls get their
+//! outcome (see `replies`), so a unary call takes the lock once to start and once to end.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use muxwire_core::wire::Codec;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::budget::{Permit, QUEUE_BUDGET};
+use crate::replies::Replies;
 use crate::Status;
 
 /// A request to the driver.
 pub(crate) enum Cmd {
     /// Open a call. `reply` gets the final outcome; `inbound` (streaming) the messages.
     Call(Box<CallReq>),
+    /// Open a unary call (the lean hot path of `Call`).
+    Unary(UnaryReq),
     /// Send one-way calls to one method, in order (`Client::notify`, `notify_batch`).
     OneWay { method: Name, bodies: Bodies },
     /// Send a message (or just the caller's half-close) on a call.
@@ -64,10 +69,47 @@ pub(crate) struct CallRef {
     pub(crate) gen: u64,
 }
 
+/// A unary call as a caller queues it: its method name is in the queue's name buffer and
+/// its outcome goes to a reply slot, so it costs no allocation.
+pub(crate) struct UnaryReq {
+    pub(crate) token: u64,
+    pub(crate) method: Name,
+    pub(crate) body: Bytes,
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) entries: Vec<(String, Bytes)>,
+    pub(crate) compress: Option<Codec>,
+    pub(crate) slot: u32,
+}
+
+/// Where a call's outcome goes.
+pub(crate) enum ReplyTo {
+    /// A channel (streaming calls, confirmed one-way calls).
+    Channel(oneshot::Sender<Result<Bytes, Status>>),
+    /// A slot of the connection's reply table (unary calls).
+    Slot(u32),
+}
+
+/// A call's method name: in the name buffer taken with the command, or owned (a call
+/// kept past the commands it came with).
+pub(crate) enum CallMethod {
+    Queued(Name),
+    Owned(String),
+}
+
+impl CallMethod {
+    /// The name; `names` is the buffer taken with the command.
+    pub(crate) fn of<'a>(&'a self, names: &'a str) -> &'a str {
+        match self {
+            CallMethod::Queued(n) => n.of(names),
+            CallMethod::Owned(s) => s,
+        }
+    }
+}
+
 /// A call (or a one-way call that must wait for credit), as the driver opens it.
 pub(crate) struct CallReq {
     pub(crate) token: u64,
-    pub(crate) method: String,
+    pub(crate) method: CallMethod,
     pub(crate) body: Option<Bytes>,
     pub(crate) end: bool,
     pub(crate) one_way: bool,
@@ -76,12 +118,32 @@ pub(crate) struct CallReq {
     pub(crate) compress: Option<Codec>,
     /// The body is already in wire form (compressed with `compress`), from a retry.
     pub(crate) prepared: bool,
-    pub(crate) reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
+    pub(crate) reply: Option<ReplyTo>,
     /// Messages of a streaming call with their wire size (credit returned when taken).
     pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// The one-way bytes this request still holds in the queue's budget.
     #[allow(dead_code)]
     pub(crate) room: Option<Room>,
+}
+
+impl CallReq {
+    /// The general form of a unary call, as the driver opens it.
+    pub(crate) fn unary(u: UnaryReq) -> CallReq {
+        CallReq {
+            token: u.token,
+            method: CallMethod::Queued(u.method),
+            body: Some(u.body),
+            end: true,
+            one_way: false,
+            timeout: u.timeout,
+            entries: u.entries,
+            compress: u.compress,
+            prepared: false,
+            reply: Some(ReplyTo::Slot(u.slot)),
+            inbound: None,
+            room: None,
+        }
+    }
 }
 
 /// The bodies of one-way calls to one method: one (`notify`) or many (`notify_batch`).
@@ -131,7 +193,7 @@ impl Iterator for BodiesIter {
 
 /// A method name kept in the queue's name buffer, so a one-way call costs no allocation
 /// for its name (a run of calls to the same method stores it once).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Name {
     start: u32,
     len: u32,
@@ -172,6 +234,8 @@ struct State {
     one_way: usize,
     room_waiters: bool,
     closed: bool,
+    /// The outcomes of unary calls.
+    replies: Replies,
 }
 
 impl Commands {
@@ -197,6 +261,75 @@ impl Commands {
             self.ready.notify_one();
         }
         true
+    }
+
+    /// Queues unary call `req` to `method` (filling in its name and reply slot) for a
+    /// caller that `waker` wakes when the outcome is in; the slot, or `None` if the
+    /// connection has ended.
+    pub(crate) fn unary(&self, method: &str, mut req: UnaryReq, waker: &Waker) -> Option<u32> {
+        let mut s = self.state();
+        if s.closed {
+            return None;
+        }
+        req.method = s.intern(method);
+        let slot = s.replies.insert(waker);
+        req.slot = slot;
+        let wake = s.cmds.is_empty();
+        s.cmds.push_back(Cmd::Unary(req));
+        drop(s);
+        if wake {
+            self.ready.notify_one();
+        }
+        Some(slot)
+    }
+
+    /// The outcome of the unary call in `slot`, once it is in.
+    pub(crate) fn poll_reply(&self, slot: u32, cx: &Context<'_>) -> Poll<Result<Bytes, Status>> {
+        self.state().replies.poll(slot, cx)
+    }
+
+    /// The caller of the unary call in `slot` stopped waiting: the call is cancelled if it
+    /// is still under way.
+    pub(crate) fn abandon(&self, slot: u32, token: u64) {
+        let mut s = self.state();
+        if !s.replies.abandon(slot) || s.closed {
+            return;
+        }
+        let wake = s.cmds.is_empty();
+        s.cmds.push_back(Cmd::Cancel { token });
+        drop(s);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Fills reply slots with their outcomes (all under one lock) and wakes their callers;
+    /// leaves both vectors empty.
+    pub(crate) fn deliver(
+        &self,
+        outcomes: &mut Vec<(u32, Result<Bytes, Status>)>,
+        wakers: &mut Vec<Waker>,
+    ) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let mut s = self.state();
+        for (slot, result) in outcomes.drain(..) {
+            wakers.extend(s.replies.complete(slot, result));
+        }
+        drop(s);
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Ends every unary call still under way with `status` (the connection is gone and
+    /// nothing else will answer them).
+    pub(crate) fn fail_replies(&self, status: &Status) {
+        let wakers = self.state().replies.fail_all(status);
+        for w in wakers {
+            w.wake();
+        }
     }
 
     /// Queues one-way calls to `method` if the budget has room for them (a batch larger
@@ -257,14 +390,17 @@ impl Commands {
         }
     }
 
-    /// The connection has ended: later pushes fail. Returns what was still queued.
-    pub(crate) fn close(&self) -> VecDeque<Cmd> {
+    /// The connection has ended: later pushes fail. Returns what was still queued, with
+    /// the buffer of its method names.
+    pub(crate) fn close(&self) -> (VecDeque<Cmd>, String) {
         let mut s = self.state();
         s.closed = true;
         let rest = std::mem::take(&mut s.cmds);
+        let names = std::mem::take(&mut s.names);
+        s.last_name = None;
         drop(s);
         self.room.notify_waiters();
-        rest
+        (rest, names)
     }
 }
 
@@ -413,7 +549,7 @@ mod tests {
         let w = waiter(q.clone());
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!w.is_finished());
-        let rest = q.close();
+        let (rest, _) = q.close();
         assert_eq!(rest.len(), 3);
         assert!(!w.await.unwrap(), "a closed connection refuses");
         assert!(!q.send(Cmd::Drain));

@@ -22,13 +22,14 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::budget::Permit;
 pub(crate) use crate::commands::{
-    Bodies, CallRef, CallReq, Cmd, Commands, OneWayRefused, Room, StreamKey,
+    Bodies, CallMethod, CallRef, CallReq, Cmd, Commands, OneWayRefused, ReplyTo, Room, StreamKey,
 };
 use tokio::time::Instant;
 
 use crate::compress;
 use crate::panics::{self, CatchPanic};
 use crate::pool;
+use crate::recycle::Recycler;
 use crate::server::{
     CancelState, Context, Inbound, Method, Outbound, Route, Router, SyncHandler, Unary,
 };
@@ -46,6 +47,13 @@ const FRAME_FIELDS_ROOM: usize = 1024;
 const FLUSH_AT: usize = 256 * 1024;
 
 pub(crate) const ZERO_COPY_MIN: usize = 4_096;
+
+/// Frames are encoded into a buffer of this size (a new one, or a recycled one, when less
+/// than a frame's worth is left).
+const ARENA_SIZE: usize = 256 * 1024;
+
+/// Bytes are read into a buffer with this much room (renewed below 64 KiB).
+const READ_BUFFER_SIZE: usize = 256 * 1024;
 
 /// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
 /// every call (a handler's `Peer`, a client's pick) costs one reference count.
@@ -166,7 +174,7 @@ impl Handle {
 /// A call this side made.
 struct OwnCall {
     token: u64,
-    reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
+    reply: Option<ReplyTo>,
     inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     incoming: Incoming,
     last: Option<Bytes>,
@@ -277,9 +285,15 @@ pub(crate) struct Driver {
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
     /// Cancellation states to reuse (see `cancel_state`).
     cancel_pool: Vec<Arc<CancelState>>,
-    /// The context lent to sync handlers of one-way calls (see `run_one_way`).
+    /// The context lent to sync handlers (see `run_sync`).
     spare_ctx: Option<Context>,
+    /// Outcomes of unary calls that ended this turn, for their reply slots (see `answer`).
+    outcomes: Vec<(u32, Result<Bytes, Status>)>,
+    wakers: Vec<std::task::Waker>,
     arena: BytesMut,
+    /// Earlier arenas and read buffers, reused once their frames and messages are gone.
+    write_bufs: Recycler,
+    read_bufs: Recycler,
     batch: Vec<Bytes>,
     /// Bytes encoded since the last hand-over to the writer.
     unflushed: usize,
@@ -333,9 +347,13 @@ pub(crate) fn spawn(
         early: FxHashMap::default(),
         next_gen: 1,
         pings: VecDeque::new(),
+        outcomes: Vec::new(),
+        wakers: Vec::new(),
         cancel_pool: Vec::new(),
         spare_ctx: None,
         arena: BytesMut::new(),
+        write_bufs: Recycler::default(),
+        read_bufs: Recycler::default(),
         unflushed: 0,
         batch: Vec::new(),
         writer: outbox,
@@ -376,6 +394,10 @@ impl Drop for Ending {
         }
         self.outbox.close();
         drop(self.commands.close());
+        // After a panic, calls the driver had not answered end here (normally none are left).
+        self.commands.fail_replies(&Status::unavailable(
+            "connection closed with the call in flight",
+        ));
         self.closed.set();
         self.ready.set();
     }
@@ -392,7 +414,7 @@ impl Driver {
     }
 
     async fn run(&mut self, mut read: Pin<Box<dyn tokio::io::AsyncRead + Send>>) {
-        let mut rbuf = BytesMut::with_capacity(256 * 1024);
+        let mut rbuf = BytesMut::with_capacity(READ_BUFFER_SIZE);
         let mut landing: Option<Landing> = None;
         let mut peek = false;
         let mut eof = false;
@@ -452,7 +474,7 @@ impl Driver {
                         }
                     }
                     if rbuf.capacity() - rbuf.len() < 64 * 1024 {
-                        rbuf.reserve(256 * 1024);
+                        self.read_bufs.renew(&mut rbuf, READ_BUFFER_SIZE);
                     }
                 }
                 _ = sleep_until(timeout) => {
@@ -480,6 +502,14 @@ impl Driver {
         let frames = self.conn.frames_received();
         Stats::add(&self.stats.frames_in, frames - self.frames_counted);
         self.frames_counted = frames;
+        self.deliver();
+    }
+
+    /// Fills the reply slots of the calls that ended this turn and wakes their callers.
+    fn deliver(&mut self) {
+        self.handle
+            .commands
+            .deliver(&mut self.outcomes, &mut self.wakers);
     }
 
     /// Carries out queued commands (those left from the last turn first), handing frames
@@ -1214,7 +1244,7 @@ impl Driver {
                     match compress::decompress(codec, data, self.opts.max_message_size as usize) {
                         Ok(m) => Some(m),
                         Err(e) => {
-                            Self::complete(&self.stats, c, Err(e));
+                            self.complete(c, Err(e));
                             return;
                         }
                     }
@@ -1232,11 +1262,11 @@ impl Driver {
         } else {
             Err(Status::new(code, reason))
         };
-        Self::complete(&self.stats, c, result);
+        self.complete(c, result);
     }
 
-    fn complete(stats: &Stats, c: OwnCall, result: Result<Bytes, Status>) {
-        stats.ended(match &result {
+    fn complete(&mut self, c: OwnCall, result: Result<Bytes, Status>) {
+        self.stats.ended(match &result {
             Ok(_) => StatusCode::OK,
             Err(s) => s.code,
         });
@@ -1245,8 +1275,19 @@ impl Driver {
                 let _ = tx.send(Err(e.clone()));
             }
         }
-        if let Some(tx) = c.reply {
-            let _ = tx.send(result);
+        if let Some(to) = c.reply {
+            self.answer(to, result);
+        }
+    }
+
+    /// Hands a call's outcome to its caller: at once on a channel; into its reply slot at
+    /// the end of this turn (`after`), with the others, under one lock.
+    fn answer(&mut self, to: ReplyTo, result: Result<Bytes, Status>) {
+        match to {
+            ReplyTo::Channel(tx) => {
+                let _ = tx.send(result);
+            }
+            ReplyTo::Slot(slot) => self.outcomes.push((slot, result)),
         }
     }
 
@@ -1254,7 +1295,7 @@ impl Driver {
         if let Some(c) = self.calls.remove(&stream) {
             self.tokens.remove(&c.token);
             self.queues.remove(&stream);
-            Self::complete(&self.stats, c, result);
+            self.complete(c, result);
         }
     }
 
@@ -1290,7 +1331,8 @@ impl Driver {
     /// Carries out one command; `names` holds the method names of one-way calls.
     fn command(&mut self, cmd: Cmd, names: &str) {
         match cmd {
-            Cmd::Call(req) => self.open(req),
+            Cmd::Call(req) => self.open(*req, names),
+            Cmd::Unary(u) => self.open(CallReq::unary(u), names),
             Cmd::OneWay { method, bodies } => self.send_one_way(method.of(names), bodies),
             Cmd::Send {
                 stream,
@@ -1374,7 +1416,7 @@ impl Driver {
         if let Some(pos) = self.waiting.iter().position(|r| r.token == token) {
             let req = self.waiting.remove(pos).expect("position is valid");
             self.early.remove(&token);
-            Self::fail_req(&self.stats, *req, status);
+            self.fail_req(*req, status);
             return;
         }
         let Some(&id) = self.tokens.get(&token) else {
@@ -1386,28 +1428,37 @@ impl Driver {
         self.finish_call(id, Err(status));
     }
 
-    fn fail_req(stats: &Stats, req: CallReq, status: Status) {
-        stats.ended(status.code);
+    fn fail_req(&mut self, req: CallReq, status: Status) {
+        self.stats.ended(status.code);
         if let Some(tx) = req.inbound {
             let _ = tx.send(Err(status.clone()));
         }
-        if let Some(tx) = req.reply {
-            let _ = tx.send(Err(status));
+        if let Some(to) = req.reply {
+            self.answer(to, Err(status));
         }
     }
 
-    fn open(&mut self, req: Box<CallReq>) {
+    /// Opens a call; `names` holds the method names of the commands it came with.
+    fn open(&mut self, req: CallReq, names: &str) {
         if !req.one_way {
             self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
             self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         }
         // Calls keep their order: a new one goes straight out only if none waits.
         if !self.waiting.is_empty() {
-            self.waiting.push_back(req);
+            self.wait(req, names);
             self.retry_waiting();
-        } else if let Err(req) = self.try_open(req) {
-            self.waiting.push_back(req);
+        } else if let Err(req) = self.try_open(req, names) {
+            self.wait(req, names);
         }
+    }
+
+    /// Queues a call that cannot open yet; it keeps its own copy of its method name.
+    fn wait(&mut self, mut req: CallReq, names: &str) {
+        if let CallMethod::Queued(name) = req.method {
+            req.method = CallMethod::Owned(name.of(names).to_string());
+        }
+        self.waiting.push_back(Box::new(req));
     }
 
     /// Encodes one-way calls to `method` straight into the write buffer while nothing
@@ -1475,17 +1526,10 @@ impl Driver {
 
     /// A one-way message that cannot be sent: counted as a limit rejection and reported
     /// to whoever waits for it (`notify_confirmed`), or logged.
-    fn drop_one_way(
-        &self,
-        method: &str,
-        status: Status,
-        reply: Option<oneshot::Sender<Result<Bytes, Status>>>,
-    ) {
+    fn drop_one_way(&mut self, method: &str, status: Status, reply: Option<ReplyTo>) {
         Stats::add(&self.stats.limit_rejections, 1);
         match reply {
-            Some(tx) => {
-                let _ = tx.send(Err(status));
-            }
+            Some(to) => self.answer(to, Err(status)),
             None => tracing::warn!(method, "one-way message dropped: {status}"),
         }
     }
@@ -1493,17 +1537,22 @@ impl Driver {
     /// Opens queued calls while the peer's limit and our storage allow.
     fn retry_waiting(&mut self) {
         while let Some(req) = self.waiting.pop_front() {
-            match self.try_open(req) {
+            // A waiting call owns its method name.
+            match self.try_open(*req, "") {
                 Ok(()) => {}
                 Err(req) => {
-                    self.waiting.push_front(req);
+                    self.waiting.push_front(Box::new(req));
                     break;
                 }
             }
         }
     }
 
-    fn try_open(&mut self, mut req: Box<CallReq>) -> Result<(), Box<CallReq>> {
+    /// Opens `req` now, or gives it back to wait (for a stream id, storage or credit).
+    // Given back by value: boxing it would cost an allocation on every call.
+    #[allow(clippy::result_large_err)]
+    fn try_open(&mut self, mut req: CallReq, names: &str) -> Result<(), CallReq> {
+        let method = req.method.of(names);
         let now = self.now();
         // Compress first: the frame must fit what goes on the wire.
         let (body, codec) = if req.prepared {
@@ -1516,12 +1565,12 @@ impl Driver {
             // One frame, whole: a body too large for it is refused, never cut or dropped
             // (a lack of credit only makes it wait, below).
             let len = body.as_ref().map_or(0, Bytes::len);
-            if let Err(status) = one_way_fits(max_frame, &req.method, len) {
-                self.drop_one_way(&req.method, status, req.reply.take());
+            if let Err(status) = one_way_fits(max_frame, method, len) {
+                self.drop_one_way(method, status, req.reply.take());
                 return Ok(());
             }
         }
-        let max_inline = inline_room(max_frame, &req.method);
+        let max_inline = inline_room(max_frame, method);
         let fits = req.one_way
             || body.as_ref().is_none_or(|b| {
                 b.len() <= max_inline && (b.len() as u64) <= self.conn.send_credit(StreamId(0))
@@ -1538,7 +1587,7 @@ impl Driver {
             None
         };
         let spec = CallSpec {
-            method: &req.method,
+            method,
             deadline: req
                 .timeout
                 .map(|d| CoreDuration::from_micros(d.as_micros() as u64)),
@@ -1559,8 +1608,8 @@ impl Driver {
         match r {
             Ok(sent) => {
                 if req.one_way {
-                    if let Some(tx) = req.reply.take() {
-                        let _ = tx.send(Ok(Bytes::new()));
+                    if let Some(to) = req.reply.take() {
+                        self.answer(to, Ok(Bytes::new()));
                     }
                     return Ok(());
                 }
@@ -1619,11 +1668,11 @@ impl Driver {
                     Stats::add(&self.stats.limit_rejections, 1);
                 }
                 if req.one_way {
-                    if let Some(tx) = req.reply.take() {
-                        let _ = tx.send(Err(status));
+                    if let Some(to) = req.reply.take() {
+                        self.answer(to, Err(status));
                     }
                 } else {
-                    Self::fail_req(&self.stats, *req, status);
+                    self.fail_req(req, status);
                 }
                 Ok(())
             }
@@ -1885,6 +1934,17 @@ impl Driver {
         Some(code)
     }
 
+    /// Makes sure the write arena has `need` bytes to write into (its contents are scratch:
+    /// written frames were split off it).
+    fn arena_room(&mut self, need: usize) {
+        if self.arena.len() < need {
+            let room = need.max(ARENA_SIZE);
+            self.arena.clear();
+            self.write_bufs.renew(&mut self.arena, room);
+            self.arena.resize(room, 0);
+        }
+    }
+
     /// Runs a core command that writes one frame, handing it the write arena, and queues
     /// the written bytes (and an external body plus CRC trailer) for the writer.
     fn write_with<F>(
@@ -1902,9 +1962,7 @@ impl Driver {
     {
         let need =
             64 * 1024 + body.map_or(0, |b| if b.len() < ZERO_COPY_MIN { b.len() } else { 0 });
-        if self.arena.len() < need {
-            self.arena.resize(need.max(256 * 1024), 0);
-        }
+        self.arena_room(need);
         let sent = f(&mut self.conn, now, &mut self.arena[..])?;
         self.unflushed +=
             sent.len + body.map_or(0, |b| if b.len() >= ZERO_COPY_MIN { b.len() } else { 0 });
@@ -1928,9 +1986,7 @@ impl Driver {
     /// Writes everything the connection queued and hands the batch to the writer.
     fn flush(&mut self) {
         loop {
-            if self.arena.len() < 64 * 1024 {
-                self.arena.resize(256 * 1024, 0);
-            }
+            self.arena_room(64 * 1024);
             match self.conn.poll_transmit(self.now(), &mut self.arena[..]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
@@ -1948,10 +2004,17 @@ impl Driver {
 
     fn fail_everything(&mut self, why: &str) {
         // Commands that raced the close were never sent: they fail as safe to retry.
-        let rest = self.handle.commands.close();
-        for cmd in std::mem::take(&mut self.cmds).into_iter().chain(rest) {
+        let (rest, rest_names) = self.handle.commands.close();
+        let names = std::mem::take(&mut self.names);
+        let taken = std::mem::take(&mut self.cmds);
+        for (cmd, names) in taken
+            .into_iter()
+            .map(|c| (c, &names))
+            .chain(rest.into_iter().map(|c| (c, &rest_names)))
+        {
             match cmd {
-                Cmd::Call(req) => self.waiting.push_back(req),
+                Cmd::Call(req) => self.wait(*req, names),
+                Cmd::Unary(u) => self.wait(CallReq::unary(u), names),
                 Cmd::Ping(tx) => {
                     let _ = tx.send(None);
                 }
@@ -1965,11 +2028,11 @@ impl Driver {
         for req in std::mem::take(&mut self.waiting) {
             let status = Status::refused(format!("{why} before the call was sent"));
             if req.one_way {
-                if let Some(tx) = req.reply {
-                    let _ = tx.send(Err(status));
+                if let Some(to) = req.reply {
+                    self.answer(to, Err(status));
                 }
             } else {
-                Self::fail_req(&self.stats, *req, status);
+                self.fail_req(*req, status);
             }
         }
         let served: Vec<u32> = self.served.keys().copied().collect();
@@ -1979,6 +2042,7 @@ impl Driver {
         for (tx, _) in self.pings.drain(..) {
             let _ = tx.send(None);
         }
+        self.deliver();
     }
 }
 
@@ -2268,5 +2332,33 @@ mod tests {
         }
         assert!(answered, "the client reconnected");
         server.shutdown(Duration::from_secs(1)).await;
+    }
+
+    /// The caller's side: a client whose driver panics (here, on a call the server makes
+    /// back to it) still ends its own calls in flight, which wait in reply slots that
+    /// nothing else would fill.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_whose_driver_panics_ends_its_calls_in_flight() {
+        let router = Router::new().unary("call-back", |ctx: Context, _req: Bytes| async move {
+            let _ = ctx.peer().call(PANIC_METHOD, Bytes::new()).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Bytes::new())
+        });
+        let server = Server::new(router, Options::default())
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .unwrap();
+        let client = Client::connect(&server.local_endpoint().to_string())
+            .await
+            .unwrap();
+        let e = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.call("call-back", Bytes::new()),
+        )
+        .await
+        .expect("the call ends although its driver is gone")
+        .unwrap_err();
+        assert_eq!(e.code, StatusCode::UNAVAILABLE, "{e}");
+        server.shutdown(Duration::from_millis(100)).await;
     }
 }

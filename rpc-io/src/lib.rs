@@ -34,6 +34,8 @@ mod endpoint;
 mod options;
 mod panics;
 mod pool;
+mod recycle;
+mod replies;
 mod server;
 mod stats;
 mod status;
