@@ -33,7 +33,7 @@ use crate::recycle::Recycler;
 use crate::server::{
     CancelState, Context, Inbound, Method, Outbound, Route, Router, SyncHandler, Unary,
 };
-use crate::stats::Stats;
+use crate::stats::{Stats, Tally};
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox};
 use crate::{Options, Status};
@@ -285,6 +285,8 @@ pub(crate) struct Driver {
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
     /// Cancellation states to reuse (see `cancel_state`).
     cancel_pool: Vec<Arc<CancelState>>,
+    /// Per-call counts not yet added to `stats`.
+    tally: Tally,
     /// The context lent to sync handlers (see `run_sync`).
     spare_ctx: Option<Context>,
     /// Outcomes of unary calls that ended this turn, for their reply slots (see `answer`).
@@ -298,6 +300,13 @@ pub(crate) struct Driver {
     /// Bytes encoded since the last hand-over to the writer.
     unflushed: usize,
     writer: Arc<Outbox>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Counts of the last turn, also when the driver unwinds from a panic.
+        self.tally.publish(&self.stats);
+    }
 }
 
 /// Starts the driver and writer tasks for `io`; returns the handle and a future that
@@ -348,6 +357,7 @@ pub(crate) fn spawn(
         next_gen: 1,
         pings: VecDeque::new(),
         outcomes: Vec::new(),
+        tally: Tally::default(),
         wakers: Vec::new(),
         cancel_pool: Vec::new(),
         spare_ctx: None,
@@ -505,8 +515,10 @@ impl Driver {
         self.deliver();
     }
 
-    /// Fills the reply slots of the calls that ended this turn and wakes their callers.
+    /// Fills the reply slots of the calls that ended this turn and wakes their callers
+    /// (who find them counted).
     fn deliver(&mut self) {
+        self.tally.publish(&self.stats);
         self.handle
             .commands
             .deliver(&mut self.outcomes, &mut self.wakers);
@@ -594,11 +606,8 @@ impl Driver {
                 end_stream,
                 message,
             } => {
-                self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
-                if !one_way {
-                    // One-way calls are not tracked as in flight.
-                    self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-                }
+                // One-way calls are not tracked as in flight.
+                self.tally.started(!one_way);
                 // Borrowed, not sliced: handlers name their method with the router's copy.
                 let method = method.get(input);
                 // Only calls that carry ENTRY tags pay for their metadata: a copy, since a
@@ -815,7 +824,7 @@ impl Driver {
         match handler {
             Unary::Sync(h) => {
                 if let Err(status) = self.run_sync(&**h, method, deadline, entries, req) {
-                    self.stats.ended(status.code);
+                    self.tally.one_way_ended(status.code);
                     return;
                 }
             }
@@ -830,13 +839,13 @@ impl Driver {
                     }
                     Ok((_, Some(Ok(_)))) => {}
                     Ok((_, Some(Err(status)))) | Err(status) => {
-                        self.stats.ended(status.code);
+                        self.tally.one_way_ended(status.code);
                         return;
                     }
                 }
             }
         }
-        self.stats.calls_ok.fetch_add(1, Ordering::Relaxed);
+        self.tally.one_way_ended(StatusCode::OK);
     }
 
     /// Runs a sync handler. It only borrows its context, so one is kept and refilled: no
@@ -892,7 +901,7 @@ impl Driver {
             self.run_sync(h, method, deadline, entries, req)
         });
         if let Some(code) = self.write_reply(stream, result.map(Some)) {
-            self.stats.ended(code);
+            self.tally.ended(code);
         }
     }
 
@@ -1266,7 +1275,7 @@ impl Driver {
     }
 
     fn complete(&mut self, c: OwnCall, result: Result<Bytes, Status>) {
-        self.stats.ended(match &result {
+        self.tally.ended(match &result {
             Ok(_) => StatusCode::OK,
             Err(s) => s.code,
         });
@@ -1324,7 +1333,7 @@ impl Driver {
             drop(s);
             self.recycle(cancel);
             self.queues.remove(&stream);
-            self.stats.ended(code);
+            self.tally.ended(code);
         }
     }
 
@@ -1429,7 +1438,7 @@ impl Driver {
     }
 
     fn fail_req(&mut self, req: CallReq, status: Status) {
-        self.stats.ended(status.code);
+        self.tally.ended(status.code);
         if let Some(tx) = req.inbound {
             let _ = tx.send(Err(status.clone()));
         }
@@ -1441,8 +1450,7 @@ impl Driver {
     /// Opens a call; `names` holds the method names of the commands it came with.
     fn open(&mut self, req: CallReq, names: &str) {
         if !req.one_way {
-            self.stats.calls_started.fetch_add(1, Ordering::Relaxed);
-            self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            self.tally.started(true);
         }
         // Calls keep their order: a new one goes straight out only if none waits.
         if !self.waiting.is_empty() {
@@ -1979,7 +1987,7 @@ impl Driver {
         } else {
             self.batch.push(head);
         }
-        Stats::add(&self.stats.frames_out, 1);
+        self.tally.frame_out();
         Ok(sent)
     }
 
@@ -1996,6 +2004,8 @@ impl Driver {
             }
         }
         self.unflushed = 0;
+        // Counted before the peer can see these frames.
+        self.tally.publish(&self.stats);
         if !self.batch.is_empty() {
             let queued = self.writer.push(&mut self.batch);
             Stats::peak(&self.stats.write_queue_peak, queued as u64);

@@ -95,13 +95,105 @@ impl Stats {
     pub(crate) fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Relaxed);
     }
+}
 
-    pub(crate) fn ended(&self, code: muxwire_core::wire::StatusCode) {
+/// The per-call counts of one connection, kept by its driver and added to the shared
+/// [`Stats`] once per turn (before its frames go out, so a peer that sees a reply also
+/// sees it counted): one atomic operation per counter per turn instead of several per call.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    started: u64,
+    ok: u64,
+    failed: [u64; 17],
+    /// Calls tracked as in flight that started and ended since the last publish.
+    opened: u64,
+    closed: u64,
+    frames_out: u64,
+}
+
+impl Tally {
+    /// A call started; `tracked` unless it is one-way (those are never in flight).
+    pub(crate) fn started(&mut self, tracked: bool) {
+        self.started += 1;
+        self.opened += u64::from(tracked);
+    }
+
+    /// A tracked call ended with `code`.
+    pub(crate) fn ended(&mut self, code: muxwire_core::wire::StatusCode) {
+        self.outcome(code);
+        self.closed += 1;
+    }
+
+    /// A one-way call's handler ended with `code`.
+    pub(crate) fn one_way_ended(&mut self, code: muxwire_core::wire::StatusCode) {
+        self.outcome(code);
+    }
+
+    fn outcome(&mut self, code: muxwire_core::wire::StatusCode) {
         if code.0 == 0 {
-            self.calls_ok.fetch_add(1, Relaxed);
+            self.ok += 1;
         } else {
-            self.calls_failed[code.effective().0 as usize].fetch_add(1, Relaxed);
+            self.failed[code.effective().0 as usize] += 1;
         }
-        self.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    /// A frame was encoded.
+    pub(crate) fn frame_out(&mut self) {
+        self.frames_out += 1;
+    }
+
+    /// Adds the counts to `stats` and starts again from zero.
+    pub(crate) fn publish(&mut self, stats: &Stats) {
+        let t = std::mem::take(self);
+        let add = |c: &AtomicU64, n: u64| {
+            if n > 0 {
+                c.fetch_add(n, Relaxed);
+            }
+        };
+        add(&stats.calls_started, t.started);
+        add(&stats.calls_ok, t.ok);
+        for (c, n) in stats.calls_failed.iter().zip(t.failed) {
+            add(c, n);
+        }
+        add(&stats.frames_out, t.frames_out);
+        // Opened before closed: a call counted in both never takes the gauge below zero.
+        add(&stats.in_flight, t.opened);
+        if t.closed > 0 {
+            stats.in_flight.fetch_sub(t.closed, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muxwire_core::wire::StatusCode;
+
+    #[test]
+    fn a_tally_adds_up_and_keeps_one_way_calls_out_of_the_gauge() {
+        let stats = Stats::default();
+        let mut t = Tally::default();
+        t.started(true);
+        t.started(true);
+        t.started(false);
+        t.ended(StatusCode::OK);
+        t.one_way_ended(StatusCode::INTERNAL);
+        t.frame_out();
+        assert_eq!(
+            stats.snapshot(),
+            StatsSnapshot::default(),
+            "nothing before publish"
+        );
+        t.publish(&stats);
+        let s = stats.snapshot();
+        assert_eq!((s.calls_started, s.calls_ok, s.in_flight), (3, 1, 1));
+        assert_eq!(s.calls_failed[StatusCode::INTERNAL.0 as usize], 1);
+        assert_eq!(s.frames_out, 1);
+        t.ended(StatusCode::CANCELLED);
+        t.publish(&stats);
+        t.publish(&stats);
+        let s = stats.snapshot();
+        assert_eq!(s.in_flight, 0);
+        assert_eq!(s.calls_failed.iter().sum::<u64>(), 2);
     }
 }
