@@ -793,7 +793,12 @@ async fn sync_handlers_answer_and_see_their_context() {
         .notify("who", Bytes::from_static(b"x"))
         .await
         .unwrap();
+    // A one-way call whose handler fails is counted as failed, never as in flight.
+    client.notify("who", Bytes::new()).await.unwrap();
     assert!(client.list().await.unwrap().contains(&"who".to_string()));
+    let s = server.stats();
+    assert_eq!(s.in_flight, 0);
+    assert_eq!(s.calls_failed[StatusCode::INVALID_ARGUMENT.0 as usize], 2);
     server.shutdown(Duration::from_secs(1)).await;
 }
 
