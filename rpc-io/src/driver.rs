@@ -293,6 +293,8 @@ pub(crate) struct Driver {
     outcomes: Vec<(u32, Result<Bytes, Status>)>,
     wakers: Vec<std::task::Waker>,
     arena: BytesMut,
+    /// Bytes of frames at the front of `arena`, not yet queued for the writer (see `cut`).
+    encoded: usize,
     /// Earlier arenas and read buffers, reused once their frames and messages are gone.
     write_bufs: Recycler,
     read_bufs: Recycler,
@@ -362,6 +364,7 @@ pub(crate) fn spawn(
         cancel_pool: Vec::new(),
         spare_ctx: None,
         arena: BytesMut::new(),
+        encoded: 0,
         write_bufs: Recycler::default(),
         read_bufs: Recycler::default(),
         unflushed: 0,
@@ -1942,14 +1945,25 @@ impl Driver {
         Some(code)
     }
 
-    /// Makes sure the write arena has `need` bytes to write into (its contents are scratch:
-    /// written frames were split off it).
+    /// Makes sure the write arena has `need` bytes to write into after the frames encoded
+    /// so far (the rest of it is scratch).
     fn arena_room(&mut self, need: usize) {
-        if self.arena.len() < need {
+        if self.arena.len() - self.encoded < need {
+            self.cut();
             let room = need.max(ARENA_SIZE);
             self.arena.clear();
             self.write_bufs.renew(&mut self.arena, room);
             self.arena.resize(room, 0);
+        }
+    }
+
+    /// Queues the frames encoded at the front of the arena for the writer, as one piece:
+    /// a run of small frames costs one reference count and one `iovec`, not one per frame.
+    fn cut(&mut self) {
+        if self.encoded > 0 {
+            let run = self.arena.split_to(self.encoded).freeze();
+            self.batch.push(run);
+            self.encoded = 0;
         }
     }
 
@@ -1971,21 +1985,22 @@ impl Driver {
         let need =
             64 * 1024 + body.map_or(0, |b| if b.len() < ZERO_COPY_MIN { b.len() } else { 0 });
         self.arena_room(need);
-        let sent = f(&mut self.conn, now, &mut self.arena[..])?;
+        let start = self.encoded;
+        let sent = f(&mut self.conn, now, &mut self.arena[start..])?;
+        self.encoded += sent.len;
         self.unflushed +=
             sent.len + body.map_or(0, |b| if b.len() >= ZERO_COPY_MIN { b.len() } else { 0 });
-        let head = self.arena.split_to(sent.len).freeze();
-        let external = body.filter(|b| b.len() >= ZERO_COPY_MIN);
-        if let (Some(b), true) = (external, sent.crc) {
-            let trailer = muxwire_core::wire::crc_trailer(&head[head.len() - sent.head_len..], b);
-            self.batch.push(head);
+        // A large body goes out as it is, after its frame's head (and before its CRC).
+        if let Some(b) = body.filter(|b| b.len() >= ZERO_COPY_MIN) {
+            let trailer = sent.crc.then(|| {
+                let head = &self.arena[start + sent.len - sent.head_len..start + sent.len];
+                muxwire_core::wire::crc_trailer(head, b)
+            });
+            self.cut();
             self.batch.push(b.clone());
-            self.batch.push(Bytes::copy_from_slice(&trailer));
-        } else if let Some(b) = external {
-            self.batch.push(head);
-            self.batch.push(b.clone());
-        } else {
-            self.batch.push(head);
+            if let Some(t) = trailer {
+                self.batch.push(Bytes::copy_from_slice(&t));
+            }
         }
         self.tally.frame_out();
         Ok(sent)
@@ -1995,14 +2010,16 @@ impl Driver {
     fn flush(&mut self) {
         loop {
             self.arena_room(64 * 1024);
-            match self.conn.poll_transmit(self.now(), &mut self.arena[..]) {
+            let start = self.encoded;
+            match self
+                .conn
+                .poll_transmit(self.now(), &mut self.arena[start..])
+            {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let b = self.arena.split_to(n).freeze();
-                    self.batch.push(b);
-                }
+                Ok(n) => self.encoded += n,
             }
         }
+        self.cut();
         self.unflushed = 0;
         // Counted before the peer can see these frames.
         self.tally.publish(&self.stats);
