@@ -55,6 +55,8 @@ pub enum ConnState {
     Shutdown,
 }
 
+/// Tokens of calls other than unary ones (unary calls are numbered by their connection,
+/// with the top bit set; this count never gets there).
 static TOKENS: AtomicU64 = AtomicU64::new(1);
 
 fn token() -> u64 {
@@ -64,7 +66,7 @@ fn token() -> u64 {
 /// A unary call's request, before it is queued.
 fn unary_req(body: Bytes, opts: &CallOptions, default_timeout: Option<Duration>) -> UnaryReq {
     UnaryReq {
-        token: token(),
+        token: 0,
         method: Name::default(),
         body,
         timeout: opts.timeout.or(default_timeout),
@@ -84,6 +86,7 @@ struct UnaryCall<'a> {
     req: Option<UnaryReq>,
     /// The reply slot, while the call is under way.
     slot: Option<u32>,
+    /// The call's token on its connection, once queued.
     token: u64,
 }
 
@@ -92,7 +95,7 @@ impl<'a> UnaryCall<'a> {
         UnaryCall {
             handle,
             method,
-            token: req.token,
+            token: 0,
             req: Some(req),
             slot: None,
         }
@@ -106,8 +109,9 @@ impl Future for UnaryCall<'_> {
         let this = &mut *self;
         if let Some(req) = this.req.take() {
             return match this.handle.commands.unary(this.method, req, cx.waker()) {
-                Some(slot) => {
+                Some((slot, token)) => {
                     this.slot = Some(slot);
+                    this.token = token;
                     Poll::Pending
                 }
                 None => Poll::Ready(Err(Status::refused(
@@ -695,7 +699,11 @@ impl Client {
     async fn pick(&self, timeout: Option<Duration>) -> Result<Handle, Status> {
         let inner = &self.inner;
         let n = inner.slots.len();
-        let start = inner.next.fetch_add(1, Ordering::Relaxed);
+        let start = if n == 1 {
+            0
+        } else {
+            inner.next.fetch_add(1, Ordering::Relaxed)
+        };
         for i in 0..n {
             let slot = &inner.slots[(start + i) % n];
             if let Some(h) = slot.handle.lock().expect("lock").as_ref() {

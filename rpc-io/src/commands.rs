@@ -236,7 +236,12 @@ struct State {
     closed: bool,
     /// The outcomes of unary calls.
     replies: Replies,
+    /// Unary calls queued so far (their tokens).
+    unary_tokens: u64,
 }
+
+/// The bit that sets the tokens of unary calls apart from those of other calls.
+const UNARY_TOKENS: u64 = 1 << 63;
 
 impl Commands {
     /// The queue's state. No code that can panic runs under the lock, but the close path
@@ -263,10 +268,15 @@ impl Commands {
         true
     }
 
-    /// Queues unary call `req` to `method` (filling in its name and reply slot) for a
-    /// caller that `waker` wakes when the outcome is in; the slot, or `None` if the
-    /// connection has ended.
-    pub(crate) fn unary(&self, method: &str, mut req: UnaryReq, waker: &Waker) -> Option<u32> {
+    /// Queues unary call `req` to `method` (filling in its name, token and reply slot) for
+    /// a caller that `waker` wakes when the outcome is in; its slot and token, or `None` if
+    /// the connection has ended.
+    pub(crate) fn unary(
+        &self,
+        method: &str,
+        mut req: UnaryReq,
+        waker: &Waker,
+    ) -> Option<(u32, u64)> {
         let mut s = self.state();
         if s.closed {
             return None;
@@ -274,13 +284,18 @@ impl Commands {
         req.method = s.intern(method);
         let slot = s.replies.insert(waker);
         req.slot = slot;
+        // Counted here, under the lock taken anyway (other calls draw from a global count
+        // that never reaches the top bit).
+        s.unary_tokens += 1;
+        req.token = UNARY_TOKENS | s.unary_tokens;
+        let token = req.token;
         let wake = s.cmds.is_empty();
         s.cmds.push_back(Cmd::Unary(req));
         drop(s);
         if wake {
             self.ready.notify_one();
         }
-        Some(slot)
+        Some((slot, token))
     }
 
     /// The outcome of the unary call in `slot`, once it is in.
