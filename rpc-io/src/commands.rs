@@ -70,7 +70,8 @@ pub(crate) struct CallRef {
 }
 
 /// A unary call as a caller queues it: its method name is in the queue's name buffer and
-/// its outcome goes to a reply slot, so it costs no allocation.
+/// its outcome goes to a reply slot, so it costs no allocation. `method`, `token` and
+/// `slot` are filled in by [`Commands::unary`].
 pub(crate) struct UnaryReq {
     pub(crate) token: u64,
     pub(crate) method: Name,
