@@ -2303,10 +2303,17 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::{CallOptions, Client, Context, Options, Router, Server, StatusCode};
+    use crate::{CallOptions, Client, Context, Options, Router, Running, Server, StatusCode};
 
     /// Calling this method makes the receiving driver panic (test builds only).
     pub(super) const PANIC_METHOD: &str = "test.panic-in-driver";
+
+    async fn serve(router: Router) -> Running {
+        Server::new(router, Options::default())
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .unwrap()
+    }
 
     /// A driver that panics takes only its connection down, and takes it down for real:
     /// the socket closes (the peer's calls in flight fail at once instead of waiting for
@@ -2319,10 +2326,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok(Bytes::new())
             });
-        let server = Server::new(router, Options::default())
-            .bind("tcp://127.0.0.1:0")
-            .await
-            .unwrap();
+        let server = serve(router).await;
         let url = server.local_endpoint().to_string();
         let opts = Options {
             reconnect_base: Duration::from_millis(10),
@@ -2371,10 +2375,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok(Bytes::new())
         });
-        let server = Server::new(router, Options::default())
-            .bind("tcp://127.0.0.1:0")
-            .await
-            .unwrap();
+        let server = serve(router).await;
         let client = Client::connect(&server.local_endpoint().to_string())
             .await
             .unwrap();
