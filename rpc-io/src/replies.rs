@@ -64,16 +64,16 @@ impl Replies {
     /// slot twice keeps the first outcome.
     pub(crate) fn complete(&mut self, i: u32, result: Result<Bytes, Status>) -> Option<Waker> {
         let slot = self.slots.get_mut(i as usize)?;
-        match slot {
-            Slot::Waiting(_) => match std::mem::replace(slot, Slot::Done(result)) {
-                Slot::Waiting(w) => Some(w),
-                _ => None,
-            },
+        match std::mem::replace(slot, Slot::Done(result)) {
+            Slot::Waiting(w) => Some(w),
             Slot::Abandoned => {
                 self.release(i);
                 None
             }
-            Slot::Free(_) | Slot::Done(_) => None,
+            earlier @ (Slot::Free(_) | Slot::Done(_)) => {
+                *slot = earlier;
+                None
+            }
         }
     }
 
@@ -82,21 +82,20 @@ impl Replies {
         let Some(slot) = self.slots.get_mut(i as usize) else {
             return Poll::Ready(Err(Status::internal("unknown reply slot")));
         };
-        match slot {
-            Slot::Waiting(w) => {
-                if !w.will_wake(cx.waker()) {
-                    w.clone_from(cx.waker());
-                }
-                Poll::Pending
-            }
-            Slot::Done(_) => {
-                let Slot::Done(result) = std::mem::replace(slot, Slot::Abandoned) else {
-                    unreachable!("matched above")
-                };
+        match std::mem::replace(slot, Slot::Abandoned) {
+            Slot::Done(result) => {
                 self.release(i);
                 Poll::Ready(result)
             }
-            Slot::Free(_) | Slot::Abandoned => {
+            Slot::Waiting(mut w) => {
+                if !w.will_wake(cx.waker()) {
+                    w.clone_from(cx.waker());
+                }
+                *slot = Slot::Waiting(w);
+                Poll::Pending
+            }
+            gone @ (Slot::Free(_) | Slot::Abandoned) => {
+                *slot = gone;
                 Poll::Ready(Err(Status::internal("reply slot already taken")))
             }
         }
