@@ -1,6 +1,7 @@
 //! `muxwire bench`: server and client as separate processes pinned to different cores,
-//! workloads W1-W4 (DESIGN.md) over TCP and Unix sockets, for muxwire and for a raw
-//! socket echo written with the same runtime (the floor), all in one run.
+//! workloads W1-W4 (DESIGN.md) over TCP and Unix sockets, on tokio's current-thread and
+//! multi-thread schedulers, for muxwire and for a raw socket echo written with the same
+//! runtime (the floor), all in one run.
 
 mod mux;
 mod raw;
@@ -19,8 +20,15 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     quick: bool,
     /// tcp, unix or both.
-    #[arg(long, default_value = "both")]
+    #[arg(long, default_value = "both", value_parser = ["tcp", "unix", "both"])]
     transport: String,
+    /// The tokio scheduler both processes run: current (current-thread), multi
+    /// (multi-thread, as `#[tokio::main]`, a C host or a Python host runs it) or both.
+    #[arg(long, default_value = "both", value_parser = ["current", "multi", "both"])]
+    runtime: String,
+    /// Worker threads of the multi-thread scheduler (each process is pinned to one core).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -32,8 +40,62 @@ impl BenchArgs {
         BenchArgs {
             quick: true,
             transport: "both".into(),
+            runtime: "current".into(),
+            workers: 1,
             json: "target/bench/demo.json".into(),
         }
+    }
+}
+
+/// Which tokio scheduler a bench process runs.
+#[derive(Args, Clone, Copy)]
+pub(crate) struct RuntimeArgs {
+    /// current or multi.
+    #[arg(long, default_value = "current", value_parser = parse_flavor)]
+    runtime: Flavor,
+    /// Worker threads when `--runtime multi`.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+/// A tokio scheduler.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Flavor {
+    /// `new_current_thread`: every task on the thread that runs `block_on`.
+    Current,
+    /// `new_multi_thread`: worker threads with work stealing.
+    Multi,
+}
+
+impl Flavor {
+    fn name(self) -> &'static str {
+        match self {
+            Flavor::Current => "current",
+            Flavor::Multi => "multi",
+        }
+    }
+}
+
+fn parse_flavor(s: &str) -> Result<Flavor, String> {
+    match s {
+        "current" => Ok(Flavor::Current),
+        "multi" => Ok(Flavor::Multi),
+        _ => Err(format!("unknown runtime {s:?} (current or multi)")),
+    }
+}
+
+impl RuntimeArgs {
+    /// Builds the runtime this process runs its side on.
+    fn build(self) -> tokio::runtime::Runtime {
+        let mut b = match self.runtime {
+            Flavor::Current => tokio::runtime::Builder::new_current_thread(),
+            Flavor::Multi => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(self.workers.max(1));
+                b
+            }
+        };
+        b.enable_all().build().expect("runtime")
     }
 }
 
@@ -42,6 +104,8 @@ pub(crate) struct ServerArgs {
     /// mux or raw.
     #[arg(long)]
     mode: String,
+    #[command(flatten)]
+    rt: RuntimeArgs,
     /// Pin to this CPU.
     #[arg(long)]
     cpu: Option<usize>,
@@ -56,6 +120,8 @@ pub(crate) struct ClientArgs {
     /// W1, W2, W3, W3p, W4 or W4b.
     #[arg(long)]
     workload: String,
+    #[command(flatten)]
+    rt: RuntimeArgs,
     #[arg(long)]
     quick: bool,
     /// Pin to this CPU.
@@ -83,10 +149,7 @@ fn pin(cpu: Option<usize>) {
 
 pub(crate) fn server(args: ServerArgs) -> i32 {
     pin(args.cpu);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = args.rt.build();
     rt.block_on(async move {
         match args.mode.as_str() {
             "raw" => raw::serve(&args.url).await,
@@ -97,10 +160,7 @@ pub(crate) fn server(args: ServerArgs) -> i32 {
 
 pub(crate) fn client(args: ClientArgs) -> i32 {
     pin(args.cpu);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = args.rt.build();
     let result = rt.block_on(async move {
         match args.mode.as_str() {
             "raw" => raw::workload(&args.workload, &args.url, args.quick).await,
@@ -128,10 +188,12 @@ impl Drop for ServerProc {
     }
 }
 
-fn start_server(mode: &str, url: &str) -> Result<(ServerProc, String), String> {
+fn start_server(mode: &str, url: &str, rt: RuntimeArgs) -> Result<(ServerProc, String), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let workers = rt.workers.to_string();
     let mut child = Command::new(exe)
-        .args(["bench-server", "--mode", mode, "--cpu", "0", url])
+        .args(["bench-server", "--mode", mode, "--cpu", "0"])
+        .args(["--runtime", rt.runtime.name(), "--workers", &workers, url])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -148,8 +210,15 @@ fn start_server(mode: &str, url: &str) -> Result<(ServerProc, String), String> {
     Ok((ServerProc(child), url))
 }
 
-fn run_client(mode: &str, workload: &str, url: &str, quick: bool) -> Result<Value, String> {
+fn run_client(
+    mode: &str,
+    workload: &str,
+    url: &str,
+    quick: bool,
+    rt: RuntimeArgs,
+) -> Result<Value, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let workers = rt.workers.to_string();
     let mut args = vec![
         "bench-client",
         "--mode",
@@ -158,6 +227,10 @@ fn run_client(mode: &str, workload: &str, url: &str, quick: bool) -> Result<Valu
         workload,
         "--cpu",
         "1",
+        "--runtime",
+        rt.runtime.name(),
+        "--workers",
+        &workers,
     ];
     if quick {
         args.push("--quick");
@@ -214,42 +287,54 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
         "unix" => vec!["unix"],
         _ => vec!["tcp", "unix"],
     };
+    let flavors: Vec<Flavor> = match args.runtime.as_str() {
+        "current" => vec![Flavor::Current],
+        "multi" => vec![Flavor::Multi],
+        _ => vec![Flavor::Current, Flavor::Multi],
+    };
     let mut results = serde_json::Map::new();
-    for t in &transports {
-        for mode in ["raw", "mux"] {
-            let url = match *t {
-                "tcp" => "tcp://127.0.0.1:0".to_string(),
-                _ => format!(
-                    "unix:///tmp/muxwire-bench-{}-{mode}.sock",
-                    std::process::id()
-                ),
-            };
-            let (server, url) = match start_server(mode, &url) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return 1;
-                }
-            };
-            for (w, _, _, _) in WORKLOADS {
-                match run_client(mode, w, &url, args.quick) {
-                    Ok(v) => {
-                        results.insert(format!("{t}/{mode}/{w}"), v);
-                    }
+    for flavor in &flavors {
+        let rt = RuntimeArgs {
+            runtime: *flavor,
+            workers: args.workers,
+        };
+        for t in &transports {
+            for mode in ["raw", "mux"] {
+                let url = match *t {
+                    "tcp" => "tcp://127.0.0.1:0".to_string(),
+                    _ => format!(
+                        "unix:///tmp/muxwire-bench-{}-{mode}.sock",
+                        std::process::id()
+                    ),
+                };
+                let (server, url) = match start_server(mode, &url, rt) {
+                    Ok(s) => s,
                     Err(e) => {
                         eprintln!("{e}");
                         return 1;
                     }
+                };
+                for (w, _, _, _) in WORKLOADS {
+                    match run_client(mode, w, &url, args.quick, rt) {
+                        Ok(v) => {
+                            results.insert(format!("{}/{t}/{mode}/{w}", flavor.name()), v);
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return 1;
+                        }
+                    }
                 }
+                drop(server);
+                std::thread::sleep(Duration::from_millis(50));
             }
-            drop(server);
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
-    print_table(&results, &transports);
+    print_table(&results, &transports, &flavors, args.workers);
     let doc = json!({
         "machine": { "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()) },
         "quick": args.quick,
+        "multi_thread_workers": args.workers,
         "results": results,
     });
     if let Some(dir) = args.json.parent() {
@@ -259,58 +344,80 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
         &args.json,
         serde_json::to_string_pretty(&doc).expect("json"),
     ) {
-        Ok(()) => println!("results written to {}", args.json.display()),
-        Err(e) => eprintln!("cannot write {}: {e}", args.json.display()),
+        Ok(()) => {
+            println!("results written to {}", args.json.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", args.json.display());
+            1
+        }
     }
-    0
 }
 
-fn print_table(results: &serde_json::Map<String, Value>, transports: &[&str]) {
+fn print_table(
+    results: &serde_json::Map<String, Value>,
+    transports: &[&str],
+    flavors: &[Flavor],
+    workers: usize,
+) {
+    let get = |key: String, field: &str| results.get(&key).and_then(|v| v[field].as_f64());
     println!();
-    println!("| workload | transport | raw floor | muxwire | muxwire / raw |");
-    println!("|---|---|---|---|---|");
+    println!("| workload | transport | runtime | raw floor | muxwire | muxwire / raw |");
+    println!("|---|---|---|---|---|---|");
     for (w, label, key, higher_better) in WORKLOADS {
         for t in transports {
-            let raw = results
-                .get(&format!("{t}/raw/{w}"))
-                .and_then(|v| v[key].as_f64());
-            let mux = results
-                .get(&format!("{t}/mux/{w}"))
-                .and_then(|v| v[key].as_f64());
-            let (Some(raw), Some(mux)) = (raw, mux) else {
-                continue;
-            };
-            let ratio = if higher_better { mux / raw } else { raw / mux };
-            let extra = if w == "W1" {
-                let r99 = results[&format!("{t}/raw/{w}")]["p99_us"]
-                    .as_f64()
-                    .unwrap_or(0.0);
-                let m99 = results[&format!("{t}/mux/{w}")]["p99_us"]
-                    .as_f64()
-                    .unwrap_or(0.0);
-                format!(" (p99 raw {r99:.1} / mux {m99:.1})")
-            } else if w == "W2" {
-                let m = &results[&format!("{t}/mux/{w}")];
-                match (
-                    m["server_allocs_per_call"].as_f64(),
-                    m["client_allocs_per_call"].as_f64(),
-                ) {
-                    (Some(s), Some(c)) => {
-                        format!(" (allocations per call: server {s:.2}, client {c:.2})")
+            for flavor in flavors {
+                let rt = flavor.name();
+                let raw = get(format!("{rt}/{t}/raw/{w}"), key);
+                let mux = get(format!("{rt}/{t}/mux/{w}"), key);
+                let (Some(raw), Some(mux)) = (raw, mux) else {
+                    continue;
+                };
+                let ratio = if higher_better { mux / raw } else { raw / mux };
+                let m = &results[&format!("{rt}/{t}/mux/{w}")];
+                let extra = match w {
+                    "W1" => {
+                        let r99 = get(format!("{rt}/{t}/raw/{w}"), "p99_us").unwrap_or(0.0);
+                        let m99 = m["p99_us"].as_f64().unwrap_or(0.0);
+                        format!(" (p99 raw {r99:.1} / mux {m99:.1})")
                     }
+                    "W2" => match (
+                        m["server_allocs_per_call"].as_f64(),
+                        m["client_allocs_per_call"].as_f64(),
+                        m["client_writev"].as_f64(),
+                        m["calls"].as_f64(),
+                    ) {
+                        (Some(s), Some(c), Some(wv), Some(n)) => format!(
+                            " (allocations per call: server {s:.2}, client {c:.2}; \
+                             calls per client writev {:.1})",
+                            n / wv.max(1.0)
+                        ),
+                        _ => String::new(),
+                    },
                     _ => String::new(),
-                }
-            } else {
-                String::new()
-            };
-            println!(
-                "| {w} {label} | {t} | {} | {}{extra} | {ratio:.2}x |",
-                fmt(raw),
-                fmt(mux)
-            );
+                };
+                println!(
+                    "| {w} {label} | {t} | {rt} | {} | {}{extra} | {ratio:.2}x |",
+                    fmt(raw),
+                    fmt(mux)
+                );
+            }
         }
     }
     println!("\n(ratios above 1.0x beat the raw floor; W1 compares latency, so raw/mux)");
+    if flavors.len() == 2 {
+        for t in transports {
+            let cur = get(format!("current/{t}/mux/W2"), "calls_per_s");
+            let multi = get(format!("multi/{t}/mux/W2"), "calls_per_s");
+            if let (Some(c), Some(m)) = (cur, multi) {
+                println!(
+                    "W2 over {t}: multi-thread ({workers} worker) / current-thread = {:.2}x",
+                    m / c
+                );
+            }
+        }
+    }
 }
 
 fn fmt(v: f64) -> String {

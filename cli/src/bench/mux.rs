@@ -79,6 +79,7 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
             }
             let allocs_before = server_allocs(&client).await?;
             let client_before = crate::alloc::count();
+            let writev_before = client.stats().write_syscalls;
             let start = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..128 {
@@ -110,7 +111,7 @@ pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, S
                 "calls": calls,
                 "server_allocs_per_call": allocs as f64 / calls.max(1) as f64,
                 "client_allocs_per_call": client_allocs as f64 / calls.max(1) as f64,
-                "client_writev": client.stats().write_syscalls,
+                "client_writev": client.stats().write_syscalls - writev_before,
             })
         }
         "W3" | "W3p" => {
