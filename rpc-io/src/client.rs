@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use muxwire_core::wire::{Codec, Side};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
+use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::commands::{CallMethod, Name, ReplyTo, UnaryReq};
 use crate::driver::{self, Bodies, CallReq, Cmd, Handle, OneWayRefused, StreamKey};
 use crate::server::{Router, LIST_METHOD};
@@ -40,19 +41,6 @@ impl CallOptions {
             ..CallOptions::default()
         }
     }
-}
-
-/// The state of a client's connection, for observers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnState {
-    /// Trying to connect.
-    Connecting,
-    /// Connected and usable.
-    Ready,
-    /// The last attempt failed or the connection broke; retrying after a backoff.
-    TransientFailure,
-    /// The client was closed.
-    Shutdown,
 }
 
 /// Tokens of calls other than unary ones (unary calls are numbered by their connection,
@@ -397,7 +385,7 @@ struct Inner {
     slots: Vec<PoolSlot>,
     next: AtomicUsize,
     shutdown: AtomicBool,
-    state: watch::Sender<ConnState>,
+    state: StatePublisher,
 }
 
 impl Drop for Inner {
@@ -430,11 +418,7 @@ impl Inner {
         } else {
             ConnState::TransientFailure
         };
-        self.state.send_if_modified(|s| {
-            let changed = *s != state;
-            *s = state;
-            changed
-        });
+        self.state.set(state);
     }
 }
 
@@ -475,7 +459,7 @@ impl Client {
         opts.validate()?;
         let pool = opts.pool_size.max(1);
         let wait = opts.wait_for_ready;
-        let (state, _) = watch::channel(ConnState::Connecting);
+        let state = StatePublisher::new(ConnState::Connecting);
         let inner = Arc::new(Inner {
             endpoint,
             transport,
@@ -518,7 +502,7 @@ impl Client {
                 )));
             }
             *inner.slots[0].handle.lock().expect("lock") = Some(h);
-            let _ = inner.state.send(ConnState::Ready);
+            inner.state.set(ConnState::Ready);
         }
         for i in 0..pool {
             tokio::spawn(keeper(Arc::downgrade(&inner), i));
@@ -527,8 +511,13 @@ impl Client {
     }
 
     /// Watches the connection state: Ready while any pooled connection is live.
-    pub fn state(&self) -> watch::Receiver<ConnState> {
-        self.inner.state.subscribe()
+    pub fn state(&self) -> StateWatch {
+        self.inner.state.watch()
+    }
+
+    /// The connection state now (see [`Client::state`] to wait for changes).
+    pub fn current_state(&self) -> ConnState {
+        self.inner.state.get()
     }
 
     /// A unary call.
@@ -658,7 +647,7 @@ impl Client {
     /// Drains and closes every connection; later calls fail with UNAVAILABLE.
     pub async fn close(&self) {
         self.inner.shutdown.store(true, Ordering::Release);
-        let _ = self.inner.state.send(ConnState::Shutdown);
+        self.inner.state.set(ConnState::Shutdown);
         let handles: Vec<Handle> = self
             .inner
             .slots

@@ -29,6 +29,7 @@ mod budget;
 mod client;
 mod commands;
 mod compress;
+mod conn_state;
 mod driver;
 mod endpoint;
 mod options;
@@ -42,7 +43,8 @@ mod status;
 mod transport;
 mod writer;
 
-pub use client::{CallOptions, CallSink, CallStream, Client, ConnState, Peer};
+pub use client::{CallOptions, CallSink, CallStream, Client, Peer};
+pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
 pub use muxwire_core::wire::{Codec, StatusCode};
 pub use options::Options;

@@ -60,8 +60,8 @@ impl Context {
     }
 
     /// When the caller stops waiting, if it set a deadline.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline.map(Instant::into_std)
     }
 
     /// The time left before the deadline (pass it on to nested calls).
@@ -244,11 +244,14 @@ pub(crate) struct Route {
     pub(crate) method: Method,
 }
 
-/// Handlers by method name.
+/// Handlers by method name. Registering a name twice (or the built-in `muxwire.list`,
+/// or an empty name) is an error that [`Server::bind`] reports.
 #[derive(Clone, Default)]
 pub struct Router {
     methods: BTreeMap<String, Route>,
     list: Option<Route>,
+    /// Why the registrations are invalid, if they are (reported at bind).
+    invalid: Option<Status>,
 }
 
 impl Router {
@@ -273,6 +276,20 @@ impl Router {
     }
 
     fn add(mut self, name: &str, method: Method) -> Router {
+        let problem = if name.is_empty() {
+            Some(Status::invalid_argument("a method name cannot be empty"))
+        } else if name == LIST_METHOD || self.methods.contains_key(name) {
+            Some(Status::already_exists(format!(
+                "method {name:?} is registered twice"
+            )))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            // The first problem is the one reported; the first handler stays.
+            self.invalid.get_or_insert(problem);
+            return self;
+        }
         let route = Route {
             name: Bytes::copy_from_slice(name.as_bytes()),
             method,
@@ -280,6 +297,15 @@ impl Router {
         self.methods.insert(name.to_string(), route);
         self.list = None;
         self
+    }
+
+    /// Whether the registrations are valid: the first duplicate or empty name otherwise
+    /// (the same error [`Server::bind`] returns).
+    pub fn check(&self) -> Result<(), Status> {
+        match &self.invalid {
+            Some(s) => Err(s.clone()),
+            None => Ok(()),
+        }
     }
 
     /// The registered method names (plus the built-in listing), sorted.
@@ -314,7 +340,9 @@ pub struct Server {
     opts: Arc<Options>,
 }
 
-/// A listening server.
+/// A listening server. Dropping it stops listening and drains its connections (calls in
+/// flight finish; new ones are refused as safe to retry), as [`Running::shutdown`] does
+/// without waiting.
 pub struct Running {
     local: Endpoint,
     stats: Arc<Stats>,
@@ -349,6 +377,7 @@ impl Server {
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
         self.opts.validate()?;
+        self.router.check()?;
         let listener = transport
             .listen(&endpoint)
             .await
@@ -400,6 +429,16 @@ impl Server {
     }
 }
 
+impl Drop for Running {
+    fn drop(&mut self) {
+        // After `shutdown` this finds nothing left to do.
+        self.stop_accept.notify_one();
+        for c in self.conns.lock().expect("lock").drain(..) {
+            c.send(Cmd::Drain);
+        }
+    }
+}
+
 impl Running {
     /// Where the server listens (with the real port if 0 was asked for).
     pub fn local_endpoint(&self) -> &Endpoint {
@@ -423,9 +462,9 @@ impl Running {
 
     /// Stops accepting, drains every connection (calls in flight finish, new ones are
     /// refused as safe to retry), and after `grace` closes whatever is left.
-    pub async fn shutdown(self, grace: Duration) {
+    pub async fn shutdown(mut self, grace: Duration) {
         self.stop_accept.notify_one();
-        let _ = self.accept_task.await;
+        let _ = (&mut self.accept_task).await;
         let conns: Vec<Handle> = self.conns.lock().expect("lock").drain(..).collect();
         for c in &conns {
             c.send(Cmd::Drain);
