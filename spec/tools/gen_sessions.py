@@ -61,7 +61,7 @@ def call(sid, flags=END | MSG, body=b"q", method=b"m", deadline_us=None):
 
 
 def hello(**settings):
-    tags = {"max_frame_size": 2, "max_message_size": 3, "max_metadata_size": 4,
+    tags = {"min_version": 1, "max_frame_size": 2, "max_message_size": 3, "max_metadata_size": 4,
             "max_concurrent_streams": 5, "initial_stream_window": 6,
             "initial_connection_window": 7, "compression": 8, "features": 9, "idle_timeout_ms": 10}
     meta = b"".join(tlv(tags[k], u32(v)) for k, v in sorted(settings.items(), key=lambda kv: tags[kv[0]]))
@@ -91,7 +91,7 @@ class Sessions:
         self.items = []
 
     def add(self, comment, labels, side, steps, config=None, peer_settings=None,
-            handshake="auto"):
+            handshake="auto", alternatives=None):
         for label in labels:
             assert label in NOTES, label
         s = {"sId": len(self.items) + 1, "comment": comment, "flags": labels, "side": side,
@@ -101,6 +101,12 @@ class Sessions:
         if peer_settings:
             s["peer_settings"] = peer_settings
         s["steps"] = steps
+        if alternatives:
+            # Each alternative continues `steps`; any one passing passes the session.
+            assert "Alternatives" in labels and len(alternatives) >= 2, comment
+            s["alternatives"] = alternatives
+        else:
+            assert "Alternatives" not in labels, comment
         self.items.append(s)
 
 
@@ -197,9 +203,41 @@ def callee_setup(state):
     raise ValueError(state)
 
 
-def send_step(role, event, error):
+# Which kind of rejection a `usage` row of states.csv is (README, "Command errors"). The
+# checks apply in this order: the stream exists at this end (unknown_stream); the frame
+# type belongs to this end of the call, STATUS to the callee and CANCEL to the caller
+# (wrong_role); the stream's state lets this end send the frame type (invalid_state); the
+# flags belong to this end, END_STREAM to the caller (wrong_role).
+SENDS_DATA = {"caller": {"OPEN"}, "callee": {"OPEN", "HALF_CLOSED_REMOTE"}}
+
+
+def usage_kind(role, state, event):
+    if state == "IDLE":
+        return "unknown_stream"
+    if (event == "send_status") != (role == "callee") and event in ("send_status", "send_cancel"):
+        return "wrong_role"
+    if event in ("send_data", "send_data_end"):
+        if state not in SENDS_DATA[role]:
+            return "invalid_state"
+        return "wrong_role" if role == "callee" and event == "send_data_end" else None
+    return "invalid_state"
+
+
+def died(role, state, stream=1):
+    """The events for a stream in `state` when the connection dies (README, "Events"): a
+    callee is told `cancelled` with UNAVAILABLE, a caller whose outcome is not yet known
+    `call_failed` with UNAVAILABLE; nothing for a stream that is not open."""
+    if state == "IDLE" or (role == "caller" and state == "CANCEL_SENT"):
+        return []
+    if role == "callee":
+        return [ev("cancelled", stream=stream, code=14)]
+    return [ev("call_failed", stream=stream, code=14)]
+
+
+def send_step(role, event, error, state):
     """The command for a send_* event, and what it writes when accepted."""
-    expect = {"error": "usage"} if error == "usage" else None
+    expect = {"error": usage_kind(role, state, event)} if error == "usage" else None
+    assert error != "usage" or expect["error"], (role, state, event)
     if event == "send_data":
         return cmd("send", expect, stream=1, body="78", end_stream=False), f(DATA, 1, flags=MSG)
     if event == "send_data_end":
@@ -239,7 +277,7 @@ def table_sessions(s):
             if event == "send_window":
                 # WINDOW is sent by credit policy, not on command; covered by FlowControl.
                 continue
-            step, frame = send_step(role, event, error)
+            step, frame = send_step(role, event, error, state)
             steps = setup + [step, sent(frame) if not error else sent()]
             s.add(f"{label}: {row['note'] or action}", ["StateTable"], side, steps, config)
             continue
@@ -255,7 +293,7 @@ def table_sessions(s):
             continue
         steps = setup + [recv(RECV_FRAMES[event]())]
         if error:
-            steps += [sent(goaway(error)), closed(error)]
+            steps += [sent(goaway(error)), closed(error), events(*died(role, state))]
         elif action == "deliver":
             if event == "recv_window":
                 steps += [sent(), events()]
@@ -334,11 +372,13 @@ def handwritten(s):
            events(ev("message", stream=1, more=True), ev("message", stream=1, more=False, end_stream=True))])
     s.add("DATA without MESSAGE inside a chunk chain", ["Streaming"], A,
           [recv(call(1, 0), raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)), raw(DATA, END, 1, 0)),
-           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR")])
+           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR"),
+           events(ev("call", stream=1), ev("message", stream=1, more=True), *died("callee", "OPEN"))])
     s.add("chunk with a different codec than its first chunk", ["Streaming", "Compression"], A,
           [recv(call(1, 0), raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)),
                 raw(DATA, MSG | 0x08, 1, 0, b"", b"x")),
-           sent(goaway("PROTOCOL_ERROR")), closed("PROTOCOL_ERROR")],
+           sent(goaway("PROTOCOL_ERROR")), closed("PROTOCOL_ERROR"),
+           events(ev("call", stream=1), ev("message", stream=1, more=True), *died("callee", "OPEN"))],
           config={"compression": 6})
     s.add("a STATUS without MESSAGE ends an incomplete chunk chain; the partial message is dropped",
           ["Streaming"], C,
@@ -349,7 +389,8 @@ def handwritten(s):
     s.add("a STATUS with MESSAGE inside an incomplete chunk chain", ["Streaming"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=False), sent(f(CALL, 1)),
            recv(raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)), raw(STATUS, MSG, 1, 0, b"", b"x")),
-           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR")])
+           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR"),
+           events(ev("message", stream=1, more=True), *died("caller", "OPEN"))])
     s.add("codec the receiver did not offer", ["Compression"], A,
           [recv(call(1, END | MSG | 0x10)), sent(goaway("COMPRESSION_ERROR")),
            closed("COMPRESSION_ERROR")])
@@ -377,7 +418,8 @@ def handwritten(s):
           [recv(call(1, 0), raw(DATA, MSG, 1, 0, b"", bytes(16000)), raw(DATA, MSG, 1, 0, b"", bytes(16000)),
                 raw(DATA, MSG, 1, 0, b"", bytes(16000)), raw(DATA, MSG, 1, 0, b"", bytes(16000)),
                 raw(DATA, MSG, 1, 0, b"", bytes(1537))),
-           sent(goaway("FLOW_CONTROL_ERROR")), closed("FLOW_CONTROL_ERROR")],
+           sent(goaway("FLOW_CONTROL_ERROR")), closed("FLOW_CONTROL_ERROR"),
+           events(ev("call", stream=1), *[ev("message", stream=1)] * 4, *died("callee", "OPEN"))],
           config={"initial_stream_window": 65536})
     s.add("flow control: consuming half the window returns credit with WINDOW",
           ["FlowControl"], A,
@@ -396,7 +438,7 @@ def handwritten(s):
           [cmd("call", {"error": "blocked"}, method="m", body="00" * 70000, end_stream=True)],
           peer_settings={"max_frame_size": 1 << 20})
     # Budgets.
-    s.add("cancel budget: the 11th CANCEL within a second", ["Budget", "Alternatives"], A,
+    s.add("cancel budget: the 11th CANCEL within a second", ["Budget"], A,
           [recv(*[raw(CANCEL, 0, 2 * i + 1, 1) for i in range(11)]),
            sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
           config={"cancel_budget": 10})
@@ -460,9 +502,17 @@ def handwritten(s):
     # Deadlines.
     s.add("deadline: the callee sees the remaining budget", ["Deadline"], A,
           [recv(call(1, deadline_us=250000)), events(ev("call", stream=1, deadline_us=250000))])
-    s.add("deadline 0: already expired", ["Deadline"], A,
-          [recv(call(1, deadline_us=0)), events(ev("call", stream=1)), advance(0),
-           sent(f(STATUS, 1, arg=4)), events(ev("deadline_exceeded", stream=1))])
+    s.add("deadline 0: already expired: the call is delivered, then the deadline fires at "
+          "the next timer check", ["Deadline", "Alternatives"], A,
+          [recv(call(1, deadline_us=0))],
+          alternatives=[
+              # Timers checked only when the clock is advanced.
+              [events(ev("call", stream=1, deadline_us=0)), sent(), advance(0),
+               sent(f(STATUS, 1, arg=4)), events(ev("deadline_exceeded", stream=1))],
+              # Timers also checked right after the input was processed (section 12).
+              [events(ev("call", stream=1, deadline_us=0), ev("deadline_exceeded", stream=1)),
+               sent(f(STATUS, 1, arg=4)), advance(0), sent(), events()],
+          ])
     s.add("race: deadline vs reply, reply first wins", ["Deadline", "Race"], A,
           [recv(call(1, deadline_us=1000)), events(ev("call", stream=1)),
            cmd("status", stream=1, code=0), sent(f(STATUS, 1, arg=0)), advance(1000), sent(),
@@ -471,7 +521,7 @@ def handwritten(s):
           ["Deadline", "Race"], A,
           [recv(call(1, deadline_us=1000)), events(ev("call", stream=1)), advance(1000),
            sent(f(STATUS, 1, arg=4)), events(ev("deadline_exceeded", stream=1)),
-           cmd("status", {"error": "usage"}, stream=1, code=0), sent()])
+           cmd("status", {"error": "unknown_stream"}, stream=1, code=0), sent()])
     s.add("race: caller's deadline vs the callee's reply crossing", ["Deadline", "Race"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=True, deadline_us=1000),
            sent(f(CALL, 1)), advance(1000), sent(f(CANCEL, 1, arg=4)),
@@ -493,14 +543,24 @@ def handwritten(s):
            recv(call(5)), sent(f(STATUS, 5, arg=14, flags=REFUSED)),
            recv(raw(DATA, END, 1, 0)), events(ev("half_closed", stream=1)),
            cmd("status", stream=1, code=0), sent(f(STATUS, 1, arg=0)), closed("NO_ERROR")])
-    s.add("race: GOAWAY vs new call: calls above Accepted Calls fail as retry-safe", ["Drain", "Race"], C,
+    s.add("race: GOAWAY vs new call: calls above Accepted Calls are retry-safe; the receiver "
+          "closes once its calls are done", ["Drain", "Race", "Alternatives"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
            cmd("call", {"stream": 3}, method="m", body="", end_stream=True), sent(f(CALL, 3)),
-           recv(raw(GOAWAY, 0, 0, 0, b"", u64(1))),
-           events(ev("goaway", code=0, accepted_calls=1), ev("call_failed", stream=3, code=14)),
-           cmd("call", {"error": "usage"}, method="m", body="", end_stream=True),
-           recv(raw(STATUS, REFUSED, 3, 14), raw(STATUS, MSG, 1, 0, b"", b"ok")),
-           events(ev("status", stream=1, code=0)), closed("NO_ERROR")])
+           recv(raw(GOAWAY, 0, 0, 0, b"", u64(1)))],
+          alternatives=[
+              # Section 15.3 MAY: fail the call above Accepted Calls at once.
+              [events(ev("goaway", code=0, accepted_calls=1), ev("call_failed", stream=3, code=14)),
+               cmd("call", {"error": "not_accepting"}, method="m", body="", end_stream=True),
+               recv(raw(STATUS, REFUSED, 3, 14), raw(STATUS, MSG, 1, 0, b"", b"ok")),
+               events(ev("status", stream=1, code=0)), sent(), closed("NO_ERROR")],
+              # Or wait for the callee's STATUS(REFUSED), delivered as the call's outcome.
+              [events(ev("goaway", code=0, accepted_calls=1)),
+               cmd("call", {"error": "not_accepting"}, method="m", body="", end_stream=True),
+               recv(raw(STATUS, REFUSED, 3, 14), raw(STATUS, MSG, 1, 0, b"", b"ok")),
+               events(ev("status", stream=3, code=14, refused=True), ev("status", stream=1, code=0)),
+               sent(), closed("NO_ERROR")],
+          ])
     s.add("GOAWAY with an error closes at once and fails open calls", ["Drain"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
            recv(raw(GOAWAY, 0, 0, 2, b"", u64(1))),
