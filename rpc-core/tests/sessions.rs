@@ -299,7 +299,10 @@ fn command(r: &mut Runner, c: &Map<String, Value>) -> Result<Result<u32, Error>,
                 .send_message(
                     now,
                     stream(),
-                    body.as_deref().map(Outgoing::bytes),
+                    body.as_deref().map(|b| Outgoing {
+                        more: c.get("more").and_then(Value::as_bool).unwrap_or(false),
+                        ..Outgoing::bytes(b)
+                    }),
                     end,
                     &mut buf,
                 )

@@ -234,6 +234,15 @@ def died(role, state, stream=1):
     return [ev("call_failed", stream=stream, code=14)]
 
 
+def credit_returned(stream_window, conn_window):
+    """Section 14.1 leaves the batching policy open below half of the initial window: the
+    reference batches (only `stream_window` here, the connection being far from half
+    consumed); an eager receiver also returns the connection credit, in either order."""
+    return [[sent(stream_window), events()],
+            [sent(stream_window, conn_window), events()],
+            [sent(conn_window, stream_window), events()]]
+
+
 def send_step(role, event, error, state):
     """The command for a send_* event, and what it writes when accepted."""
     expect = {"error": usage_kind(role, state, event)} if error == "usage" else None
@@ -303,6 +312,13 @@ def table_sessions(s):
             steps += [events(DELIVER_EVENT[event]), sent(f(DATA, 1, flags=END))]
         elif action == "refuse":
             steps += [sent(f(STATUS, 1, arg=14, flags=REFUSED)), events()]
+        elif action in ("discard", "ignore", "none") and event in ("recv_data", "recv_status"):
+            # The discarded byte is consumed at once (section 14.1); whether its credit is
+            # returned now or batched is the receiver's policy.
+            s.add(f"{label}: {row['note'] or action}", ["StateTable", "Alternatives"], side,
+                  steps, config, alternatives=[[sent(), events()],
+                                               [sent(f(WINDOW, 0, arg=1)), events()]])
+            continue
         elif action in ("discard", "ignore", "none"):
             steps += [sent(), events()]
         else:
@@ -422,13 +438,14 @@ def handwritten(s):
            events(ev("call", stream=1), *[ev("message", stream=1)] * 4, *died("callee", "OPEN"))],
           config={"initial_stream_window": 65536})
     s.add("flow control: consuming half the window returns credit with WINDOW",
-          ["FlowControl"], A,
+          ["FlowControl", "Alternatives"], A,
           [recv(call(1, 0), raw(DATA, MSG, 1, 0, b"", bytes(16000)), raw(DATA, MSG, 1, 0, b"", bytes(16000)),
                 raw(DATA, MSG, 1, 0, b"", bytes(1000))),
            events(ev("call", stream=1), ev("message", stream=1), ev("message", stream=1),
                   ev("message", stream=1)),
-           cmd("consume", stream=1, n=33000), sent(f(WINDOW, 1, arg=33000))],
-          config={"initial_stream_window": 65536, "initial_connection_window": 1 << 20})
+           cmd("consume", stream=1, n=33000)],
+          config={"initial_stream_window": 65536, "initial_connection_window": 1 << 20},
+          alternatives=credit_returned(f(WINDOW, 1, arg=33000), f(WINDOW, 0, arg=33000)))
     s.add("flow control: WINDOW overflowing 2^31-1", ["FlowControl"], A,
           [recv(raw(WINDOW, 0, 0, 0x7FFFFFFF)), sent(goaway("FLOW_CONTROL_ERROR")),
            closed("FLOW_CONTROL_ERROR")])
@@ -582,6 +599,99 @@ def handwritten(s):
           [recv(raw(PING, CRC, 0, 1, trailer=0)), sent(goaway("CRC_ERROR")), closed("CRC_ERROR")])
 
 
+# Sessions that settle a point of protocol 1.1 but need a change in the reference core
+# (see the report of issue 11); they are emitted once AWAITING_CORE is set to False.
+AWAITING_CORE = True
+
+
+def protocol_1_1(s):
+    """Sessions added with protocol 1.1 (PROTOCOL.md section 20), one per clarification
+    whose outcome is observable."""
+    A, C = "acceptor", "connector"
+    s.add("handshake: a malformed first frame gets its section 17 code, not HANDSHAKE_ERROR",
+          ["Handshake"], A,
+          [recv(PREFACE, raw(PING, 0, 0, 1, b"", b"x")), sent(goaway("FRAME_SIZE_ERROR")),
+           closed("FRAME_SIZE_ERROR")], handshake="manual")
+    chunk = "00" * 16000
+    s.add("handshake: frames sent on the initial windows; the peer's HELLO adds the "
+          "difference to every send window", ["Handshake", "FlowControl"], C,
+          [cmd("call", {"stream": 1}, method="m", body=chunk, end_stream=False),
+           *[cmd("send", stream=1, body=chunk, end_stream=False) for _ in range(3)],
+           cmd("send", {"error": "blocked"}, stream=1, body="00" * 2000, end_stream=False),
+           recv(PREFACE, hello(initial_stream_window=131072)), events(ev("connected")),
+           cmd("send", stream=1, body="00" * 2000, end_stream=False),
+           sent(f(CALL, 1, flags=MSG), *[f(DATA, 1, flags=MSG)] * 4)],
+          handshake="manual")
+    s.add("unary: a STATUS carrying an empty message (data \"\") is not a STATUS without one",
+          ["StateTable"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
+           recv(raw(STATUS, MSG, 1, 0, b"", b"")), events(ev("status", stream=1, code=0, data=""))])
+    s.add("a STATUS whose message breaks MAX_MESSAGE_SIZE: the caller reports "
+          "RESOURCE_EXHAUSTED and sends nothing (the STATUS ended the call)", ["Limits"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
+           recv(raw(STATUS, MSG, 1, 0, b"", bytes(101))),
+           events(ev("call_failed", stream=1, code=8)), sent()],
+          config={"max_message_size": 100})
+    s.add("early STATUS while the caller is mid-chunk: the caller ends with CANCEL",
+          ["Streaming", "StateTable"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=False),
+           cmd("send", stream=1, body="00" * 1024, more=True, end_stream=False),
+           sent(f(CALL, 1), f(DATA, 1, flags=MSG | MORE)),
+           recv(raw(STATUS, 0, 1, 9)), events(ev("status", stream=1, code=9)),
+           sent(f(CANCEL, 1, arg=1))])
+    s.add("CRC not requested: a voluntary trailer on some frames is verified, the others "
+          "need none", ["Crc"], A,
+          [recv(raw(PING, CRC, 0, 1), raw(PING, 0, 0, 2)),
+           sent(f(PING, 0, flags=ACK, arg=1), f(PING, 0, flags=ACK, arg=2)), events()])
+    big = bytes(45000)
+    s.add("flow control: discarded DATA is consumed at once; its credit comes back without "
+          "any application read", ["FlowControl", "Alternatives"], A,
+          [recv(*[raw(DATA, MSG, 9, 0, b"", big)] * 3)],
+          config={"initial_connection_window": 262144},
+          alternatives=[
+              # Batched: one WINDOW once half the initial connection window is owed.
+              [sent(f(WINDOW, 0, arg=135000)), events()],
+              # Eager: one WINDOW per discarded frame.
+              [sent(*[f(WINDOW, 0, arg=45000)] * 3), events()],
+          ])
+    s.add("admission at the caller: the peer's MAX_CONCURRENT_STREAMS is enforced locally; "
+          "the slot frees when the stream closes", ["Admission"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True),
+           cmd("call", {"error": "stream_limit"}, method="m", body="", end_stream=True),
+           cmd("call", {"ok": True}, method="m", body="71", end_stream=True, one_way=True),
+           sent(f(CALL, 1), f(CALL, None, flags=NO_REPLY | END | MSG)),
+           recv(raw(STATUS, 0, 1, 0)), events(ev("status", stream=1, code=0)),
+           cmd("call", {"ok": True}, method="m", body="", end_stream=True),
+           sent(f(CALL, None, flags=END | MSG))],
+          peer_settings={"max_concurrent_streams": 1})
+    s.add("control budget: DATA a refused streaming caller sent before it saw the refusal "
+          "is not counted", ["Budget", "Admission"], A,
+          [recv(call(1, 0), *[raw(DATA, MSG, 1, 0, b"", b"x")] * 15),
+           sent(f(STATUS, 1, arg=14, flags=REFUSED)), events()],
+          config={"max_concurrent_streams": 0, "control_budget": 10})
+    s.add("idle timeout: a stream in STATUS_SENT is open; silence counts from the last frame "
+          "received", ["Timeout"], A,
+          [recv(call(1, 0)), events(ev("call", stream=1)), cmd("status", stream=1, code=0),
+           sent(f(STATUS, 1, arg=0)), advance(2 * SECOND), sent(),
+           recv(raw(DATA, END, 1, 0)), events(), advance(SECOND - 1), sent(), advance(1),
+           sent(goaway("NO_ERROR")), closed("NO_ERROR")],
+          config={"idle_timeout_ms": 1000})
+    ext = raw(0x80, 0, 0, 0, b"", b"x")
+    s.add("control budget: a burst across a window boundary; a fixed window passes it, a "
+          "sliding one fails it (section 16 allows both)", ["Budget", "Alternatives"], A,
+          [recv(ext), advance(900000), recv(*[ext] * 8), advance(200000), recv(*[ext] * 8)],
+          config={"control_budget": 10},
+          alternatives=[
+              [sent(), events()],
+              [sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
+          ])
+    if not AWAITING_CORE:
+        s.add("control budget: a tiny WINDOW for a stream that is not open counts once",
+              ["Budget", "FlowControl"], A,
+              [recv(*[raw(WINDOW, 0, 2 * i + 1, 1) for i in range(6)]), sent(), events()],
+              config={"control_budget": 10})
+
+
 def document(items):
     return {
         "algorithm": "muxwire-session",
@@ -601,6 +711,7 @@ def main(argv):
     s = Sessions()
     table_sessions(s)
     handwritten(s)
+    protocol_1_1(s)
     text = json.dumps(document(s.items), indent=1) + "\n"
     out = [a for a in argv if not a.startswith("--")][0]
     if "--check" in argv:
