@@ -612,6 +612,10 @@ def protocol_1_1(s):
           ["Handshake"], A,
           [recv(PREFACE, raw(PING, 0, 0, 1, b"", b"x")), sent(goaway("FRAME_SIZE_ERROR")),
            closed("FRAME_SIZE_ERROR")], handshake="manual")
+    s.add("handshake: MIN_VERSION above the HELLO's own version is a setting out of range",
+          ["Handshake"], A,
+          [recv(PREFACE, hello(min_version=2)), sent(goaway("HANDSHAKE_ERROR")),
+           closed("HANDSHAKE_ERROR")], handshake="manual")
     chunk = "00" * 16000
     s.add("handshake: frames sent on the initial windows; the peer's HELLO adds the "
           "difference to every send window", ["Handshake", "FlowControl"], C,
@@ -692,6 +696,51 @@ def protocol_1_1(s):
               config={"control_budget": 10})
 
 
+# Sessions in which the implementation discards or refuses message bytes and then checks
+# its output. Section 14.1 lets a receiver return that credit at once (one WINDOW on stream
+# 0 per frame, "eager") instead of batching it up to half of the initial window (the
+# reference): such sessions get both as alternatives. Key: the comment's start; value:
+# the index of the first step after the discarding input, and the credit of each
+# discarded frame. The eager WINDOWs join the first `sent` step after that, before or after
+# the frames listed there.
+EAGER_CREDIT = {
+    "callee IDLE admission_full": (1, [1]),
+    "admission: the call beyond MAX_CONCURRENT_STREAMS": (4, [4]),
+    "message over MAX_MESSAGE_SIZE": (1, [101]),
+    "chunks adding up over MAX_MESSAGE_SIZE": (2, [1024]),
+    "race: caller's deadline vs the callee's reply": (6, [4]),
+    "race: cancel vs reply": (5, [4]),
+    "drain: GOAWAY counts accepted calls": (5, [1]),
+    "a STATUS whose message breaks MAX_MESSAGE_SIZE": (4, [101]),
+    "control budget: DATA a refused streaming caller": (1, [1] * 15),
+}
+
+
+def eager_credit(items):
+    used = set()
+    for item in items:
+        key = next((k for k in EAGER_CREDIT if item["comment"].startswith(k)), None)
+        if key is None:
+            continue
+        assert "alternatives" not in item, item["comment"]
+        used.add(key)
+        split, amounts = EAGER_CREDIT[key]
+        prefix, rest = item["steps"][:split], item["steps"][split:]
+        at = next(i for i, st in enumerate(rest) if "sent" in st)
+        windows = [f(WINDOW, 0, arg=n) for n in amounts]
+        listed = rest[at]["sent"]
+        alts = [rest]
+        for frames in (listed + windows, windows + listed):
+            alt = [dict(st) for st in rest]
+            alt[at] = {"sent": frames}
+            if alt not in alts:
+                alts.append(alt)
+        item["steps"] = prefix
+        item["alternatives"] = alts
+        item["flags"] = item["flags"] + ["Alternatives"]
+    assert used == set(EAGER_CREDIT), set(EAGER_CREDIT) - used
+
+
 def document(items):
     return {
         "algorithm": "muxwire-session",
@@ -712,6 +761,7 @@ def main(argv):
     table_sessions(s)
     handwritten(s)
     protocol_1_1(s)
+    eager_credit(s.items)
     text = json.dumps(document(s.items), indent=1) + "\n"
     out = [a for a in argv if not a.startswith("--")][0]
     if "--check" in argv:
