@@ -689,6 +689,19 @@ def protocol_1_1(s):
               [sent(), events()],
               [sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
           ])
+    s.add("control budget: WINDOW for a half-closed stream is not ignored and not counted",
+          ["Budget", "FlowControl"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
+           recv(*[raw(WINDOW, 0, 1, 4096)] * 11), sent(), events()],
+          config={"control_budget": 10})
+    s.add("control budget: CANCEL for a stream that is not open counts against "
+          "cancel_budget only", ["Budget", "Cancel"], A,
+          [recv(*[raw(CANCEL, 0, 2 * i + 1, 1) for i in range(11)]), sent(), events()],
+          config={"control_budget": 10, "cancel_budget": 1000})
+    s.add("control budget: dropped one-way calls are not counted", ["Budget", "OneWay"], A,
+          [recv(*[call(2 * i + 1, NO_REPLY | END | MSG) for i in range(11)]), sent(),
+           events()],
+          config={"control_budget": 10, "max_message_size": 0})
     if not AWAITING_CORE:
         s.add("control budget: a tiny WINDOW for a stream that is not open counts once",
               ["Budget", "FlowControl"], A,
@@ -713,6 +726,7 @@ EAGER_CREDIT = {
     "drain: GOAWAY counts accepted calls": (5, [1]),
     "a STATUS whose message breaks MAX_MESSAGE_SIZE": (4, [101]),
     "control budget: DATA a refused streaming caller": (1, [1] * 15),
+    "control budget: dropped one-way calls": (1, [1] * 11),
 }
 
 
