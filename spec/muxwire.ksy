@@ -33,7 +33,7 @@ doc: |
     payload size and the presence of the CRC trailer are interpreted.
 
   Not expressed here (a complete decoder MUST still check them): the CRC-32 value
-  itself (section 11: CRC_ERROR), UTF-8 validity of METHOD, REASON and AGENT, the
+  itself (section 11: CRC_ERROR), UTF-8 validity of METHOD and REASON, the
   character set of ENTRY keys, repeated tags, and the required METHOD of CALL.
   Setting values out of range (section 3.4, HANDSHAKE_ERROR) are checked.
 
@@ -461,8 +461,9 @@ types:
           The value bytes. ENTRY: a Key Length byte (1 .. 255), the key, then the
           entry's value; a Key Length of 0 or a key that does not fit in the TLV is a
           METADATA_ERROR (the key's character set `[a-z0-9._-]` is not checked here).
-          Settings: a u4 (see `setting_value`). METHOD, REASON and AGENT are UTF-8 (not
-          checked here).
+          Settings: a u4 (see `setting_value`). METHOD and REASON are UTF-8 (not
+          checked here). Ignorable tags (AGENT, TRACE, 0x4000 and above) are never
+          validated, whatever their frame type, size or content (section 6.2).
       - id: check_setting_range
         -error-code: handshake_error
         size: 0

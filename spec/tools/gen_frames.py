@@ -585,6 +585,15 @@ def build():
     c.invalid("a malformed TLV before a missing METHOD",
               ["ValidationOrder", "Metadata", "UnknownTag"],
               raw(CALL, 0, 1, 0, tlv(0x0020, b"")), "METADATA_ERROR", "metadata")
+    # Protocol 1.1 clarifications (section 6.2): ignorable tags, known or not, are never
+    # validated by the decoder, in HELLO as anywhere else.
+    c.valid("HELLO with an AGENT that is not UTF-8: ignorable, not inspected",
+            ["Hello", "IgnorableTag"], HELLO, arg=1, tlvs=[(AGENT, b"\xff\xfe")])
+    c.valid("CALL with a TRACE of the wrong size (3 bytes): ignorable, not inspected",
+            ["Unary", "IgnorableTag"], CALL, END | MSG, 27,
+            tlvs=[m_echo, (TRACE, b"\x00\x01\x02")])
+    c.valid("HELLO offering an extension with an ignorable tag (section 19.3)",
+            ["Hello", "IgnorableTag"], HELLO, arg=1, tlvs=[(0x4F00, u32(1))])
     return c.tests
 
 

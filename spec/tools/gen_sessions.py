@@ -61,7 +61,7 @@ def call(sid, flags=END | MSG, body=b"q", method=b"m", deadline_us=None):
 
 
 def hello(**settings):
-    tags = {"max_frame_size": 2, "max_message_size": 3, "max_metadata_size": 4,
+    tags = {"min_version": 1, "max_frame_size": 2, "max_message_size": 3, "max_metadata_size": 4,
             "max_concurrent_streams": 5, "initial_stream_window": 6,
             "initial_connection_window": 7, "compression": 8, "features": 9, "idle_timeout_ms": 10}
     meta = b"".join(tlv(tags[k], u32(v)) for k, v in sorted(settings.items(), key=lambda kv: tags[kv[0]]))
@@ -91,7 +91,7 @@ class Sessions:
         self.items = []
 
     def add(self, comment, labels, side, steps, config=None, peer_settings=None,
-            handshake="auto"):
+            handshake="auto", alternatives=None):
         for label in labels:
             assert label in NOTES, label
         s = {"sId": len(self.items) + 1, "comment": comment, "flags": labels, "side": side,
@@ -101,6 +101,12 @@ class Sessions:
         if peer_settings:
             s["peer_settings"] = peer_settings
         s["steps"] = steps
+        if alternatives:
+            # Each alternative continues `steps`; any one passing passes the session.
+            assert "Alternatives" in labels and len(alternatives) >= 2, comment
+            s["alternatives"] = alternatives
+        else:
+            assert "Alternatives" not in labels, comment
         self.items.append(s)
 
 
@@ -197,9 +203,50 @@ def callee_setup(state):
     raise ValueError(state)
 
 
-def send_step(role, event, error):
+# Which kind of rejection a `usage` row of states.csv is (README, "Command errors"). The
+# checks apply in this order: the stream exists at this end (unknown_stream); the frame
+# type belongs to this end of the call, STATUS to the callee and CANCEL to the caller
+# (wrong_role); the stream's state lets this end send the frame type (invalid_state); the
+# flags belong to this end, END_STREAM to the caller (wrong_role).
+SENDS_DATA = {"caller": {"OPEN"}, "callee": {"OPEN", "HALF_CLOSED_REMOTE"}}
+
+
+def usage_kind(role, state, event):
+    if state == "IDLE":
+        return "unknown_stream"
+    if (event == "send_status") != (role == "callee") and event in ("send_status", "send_cancel"):
+        return "wrong_role"
+    if event in ("send_data", "send_data_end"):
+        if state not in SENDS_DATA[role]:
+            return "invalid_state"
+        return "wrong_role" if role == "callee" and event == "send_data_end" else None
+    return "invalid_state"
+
+
+def died(role, state, stream=1):
+    """The events for a stream in `state` when the connection dies (README, "Events"): a
+    callee is told `cancelled` with UNAVAILABLE, a caller whose outcome is not yet known
+    `call_failed` with UNAVAILABLE; nothing for a stream that is not open."""
+    if state == "IDLE" or (role == "caller" and state == "CANCEL_SENT"):
+        return []
+    if role == "callee":
+        return [ev("cancelled", stream=stream, code=14)]
+    return [ev("call_failed", stream=stream, code=14)]
+
+
+def credit_returned(stream_window, conn_window):
+    """Section 14.1 leaves the batching policy open below half of the initial window: the
+    reference batches (only `stream_window` here, the connection being far from half
+    consumed); an eager receiver also returns the connection credit, in either order."""
+    return [[sent(stream_window), events()],
+            [sent(stream_window, conn_window), events()],
+            [sent(conn_window, stream_window), events()]]
+
+
+def send_step(role, event, error, state):
     """The command for a send_* event, and what it writes when accepted."""
-    expect = {"error": "usage"} if error == "usage" else None
+    expect = {"error": usage_kind(role, state, event)} if error == "usage" else None
+    assert error != "usage" or expect["error"], (role, state, event)
     if event == "send_data":
         return cmd("send", expect, stream=1, body="78", end_stream=False), f(DATA, 1, flags=MSG)
     if event == "send_data_end":
@@ -239,7 +286,7 @@ def table_sessions(s):
             if event == "send_window":
                 # WINDOW is sent by credit policy, not on command; covered by FlowControl.
                 continue
-            step, frame = send_step(role, event, error)
+            step, frame = send_step(role, event, error, state)
             steps = setup + [step, sent(frame) if not error else sent()]
             s.add(f"{label}: {row['note'] or action}", ["StateTable"], side, steps, config)
             continue
@@ -255,7 +302,7 @@ def table_sessions(s):
             continue
         steps = setup + [recv(RECV_FRAMES[event]())]
         if error:
-            steps += [sent(goaway(error)), closed(error)]
+            steps += [sent(goaway(error)), closed(error), events(*died(role, state))]
         elif action == "deliver":
             if event == "recv_window":
                 steps += [sent(), events()]
@@ -265,6 +312,13 @@ def table_sessions(s):
             steps += [events(DELIVER_EVENT[event]), sent(f(DATA, 1, flags=END))]
         elif action == "refuse":
             steps += [sent(f(STATUS, 1, arg=14, flags=REFUSED)), events()]
+        elif action in ("discard", "ignore", "none") and event in ("recv_data", "recv_status"):
+            # The discarded byte is consumed at once (section 14.1); whether its credit is
+            # returned now or batched is the receiver's policy.
+            s.add(f"{label}: {row['note'] or action}", ["StateTable", "Alternatives"], side,
+                  steps, config, alternatives=[[sent(), events()],
+                                               [sent(f(WINDOW, 0, arg=1)), events()]])
+            continue
         elif action in ("discard", "ignore", "none"):
             steps += [sent(), events()]
         else:
@@ -334,11 +388,13 @@ def handwritten(s):
            events(ev("message", stream=1, more=True), ev("message", stream=1, more=False, end_stream=True))])
     s.add("DATA without MESSAGE inside a chunk chain", ["Streaming"], A,
           [recv(call(1, 0), raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)), raw(DATA, END, 1, 0)),
-           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR")])
+           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR"),
+           events(ev("call", stream=1), ev("message", stream=1, more=True), *died("callee", "OPEN"))])
     s.add("chunk with a different codec than its first chunk", ["Streaming", "Compression"], A,
           [recv(call(1, 0), raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)),
                 raw(DATA, MSG | 0x08, 1, 0, b"", b"x")),
-           sent(goaway("PROTOCOL_ERROR")), closed("PROTOCOL_ERROR")],
+           sent(goaway("PROTOCOL_ERROR")), closed("PROTOCOL_ERROR"),
+           events(ev("call", stream=1), ev("message", stream=1, more=True), *died("callee", "OPEN"))],
           config={"compression": 6})
     s.add("a STATUS without MESSAGE ends an incomplete chunk chain; the partial message is dropped",
           ["Streaming"], C,
@@ -349,7 +405,8 @@ def handwritten(s):
     s.add("a STATUS with MESSAGE inside an incomplete chunk chain", ["Streaming"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=False), sent(f(CALL, 1)),
            recv(raw(DATA, MSG | MORE, 1, 0, b"", bytes(1024)), raw(STATUS, MSG, 1, 0, b"", b"x")),
-           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR")])
+           sent(goaway("STREAM_STATE_ERROR")), closed("STREAM_STATE_ERROR"),
+           events(ev("message", stream=1, more=True), *died("caller", "OPEN"))])
     s.add("codec the receiver did not offer", ["Compression"], A,
           [recv(call(1, END | MSG | 0x10)), sent(goaway("COMPRESSION_ERROR")),
            closed("COMPRESSION_ERROR")])
@@ -377,16 +434,18 @@ def handwritten(s):
           [recv(call(1, 0), raw(DATA, MSG, 1, 0, b"", bytes(16000)), raw(DATA, MSG, 1, 0, b"", bytes(16000)),
                 raw(DATA, MSG, 1, 0, b"", bytes(16000)), raw(DATA, MSG, 1, 0, b"", bytes(16000)),
                 raw(DATA, MSG, 1, 0, b"", bytes(1537))),
-           sent(goaway("FLOW_CONTROL_ERROR")), closed("FLOW_CONTROL_ERROR")],
+           sent(goaway("FLOW_CONTROL_ERROR")), closed("FLOW_CONTROL_ERROR"),
+           events(ev("call", stream=1), *[ev("message", stream=1)] * 4, *died("callee", "OPEN"))],
           config={"initial_stream_window": 65536})
     s.add("flow control: consuming half the window returns credit with WINDOW",
-          ["FlowControl"], A,
+          ["FlowControl", "Alternatives"], A,
           [recv(call(1, 0), raw(DATA, MSG, 1, 0, b"", bytes(16000)), raw(DATA, MSG, 1, 0, b"", bytes(16000)),
                 raw(DATA, MSG, 1, 0, b"", bytes(1000))),
            events(ev("call", stream=1), ev("message", stream=1), ev("message", stream=1),
                   ev("message", stream=1)),
-           cmd("consume", stream=1, n=33000), sent(f(WINDOW, 1, arg=33000))],
-          config={"initial_stream_window": 65536, "initial_connection_window": 1 << 20})
+           cmd("consume", stream=1, n=33000)],
+          config={"initial_stream_window": 65536, "initial_connection_window": 1 << 20},
+          alternatives=credit_returned(f(WINDOW, 1, arg=33000), f(WINDOW, 0, arg=33000)))
     s.add("flow control: WINDOW overflowing 2^31-1", ["FlowControl"], A,
           [recv(raw(WINDOW, 0, 0, 0x7FFFFFFF)), sent(goaway("FLOW_CONTROL_ERROR")),
            closed("FLOW_CONTROL_ERROR")])
@@ -396,7 +455,7 @@ def handwritten(s):
           [cmd("call", {"error": "blocked"}, method="m", body="00" * 70000, end_stream=True)],
           peer_settings={"max_frame_size": 1 << 20})
     # Budgets.
-    s.add("cancel budget: the 11th CANCEL within a second", ["Budget", "Alternatives"], A,
+    s.add("cancel budget: the 11th CANCEL within a second", ["Budget"], A,
           [recv(*[raw(CANCEL, 0, 2 * i + 1, 1) for i in range(11)]),
            sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
           config={"cancel_budget": 10})
@@ -460,9 +519,17 @@ def handwritten(s):
     # Deadlines.
     s.add("deadline: the callee sees the remaining budget", ["Deadline"], A,
           [recv(call(1, deadline_us=250000)), events(ev("call", stream=1, deadline_us=250000))])
-    s.add("deadline 0: already expired", ["Deadline"], A,
-          [recv(call(1, deadline_us=0)), events(ev("call", stream=1)), advance(0),
-           sent(f(STATUS, 1, arg=4)), events(ev("deadline_exceeded", stream=1))])
+    s.add("deadline 0: already expired: the call is delivered, then the deadline fires at "
+          "the next timer check", ["Deadline", "Alternatives"], A,
+          [recv(call(1, deadline_us=0))],
+          alternatives=[
+              # Timers checked only when the clock is advanced.
+              [events(ev("call", stream=1, deadline_us=0)), sent(), advance(0),
+               sent(f(STATUS, 1, arg=4)), events(ev("deadline_exceeded", stream=1))],
+              # Timers also checked right after the input was processed (section 12).
+              [events(ev("call", stream=1, deadline_us=0), ev("deadline_exceeded", stream=1)),
+               sent(f(STATUS, 1, arg=4)), advance(0), sent(), events()],
+          ])
     s.add("race: deadline vs reply, reply first wins", ["Deadline", "Race"], A,
           [recv(call(1, deadline_us=1000)), events(ev("call", stream=1)),
            cmd("status", stream=1, code=0), sent(f(STATUS, 1, arg=0)), advance(1000), sent(),
@@ -471,7 +538,7 @@ def handwritten(s):
           ["Deadline", "Race"], A,
           [recv(call(1, deadline_us=1000)), events(ev("call", stream=1)), advance(1000),
            sent(f(STATUS, 1, arg=4)), events(ev("deadline_exceeded", stream=1)),
-           cmd("status", {"error": "usage"}, stream=1, code=0), sent()])
+           cmd("status", {"error": "unknown_stream"}, stream=1, code=0), sent()])
     s.add("race: caller's deadline vs the callee's reply crossing", ["Deadline", "Race"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=True, deadline_us=1000),
            sent(f(CALL, 1)), advance(1000), sent(f(CANCEL, 1, arg=4)),
@@ -493,14 +560,24 @@ def handwritten(s):
            recv(call(5)), sent(f(STATUS, 5, arg=14, flags=REFUSED)),
            recv(raw(DATA, END, 1, 0)), events(ev("half_closed", stream=1)),
            cmd("status", stream=1, code=0), sent(f(STATUS, 1, arg=0)), closed("NO_ERROR")])
-    s.add("race: GOAWAY vs new call: calls above Accepted Calls fail as retry-safe", ["Drain", "Race"], C,
+    s.add("race: GOAWAY vs new call: calls above Accepted Calls are retry-safe; the receiver "
+          "closes once its calls are done", ["Drain", "Race", "Alternatives"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
            cmd("call", {"stream": 3}, method="m", body="", end_stream=True), sent(f(CALL, 3)),
-           recv(raw(GOAWAY, 0, 0, 0, b"", u64(1))),
-           events(ev("goaway", code=0, accepted_calls=1), ev("call_failed", stream=3, code=14)),
-           cmd("call", {"error": "usage"}, method="m", body="", end_stream=True),
-           recv(raw(STATUS, REFUSED, 3, 14), raw(STATUS, MSG, 1, 0, b"", b"ok")),
-           events(ev("status", stream=1, code=0)), closed("NO_ERROR")])
+           recv(raw(GOAWAY, 0, 0, 0, b"", u64(1)))],
+          alternatives=[
+              # Section 15.3 MAY: fail the call above Accepted Calls at once.
+              [events(ev("goaway", code=0, accepted_calls=1), ev("call_failed", stream=3, code=14)),
+               cmd("call", {"error": "not_accepting"}, method="m", body="", end_stream=True),
+               recv(raw(STATUS, REFUSED, 3, 14), raw(STATUS, MSG, 1, 0, b"", b"ok")),
+               events(ev("status", stream=1, code=0)), sent(), closed("NO_ERROR")],
+              # Or wait for the callee's STATUS(REFUSED), delivered as the call's outcome.
+              [events(ev("goaway", code=0, accepted_calls=1)),
+               cmd("call", {"error": "not_accepting"}, method="m", body="", end_stream=True),
+               recv(raw(STATUS, REFUSED, 3, 14), raw(STATUS, MSG, 1, 0, b"", b"ok")),
+               events(ev("status", stream=3, code=14, refused=True), ev("status", stream=1, code=0)),
+               sent(), closed("NO_ERROR")],
+          ])
     s.add("GOAWAY with an error closes at once and fails open calls", ["Drain"], C,
           [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
            recv(raw(GOAWAY, 0, 0, 2, b"", u64(1))),
@@ -522,6 +599,162 @@ def handwritten(s):
           [recv(raw(PING, CRC, 0, 1, trailer=0)), sent(goaway("CRC_ERROR")), closed("CRC_ERROR")])
 
 
+# Sessions that settle a point of protocol 1.1 but need a change in the reference core
+# (see the report of issue 11); they are emitted once AWAITING_CORE is set to False.
+AWAITING_CORE = True
+
+
+def protocol_1_1(s):
+    """Sessions added with protocol 1.1 (PROTOCOL.md section 20), one per clarification
+    whose outcome is observable."""
+    A, C = "acceptor", "connector"
+    s.add("handshake: a malformed first frame gets its section 17 code, not HANDSHAKE_ERROR",
+          ["Handshake"], A,
+          [recv(PREFACE, raw(PING, 0, 0, 1, b"", b"x")), sent(goaway("FRAME_SIZE_ERROR")),
+           closed("FRAME_SIZE_ERROR")], handshake="manual")
+    s.add("handshake: MIN_VERSION above the HELLO's own version is a setting out of range",
+          ["Handshake"], A,
+          [recv(PREFACE, hello(min_version=2)), sent(goaway("HANDSHAKE_ERROR")),
+           closed("HANDSHAKE_ERROR")], handshake="manual")
+    chunk = "00" * 16000
+    s.add("handshake: frames sent on the initial windows; the peer's HELLO adds the "
+          "difference to every send window", ["Handshake", "FlowControl"], C,
+          [cmd("call", {"stream": 1}, method="m", body=chunk, end_stream=False),
+           *[cmd("send", stream=1, body=chunk, end_stream=False) for _ in range(3)],
+           cmd("send", {"error": "blocked"}, stream=1, body="00" * 2000, end_stream=False),
+           recv(PREFACE, hello(initial_stream_window=131072)), events(ev("connected")),
+           cmd("send", stream=1, body="00" * 2000, end_stream=False),
+           sent(f(CALL, 1, flags=MSG), *[f(DATA, 1, flags=MSG)] * 4)],
+          handshake="manual")
+    s.add("unary: a STATUS carrying an empty message (data \"\") is not a STATUS without one",
+          ["StateTable"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
+           recv(raw(STATUS, MSG, 1, 0, b"", b"")), events(ev("status", stream=1, code=0, data=""))])
+    s.add("a STATUS whose message breaks MAX_MESSAGE_SIZE: the caller reports "
+          "RESOURCE_EXHAUSTED and sends nothing (the STATUS ended the call)", ["Limits"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
+           recv(raw(STATUS, MSG, 1, 0, b"", bytes(101))),
+           events(ev("call_failed", stream=1, code=8)), sent()],
+          config={"max_message_size": 100})
+    s.add("early STATUS while the caller is mid-chunk: the caller ends with CANCEL",
+          ["Streaming", "StateTable"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=False),
+           cmd("send", stream=1, body="00" * 1024, more=True, end_stream=False),
+           sent(f(CALL, 1), f(DATA, 1, flags=MSG | MORE)),
+           recv(raw(STATUS, 0, 1, 9)), events(ev("status", stream=1, code=9)),
+           sent(f(CANCEL, 1, arg=1))])
+    s.add("CRC not requested: a voluntary trailer on some frames is verified, the others "
+          "need none", ["Crc"], A,
+          [recv(raw(PING, CRC, 0, 1), raw(PING, 0, 0, 2)),
+           sent(f(PING, 0, flags=ACK, arg=1), f(PING, 0, flags=ACK, arg=2)), events()])
+    big = bytes(45000)
+    s.add("flow control: discarded DATA is consumed at once; its credit comes back without "
+          "any application read", ["FlowControl", "Alternatives"], A,
+          [recv(*[raw(DATA, MSG, 9, 0, b"", big)] * 3)],
+          config={"initial_connection_window": 262144},
+          alternatives=[
+              # Batched: one WINDOW once half the initial connection window is owed.
+              [sent(f(WINDOW, 0, arg=135000)), events()],
+              # Eager: one WINDOW per discarded frame.
+              [sent(*[f(WINDOW, 0, arg=45000)] * 3), events()],
+          ])
+    s.add("admission at the caller: the peer's MAX_CONCURRENT_STREAMS is enforced locally; "
+          "the slot frees when the stream closes", ["Admission"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True),
+           cmd("call", {"error": "stream_limit"}, method="m", body="", end_stream=True),
+           cmd("call", {"ok": True}, method="m", body="71", end_stream=True, one_way=True),
+           sent(f(CALL, 1), f(CALL, None, flags=NO_REPLY | END | MSG)),
+           recv(raw(STATUS, 0, 1, 0)), events(ev("status", stream=1, code=0)),
+           cmd("call", {"ok": True}, method="m", body="", end_stream=True),
+           sent(f(CALL, None, flags=END | MSG))],
+          peer_settings={"max_concurrent_streams": 1})
+    s.add("control budget: DATA a refused streaming caller sent before it saw the refusal "
+          "is not counted", ["Budget", "Admission"], A,
+          [recv(call(1, 0), *[raw(DATA, MSG, 1, 0, b"", b"x")] * 15),
+           sent(f(STATUS, 1, arg=14, flags=REFUSED)), events()],
+          config={"max_concurrent_streams": 0, "control_budget": 10})
+    s.add("idle timeout: a stream in STATUS_SENT is open; silence counts from the last frame "
+          "received", ["Timeout"], A,
+          [recv(call(1, 0)), events(ev("call", stream=1)), cmd("status", stream=1, code=0),
+           sent(f(STATUS, 1, arg=0)), advance(2 * SECOND), sent(),
+           recv(raw(DATA, END, 1, 0)), events(), advance(SECOND - 1), sent(), advance(1),
+           sent(goaway("NO_ERROR")), closed("NO_ERROR")],
+          config={"idle_timeout_ms": 1000})
+    ext = raw(0x80, 0, 0, 0, b"", b"x")
+    s.add("control budget: a burst across a window boundary; a fixed window passes it, a "
+          "sliding one fails it (section 16 allows both)", ["Budget", "Alternatives"], A,
+          [recv(ext), advance(900000), recv(*[ext] * 8), advance(200000), recv(*[ext] * 8)],
+          config={"control_budget": 10},
+          alternatives=[
+              [sent(), events()],
+              [sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
+          ])
+    s.add("control budget: WINDOW for a half-closed stream is not ignored and not counted",
+          ["Budget", "FlowControl"], C,
+          [cmd("call", {"stream": 1}, method="m", body="", end_stream=True), sent(f(CALL, 1)),
+           recv(*[raw(WINDOW, 0, 1, 4096)] * 11), sent(), events()],
+          config={"control_budget": 10})
+    s.add("control budget: CANCEL for a stream that is not open counts against "
+          "cancel_budget only", ["Budget", "Cancel"], A,
+          [recv(*[raw(CANCEL, 0, 2 * i + 1, 1) for i in range(11)]), sent(), events()],
+          config={"control_budget": 10, "cancel_budget": 1000})
+    s.add("control budget: dropped one-way calls are not counted", ["Budget", "OneWay"], A,
+          [recv(*[call(2 * i + 1, NO_REPLY | END | MSG) for i in range(11)]), sent(),
+           events()],
+          config={"control_budget": 10, "max_message_size": 0})
+    if not AWAITING_CORE:
+        s.add("control budget: a tiny WINDOW for a stream that is not open counts once",
+              ["Budget", "FlowControl"], A,
+              [recv(*[raw(WINDOW, 0, 2 * i + 1, 1) for i in range(6)]), sent(), events()],
+              config={"control_budget": 10})
+
+
+# Sessions in which the implementation discards or refuses message bytes and then checks
+# its output. Section 14.1 lets a receiver return that credit at once (one WINDOW on stream
+# 0 per frame, "eager") instead of batching it up to half of the initial window (the
+# reference): such sessions get both as alternatives. Key: the comment's start; value:
+# the index of the first step after the discarding input, and the credit of each
+# discarded frame. The eager WINDOWs join the first `sent` step after that, before or after
+# the frames listed there.
+EAGER_CREDIT = {
+    "callee IDLE admission_full": (1, [1]),
+    "admission: the call beyond MAX_CONCURRENT_STREAMS": (4, [4]),
+    "message over MAX_MESSAGE_SIZE": (1, [101]),
+    "chunks adding up over MAX_MESSAGE_SIZE": (2, [1024]),
+    "race: caller's deadline vs the callee's reply": (6, [4]),
+    "race: cancel vs reply": (5, [4]),
+    "drain: GOAWAY counts accepted calls": (5, [1]),
+    "a STATUS whose message breaks MAX_MESSAGE_SIZE": (4, [101]),
+    "control budget: DATA a refused streaming caller": (1, [1] * 15),
+    "control budget: dropped one-way calls": (1, [1] * 11),
+}
+
+
+def eager_credit(items):
+    used = set()
+    for item in items:
+        key = next((k for k in EAGER_CREDIT if item["comment"].startswith(k)), None)
+        if key is None:
+            continue
+        assert "alternatives" not in item, item["comment"]
+        used.add(key)
+        split, amounts = EAGER_CREDIT[key]
+        prefix, rest = item["steps"][:split], item["steps"][split:]
+        at = next(i for i, st in enumerate(rest) if "sent" in st)
+        windows = [f(WINDOW, 0, arg=n) for n in amounts]
+        listed = rest[at]["sent"]
+        alts = [rest]
+        for frames in (listed + windows, windows + listed):
+            alt = [dict(st) for st in rest]
+            alt[at] = {"sent": frames}
+            if alt not in alts:
+                alts.append(alt)
+        item["steps"] = prefix
+        item["alternatives"] = alts
+        item["flags"] = item["flags"] + ["Alternatives"]
+    assert used == set(EAGER_CREDIT), set(EAGER_CREDIT) - used
+
+
 def document(items):
     return {
         "algorithm": "muxwire-session",
@@ -541,6 +774,8 @@ def main(argv):
     s = Sessions()
     table_sessions(s)
     handwritten(s)
+    protocol_1_1(s)
+    eager_credit(s.items)
     text = json.dumps(document(s.items), indent=1) + "\n"
     out = [a for a in argv if not a.startswith("--")][0]
     if "--check" in argv:
