@@ -14,8 +14,8 @@ use muxwire_core::wire::{Codec, Side};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
-use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::commands::{CallMethod, Name, ReplyTo, UnaryReq};
+use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver::{self, Bodies, CallReq, Cmd, Handle, OneWayRefused, StreamKey};
 use crate::server::{Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
@@ -457,6 +457,10 @@ impl Client {
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
         opts.validate()?;
+        if let Some(r) = &router {
+            r.check()?;
+        }
+        let router = router.map(|r| Arc::new(r.sealed(&opts)));
         let pool = opts.pool_size.max(1);
         let wait = opts.wait_for_ready;
         let state = StatePublisher::new(ConnState::Connecting);
@@ -465,7 +469,7 @@ impl Client {
             transport,
             opts: Arc::new(opts),
             stats: Arc::new(Stats::default()),
-            router: router.map(Arc::new),
+            router,
             slots: (0..pool)
                 .map(|_| PoolSlot {
                     handle: Mutex::new(None),

@@ -81,6 +81,8 @@ impl StateWatch {
 
 impl std::fmt::Debug for StateWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("StateWatch").field(&*self.0.borrow()).finish()
+        f.debug_tuple("StateWatch")
+            .field(&*self.0.borrow())
+            .finish()
     }
 }

@@ -41,6 +41,7 @@ mod server;
 mod stats;
 mod status;
 mod transport;
+mod worker;
 mod writer;
 
 pub use client::{CallOptions, CallSink, CallStream, Client, Peer};
@@ -55,3 +56,4 @@ pub use server::{
 pub use stats::{Stats, StatsSnapshot};
 pub use status::Status;
 pub use transport::{Acceptor, Io, IoFuture, ReadHalf, Sockets, Transport, WriteHalf};
+pub use worker::{Responder, WorkerHandler};

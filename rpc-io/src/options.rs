@@ -69,6 +69,12 @@ pub struct Options {
     /// time. The kernel caps it at `net.core.wmem_max`; `None` keeps its default. TCP is
     /// left to the kernel's autotuning, which a fixed size would switch off.
     pub unix_send_buffer: Option<usize>,
+    /// Worker threads at most for handlers registered with `Router::unary_worker` or
+    /// `Router::unary_blocking` (started when first needed, one pool per server or client).
+    pub worker_threads: usize,
+    /// Calls at most waiting for a worker thread; more are refused with
+    /// RESOURCE_EXHAUSTED (safe to retry).
+    pub worker_queue: usize,
 }
 
 impl Default for Options {
@@ -100,6 +106,10 @@ impl Default for Options {
             reconnect_max: Duration::from_secs(5),
             default_timeout: None,
             unix_send_buffer: Some(1 << 20),
+            worker_threads: std::thread::available_parallelism()
+                .map_or(4, |n| n.get())
+                .clamp(4, 64),
+            worker_queue: 1_024,
         }
     }
 }
@@ -113,6 +123,11 @@ impl Options {
     /// or window outside the range of the spec's section 3.4). `Client::connect*` and
     /// `Server::bind*` check this before they touch the network.
     pub fn validate(&self) -> Result<(), Status> {
+        if self.worker_threads == 0 {
+            return Err(Status::invalid_argument(
+                "option worker_threads = 0: worker handlers need at least one thread",
+            ));
+        }
         match self
             .core_config(Side::Connector)
             .settings

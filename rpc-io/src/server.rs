@@ -16,6 +16,7 @@ use crate::client::Peer;
 use crate::driver::{self, CallRef, Cmd, Handle, StreamKey};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
+use crate::worker::{OnWorkers, Responder, WorkerHandler, WorkerPool};
 use crate::{Endpoint, Options, Status};
 
 /// A boxed, sendable future.
@@ -35,6 +36,11 @@ impl CancelState {
     /// Makes a recycled state fresh again (only done when nothing else holds it).
     pub(crate) fn reset(&self) {
         self.flag.store(false, Ordering::Release);
+    }
+
+    /// True once the call was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
     }
 
     pub(crate) fn cancel(&self) {
@@ -249,6 +255,8 @@ pub(crate) struct Route {
 #[derive(Clone, Default)]
 pub struct Router {
     methods: BTreeMap<String, Route>,
+    /// Handlers for the worker pool, bound to one when the router is put to use.
+    workers: BTreeMap<String, Arc<dyn WorkerHandler>>,
     list: Option<Route>,
     /// Why the registrations are invalid, if they are (reported at bind).
     invalid: Option<Status>,
@@ -275,19 +283,33 @@ impl Router {
         self.add(name, Method::Streaming(Arc::new(handler)))
     }
 
+    /// Registers a unary handler that runs on the worker pool (never on a connection's
+    /// task) and answers through its [`Responder`], from any thread, now or later: the
+    /// kind foreign code (C callbacks, Python functions) and blocking code are served
+    /// with. The pool is bounded by `Options::worker_threads` and `worker_queue`.
+    pub fn unary_worker(mut self, name: &str, handler: impl WorkerHandler) -> Router {
+        if self.duplicate(name) {
+            return self;
+        }
+        self.workers.insert(name.to_string(), Arc::new(handler));
+        self.list = None;
+        self
+    }
+
+    /// Registers a unary handler that may block (file IO, a lock, heavy CPU): it runs on
+    /// the worker pool and its return value is the reply.
+    pub fn unary_blocking<F>(self, name: &str, handler: F) -> Router
+    where
+        F: Fn(Context, Bytes) -> Result<Bytes, Status> + Send + Sync + 'static,
+    {
+        self.unary_worker(name, move |ctx: Context, req: Bytes, r: Responder| {
+            // The call may be gone by now; then nobody waits for this answer.
+            let _ = r.finish(handler(ctx, req));
+        })
+    }
+
     fn add(mut self, name: &str, method: Method) -> Router {
-        let problem = if name.is_empty() {
-            Some(Status::invalid_argument("a method name cannot be empty"))
-        } else if name == LIST_METHOD || self.methods.contains_key(name) {
-            Some(Status::already_exists(format!(
-                "method {name:?} is registered twice"
-            )))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            // The first problem is the one reported; the first handler stays.
-            self.invalid.get_or_insert(problem);
+        if self.duplicate(name) {
             return self;
         }
         let route = Route {
@@ -297,6 +319,31 @@ impl Router {
         self.methods.insert(name.to_string(), route);
         self.list = None;
         self
+    }
+
+    /// Records the first invalid registration (an empty name, or one already taken);
+    /// true if `name` cannot be registered.
+    fn duplicate(&mut self, name: &str) -> bool {
+        let problem = if name.is_empty() {
+            Some(Status::invalid_argument("a method name cannot be empty"))
+        } else if name == LIST_METHOD
+            || self.methods.contains_key(name)
+            || self.workers.contains_key(name)
+        {
+            Some(Status::already_exists(format!(
+                "method {name:?} is registered twice"
+            )))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => {
+                // The first problem is the one reported; the first handler stays.
+                self.invalid.get_or_insert(problem);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether the registrations are valid: the first duplicate or empty name otherwise
@@ -311,12 +358,29 @@ impl Router {
     /// The registered method names (plus the built-in listing), sorted.
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.methods.keys().cloned().collect();
+        v.extend(self.workers.keys().cloned());
         v.push(LIST_METHOD.to_string());
         v.sort();
         v
     }
 
-    fn sealed(mut self) -> Router {
+    /// The router put to use: worker handlers bound to a new pool sized by `opts`, and
+    /// the listing of its methods built.
+    pub(crate) fn sealed(mut self, opts: &Options) -> Router {
+        if !self.workers.is_empty() {
+            let pool = WorkerPool::new(opts.worker_threads, opts.worker_queue);
+            for (name, handler) in std::mem::take(&mut self.workers) {
+                let bound = OnWorkers {
+                    handler,
+                    pool: pool.clone(),
+                };
+                let route = Route {
+                    name: Bytes::copy_from_slice(name.as_bytes()),
+                    method: Method::Unary(Unary::Async(Arc::new(bound))),
+                };
+                self.methods.insert(name, route);
+            }
+        }
         let listing = Bytes::from(self.names().join("\n"));
         let list = move |_ctx: &Context, _req: Bytes| Ok(listing.clone());
         self.list = Some(Route {
@@ -355,7 +419,7 @@ impl Server {
     /// A server for `router` with `opts`.
     pub fn new(router: Router, opts: Options) -> Server {
         Server {
-            router: Arc::new(router.sealed()),
+            router: Arc::new(router.sealed(&opts)),
             opts: Arc::new(opts),
         }
     }

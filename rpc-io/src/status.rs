@@ -260,7 +260,10 @@ mod tests {
             .with_trailer("retry-after-ms", Bytes::from_static(b"50"))
             .with_retry_safe(true);
         assert_eq!(s.details.as_deref(), Some(&b"\x01"[..]));
-        assert_eq!(s.trailer("retry-after-ms").map(|b| &b[..]), Some(&b"50"[..]));
+        assert_eq!(
+            s.trailer("retry-after-ms").map(|b| &b[..]),
+            Some(&b"50"[..])
+        );
         assert!(s.retry_safe);
     }
 }

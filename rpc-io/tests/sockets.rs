@@ -709,12 +709,12 @@ async fn wait_for_ready_waits_for_the_server_and_reports_states() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!call.is_finished(), "the call waited for a connection");
-    assert_eq!(*state.borrow_and_update(), ConnState::TransientFailure);
+    assert_eq!(state.get(), ConnState::TransientFailure);
     let server = serve(&path, echo_router(), Options::default()).await;
     assert_eq!(call.await.unwrap().unwrap(), Bytes::from_static(b"late"));
     tokio::time::timeout(
         Duration::from_secs(5),
-        state.wait_for(|s| *s == ConnState::Ready),
+        state.wait_for(|s| s == ConnState::Ready),
     )
     .await
     .unwrap()
@@ -723,7 +723,7 @@ async fn wait_for_ready_waits_for_the_server_and_reports_states() {
     server.shutdown(Duration::from_secs(1)).await;
     tokio::time::timeout(
         Duration::from_secs(5),
-        state.wait_for(|s| *s == ConnState::TransientFailure),
+        state.wait_for(|s| s == ConnState::TransientFailure),
     )
     .await
     .unwrap()
