@@ -17,7 +17,8 @@ use crate::budget::Budget;
 use crate::commands::{CallMethod, Name, ReplyTo, UnaryReq};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver::{self, Bodies, CallReq, Cmd, Handle, OneWayRefused, StreamKey};
-use crate::server::{Router, LIST_METHOD};
+use crate::runtime::RuntimeHandle;
+use crate::server::{BoxFuture, Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
 use crate::{Endpoint, Options, Status};
@@ -41,6 +42,14 @@ impl CallOptions {
             ..CallOptions::default()
         }
     }
+}
+
+/// Why a client cannot start here.
+fn not_on_a_runtime() -> Status {
+    Status::failed_precondition(
+        "muxwire connections run on a tokio runtime and this task is not on one: use \
+         Client::connect_on, or Runtime::block_on from synchronous code",
+    )
 }
 
 /// Tokens of calls other than unary ones (unary calls are numbered by their connection,
@@ -294,11 +303,20 @@ impl CallStream {
     /// The next message from the server; `None` when the call ended OK; `Some(Err)` with
     /// the status when it failed.
     pub async fn next(&mut self) -> Option<Result<Bytes, Status>> {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// Polls for the next message (see [`CallStream::next`]); the stream is also a
+    /// `futures_core::Stream`.
+    pub fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Status>>> {
         if self.done {
-            return None;
+            return Poll::Ready(None);
         }
-        if let Some(m) = self.inbound.recv().await {
-            return Some(match m {
+        if let Some(m) = std::task::ready!(self.inbound.poll_recv(cx)) {
+            return Poll::Ready(Some(match m {
                 Ok((m, wire)) => {
                     // Taking the message returns its credit to the server.
                     if wire > 0 {
@@ -313,16 +331,30 @@ impl CallStream {
                     self.done = true;
                     Err(e)
                 }
-            });
+            }));
         }
+        let Some(outcome) = self.outcome.as_mut() else {
+            self.done = true;
+            return Poll::Ready(None);
+        };
+        let outcome = std::task::ready!(Pin::new(outcome).poll(cx));
+        self.outcome = None;
         self.done = true;
-        match self.outcome.take()?.await {
+        Poll::Ready(match outcome {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(Err(e)),
             Err(_) => Some(Err(Status::unavailable(
                 "connection closed with the call in flight",
             ))),
-        }
+        })
+    }
+}
+
+impl futures_core::Stream for CallStream {
+    type Item = Result<Bytes, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
     }
 }
 
@@ -386,6 +418,8 @@ struct Inner {
     next: AtomicUsize,
     shutdown: AtomicBool,
     state: StatePublisher,
+    /// The runtime the client's connections run on.
+    rt: RuntimeHandle,
 }
 
 impl Drop for Inner {
@@ -456,6 +490,7 @@ impl Client {
         let endpoint: Endpoint = url
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
+        let rt = RuntimeHandle::current().ok_or_else(not_on_a_runtime)?;
         opts.validate()?;
         if let Some(r) = &router {
             r.check()?;
@@ -479,6 +514,7 @@ impl Client {
             next: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             state,
+            rt,
         });
         if !wait {
             // The first connection is made here so that a bad address fails right away.
@@ -512,6 +548,50 @@ impl Client {
             tokio::spawn(keeper(Arc::downgrade(&inner), i));
         }
         Ok(Client { inner })
+    }
+
+    /// Connects on the runtime `rt` (its connections live there) from any async caller,
+    /// on another runtime or none: for hosts whose event loop is not tokio.
+    pub async fn connect_on(
+        rt: &RuntimeHandle,
+        url: &str,
+        opts: Options,
+        router: Option<Router>,
+    ) -> Result<Client, Status> {
+        let url = url.to_string();
+        rt.run(async move { Client::connect_with(&url, opts, router).await })
+            .await?
+    }
+
+    /// The runtime this client's connections run on.
+    pub fn runtime(&self) -> &RuntimeHandle {
+        &self.inner.rt
+    }
+
+    /// A unary call as an owned future (`'static`, `Send`), for code that must store or
+    /// hand over the call (bindings, spawned tasks). Dropping it cancels the call.
+    pub fn call_owned(
+        &self,
+        method: impl Into<String>,
+        body: Bytes,
+        opts: CallOptions,
+    ) -> BoxFuture<Result<Bytes, Status>> {
+        let (client, method) = (self.clone(), method.into());
+        Box::pin(async move { client.call_with(&method, body, &opts).await })
+    }
+
+    /// A unary call whose outcome is handed to `done`, on one of the client's runtime
+    /// threads (never the caller's): the completion a C callback or a foreign event loop
+    /// needs. `done` is called exactly once; keep it short, it runs on the runtime.
+    pub fn call_then(
+        &self,
+        method: impl Into<String>,
+        body: Bytes,
+        opts: CallOptions,
+        done: impl FnOnce(Result<Bytes, Status>) + Send + 'static,
+    ) {
+        let call = self.call_owned(method, body, opts);
+        self.inner.rt.spawn(async move { done(call.await) });
     }
 
     /// Watches the connection state: Ready while any pooled connection is live.

@@ -37,6 +37,7 @@ mod panics;
 mod pool;
 mod recycle;
 mod replies;
+mod runtime;
 mod server;
 mod stats;
 mod status;
@@ -49,6 +50,7 @@ pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
 pub use muxwire_core::wire::{Codec, StatusCode};
 pub use options::Options;
+pub use runtime::{Runtime, RuntimeHandle};
 pub use server::{
     BoxFuture, CancelState, Context, Inbound, Outbound, Router, Running, Server, StreamHandler,
     SyncHandler, UnaryHandler, LIST_METHOD,

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::Peer;
 use crate::driver::{self, CallRef, Cmd, Handle, StreamKey};
+use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
 use crate::worker::{OnWorkers, Responder, WorkerHandler, WorkerPool};
@@ -185,16 +186,36 @@ impl Inbound {
     /// The next message. Taking it returns its flow-control credit to the caller, so a
     /// slow handler slows the caller down instead of buffering without bound.
     pub async fn next(&mut self) -> Option<Result<Bytes, Status>> {
-        match self.rx.recv().await? {
-            Ok((m, wire)) => {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// Polls for the next message (see [`Inbound::next`]); `Inbound` is also a
+    /// `futures_core::Stream`.
+    pub fn poll_next_message(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Status>>> {
+        let next = std::task::ready!(self.rx.poll_recv(cx));
+        std::task::Poll::Ready(next.map(|m| {
+            m.map(|(m, wire)| {
                 self.handle.send(Cmd::Consume {
                     call: self.call,
                     n: wire,
                 });
-                Some(Ok(m))
-            }
-            Err(e) => Some(Err(e)),
-        }
+                m
+            })
+        }))
+    }
+}
+
+impl futures_core::Stream for Inbound {
+    type Item = Result<Bytes, Status>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
     }
 }
 
@@ -431,6 +452,13 @@ impl Server {
         self.bind_via(&sockets, endpoint).await
     }
 
+    /// Binds on the runtime `rt` (the server and its connections live there) from any
+    /// async caller, on another runtime or none.
+    pub async fn bind_on(self, rt: &RuntimeHandle, endpoint: &str) -> Result<Running, Status> {
+        let endpoint = endpoint.to_string();
+        rt.run(async move { self.bind(&endpoint).await }).await?
+    }
+
     /// Like [`Server::bind`], over any [`Transport`].
     pub async fn bind_via(
         self,
@@ -440,6 +468,12 @@ impl Server {
         let endpoint: Endpoint = endpoint
             .parse()
             .map_err(|e: crate::EndpointError| Status::invalid_argument(e.0))?;
+        if RuntimeHandle::current().is_none() {
+            return Err(Status::failed_precondition(
+                "a muxwire server runs on a tokio runtime and this task is not on one: use \
+                 Server::bind_on, or Runtime::block_on from synchronous code",
+            ));
+        }
         self.opts.validate()?;
         self.router.check()?;
         let listener = transport
