@@ -49,6 +49,11 @@ pub use client::{CallOptions, CallSink, CallStream, Client, Peer};
 pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
 pub use muxwire_core::wire::{Codec, StatusCode};
+
+/// The README's examples, compiled and run as doctests so that they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 pub use options::Options;
 pub use runtime::{Runtime, RuntimeHandle};
 pub use server::{
