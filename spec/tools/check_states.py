@@ -11,14 +11,15 @@ Against PROTOCOL.md: the states are the ones section 8.2 lists, the actions the 
 section 8.3 lists, the table size the one 8.3 states, error codes are section 9.2
 connection error codes, every event's frame type is a section 5 frame type, the
 directions of section 8.1 hold (a frame a role never sends is a usage error for it, a
-frame it never receives is a connection error), and every transition drawn in section
-8.2's diagram is a row.
+frame it never receives is a connection error), section 7's rules for CALLs on the wrong
+parity or an open stream and its table of frames for a stream that is not open hold, and
+every transition drawn in section 8.2's diagram is a row.
 
 Shown to fail (each on a copy of states.csv next to a copy of PROTOCOL.md): CANCEL_SENT
 made a trap (its recv_status row going to CANCEL_SENT) fails "cannot return to IDLE" and
 the diagram check; a `callee,OPEN,send_cancel` row without `usage` fails the direction
 check; a duplicated row fails "repeats"; an `admission_full` row with `deliver` fails the
-action check.
+action check; `callee,IDLE,recv_cancel` as STREAM_STATE_ERROR fails the section 7 table.
 """
 
 import csv
@@ -95,12 +96,31 @@ class Spec:
                 for name, note in re.findall(r"([A-Z]+)(?: \(([^)]*)\))?", m.group(1) if m else "")
             }
         self.diagram = self.parse_diagram(s82)
+        self.not_open = self.parse_not_open(section(text, "7"))
         for what, got in [("states", self.states.get("caller")), ("actions", self.actions),
                           ("table size", self.sizes), ("error codes", self.errors),
                           ("frame types", self.frames), ("directions", self.sends["caller"]),
-                          ("transition diagram", self.diagram)]:
+                          ("transition diagram", self.diagram),
+                          ("not-open table", self.not_open)]:
             if not got:
                 problems.append(f"PROTOCOL.md: could not read the {what}")
+
+    @staticmethod
+    def parse_not_open(s7):
+        """Section 7's table of frames for a stream that is not open, as (role, event,
+        action, error) tuples for the IDLE rows."""
+        events = {"DATA": ["recv_data", "recv_data_end"], "CANCEL": ["recv_cancel"],
+                  "STATUS": ["recv_status"], "WINDOW": ["recv_window"]}
+        out = []
+        for line in s7.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 3 or not all(f in events for f in cells[0].split(", ")):
+                continue
+            for role, cell in (("callee", cells[1]), ("caller", cells[2])):
+                outcome = ("ignore", "") if cell.startswith("ignored") else ("none", cell)
+                for frame in cells[0].split(", "):
+                    out += [(role, ev) + outcome for ev in events[frame]]
+        return out
 
     @staticmethod
     def parse_diagram(s82):
@@ -246,6 +266,21 @@ def main(path):
         if got != nxt:
             problems.append(f"PROTOCOL.md section 8.2 draws {role} {state} --{event}--> {nxt}, "
                             f"states.csv says {got}")
+    for role, event, action, error in spec.not_open:
+        got = next((r[4:6] for r in rows[1:] if r[:3] == [role, "IDLE", event]), None)
+        if got != [action, error]:
+            problems.append(f"PROTOCOL.md section 7: {event} for a stream not open at the "
+                            f"{role} is {action} {error}, states.csv says {got}")
+    # Section 7: a CALL with the receiver's own parity, or on an open stream.
+    for (role, state, event), _nxt in seen.items():
+        if not (event.startswith("recv_call") or event == "admission_full"):
+            continue
+        want = ("PROTOCOL_ERROR" if role == "caller" else
+                "STREAM_STATE_ERROR" if state != "IDLE" else None)
+        got = rows[line[(role, state, event)] - 1][5]
+        if want and got != want:
+            problems.append(f"PROTOCOL.md section 7: {role},{state},{event} must be {want}, "
+                            f"states.csv says {got or 'no error'}")
     for p in problems:
         print("states.csv:", p, file=sys.stderr)
     print(f"states: {len(rows) - 1} rows, {len(spec.diagram)} diagram transitions checked, "
