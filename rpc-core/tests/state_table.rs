@@ -144,11 +144,11 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(side: Side, max_streams: u32) -> Harness {
+    fn new(side: Side, tweak: &dyn Fn(&mut Config)) -> Harness {
         let slots: &'static mut [StreamSlot] =
             Box::leak(vec![StreamSlot::EMPTY; 16].into_boxed_slice());
         let mut cfg = Config::new(side);
-        cfg.settings.max_concurrent_streams = max_streams;
+        tweak(&mut cfg);
         let mut h = Harness {
             conn: Connection::new(cfg, slots, T0),
             now: T0,
@@ -257,11 +257,12 @@ enum Outcome {
     Happened,
 }
 
-/// Puts stream 1 into `state` for `role`; returns the harness.
-fn setup(role: &str, state: &str, max_streams: u32) -> Harness {
+/// Puts stream 1 into `state` for `role`, on a connection whose config `tweak` adjusts;
+/// returns the harness.
+fn setup(role: &str, state: &str, tweak: &dyn Fn(&mut Config)) -> Harness {
     match role {
         "caller" => {
-            let mut h = Harness::new(Side::Connector, max_streams);
+            let mut h = Harness::new(Side::Connector, tweak);
             let open = |h: &mut Harness, end: bool| {
                 let spec = CallSpec {
                     method: "m",
@@ -290,7 +291,7 @@ fn setup(role: &str, state: &str, max_streams: u32) -> Harness {
             h
         }
         "callee" => {
-            let mut h = Harness::new(Side::Acceptor, max_streams);
+            let mut h = Harness::new(Side::Acceptor, tweak);
             match state {
                 "IDLE" => {}
                 "OPEN" => h.input(&call(1, Flags::NONE, true)),
@@ -537,7 +538,9 @@ fn check(row: &Row) -> Result<(), String> {
         ("admission_full", _) => 1,
         _ => 100,
     };
-    let mut h = setup(&row.role, &row.state, max_streams);
+    let mut h = setup(&row.role, &row.state, &|cfg| {
+        cfg.settings.max_concurrent_streams = max_streams;
+    });
     if h.state() != row.state {
         return Err(format!("setup reached {:?}", h.conn.stream_state(ID)));
     }
@@ -725,4 +728,50 @@ fn every_row_of_the_state_table() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The `discard` rows for DATA say the credit "is still consumed and SHOULD be returned",
+/// and PROTOCOL.md section 7 says ignored DATA still counts against the connection window:
+/// those bytes must come back as connection credit, or a peer that keeps sending (it has
+/// not seen the CANCEL, STATUS or refusal yet) drains the connection window for good.
+/// With a 256 KiB connection window, 180 000 such bytes must bring a connection WINDOW
+/// (half a window is the batching point). Shown to fail: with the `!deliver` branch of
+/// `on_data` not calling `consume`, the two discard cases write no WINDOW.
+#[test]
+fn discarded_and_ignored_data_give_their_connection_credit_back() {
+    const WINDOW: u32 = 262_144;
+    let cases = [
+        ("caller", "CANCEL_SENT"),
+        ("callee", "STATUS_SENT"),
+        ("callee", "IDLE"),
+    ];
+    for (role, state) in cases {
+        let mut h = setup(role, state, &|cfg| {
+            cfg.settings.initial_connection_window = WINDOW;
+        });
+        let chunk = vec![7u8; 60_000];
+        let mut out = vec![0u8; 61_000];
+        for _ in 0..3 {
+            let enc = FrameEncoder::new(&mut out, FrameType::DATA, 1, 0).unwrap();
+            let n = enc.finish_with_body(Flags::MESSAGE, &chunk).unwrap();
+            h.input(&out[..n]);
+        }
+        assert_eq!(h.state(), state, "{role}: discarding changed the state");
+        assert!(
+            h.events.is_empty(),
+            "{role}: discarded DATA delivered: {:?}",
+            h.events
+        );
+        let returned: u32 = h
+            .written
+            .iter()
+            .filter(|w| w.ty == FrameType::WINDOW && w.stream == 0)
+            .map(|w| w.arg)
+            .sum();
+        assert!(
+            returned >= WINDOW / 2,
+            "{role},{state}: 180000 bytes discarded, {returned} returned ({:?})",
+            h.written
+        );
+    }
 }
