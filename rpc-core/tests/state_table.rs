@@ -9,6 +9,9 @@
 //!   the event and the action imply (command output and queued frames alike); the events
 //!   queued are exactly the ones the action implies, of the right kind.
 //!
+//! The 36 rows whose event can carry a chunk (CALL or DATA without END_STREAM) run a second
+//! time with a MORE chunk: PROTOCOL.md section 8.3 says such frames follow the same rows.
+//!
 //! Shown to fail on broken builds (all six made at once in `rpc-core/src/conn/mod.rs`,
 //! the test run, the change reverted; 20 rows failed, each for the reason below):
 //! - `send_message` returning `InvalidState` instead of `WrongRole` for a callee's
@@ -20,6 +23,9 @@
 //!   rows fail on the frame written;
 //! - an early STATUS delivered as `Event::HalfClosed`: `caller,OPEN,recv_status`;
 //! - WINDOW on a stream adding `increment - 1`: the `recv_window` deliver rows.
+//!
+//! And, alone, `message_of` reporting `more` only for CALL frames: the three chunked
+//! `recv_data` deliver rows fail on their event.
 
 mod common;
 
@@ -30,7 +36,7 @@ use muxwire_core::conn::{
 use muxwire_core::time::{Duration, Instant};
 use muxwire_core::wire::{
     self, Decoded, Flags, FrameEncoder, FrameType, Settings, Side, StatusCode, StreamId, Tag,
-    PREFACE,
+    MIN_CHUNK, PREFACE,
 };
 
 const T0: Instant = Instant(1_000_000);
@@ -45,7 +51,7 @@ fn consumed() -> u32 {
 /// The increment of the `recv_window` rows.
 const INCREMENT: u32 = 4096;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Row {
     line: usize,
     role: String,
@@ -55,6 +61,26 @@ struct Row {
     action: String,
     error: String,
     note: String,
+    /// The event's message is a chunk with MORE (PROTOCOL.md section 8.3: "Frames with
+    /// MORE follow the same rows as their flags without MORE").
+    chunked: bool,
+}
+
+/// The events that can carry a chunk: a CALL or DATA without END_STREAM.
+const CHUNKABLE: [&str; 4] = ["send_call", "send_data", "recv_call", "recv_data"];
+
+/// The message of a chunked event: one MIN_CHUNK chunk.
+fn chunk() -> Vec<u8> {
+    vec![0xC5; MIN_CHUNK]
+}
+
+/// The message an event carries, and whether it is a chunk.
+fn message(row: &Row, plain: &[u8]) -> (Vec<u8>, bool) {
+    if row.chunked {
+        (chunk(), true)
+    } else {
+        (plain.to_vec(), false)
+    }
 }
 
 fn rows() -> Vec<Row> {
@@ -74,6 +100,7 @@ fn rows() -> Vec<Row> {
                 action: f[4].into(),
                 error: f[5].into(),
                 note: f[6].trim_matches('"').into(),
+                chunked: false,
             }
         })
         .collect()
@@ -87,7 +114,7 @@ fn frame(
     tlvs: &[(Tag, &[u8])],
     body: &[u8],
 ) -> Vec<u8> {
-    let mut out = vec![0u8; 256];
+    let mut out = vec![0u8; 256 + body.len()];
     let mut enc = FrameEncoder::new(&mut out, ty, id, arg).unwrap();
     for (t, v) in tlvs {
         enc.tlv(*t, v).unwrap();
@@ -98,12 +125,25 @@ fn frame(
 }
 
 fn call(id: u32, flags: Flags, deadline: bool) -> Vec<u8> {
+    call_with(id, flags, deadline, b"q")
+}
+
+fn call_with(id: u32, flags: Flags, deadline: bool, body: &[u8]) -> Vec<u8> {
     let d = DEADLINE.as_micros().to_le_bytes();
     let mut tlvs: Vec<(Tag, &[u8])> = vec![(Tag::METHOD, b"m")];
     if deadline {
         tlvs.push((Tag::DEADLINE, &d));
     }
-    frame(FrameType::CALL, id, 0, flags | Flags::MESSAGE, &tlvs, b"q")
+    frame(FrameType::CALL, id, 0, flags | Flags::MESSAGE, &tlvs, body)
+}
+
+/// MORE if the row's event is chunked.
+fn more(row: &Row) -> Flags {
+    if row.chunked {
+        Flags::MORE
+    } else {
+        Flags::NONE
+    }
 }
 
 /// A frame the connection wrote, by the fields the table speaks about.
@@ -342,21 +382,28 @@ fn call_flags(event: &str) -> Flags {
 }
 
 /// Applies the row's event to stream 1.
-fn apply(h: &mut Harness, event: &str) -> Outcome {
+fn apply(h: &mut Harness, row: &Row) -> Outcome {
     let mut buf = vec![0u8; 4096];
+    let event = row.event.as_str();
+    let (body, chunked) = message(row, b"x");
+    let out = Outgoing {
+        more: chunked,
+        ..Outgoing::bytes(&body)
+    };
     match event {
         "send_call" | "send_call_end" | "send_call_noreply" => {
             let spec = CallSpec {
                 one_way: event == "send_call_noreply",
                 end_stream: event != "send_call",
-                ..CallSpec::unary("m", b"x")
+                message: Some(out),
+                ..CallSpec::unary("m", b"")
             };
             let r = h.conn.open_call(h.now, &spec, &mut buf);
             h.command(r, &buf)
         }
         "send_data" | "send_data_end" => {
             let end = event == "send_data_end";
-            let msg = (!end).then(|| Outgoing::bytes(b"x"));
+            let msg = (!end).then_some(out);
             let r = h.conn.send_message(h.now, ID, msg, end, &mut buf);
             h.command(r, &buf)
         }
@@ -379,11 +426,17 @@ fn apply(h: &mut Harness, event: &str) -> Outcome {
             h.flush();
             Outcome::Happened
         }
-        "recv_call" => input(h, &call(1, Flags::NONE, false)),
+        "recv_call" => input(h, &call_with(1, more(row), false, &message(row, b"q").0)),
         "recv_call_end" => input(h, &call(1, Flags::END_STREAM, false)),
         "recv_call_noreply" => input(h, &call(1, Flags::END_STREAM | Flags::NO_REPLY, false)),
         "admission_full" => input(h, &call(1, Flags::END_STREAM, false)),
-        "recv_data" => input(h, &frame(FrameType::DATA, 1, 0, Flags::MESSAGE, &[], b"d")),
+        "recv_data" => {
+            let flags = Flags::MESSAGE | more(row);
+            input(
+                h,
+                &frame(FrameType::DATA, 1, 0, flags, &[], &message(row, b"d").0),
+            )
+        }
         "recv_data_end" => input(
             h,
             &frame(FrameType::DATA, 1, 0, Flags::END_STREAM, &[], b""),
@@ -440,13 +493,19 @@ fn usage_error(row: &Row) -> Error {
 }
 
 /// The frames a successful event writes, before the action's own frames.
-fn event_frames(event: &str, opened: u32) -> Vec<Wrote> {
+fn event_frames(row: &Row, opened: u32) -> Vec<Wrote> {
     let id = ID.0;
+    let event = row.event.as_str();
     match event {
         "send_call" | "send_call_end" | "send_call_noreply" => {
-            vec![wrote(FrameType::CALL, opened, call_flags(event), 0)]
+            vec![wrote(
+                FrameType::CALL,
+                opened,
+                call_flags(event) | more(row),
+                0,
+            )]
         }
-        "send_data" => vec![wrote(FrameType::DATA, id, Flags::MESSAGE, 0)],
+        "send_data" => vec![wrote(FrameType::DATA, id, Flags::MESSAGE | more(row), 0)],
         "send_data_end" => vec![wrote(FrameType::DATA, id, Flags::END_STREAM, 0)],
         "send_status" => vec![wrote(FrameType::STATUS, id, Flags::NONE, 0)],
         "send_cancel" => vec![wrote(FrameType::CANCEL, id, Flags::NONE, 1)],
@@ -490,7 +549,7 @@ fn action_events(row: &Row) -> Vec<Ev> {
         method: "m".into(),
         one_way,
         end,
-        msg: Some((b"q".to_vec(), false)),
+        msg: Some(message(row, b"q")),
         deadline: None,
         // The metadata block is the CALL's: METHOD "m".
         meta: vec![Tag::METHOD.0 as u8, (Tag::METHOD.0 >> 8) as u8, 1, 0, b'm'],
@@ -506,12 +565,15 @@ fn action_events(row: &Row) -> Vec<Ev> {
         ("deliver", "recv_call") => vec![call(false, false)],
         ("deliver", "recv_call_end") => vec![call(true, false)],
         ("deliver", "recv_call_noreply") => vec![call(true, true)],
-        ("deliver", "recv_data") => vec![Ev::Message {
-            stream,
-            data: b"d".to_vec(),
-            more: false,
-            end: false,
-        }],
+        ("deliver", "recv_data") => {
+            let (data, more) = message(row, b"d");
+            vec![Ev::Message {
+                stream,
+                data,
+                more,
+                end: false,
+            }]
+        }
         ("deliver", "recv_data_end") => vec![Ev::HalfClosed { stream }],
         ("deliver" | "auto_end", "recv_status") => vec![status],
         ("deliver", "recv_cancel") => vec![Ev::Cancelled {
@@ -545,7 +607,7 @@ fn check(row: &Row) -> Result<(), String> {
         return Err(format!("setup reached {:?}", h.conn.stream_state(ID)));
     }
     let before = h.snapshot();
-    let outcome = apply(&mut h, &row.event);
+    let outcome = apply(&mut h, row);
     match row.error.as_str() {
         "usage" => check_usage(row, &h, outcome, &before),
         "" => check_transition(row, &h, outcome, &before),
@@ -602,7 +664,7 @@ fn check_id_not_reused(
             ))
         }
     };
-    let want = event_frames(&row.event, fresh);
+    let want = event_frames(row, fresh);
     if h.written != want || !h.events.is_empty() {
         return Err(format!(
             "wrote {:?} (expected {want:?}), queued {:?}",
@@ -679,7 +741,7 @@ fn check_transition(
     if h.state() != row.next {
         return Err(format!("next state {}, expected {}", h.state(), row.next));
     }
-    let mut want = event_frames(&row.event, ID.0);
+    let mut want = event_frames(row, ID.0);
     want.extend(action_frames(&row.action));
     // A discarded message's credit SHOULD go back: a WINDOW is allowed there, nothing else.
     let written: Vec<Wrote> = h
@@ -712,14 +774,29 @@ fn check_transition(
 
 #[test]
 fn every_row_of_the_state_table() {
-    let rows = rows();
+    let mut rows = rows();
     assert_eq!(rows.len(), 162);
+    // Each row again with a chunk (MORE) where the event can carry one.
+    let chunked: Vec<Row> = rows
+        .iter()
+        .filter(|r| CHUNKABLE.contains(&r.event.as_str()))
+        .map(|r| Row {
+            chunked: true,
+            ..r.clone()
+        })
+        .collect();
+    assert_eq!(chunked.len(), 36);
+    rows.extend(chunked);
     let failures: Vec<String> = rows
         .iter()
         .filter_map(|r| {
-            check(r)
-                .err()
-                .map(|e| format!("line {} {},{},{}: {e}", r.line, r.role, r.state, r.event))
+            let with = if r.chunked { " (chunked)" } else { "" };
+            check(r).err().map(|e| {
+                format!(
+                    "line {} {},{},{}{with}: {e}",
+                    r.line, r.role, r.state, r.event
+                )
+            })
         })
         .collect();
     assert!(
