@@ -1,5 +1,6 @@
-//! Property tests: arbitrary valid frames round-trip through encode and decode; arbitrary
-//! bytes never panic the decoder; every prefix of a frame is "incomplete" with the exact
+//! Property tests: arbitrary valid frames round-trip through encode and decode (every
+//! field, flags included); damaged frames never panic the decoder, and those it accepts
+//! re-encode to the same bytes; every prefix of a frame is "incomplete" with the exact
 //! number of missing bytes; flipping any byte of a CRC-protected frame is always caught.
 
 use muxwire_core::wire::{
@@ -268,6 +269,11 @@ proptest! {
         prop_assert_eq!(frame.ty(), spec.ty);
         prop_assert_eq!(frame.stream_id(), StreamId(spec.stream));
         prop_assert_eq!(frame.arg(), spec.arg);
+        // Every flag survives, CRC included (shown to fail: `finish_with_body` writing
+        // `flags & !Flags::NO_REPLY` into the header, a frame that still decodes).
+        let flags = if crc { spec.flags | Flags::CRC } else { spec.flags };
+        prop_assert_eq!(frame.flags(), flags);
+        prop_assert_eq!(frame.flags().codec(), spec.flags.codec());
         prop_assert_eq!(frame.body(), &spec.body[..]);
         prop_assert_eq!(frame.crc().is_some(), crc);
         let tlvs: Vec<(u16, Vec<u8>)> = frame.metadata().iter().map(|t| (t.tag.0, t.value.to_vec())).collect();
@@ -308,21 +314,6 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), max in 0u32..=u32::MAX) {
-        match wire::decode(&bytes, max) {
-            Ok(Decoded::Frame { frame, len }) => {
-                prop_assert!(len <= bytes.len());
-                prop_assert!(frame.body().len() <= len);
-                // Walking a decoded frame's metadata and typed accessors never fails.
-                for t in frame.metadata().iter() { let _ = t.tag.name(); }
-                let _ = (frame.metadata().method(), frame.metadata().entries().count(), frame.accepted_calls(), frame.flow_len());
-            }
-            Ok(Decoded::Incomplete { needed }) => prop_assert!(needed > 0),
-            Err(e) => { let _ = e.to_string(); }
-        }
-    }
-
-    #[test]
     fn structured_garbage_never_panics(
         ty in any::<u8>(), flags in any::<u8>(), stream in prop_oneof![Just(0u32), any::<u32>()],
         arg in prop_oneof![Just(0u32), any::<u32>()],
@@ -337,4 +328,153 @@ proptest! {
         let n = enc.finish_with_body(f, &body).unwrap();
         let _ = wire::decode(&out[..n], 16_384);
     }
+}
+
+/// How to damage an encoded frame.
+#[derive(Debug, Clone)]
+enum Mutation {
+    None,
+    FlipBit(prop::sample::Index, u8),
+    SetByte(prop::sample::Index, u8),
+    Truncate(prop::sample::Index),
+    Append(Vec<u8>),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        1 => Just(Mutation::None),
+        4 => (any::<prop::sample::Index>(), 0u8..8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
+        2 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, v)| Mutation::SetByte(i, v)),
+        1 => any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+        1 => proptest::collection::vec(any::<u8>(), 1..32).prop_map(Mutation::Append),
+    ]
+}
+
+/// Mostly valid frames with one mutation, and some purely random bytes: inputs that reach
+/// every outcome of `decode`, including "a frame" for a good share of them.
+fn damaged_input() -> impl Strategy<Value = (Vec<u8>, u32)> {
+    let max = prop_oneof![3 => Just(MAX_MAX_FRAME_SIZE), 1 => any::<u32>()];
+    let damaged = (any_frame(), mutation()).prop_map(|((spec, crc), m)| {
+        let mut bytes = encode(&spec, crc);
+        let n = bytes.len();
+        match m {
+            Mutation::None => {}
+            Mutation::FlipBit(i, b) => bytes[i.index(n)] ^= 1 << b,
+            Mutation::SetByte(i, v) => bytes[i.index(n)] = v,
+            Mutation::Truncate(i) => bytes.truncate(i.index(n)),
+            Mutation::Append(tail) => bytes.extend(tail),
+        }
+        bytes
+    });
+    let input = prop_oneof![
+        9 => damaged,
+        1 => proptest::collection::vec(any::<u8>(), 0..256),
+    ];
+    (input, max)
+}
+
+/// What one damaged input decoded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Frame,
+    Incomplete,
+    Error,
+}
+
+/// Checks one decode result; a decoded frame must be exactly what re-encoding its parts
+/// gives back (its bytes, its CRC) and its accessors must not fail.
+fn check_decode(bytes: &[u8], max: u32) -> Result<Outcome, TestCaseError> {
+    match wire::decode(bytes, max) {
+        Ok(Decoded::Frame { frame, len }) => {
+            prop_assert!(len >= 16 && len <= bytes.len());
+            let payload_len = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+            prop_assert_eq!(len, 16 + payload_len as usize);
+            prop_assert!(payload_len <= max);
+            let crc_len = if frame.crc().is_some() { 4 } else { 0 };
+            prop_assert_eq!(frame.flags().contains(Flags::CRC), crc_len == 4);
+            if frame.is_extension() {
+                prop_assert_eq!(frame.body(), &bytes[16..len - crc_len]);
+            } else {
+                // The parts re-encode to the very same bytes (a CRC flag re-computes the
+                // trailer, so a frame with a bad trailer could not have decoded).
+                let mut out = vec![0u8; len];
+                let mut enc =
+                    FrameEncoder::new(&mut out, frame.ty(), frame.stream_id().0, frame.arg())
+                        .unwrap();
+                for t in frame.metadata().iter() {
+                    enc.tlv(t.tag, t.value).unwrap();
+                }
+                let n = enc.finish_with_body(frame.flags(), frame.body()).unwrap();
+                prop_assert_eq!(&out[..n], &bytes[..len], "re-encoding differs");
+            }
+            for t in frame.metadata().iter() {
+                let _ = t.tag.name();
+            }
+            let _ = (
+                frame.metadata().method(),
+                frame.metadata().entries().count(),
+                frame.accepted_calls(),
+                frame.flow_len(),
+            );
+            Ok(Outcome::Frame)
+        }
+        Ok(Decoded::Incomplete { needed }) => {
+            prop_assert!(needed > 0);
+            // Exactly the missing bytes: of the header, or of the frame it announces.
+            if bytes.len() < 16 {
+                prop_assert_eq!(needed, 16 - bytes.len());
+            } else {
+                let payload_len = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+                prop_assert_eq!(needed, 16 + payload_len as usize - bytes.len());
+            }
+            Ok(Outcome::Incomplete)
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            Ok(Outcome::Error)
+        }
+    }
+}
+
+/// Damaged frames never panic the decoder, and what it accepts is checked in depth. The
+/// share of inputs that decode to a frame is counted and must be meaningful: the random
+/// bytes of the test this replaces gave 0 frames in 2000 cases, so its frame checks never
+/// ran. Shown to fail: with that generator put back, "only 0 of 2001 inputs decoded to a
+/// frame"; with CRC verification skipped in `decode` (`received != computed &&
+/// received == 0`), a CALL with a flipped trailer bit decodes and "re-encoding differs".
+#[test]
+fn damaged_frames_never_panic_and_decoded_ones_are_exact() {
+    use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+    let counts = std::cell::RefCell::new([0usize; 3]);
+    let regressions = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/proptests.proptest-regressions"
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        ..Config::default()
+    });
+    runner
+        .run(&damaged_input(), |(bytes, max)| {
+            let outcome = check_decode(&bytes, max)?;
+            counts.borrow_mut()[outcome as usize] += 1;
+            Ok(())
+        })
+        .unwrap();
+    let [frames, incomplete, errors] = *counts.borrow();
+    let total = frames + incomplete + errors;
+    eprintln!("decoded: {frames} frames, {incomplete} incomplete, {errors} errors");
+    assert!(
+        frames * 4 >= total,
+        "only {frames} of {total} inputs decoded to a frame"
+    );
+    assert!(
+        errors * 5 >= total,
+        "only {errors} of {total} inputs were errors"
+    );
+    assert!(
+        incomplete * 20 >= total,
+        "only {incomplete} of {total} were incomplete"
+    );
 }
