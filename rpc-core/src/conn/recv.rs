@@ -31,13 +31,7 @@ impl<S: Storage> Connection<S> {
                 return Ok(pos);
             };
             if b != PREFACE[self.preface_matched] {
-                self.fail(
-                    now,
-                    FrameError {
-                        code: ErrorCode::HANDSHAKE_ERROR,
-                        rule: Rule::BadPreface,
-                    },
-                );
+                self.fail(now, FrameError::handshake(Rule::BadPreface));
                 return Ok(pos);
             }
             self.preface_matched += 1;
@@ -82,7 +76,6 @@ impl<S: Storage> Connection<S> {
         input: &[u8],
     ) -> Result<(), FrameError> {
         use ErrorCode as E;
-        let err = |code, rule| Err(FrameError { code, rule });
         if self
             .cfg
             .settings
@@ -92,12 +85,12 @@ impl<S: Storage> Connection<S> {
             if f.crc().is_some() {
                 self.sticky_crc = true;
             } else if self.sticky_crc {
-                return err(E::CRC_ERROR, Rule::CrcMissing);
+                return Err(FrameError::new(E::CRC_ERROR, Rule::CrcMissing));
             }
         }
         if !self.peer_hello {
             if f.ty() != FrameType::HELLO {
-                return err(E::HANDSHAKE_ERROR, Rule::ExpectedHello);
+                return Err(FrameError::handshake(Rule::ExpectedHello));
             }
             return self.on_hello(f);
         }
@@ -105,18 +98,18 @@ impl<S: Storage> Connection<S> {
         let flow = f.flow_len() as u64;
         if flow > 0 {
             if flow > self.recv_conn_window {
-                return err(E::FLOW_CONTROL_ERROR, Rule::CreditExceeded);
+                return Err(FrameError::credit_exceeded());
             }
             self.recv_conn_window -= flow;
             if f.flags()
                 .codec()
                 .is_some_and(|c| !self.cfg.settings.accepts_codec(c))
             {
-                return err(E::COMPRESSION_ERROR, Rule::CodecNotOffered);
+                return Err(FrameError::new(E::COMPRESSION_ERROR, Rule::CodecNotOffered));
             }
         }
         match f.ty() {
-            FrameType::HELLO => err(E::HANDSHAKE_ERROR, Rule::RepeatedHello),
+            FrameType::HELLO => Err(FrameError::handshake(Rule::RepeatedHello)),
             FrameType::CALL => self.on_call(now, f, input),
             FrameType::DATA => self.on_data(f, input),
             FrameType::STATUS => self.on_status(f, input),
@@ -135,10 +128,10 @@ impl<S: Storage> Connection<S> {
         let peer = Settings::from_hello(f.arg(), &f.metadata());
         let version = VERSION.min(peer.max_version);
         if version < peer.min_version.max(VERSION) {
-            return Err(FrameError {
-                code: ErrorCode::VERSION_ERROR,
-                rule: Rule::NoCommonVersion,
-            });
+            return Err(FrameError::new(
+                ErrorCode::VERSION_ERROR,
+                Rule::NoCommonVersion,
+            ));
         }
         let initial = Settings::INITIAL;
         self.send_conn_credit += i64::from(peer.initial_connection_window)
@@ -179,10 +172,7 @@ impl<S: Storage> Connection<S> {
     ) -> Result<(), FrameError> {
         let id = f.stream_id();
         if id.opener() == Some(self.cfg.side) {
-            return Err(FrameError {
-                code: ErrorCode::PROTOCOL_ERROR,
-                rule: Rule::WrongParity,
-            });
+            return Err(FrameError::protocol(Rule::WrongParity));
         }
         self.calls_received += 1;
         let flags = f.flags();
@@ -191,10 +181,7 @@ impl<S: Storage> Connection<S> {
         let limits = self.cfg.settings;
         let meta = f.metadata();
         if self.table.contains(id.0) {
-            return Err(FrameError {
-                code: ErrorCode::STREAM_STATE_ERROR,
-                rule: Rule::DuplicateStream,
-            });
+            return Err(FrameError::stream_state(Rule::DuplicateStream));
         }
         if one_way {
             let fits = flow as u64 <= u64::from(limits.max_message_size)
@@ -248,19 +235,13 @@ impl<S: Storage> Connection<S> {
         if let Some(c) = rejection {
             self.consume(StreamId::CONNECTION, flow);
             if !self.control_budget.spend(now) {
-                return Err(FrameError {
-                    code: ErrorCode::ENHANCE_YOUR_CALM,
-                    rule: Rule::BudgetExceeded("control_budget"),
-                });
+                return Err(FrameError::budget("control_budget"));
             }
             let _ = self.control.push(c);
             return Ok(());
         }
         if flow as u64 > u64::from(limits.initial_stream_window) {
-            return Err(FrameError {
-                code: ErrorCode::FLOW_CONTROL_ERROR,
-                rule: Rule::CreditExceeded,
-            });
+            return Err(FrameError::credit_exceeded());
         }
         let end = flags.contains(Flags::END_STREAM);
         let state = if end {
@@ -313,10 +294,7 @@ impl<S: Storage> Connection<S> {
         let flow = f.flow_len();
         let flags = f.flags();
         let end = flags.contains(Flags::END_STREAM);
-        let state_error = Err(FrameError {
-            code: ErrorCode::STREAM_STATE_ERROR,
-            rule: Rule::NotAllowedInState(FrameType::DATA.0),
-        });
+        let state_error = Err(FrameError::not_allowed(FrameType::DATA));
         let Some(s) = self.table.get(id.0).copied() else {
             if id.opener() == Some(self.cfg.side) {
                 return state_error;
@@ -334,10 +312,7 @@ impl<S: Storage> Connection<S> {
             _ => return state_error,
         };
         if flow as u64 > u64::from(s.recv_window) {
-            return Err(FrameError {
-                code: ErrorCode::FLOW_CONTROL_ERROR,
-                rule: Rule::CreditExceeded,
-            });
+            return Err(FrameError::credit_exceeded());
         }
         if !deliver {
             self.consume(StreamId::CONNECTION, flow);
@@ -355,10 +330,7 @@ impl<S: Storage> Connection<S> {
                 return state_error;
             }
             if flags.codec() != Some(codec) {
-                return Err(FrameError {
-                    code: ErrorCode::PROTOCOL_ERROR,
-                    rule: Rule::CodecChanged,
-                });
+                return Err(FrameError::protocol(Rule::CodecChanged));
             }
         }
         let max = u64::from(self.cfg.settings.max_message_size);
@@ -392,10 +364,7 @@ impl<S: Storage> Connection<S> {
 
     pub(super) fn on_status(&mut self, f: &Frame<'_>, input: &[u8]) -> Result<(), FrameError> {
         let id = f.stream_id();
-        let state_error = Err(FrameError {
-            code: ErrorCode::STREAM_STATE_ERROR,
-            rule: Rule::NotAllowedInState(FrameType::STATUS.0),
-        });
+        let state_error = Err(FrameError::not_allowed(FrameType::STATUS));
         let Some(s) = self.table.get(id.0).copied() else {
             return state_error;
         };
@@ -407,10 +376,7 @@ impl<S: Storage> Connection<S> {
         }
         let flow = f.flow_len();
         if flow as u64 > u64::from(s.recv_window) {
-            return Err(FrameError {
-                code: ErrorCode::FLOW_CONTROL_ERROR,
-                rule: Rule::CreditExceeded,
-            });
+            return Err(FrameError::credit_exceeded());
         }
         let too_big = flow as u64 > u64::from(self.cfg.settings.max_message_size)
             || f.metadata().as_bytes().len() > self.cfg.settings.max_metadata_size as usize;
@@ -463,16 +429,10 @@ impl<S: Storage> Connection<S> {
 
     pub(super) fn on_cancel(&mut self, now: Instant, f: &Frame<'_>) -> Result<(), FrameError> {
         if !self.cancels.spend(now) {
-            return Err(FrameError {
-                code: ErrorCode::ENHANCE_YOUR_CALM,
-                rule: Rule::BudgetExceeded("cancel_budget"),
-            });
+            return Err(FrameError::budget("cancel_budget"));
         }
         let id = f.stream_id();
-        let state_error = Err(FrameError {
-            code: ErrorCode::STREAM_STATE_ERROR,
-            rule: Rule::NotAllowedInState(FrameType::CANCEL.0),
-        });
+        let state_error = Err(FrameError::not_allowed(FrameType::CANCEL));
         let Some(s) = self.table.get(id.0).copied() else {
             if id.opener() == Some(self.cfg.side) {
                 return state_error;
@@ -508,10 +468,7 @@ impl<S: Storage> Connection<S> {
         if inc < 1024 {
             self.spend_control(now)?;
         }
-        let overflow = Err(FrameError {
-            code: ErrorCode::FLOW_CONTROL_ERROR,
-            rule: Rule::WindowOverflow,
-        });
+        let overflow = Err(FrameError::window_overflow());
         let id = f.stream_id();
         if id.is_connection() {
             self.send_conn_credit += i64::from(inc);
@@ -553,10 +510,7 @@ impl<S: Storage> Connection<S> {
         self.spend_control(now)?;
         let acks = self.control.iter().filter(|c| c.is_ack()).count();
         if acks >= self.cfg.ack_queue {
-            return Err(FrameError {
-                code: ErrorCode::ENHANCE_YOUR_CALM,
-                rule: Rule::BudgetExceeded("ack_queue"),
-            });
+            return Err(FrameError::budget("ack_queue"));
         }
         let _ = self.control.push(Control::PingAck(f.arg()));
         Ok(())
@@ -592,10 +546,7 @@ impl<S: Storage> Connection<S> {
         if self.control_budget.spend(now) {
             Ok(())
         } else {
-            Err(FrameError {
-                code: ErrorCode::ENHANCE_YOUR_CALM,
-                rule: Rule::BudgetExceeded("control_budget"),
-            })
+            Err(FrameError::budget("control_budget"))
         }
     }
 }

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::codes::ErrorCode;
+use super::types::FrameType;
 
 /// A frame broke the protocol. Always a connection error: send GOAWAY with
 /// [`FrameError::code`] (and [`FrameError::rule`] as its MESSAGE), then close.
@@ -17,6 +18,41 @@ pub struct FrameError {
 impl FrameError {
     pub(crate) const fn new(code: ErrorCode, rule: Rule) -> FrameError {
         FrameError { code, rule }
+    }
+
+    /// HANDSHAKE_ERROR: the preface or HELLO exchange went wrong.
+    pub const fn handshake(rule: Rule) -> FrameError {
+        FrameError::new(ErrorCode::HANDSHAKE_ERROR, rule)
+    }
+
+    /// PROTOCOL_ERROR for `rule`.
+    pub const fn protocol(rule: Rule) -> FrameError {
+        FrameError::new(ErrorCode::PROTOCOL_ERROR, rule)
+    }
+
+    /// STREAM_STATE_ERROR: a frame of type `ty` is not allowed in the stream's state.
+    pub const fn not_allowed(ty: FrameType) -> FrameError {
+        FrameError::new(ErrorCode::STREAM_STATE_ERROR, Rule::NotAllowedInState(ty.0))
+    }
+
+    /// STREAM_STATE_ERROR for `rule` (for example a reused stream id).
+    pub const fn stream_state(rule: Rule) -> FrameError {
+        FrameError::new(ErrorCode::STREAM_STATE_ERROR, rule)
+    }
+
+    /// FLOW_CONTROL_ERROR: the peer sent more than its credit.
+    pub const fn credit_exceeded() -> FrameError {
+        FrameError::new(ErrorCode::FLOW_CONTROL_ERROR, Rule::CreditExceeded)
+    }
+
+    /// FLOW_CONTROL_ERROR: a WINDOW took a window above 2^31 - 1.
+    pub const fn window_overflow() -> FrameError {
+        FrameError::new(ErrorCode::FLOW_CONTROL_ERROR, Rule::WindowOverflow)
+    }
+
+    /// ENHANCE_YOUR_CALM: the named budget or queue is exhausted.
+    pub const fn budget(name: &'static str) -> FrameError {
+        FrameError::new(ErrorCode::ENHANCE_YOUR_CALM, Rule::BudgetExceeded(name))
     }
 }
 
