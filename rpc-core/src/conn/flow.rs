@@ -1,9 +1,10 @@
-//! Flow control: giving credit back to the peer with WINDOW (PROTOCOL.md section 14).
+//! Flow control (PROTOCOL.md section 14): the blocked check every send goes through, and
+//! the WINDOW frames that give credit back to the peer.
 
 use super::control::Control;
-use super::streams::{Role, Storage, Stream, StreamState};
-use super::Connection;
-use crate::wire::{self, StreamId};
+use super::streams::Storage;
+use super::{Connection, Error};
+use crate::wire::StreamId;
 
 /// Control queue slots a window update leaves free, for CANCELs and answers to PINGs.
 const WINDOW_RESERVE: usize = 4;
@@ -13,11 +14,10 @@ impl<S: Storage> Connection<S> {
     /// stream of a one-way call, or any closed stream, to return connection credit only).
     /// Queues WINDOW frames once half a window has been consumed.
     pub fn consume(&mut self, stream: StreamId, n: usize) {
-        let n = n as u64;
-        self.recv_conn_unacked += n;
+        self.recv_conn.consumed(n);
         if let Some(s) = self.table.get_mut(stream.0) {
-            if receiving(s) {
-                s.recv_unacked = s.recv_unacked.saturating_add(n as u32);
+            if s.receiving() {
+                s.recv.consumed(n);
             }
         }
         self.queue_conn_window();
@@ -26,26 +26,21 @@ impl<S: Storage> Connection<S> {
 
     /// Queues a connection WINDOW once half the window is consumed, or defers it.
     pub(super) fn queue_conn_window(&mut self) {
-        let conn_window = u64::from(self.cfg.settings.initial_connection_window);
-        if self.recv_conn_unacked < conn_window / 2 {
+        if !self
+            .recv_conn
+            .due(self.cfg.settings.initial_connection_window / 2)
+        {
             return;
         }
         if self.control.free() <= WINDOW_RESERVE {
             self.windows_deferred = true;
             return;
         }
-        let inc = self.recv_conn_unacked.min(u64::from(wire::MAX_WINDOW)) as u32;
-        if self
-            .control
-            .push(Control::Window {
-                stream: 0,
-                increment: inc,
-            })
-            .is_ok()
-        {
-            self.recv_conn_unacked -= u64::from(inc);
-            self.recv_conn_window += u64::from(inc);
-        }
+        let increment = self.recv_conn.release();
+        let _ = self.control.push(Control::Window {
+            stream: 0,
+            increment,
+        });
     }
 
     /// Queues a stream's WINDOW once half its window is consumed, or defers it.
@@ -54,19 +49,17 @@ impl<S: Storage> Connection<S> {
         let Some(s) = self.table.get_mut(id) else {
             return;
         };
-        if !receiving(s) || s.recv_unacked < half {
+        if !s.receiving() || !s.recv.due(half) {
             return;
         }
         if self.control.free() <= WINDOW_RESERVE {
             self.windows_deferred = true;
             return;
         }
-        let inc = s.recv_unacked;
-        s.recv_unacked = 0;
-        s.recv_window = s.recv_window.saturating_add(inc);
+        let increment = s.recv.release();
         let _ = self.control.push(Control::Window {
             stream: id,
-            increment: inc,
+            increment,
         });
     }
 
@@ -80,7 +73,7 @@ impl<S: Storage> Connection<S> {
             let Some(id) = self
                 .table
                 .iter()
-                .find(|s| receiving(s) && s.recv_unacked >= half)
+                .find(|s| s.receiving() && s.recv.due(half))
                 .map(|s| s.id)
             else {
                 return;
@@ -88,12 +81,34 @@ impl<S: Storage> Connection<S> {
             self.queue_stream_window(id);
         }
     }
-}
 
-/// Whether a stream still receives messages (and so earns window updates).
-pub(super) fn receiving(s: &Stream) -> bool {
-    match s.role {
-        Role::Caller => !matches!(s.state, StreamState::CancelSent | StreamState::Closing),
-        Role::Callee => s.state == StreamState::Open,
+    /// The one blocked check of every send: `len` message bytes fit the connection window
+    /// and `stream_credit` (the stream's window, or a new call's initial window)? If not,
+    /// marks who waits for credit (the stream `id`, else the connection) so that
+    /// [`super::Event::WindowOpened`] follows when it arrives.
+    pub(super) fn check_credit(
+        &mut self,
+        id: Option<u32>,
+        stream_credit: i64,
+        len: usize,
+    ) -> Result<(), Error> {
+        let len = len as i64;
+        let conn = self.send_conn.credit();
+        let available = conn.min(stream_credit);
+        if len <= available {
+            return Ok(());
+        }
+        match id.and_then(|id| self.table.get_mut(id)) {
+            Some(s) => {
+                s.send.block();
+                if len > conn {
+                    self.send_conn.block();
+                }
+            }
+            None => self.send_conn.block(),
+        }
+        Err(Error::Blocked {
+            available: available.max(0) as u64,
+        })
     }
 }

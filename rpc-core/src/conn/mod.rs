@@ -51,6 +51,7 @@ mod lifecycle;
 mod recv;
 mod send;
 mod timers;
+mod window;
 
 pub use config::Config;
 pub use error::Error;
@@ -61,6 +62,7 @@ use budget::Budget;
 use control::Control;
 use ring::Ring;
 use streams::Table;
+use window::{RecvWindow, SendWindow};
 
 use crate::time::Instant;
 use crate::wire::{Settings, Side, StreamId};
@@ -90,10 +92,8 @@ pub struct Connection<S: Storage> {
     peer_hello: bool,
     crc_out: bool,
     sticky_crc: bool,
-    send_conn_credit: i64,
-    conn_blocked: bool,
-    recv_conn_window: u64,
-    recv_conn_unacked: u64,
+    send_conn: SendWindow,
+    recv_conn: RecvWindow,
     /// A window update was due while the control queue had no room; `poll_transmit`
     /// sends it once there is, or a sender waiting for that credit would wait forever.
     windows_deferred: bool,
@@ -136,10 +136,8 @@ impl<S: Storage> Connection<S> {
             peer_hello: false,
             crc_out: cfg.send_crc,
             sticky_crc: false,
-            send_conn_credit: i64::from(initial.initial_connection_window),
-            conn_blocked: false,
-            recv_conn_window: u64::from(cfg.settings.initial_connection_window),
-            recv_conn_unacked: 0,
+            send_conn: SendWindow::new(initial.initial_connection_window),
+            recv_conn: RecvWindow::new(cfg.settings.initial_connection_window),
             windows_deferred: false,
             peer_open: 0,
             local_open: 0,
@@ -214,13 +212,13 @@ impl<S: Storage> Connection<S> {
 
     /// Bytes that may be sent on `stream` now (both windows); the connection window for 0.
     pub fn send_credit(&self, stream: StreamId) -> u64 {
-        let conn = self.send_conn_credit.max(0) as u64;
+        let conn = self.send_conn.available();
         if stream.is_connection() {
             return conn;
         }
         self.table
             .get(stream.0)
-            .map_or(0, |s| conn.min(s.send_credit.max(0) as u64))
+            .map_or(0, |s| conn.min(s.send.available()))
     }
 
     /// True if no event, frame or timer is pending: the connection is idle.
@@ -243,10 +241,10 @@ impl<S: Storage> Connection<S> {
     /// open-call counters match the table, the table within its capacity.
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), &'static str> {
-        if self.send_conn_credit < 0 {
+        if self.send_conn.credit() < 0 {
             return Err("connection send credit negative");
         }
-        if self.table.iter().any(|s| s.send_credit < 0) {
+        if self.table.iter().any(|s| s.send.credit() < 0) {
             return Err("stream send credit negative");
         }
         let callers = self.table.iter().filter(|s| s.role == Role::Caller).count();

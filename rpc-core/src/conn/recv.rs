@@ -2,6 +2,7 @@
 
 use super::control::{Control, Reason};
 use super::streams::{Notice, Role, Storage, Stream, StreamState};
+use super::window::{RecvWindow, SendWindow};
 use super::{Connection, Error, Event, FailReason, Message, Payload, Phase};
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -97,10 +98,7 @@ impl<S: Storage> Connection<S> {
         // Connection flow control covers every message byte, even of ignored frames.
         let flow = f.flow_len() as u64;
         if flow > 0 {
-            if flow > self.recv_conn_window {
-                return Err(FrameError::credit_exceeded());
-            }
-            self.recv_conn_window -= flow;
+            self.recv_conn.receive(flow as usize)?;
             if f.flags()
                 .codec()
                 .is_some_and(|c| !self.cfg.settings.accepts_codec(c))
@@ -134,12 +132,18 @@ impl<S: Storage> Connection<S> {
             ));
         }
         let initial = Settings::INITIAL;
-        self.send_conn_credit += i64::from(peer.initial_connection_window)
-            - i64::from(initial.initial_connection_window);
+        self.send_conn.shift(
+            i64::from(peer.initial_connection_window)
+                - i64::from(initial.initial_connection_window),
+        );
         let delta =
             i64::from(peer.initial_stream_window) - i64::from(initial.initial_stream_window);
+        // The peer's windows may be larger than the initial ones every send was held to:
+        // one WindowOpened for the connection tells the caller to retry every blocked send.
+        let mut blocked = self.send_conn.take_blocked();
         for s in self.table.iter_mut() {
-            s.send_credit += delta;
+            s.send.shift(delta);
+            blocked |= s.send.take_blocked();
         }
         if peer.features.contains(wire::Features::CRC_REQUESTED) {
             self.crc_out = true;
@@ -148,15 +152,7 @@ impl<S: Storage> Connection<S> {
         self.peer_hello = true;
         self.phase = Phase::Open;
         self.push_event(Event::Connected);
-        // The peer's windows may be larger than the initial ones every send was held to:
-        // one WindowOpened for the connection tells the caller to retry every blocked send.
-        let mut blocked = self.conn_blocked;
-        for s in self.table.iter_mut() {
-            blocked |= s.blocked;
-            s.blocked = false;
-        }
         if blocked {
-            self.conn_blocked = false;
             self.push_event(Event::WindowOpened {
                 stream: StreamId::CONNECTION,
             });
@@ -250,8 +246,8 @@ impl<S: Storage> Connection<S> {
             StreamState::Open
         };
         let mut s = Stream::new(id.0, Role::Callee, state);
-        s.send_credit = i64::from(self.peer.initial_stream_window);
-        s.recv_window = limits.initial_stream_window - flow as u32;
+        s.send = SendWindow::new(self.peer.initial_stream_window);
+        s.recv = RecvWindow::new(limits.initial_stream_window - flow as u32);
         if flags.contains(Flags::MORE) {
             s.in_chain = flags.codec();
             s.in_msg_len = flow as u64;
@@ -311,16 +307,14 @@ impl<S: Storage> Connection<S> {
             (Role::Callee, StreamState::StatusSent) => false,
             _ => return state_error,
         };
-        if flow as u64 > u64::from(s.recv_window) {
-            return Err(FrameError::credit_exceeded());
-        }
+        s.recv.check(flow)?;
         if !deliver {
             self.consume(StreamId::CONNECTION, flow);
             if end {
                 // The caller's terminal frame after our STATUS: the stream is closed.
                 self.settle(id.0);
             } else if let Some(st) = self.table.get_mut(id.0) {
-                st.recv_window -= flow as u32;
+                st.recv.receive(flow)?;
             }
             return Ok(());
         }
@@ -338,7 +332,7 @@ impl<S: Storage> Connection<S> {
         let more = flags.contains(Flags::MORE);
         {
             let st = self.table.get_mut(id.0).expect("looked up above");
-            st.recv_window -= flow as u32;
+            st.recv.receive(flow)?;
             st.in_msg_len = if more { total } else { 0 };
             st.in_chain = if more { flags.codec() } else { None };
             if end {
@@ -375,9 +369,7 @@ impl<S: Storage> Connection<S> {
             return state_error;
         }
         let flow = f.flow_len();
-        if flow as u64 > u64::from(s.recv_window) {
-            return Err(FrameError::credit_exceeded());
-        }
+        s.recv.check(flow)?;
         let too_big = flow as u64 > u64::from(self.cfg.settings.max_message_size)
             || f.metadata().as_bytes().len() > self.cfg.settings.max_metadata_size as usize;
         if !s.reported {
@@ -468,28 +460,15 @@ impl<S: Storage> Connection<S> {
         if inc < 1024 {
             self.spend_control(now)?;
         }
-        let overflow = Err(FrameError::window_overflow());
         let id = f.stream_id();
-        if id.is_connection() {
-            self.send_conn_credit += i64::from(inc);
-            if self.send_conn_credit > i64::from(wire::MAX_WINDOW) {
-                return overflow;
-            }
-            if self.conn_blocked {
-                self.conn_blocked = false;
-                self.push_event(Event::WindowOpened { stream: id });
-            }
-            return Ok(());
-        }
-        let Some(s) = self.table.get_mut(id.0) else {
+        let opened = if id.is_connection() {
+            self.send_conn.grow(inc)?
+        } else if let Some(s) = self.table.get_mut(id.0) {
+            s.send.grow(inc)?
+        } else {
             return self.spend_control(now);
         };
-        s.send_credit += i64::from(inc);
-        if s.send_credit > i64::from(wire::MAX_WINDOW) {
-            return overflow;
-        }
-        if s.blocked {
-            s.blocked = false;
+        if opened {
             self.push_event(Event::WindowOpened { stream: id });
         }
         Ok(())

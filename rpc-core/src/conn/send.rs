@@ -2,6 +2,7 @@
 
 use super::control::{Control, Reason};
 use super::streams::{Role, Storage, Stream, StreamState};
+use super::window::{RecvWindow, SendWindow};
 use super::{Body, CallSpec, Connection, Error, Outgoing, Phase, Sent};
 use crate::time::Instant;
 use crate::wire::{
@@ -81,18 +82,12 @@ impl<S: Storage> Connection<S> {
             }
         }
         let body_len = msg.map_or(0, |m| m.body.len());
-        let stream_credit = i64::from(self.peer.initial_stream_window);
-        let available = if spec.one_way {
-            self.send_conn_credit
+        let stream_credit = if spec.one_way {
+            i64::MAX
         } else {
-            self.send_conn_credit.min(stream_credit)
+            i64::from(self.peer.initial_stream_window)
         };
-        if body_len as i64 > available {
-            self.conn_blocked = true;
-            return Err(Error::Blocked {
-                available: available.max(0) as u64,
-            });
-        }
+        self.check_credit(None, stream_credit, body_len)?;
         let id = self.free_local_id().ok_or(Error::StorageFull)?;
         let mut flags = Flags::NONE;
         if spec.end_stream {
@@ -117,7 +112,7 @@ impl<S: Storage> Connection<S> {
         // Committed: update state.
         self.hello_sent = true;
         self.calls_sent += 1;
-        self.send_conn_credit -= body_len as i64;
+        self.send_conn.spend(body_len);
         self.next_id = id.wrapping_add(2);
         if !spec.one_way {
             let state = if spec.end_stream {
@@ -126,8 +121,9 @@ impl<S: Storage> Connection<S> {
                 StreamState::Open
             };
             let mut s = Stream::new(id, Role::Caller, state);
-            s.send_credit = stream_credit - body_len as i64;
-            s.recv_window = self.cfg.settings.initial_stream_window;
+            s.send = SendWindow::new(self.peer.initial_stream_window);
+            s.send.spend(body_len);
+            s.recv = RecvWindow::new(self.cfg.settings.initial_stream_window);
             s.seq = self.calls_sent;
             s.out_chain = msg.filter(|m| m.more).map(|m| m.codec);
             s.deadline = spec.deadline.map(|d| now + d);
@@ -173,17 +169,8 @@ impl<S: Storage> Connection<S> {
         if let Some(m) = message {
             self.check_outgoing(&m, end_stream, Some(&s))?;
         }
-        let len = message.map_or(0, |m| m.body.len()) as i64;
-        let available = self.send_conn_credit.min(s.send_credit);
-        if len > available {
-            if let Some(st) = self.table.get_mut(stream.0) {
-                st.blocked = true;
-            }
-            self.conn_blocked |= len > self.send_conn_credit;
-            return Err(Error::Blocked {
-                available: available.max(0) as u64,
-            });
-        }
+        let len = message.map_or(0, |m| m.body.len());
+        self.check_credit(Some(stream.0), s.send.credit(), len)?;
         let flags = if end_stream {
             Flags::END_STREAM
         } else {
@@ -200,9 +187,9 @@ impl<S: Storage> Connection<S> {
                 |_| Ok(()),
             )?;
         self.hello_sent = true;
-        self.send_conn_credit -= len;
+        self.send_conn.spend(len);
         if let Some(st) = self.table.get_mut(stream.0) {
-            st.send_credit -= len;
+            st.send.spend(len);
             st.out_chain = message.filter(|m| m.more).map(|m| m.codec);
             if end_stream {
                 st.state = StreamState::HalfClosedLocal;
@@ -244,17 +231,8 @@ impl<S: Storage> Connection<S> {
             }
             self.check_outgoing(&m, true, Some(&s))?;
         }
-        let len = message.map_or(0, |m| m.body.len()) as i64;
-        let available = self.send_conn_credit.min(s.send_credit);
-        if len > available {
-            self.conn_blocked |= len > self.send_conn_credit;
-            if let Some(st) = self.table.get_mut(stream.0) {
-                st.blocked = true;
-            }
-            return Err(Error::Blocked {
-                available: available.max(0) as u64,
-            });
-        }
+        let len = message.map_or(0, |m| m.body.len());
+        self.check_credit(Some(stream.0), s.send.credit(), len)?;
         let sent = self.write_frame(
             out,
             FrameType::STATUS,
@@ -276,7 +254,7 @@ impl<S: Storage> Connection<S> {
             return Err(Error::TooLarge);
         }
         self.hello_sent = true;
-        self.send_conn_credit -= len;
+        self.send_conn.spend(len);
         if closes {
             self.remove_stream(stream.0);
         } else if let Some(st) = self.table.get_mut(stream.0) {

@@ -6,6 +6,7 @@ use crate::time::Instant;
 use crate::wire::{Codec, StatusCode};
 
 use super::event::FailReason;
+use super::window::{RecvWindow, SendWindow};
 
 /// A per-stream notice waiting to become an event. Kept on the stream so that any number
 /// of streams can fail at once without overflowing the event queue.
@@ -54,11 +55,9 @@ pub(crate) struct Stream {
     pub(crate) role: Role,
     pub(crate) state: StreamState,
     /// Bytes we may still send on this stream (the peer's window).
-    pub(crate) send_credit: i64,
-    /// Bytes the peer may still send us on this stream.
-    pub(crate) recv_window: u32,
-    /// Bytes consumed by the application but not yet returned with WINDOW.
-    pub(crate) recv_unacked: u32,
+    pub(crate) send: SendWindow,
+    /// Bytes the peer may still send us on this stream, and bytes to give back.
+    pub(crate) recv: RecvWindow,
     /// Size of the incoming message so far (for MAX_MESSAGE_SIZE).
     pub(crate) in_msg_len: u64,
     /// Incoming chunk chain open, and its codec.
@@ -71,8 +70,6 @@ pub(crate) struct Stream {
     pub(crate) seq: u64,
     /// The outcome was already reported to the application.
     pub(crate) reported: bool,
-    /// The application was told the send window is exhausted.
-    pub(crate) blocked: bool,
     /// This endpoint's terminal frame sits in the control queue.
     pub(crate) terminal_queued: bool,
     /// An event owed to the application about this stream.
@@ -85,18 +82,24 @@ impl Stream {
             id,
             role,
             state,
-            send_credit: 0,
-            recv_window: 0,
-            recv_unacked: 0,
+            send: SendWindow::new(0),
+            recv: RecvWindow::new(0),
             in_msg_len: 0,
             in_chain: None,
             out_chain: None,
             deadline: None,
             seq: 0,
             reported: false,
-            blocked: false,
             terminal_queued: false,
             notice: None,
+        }
+    }
+
+    /// Whether the stream still receives messages (and so earns window updates).
+    pub(crate) fn receiving(&self) -> bool {
+        match self.role {
+            Role::Caller => !matches!(self.state, StreamState::CancelSent | StreamState::Closing),
+            Role::Callee => self.state == StreamState::Open,
         }
     }
 }
