@@ -1,6 +1,7 @@
 //! Closing and draining the connection (PROTOCOL.md section 15).
 
 use super::control::{Control, Reason};
+use super::links::Queue;
 use super::streams::{Notice, Role, Storage};
 use super::{CloseReason, Connection, Error, Phase};
 use crate::time::Instant;
@@ -87,15 +88,20 @@ impl<S: Storage> Connection<S> {
             rule,
             detail,
         });
-        let mut n = 0;
-        for s in self.table.iter_mut() {
+        // Every stream is reported, once: the only scan of the table, at the end.
+        for i in 0..self.table.capacity() {
+            let Some(id) = self.table.id_at(i) else {
+                continue;
+            };
+            let Some(s) = self.table.get_mut(id) else {
+                continue;
+            };
             // A caller whose outcome is already known gets no second report.
             let known = s.role == Role::Caller && s.reported;
             if s.notice.is_none() && !known {
                 s.notice = Some(Notice::Closed);
-                n += 1;
+                self.table.push_back(Queue::Notices, id);
             }
         }
-        self.pending_notices += n;
     }
 }

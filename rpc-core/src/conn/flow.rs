@@ -2,6 +2,7 @@
 //! the WINDOW frames that give credit back to the peer.
 
 use super::control::Control;
+use super::links::Queue;
 use super::streams::Storage;
 use super::{Connection, Error};
 use crate::wire::StreamId;
@@ -54,6 +55,7 @@ impl<S: Storage> Connection<S> {
         }
         if self.control.free() <= WINDOW_RESERVE {
             self.windows_deferred = true;
+            self.table.push_back(Queue::Windows, id);
             return;
         }
         let increment = s.recv.release();
@@ -67,15 +69,13 @@ impl<S: Storage> Connection<S> {
     pub(super) fn release_deferred_windows(&mut self) {
         self.windows_deferred = false;
         self.queue_conn_window();
-        let half = self.cfg.settings.initial_stream_window / 2;
-        // Each update queued takes its stream out of the search; a lack of room ends it.
+        // Oldest first; a lack of room ends it (the rest stay queued).
         while !self.windows_deferred {
-            let Some(id) = self
-                .table
-                .iter()
-                .find(|s| s.receiving() && s.recv.due(half))
-                .map(|s| s.id)
-            else {
+            if self.control.free() <= WINDOW_RESERVE {
+                self.windows_deferred = self.table.queued(Queue::Windows) > 0;
+                return;
+            }
+            let Some(id) = self.table.pop_front(Queue::Windows) else {
                 return;
             };
             self.queue_stream_window(id);

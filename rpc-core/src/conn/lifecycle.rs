@@ -1,6 +1,7 @@
 //! Stream endings and the events they owe the application.
 
 use super::control::{Control, Reason};
+use super::links::Queue;
 use super::streams::{Notice, Role, Storage, StreamState};
 use super::{Connection, Event, FailReason, Phase};
 use crate::wire::{ErrorCode, StatusCode, StreamId};
@@ -15,11 +16,8 @@ impl<S: Storage> Connection<S> {
             }
             return Some(ev);
         }
-        if self.pending_notices > 0 {
-            if let Some(ev) = self.take_notice() {
-                return Some(ev);
-            }
-            self.pending_notices = 0;
+        if let Some(ev) = self.take_notice() {
+            return Some(ev);
         }
         if self.phase == Phase::Closed && !self.close_reported {
             self.close_reported = true;
@@ -41,7 +39,6 @@ impl<S: Storage> Connection<S> {
                 } else {
                     StreamState::StatusSent
                 };
-                s.deadline = None;
                 s.notice = Some(Notice::Aborted(code));
                 let _ = self.control.push(Control::Status {
                     stream: id,
@@ -54,7 +51,6 @@ impl<S: Storage> Connection<S> {
             Role::Caller => {
                 s.state = StreamState::CancelSent;
                 s.reported = true;
-                s.deadline = None;
                 s.notice = Some(Notice::Failed(code, FailReason::LimitExceeded));
                 let _ = self.control.push(Control::Cancel {
                     stream: id,
@@ -64,7 +60,8 @@ impl<S: Storage> Connection<S> {
             }
         }
         s.terminal_queued = true;
-        self.pending_notices += 1;
+        self.table.push_back(Queue::Notices, id);
+        self.clear_deadline(id);
     }
 
     /// Both terminal frames are settled: free the slot, unless our own terminal frame is
@@ -95,7 +92,6 @@ impl<S: Storage> Connection<S> {
             return;
         };
         if let Some(n) = s.notice {
-            self.pending_notices = self.pending_notices.saturating_sub(1);
             let ev = notice_event(id, s.role, n);
             if self.events.push(ev).is_ok() && carries_payload(&ev) {
                 self.payload_events += 1;
@@ -118,17 +114,17 @@ impl<S: Storage> Connection<S> {
         }
     }
 
+    /// The event owed by the stream at the front of the notice queue.
     pub(super) fn take_notice(&mut self) -> Option<Event> {
         let closed = self.phase == Phase::Closed;
-        let mut found = None;
-        for s in self.table.iter_mut() {
-            if let Some(n) = s.notice.take() {
-                found = Some((s.id, s.role, n));
-                break;
+        let (id, role, n) = loop {
+            let id = self.table.pop_front(Queue::Notices)?;
+            if let Some(s) = self.table.get_mut(id) {
+                if let Some(n) = s.notice.take() {
+                    break (id, s.role, n);
+                }
             }
-        }
-        let (id, role, n) = found?;
-        self.pending_notices = self.pending_notices.saturating_sub(1);
+        };
         if closed && n == Notice::Closed {
             let _ = self.table.remove(id);
         }

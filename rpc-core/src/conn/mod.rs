@@ -48,6 +48,8 @@ mod args;
 mod close;
 mod flow;
 mod lifecycle;
+mod links;
+mod queue;
 mod recv;
 mod send;
 mod timers;
@@ -60,6 +62,7 @@ pub use streams::{Role, Storage, StreamSlot, StreamState};
 
 use budget::Budget;
 use control::Control;
+use links::Queue;
 use ring::Ring;
 use streams::Table;
 use window::{RecvWindow, SendWindow};
@@ -84,7 +87,6 @@ enum Phase {
 pub struct Connection<S: Storage> {
     cfg: Config,
     table: Table<S>,
-    pending_notices: usize,
     phase: Phase,
     preface_matched: usize,
     hello_sent: bool,
@@ -111,7 +113,6 @@ pub struct Connection<S: Storage> {
     partial_since: Option<Instant>,
     ping: Option<(u32, Instant)>,
     ping_counter: u32,
-    next_deadline: Option<Instant>,
     cancels: Budget,
     control_budget: Budget,
     control: Ring<Control, CONTROL_QUEUE>,
@@ -128,7 +129,6 @@ impl<S: Storage> Connection<S> {
         Connection {
             cfg,
             table: Table::new(slots),
-            pending_notices: 0,
             phase: Phase::Handshake,
             preface_matched: 0,
             hello_sent: false,
@@ -156,7 +156,6 @@ impl<S: Storage> Connection<S> {
             partial_since: None,
             ping: None,
             ping_counter: 0,
-            next_deadline: None,
             cancels: Budget::new(cfg.cancel_budget),
             control_budget: Budget::new(cfg.control_budget),
             control: Ring::new(),
@@ -223,7 +222,7 @@ impl<S: Storage> Connection<S> {
 
     /// True if no event, frame or timer is pending: the connection is idle.
     pub fn is_idle(&self) -> bool {
-        self.events.len() == 0 && self.control.len() == 0 && self.pending_notices == 0
+        self.events.len() == 0 && self.control.len() == 0 && self.table.queued(Queue::Notices) == 0
     }
 
     /// Queue depths: (events, control frames, payload events, pending notices).
@@ -233,7 +232,7 @@ impl<S: Storage> Connection<S> {
             self.events.len(),
             self.control.len(),
             self.payload_events,
-            self.pending_notices,
+            self.table.queued(Queue::Notices),
         )
     }
 

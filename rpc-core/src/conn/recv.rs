@@ -1,6 +1,7 @@
 //! Receiving: bytes in, frames decoded and applied (PROTOCOL.md sections 7, 8 and 17).
 
 use super::control::{Control, Reason};
+use super::links::Queue;
 use super::streams::{Notice, Role, Storage, Stream, StreamState};
 use super::window::{RecvWindow, SendWindow};
 use super::{Connection, Error, Event, FailReason, Message, Payload, Phase};
@@ -250,14 +251,11 @@ impl<S: Storage> Connection<S> {
         s.recv = RecvWindow::new(limits.initial_stream_window - flow as u32);
         if flags.contains(Flags::MORE) {
             s.in_chain = flags.codec();
-            s.in_msg_len = flow as u64;
+            s.in_msg_len = flow as u32;
         }
         let deadline = meta.deadline_us().map(Duration::from_micros);
-        s.deadline = deadline.map(|d| now + d);
-        if let Some(d) = s.deadline {
-            self.next_deadline = Some(self.next_deadline.map_or(d, |n| n.min(d)));
-        }
         let _ = self.table.insert(s);
+        self.set_deadline(id.0, deadline.map(|d| now + d));
         self.peer_open += 1;
         self.push_call_event(f, input, deadline);
         Ok(())
@@ -328,12 +326,16 @@ impl<S: Storage> Connection<S> {
             }
         }
         let max = u64::from(self.cfg.settings.max_message_size);
-        let total = s.in_msg_len + flow as u64;
+        let total = u64::from(s.in_msg_len) + flow as u64;
         let more = flags.contains(Flags::MORE);
         {
             let st = self.table.get_mut(id.0).expect("looked up above");
             st.recv.receive(flow)?;
-            st.in_msg_len = if more { total } else { 0 };
+            st.in_msg_len = if more {
+                total.min(u64::from(u32::MAX)) as u32
+            } else {
+                0
+            };
             st.in_chain = if more { flags.codec() } else { None };
             if end {
                 st.state = StreamState::HalfClosedRemote;
@@ -408,8 +410,8 @@ impl<S: Storage> Connection<S> {
                 st.state = StreamState::Closing;
                 st.reported = true;
                 st.terminal_queued = true;
-                st.deadline = None;
             }
+            self.clear_deadline(id.0);
             return Ok(());
         }
         if let Some(st) = self.table.get_mut(id.0) {
@@ -502,18 +504,21 @@ impl<S: Storage> Connection<S> {
             code: f.error_code(),
             accepted_calls: accepted,
         });
-        let mut failed = 0;
-        for s in self.table.iter_mut() {
+        // Once per connection: every call the peer never processed fails.
+        for i in 0..self.table.capacity() {
+            let Some(id) = self.table.id_at(i) else {
+                continue;
+            };
+            let Some(s) = self.table.get_mut(id) else {
+                continue;
+            };
             if s.role == Role::Caller && s.seq > accepted && !s.reported {
                 s.reported = true;
-                s.notice = Some(Notice::Failed(
-                    StatusCode::UNAVAILABLE,
-                    FailReason::NotProcessed,
-                ));
-                failed += 1;
+                let reason = FailReason::NotProcessed;
+                s.notice = Some(Notice::Failed(StatusCode::UNAVAILABLE, reason));
+                self.table.push_back(Queue::Notices, id);
             }
         }
-        self.pending_notices += failed;
         if f.error_code() != ErrorCode::NO_ERROR {
             self.close_now(f.error_code(), true, None, "peer sent GOAWAY");
         } else if self.table.len() == 0 {

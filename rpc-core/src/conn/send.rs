@@ -126,12 +126,9 @@ impl<S: Storage> Connection<S> {
             s.recv = RecvWindow::new(self.cfg.settings.initial_stream_window);
             s.seq = self.calls_sent;
             s.out_chain = msg.filter(|m| m.more).map(|m| m.codec);
-            s.deadline = spec.deadline.map(|d| now + d);
-            if let Some(d) = s.deadline {
-                self.next_deadline = Some(self.next_deadline.map_or(d, |n| n.min(d)));
-            }
             // Cannot fail: capacity was checked above.
             let _ = self.table.insert(s);
+            self.set_deadline(id, spec.deadline.map(|d| now + d));
             self.local_open += 1;
         }
         Ok(sent)
@@ -259,7 +256,7 @@ impl<S: Storage> Connection<S> {
             self.remove_stream(stream.0);
         } else if let Some(st) = self.table.get_mut(stream.0) {
             st.state = StreamState::StatusSent;
-            st.deadline = None;
+            self.clear_deadline(stream.0);
         }
         Ok(sent)
     }
@@ -294,10 +291,10 @@ impl<S: Storage> Connection<S> {
         if let Some(st) = self.table.get_mut(stream.0) {
             st.state = StreamState::CancelSent;
             st.reported = true;
-            st.deadline = None;
             st.out_chain = None;
             st.terminal_queued = true;
         }
+        self.clear_deadline(stream.0);
         Ok(())
     }
 

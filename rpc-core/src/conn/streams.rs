@@ -6,6 +6,7 @@ use crate::time::Instant;
 use crate::wire::{Codec, StatusCode};
 
 use super::event::FailReason;
+use super::links::{Heads, Links};
 use super::window::{RecvWindow, SendWindow};
 
 /// A per-stream notice waiting to become an event. Kept on the stream so that any number
@@ -48,6 +49,9 @@ pub enum StreamState {
     Closing,
 }
 
+/// The stored deadline of a stream without one.
+const NO_DEADLINE: u64 = u64::MAX;
+
 /// One stream's bookkeeping.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stream {
@@ -59,13 +63,13 @@ pub(crate) struct Stream {
     /// Bytes the peer may still send us on this stream, and bytes to give back.
     pub(crate) recv: RecvWindow,
     /// Size of the incoming message so far (for MAX_MESSAGE_SIZE).
-    pub(crate) in_msg_len: u64,
+    pub(crate) in_msg_len: u32,
     /// Incoming chunk chain open, and its codec.
     pub(crate) in_chain: Option<Codec>,
     /// Outgoing chunk chain open, and its codec.
     pub(crate) out_chain: Option<Codec>,
-    /// When the call's deadline passes.
-    pub(crate) deadline: Option<Instant>,
+    /// When the call's deadline passes (`NO_DEADLINE`: never).
+    deadline_at: u64,
     /// Caller: the call's sequence number (for GOAWAY's Accepted Calls).
     pub(crate) seq: u64,
     /// The outcome was already reported to the application.
@@ -74,6 +78,10 @@ pub(crate) struct Stream {
     pub(crate) terminal_queued: bool,
     /// An event owed to the application about this stream.
     pub(crate) notice: Option<Notice>,
+    /// Its place in the table's queues.
+    pub(crate) links: Links,
+    /// The queues it is in (one [`super::links::Queue::bit`] each).
+    pub(crate) queued: u8,
 }
 
 impl Stream {
@@ -87,12 +95,28 @@ impl Stream {
             in_msg_len: 0,
             in_chain: None,
             out_chain: None,
-            deadline: None,
+            deadline_at: NO_DEADLINE,
             seq: 0,
             reported: false,
             terminal_queued: false,
             notice: None,
+            links: Links::NONE,
+            queued: 0,
         }
+    }
+
+    /// When the call's deadline passes, if it has one.
+    pub(crate) const fn deadline(&self) -> Option<Instant> {
+        if self.deadline_at == NO_DEADLINE {
+            None
+        } else {
+            Some(Instant(self.deadline_at))
+        }
+    }
+
+    /// Sets or clears the deadline (the caller keeps the deadline queue in step).
+    pub(crate) fn set_deadline(&mut self, at: Option<Instant>) {
+        self.deadline_at = at.map_or(NO_DEADLINE, |t| t.0.min(NO_DEADLINE - 1));
     }
 
     /// Whether the stream still receives messages (and so earns window updates).
@@ -130,6 +154,8 @@ impl<T: AsRef<[StreamSlot]> + AsMut<[StreamSlot]>> Storage for T {}
 pub(crate) struct Table<S: Storage> {
     slots: S,
     len: usize,
+    /// The queues that run through the slots (see `queue.rs`).
+    pub(crate) heads: Heads,
 }
 
 impl<S: Storage> Table<S> {
@@ -137,7 +163,11 @@ impl<S: Storage> Table<S> {
         for s in slots.as_mut().iter_mut() {
             *s = StreamSlot::EMPTY;
         }
-        Table { slots, len: 0 }
+        Table {
+            slots,
+            len: 0,
+            heads: Heads::EMPTY,
+        }
     }
 
     fn s(&self) -> &[StreamSlot] {
@@ -209,6 +239,9 @@ impl<S: Storage> Table<S> {
     pub(crate) fn remove(&mut self, id: u32) -> Option<Stream> {
         let cap = self.s().len();
         let mut hole = self.find(id)?;
+        if self.s()[hole].0.is_some_and(|s| s.queued != 0) {
+            self.unlink_all(id);
+        }
         let removed = self.m()[hole].0.take();
         self.len -= 1;
         let mut i = (hole + 1) % cap;
@@ -225,6 +258,12 @@ impl<S: Storage> Table<S> {
             i = (i + 1) % cap;
         }
         removed
+    }
+
+    /// The id of the stream in slot `i`, if any (slots do not move while the table is
+    /// only read or its queues change, so an index loop may edit streams and queues).
+    pub(crate) fn id_at(&self, i: usize) -> Option<u32> {
+        self.s().get(i).and_then(|s| s.0.as_ref()).map(|s| s.id)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Stream> + '_ {
