@@ -56,6 +56,62 @@ impl FrameError {
     }
 }
 
+impl Rule {
+    /// A stable number for the rule, for bindings and logs: 1 for the first variant
+    /// declared, in declaration order (`FrameTooLarge` 1 ... `TimedOut` 46). Numbers are
+    /// never reused or changed; new rules get new numbers at the end.
+    pub const fn code(&self) -> u32 {
+        match self {
+            Rule::FrameTooLarge { .. } => 1,
+            Rule::CrcWithoutRoom => 2,
+            Rule::CrcMismatch { .. } => 3,
+            Rule::InvalidType(_) => 4,
+            Rule::MetadataOverrunsPayload => 5,
+            Rule::UndefinedFlags(_) => 6,
+            Rule::StreamMustBeZero => 7,
+            Rule::StreamMustBeNonZero => 8,
+            Rule::PayloadSize => 9,
+            Rule::MoreWithoutMessage => 10,
+            Rule::MoreWithEndStream => 11,
+            Rule::CodecWithoutMessage => 12,
+            Rule::ReservedCodec => 13,
+            Rule::BodyWithoutMessage => 14,
+            Rule::NoReplyNotSingleFrame => 15,
+            Rule::EmptyData => 16,
+            Rule::RefusedMisuse => 17,
+            Rule::VersionZero => 18,
+            Rule::ArgumentNotZero => 19,
+            Rule::CancelWithOk => 20,
+            Rule::BadWindowIncrement => 21,
+            Rule::ChunkTooSmall(_) => 22,
+            Rule::TlvOverrun => 23,
+            Rule::TagZero => 24,
+            Rule::UnknownTag(_) => 25,
+            Rule::MisplacedTag(_) => 26,
+            Rule::RepeatedTag(_) => 27,
+            Rule::BadValueSize(_) => 28,
+            Rule::BadUtf8(_) => 29,
+            Rule::BadEntryKey => 30,
+            Rule::SettingOutOfRange(_) => 31,
+            Rule::MissingMethod => 32,
+            Rule::BadPreface => 33,
+            Rule::ExpectedHello => 34,
+            Rule::RepeatedHello => 35,
+            Rule::NoCommonVersion => 36,
+            Rule::CrcMissing => 37,
+            Rule::WrongParity => 38,
+            Rule::DuplicateStream => 39,
+            Rule::NotAllowedInState(_) => 40,
+            Rule::CreditExceeded => 41,
+            Rule::WindowOverflow => 42,
+            Rule::CodecNotOffered => 43,
+            Rule::CodecChanged => 44,
+            Rule::BudgetExceeded(_) => 45,
+            Rule::TimedOut(_) => 46,
+        }
+    }
+}
+
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code.name(), self.rule)
