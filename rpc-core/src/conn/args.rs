@@ -1,7 +1,7 @@
 //! The arguments and results of the sending commands.
 
 use crate::time::Duration;
-use crate::wire::{Codec, StreamId};
+use crate::wire::{Codec, EncodeError, FrameEncoder, StatusCode, StreamId};
 
 /// The body of an outgoing message: copied into the frame, or sent by the caller from its
 /// own buffer right after the bytes the command wrote (zero copy).
@@ -88,4 +88,69 @@ pub struct Sent {
     pub crc: bool,
     /// Bytes of the frame's header and metadata at the end of the written bytes.
     pub head_len: usize,
+}
+
+/// Application metadata (ENTRY tags) for a CALL or STATUS, in the form the caller has.
+#[derive(Debug, Clone, Copy)]
+pub enum Entries<'a> {
+    /// Key/value pairs.
+    Pairs(&'a [(&'a str, &'a [u8])]),
+    /// A block of ENTRY TLVs encoded ahead of time with [`crate::wire::EntryBlock`] (or by
+    /// a binding): checked, then copied as is.
+    Encoded(&'a [u8]),
+}
+
+impl Entries<'_> {
+    /// No metadata.
+    pub const NONE: Entries<'static> = Entries::Pairs(&[]);
+
+    /// Writes the entries into a frame's metadata.
+    pub(super) fn write(&self, enc: &mut FrameEncoder<'_>) -> Result<(), EncodeError> {
+        match *self {
+            Entries::Pairs(pairs) => {
+                for (k, v) in pairs {
+                    enc.entry(k, v)?;
+                }
+            }
+            Entries::Encoded(block) => {
+                enc.entry_block(block)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How [`super::Connection::send_status_spec`] ends a call: the STATUS frame's contents.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusSpec<'a> {
+    /// The outcome.
+    pub code: StatusCode,
+    /// The REASON text, if any.
+    pub reason: Option<&'a str>,
+    /// Application metadata.
+    pub entries: Entries<'a>,
+    /// The final message, if any (never chunked).
+    pub message: Option<Outgoing<'a>>,
+}
+
+impl<'a> StatusSpec<'a> {
+    /// A STATUS with `code` and nothing else.
+    pub const fn code(code: StatusCode) -> StatusSpec<'a> {
+        StatusSpec {
+            code,
+            reason: None,
+            entries: Entries::NONE,
+            message: None,
+        }
+    }
+
+    /// An OK STATUS carrying `reply` as the final message.
+    pub const fn ok(reply: &'a [u8]) -> StatusSpec<'a> {
+        StatusSpec {
+            code: StatusCode::OK,
+            reason: None,
+            entries: Entries::NONE,
+            message: Some(Outgoing::bytes(reply)),
+        }
+    }
 }

@@ -3,8 +3,8 @@
 
 use super::control::Control;
 use super::links::Queue;
-use super::streams::Storage;
-use super::{Connection, Error};
+use super::streams::{Role, Storage, StreamState};
+use super::{Connection, Error, Phase};
 use crate::wire::StreamId;
 
 /// Control queue slots a window update leaves free, for CANCELs and answers to PINGs.
@@ -80,6 +80,38 @@ impl<S: Storage> Connection<S> {
             };
             self.queue_stream_window(id);
         }
+    }
+
+    /// May a message of `len` bytes be sent on `stream` now? `Ok(available)`, the bytes
+    /// both windows allow (at least `len`), if so. If not, `Err(Error::Blocked {
+    /// available })`, and the stream (or the connection) is marked exactly as by a
+    /// refused send, so [`super::Event::WindowOpened`] follows when credit arrives: no
+    /// need to send into an empty buffer to wait for credit. Stream 0 asks about a new
+    /// call's first message (the connection window and the peer's initial stream
+    /// window). A stream that cannot send at all gives `UnknownStream` or `InvalidState`;
+    /// a closed connection `Closed`.
+    pub fn check_send(&mut self, stream: StreamId, len: usize) -> Result<u64, Error> {
+        if self.phase == Phase::Closed {
+            return Err(Error::Closed);
+        }
+        let (id, credit) = if stream.is_connection() {
+            (None, i64::from(self.peer.initial_stream_window))
+        } else {
+            let s = self.table.get(stream.0).ok_or(Error::UnknownStream)?;
+            let can_send = match s.role {
+                Role::Caller => s.state == StreamState::Open,
+                Role::Callee => matches!(
+                    s.state,
+                    StreamState::Open | StreamState::HalfClosedRemote | StreamState::CancelReceived
+                ),
+            };
+            if !can_send {
+                return Err(Error::InvalidState);
+            }
+            (Some(stream.0), s.send.credit())
+        };
+        self.check_credit(id, credit, len)?;
+        Ok(self.send_conn.credit().min(credit).max(0) as u64)
     }
 
     /// The one blocked check of every send: `len` message bytes fit the connection window

@@ -11,7 +11,7 @@ impl<S: Storage> Connection<S> {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(ev) = self.events.pop() {
-            if carries_payload(&ev) {
+            if ev.has_payload() {
                 self.payload_events -= 1;
             }
             return Some(ev);
@@ -93,7 +93,7 @@ impl<S: Storage> Connection<S> {
         };
         if let Some(n) = s.notice {
             let ev = notice_event(id, s.role, n);
-            if self.events.push(ev).is_ok() && carries_payload(&ev) {
+            if self.events.push(ev).is_ok() && ev.has_payload() {
                 self.payload_events += 1;
             }
         }
@@ -134,17 +134,10 @@ impl<S: Storage> Connection<S> {
     pub(super) fn push_event(&mut self, ev: Event) {
         // handle_input keeps room for what one frame produces; commands produce at most
         // two events each, so a full queue here means the caller is not polling.
-        if self.events.push(ev).is_ok() && carries_payload(&ev) {
+        if self.events.push(ev).is_ok() && ev.has_payload() {
             self.payload_events += 1;
         }
     }
-}
-
-pub(super) fn carries_payload(ev: &Event) -> bool {
-    matches!(
-        ev,
-        Event::Call { .. } | Event::Message { .. } | Event::Status { .. }
-    )
 }
 
 pub(super) fn notice_event(id: u32, role: Role, n: Notice) -> Event {

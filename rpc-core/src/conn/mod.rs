@@ -52,13 +52,17 @@ mod links;
 mod queue;
 mod recv;
 mod send;
+#[cfg(test)]
+mod tests;
 mod timers;
 mod window;
 
-pub use config::Config;
+pub use config::{Agent, Config};
 pub use error::Error;
-pub use event::{CloseReason, Event, FailReason, Message, Payload};
-pub use streams::{Role, Storage, StreamSlot, StreamState};
+pub use event::{
+    CloseReason, Event, EventKind, EventView, FailReason, Message, MessageView, Payload,
+};
+pub use streams::{Role, Storage, StreamSlot, StreamState, SLOT_ALIGN, SLOT_SIZE};
 
 use budget::Budget;
 use control::Control;
@@ -70,7 +74,7 @@ use window::{RecvWindow, SendWindow};
 use crate::time::Instant;
 use crate::wire::{Settings, Side, StreamId};
 
-pub use args::{Body, CallSpec, Outgoing, Sent};
+pub use args::{Body, CallSpec, Entries, Outgoing, Sent, StatusSpec};
 
 const EVENT_QUEUE: usize = 64;
 const CONTROL_QUEUE: usize = 64;

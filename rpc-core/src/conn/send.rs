@@ -3,7 +3,7 @@
 use super::control::{Control, Reason};
 use super::streams::{Role, Storage, Stream, StreamState};
 use super::window::{RecvWindow, SendWindow};
-use super::{Body, CallSpec, Connection, Error, Outgoing, Phase, Sent};
+use super::{Body, CallSpec, Connection, Entries, Error, Outgoing, Phase, Sent, StatusSpec};
 use crate::time::Instant;
 use crate::wire::{
     self, Codec, ErrorCode, Flags, FrameEncoder, FrameType, Side, StatusCode, StreamId, Tag,
@@ -55,6 +55,19 @@ impl<S: Storage> Connection<S> {
         spec: &CallSpec<'_>,
         out: &mut [u8],
     ) -> Result<Sent, Error> {
+        self.open_call_with(now, spec, Entries::Pairs(spec.entries), out)
+    }
+
+    /// [`Connection::open_call`] with `entries` as the call's metadata in place of
+    /// `spec.entries` (which is ignored): for callers that hold their metadata as a
+    /// pre-encoded block ([`Entries::Encoded`]).
+    pub fn open_call_with(
+        &mut self,
+        now: Instant,
+        spec: &CallSpec<'_>,
+        entries: Entries<'_>,
+        out: &mut [u8],
+    ) -> Result<Sent, Error> {
         self.check_open()?;
         if self.goaway_sent || self.goaway_received {
             return Err(Error::NotAccepting);
@@ -101,10 +114,7 @@ impl<S: Storage> Connection<S> {
             if let Some(d) = spec.deadline {
                 enc.tlv_u64(Tag::DEADLINE, d.as_micros())?;
             }
-            for (k, v) in spec.entries {
-                enc.entry(k, v)?;
-            }
-            Ok(())
+            entries.write(enc)
         })?;
         if sent.head_len - HEADER_LEN > self.peer.max_metadata_size as usize {
             return Err(Error::TooLarge);
@@ -196,10 +206,12 @@ impl<S: Storage> Connection<S> {
     }
 
     /// Ends a call this endpoint serves with STATUS (and an optional final message).
+    /// The same as [`Connection::send_status_spec`] with the arguments as a
+    /// [`StatusSpec`].
     #[allow(clippy::too_many_arguments)]
     pub fn send_status(
         &mut self,
-        _now: Instant,
+        now: Instant,
         stream: StreamId,
         code: StatusCode,
         reason: Option<&str>,
@@ -207,6 +219,30 @@ impl<S: Storage> Connection<S> {
         message: Option<Outgoing<'_>>,
         out: &mut [u8],
     ) -> Result<Sent, Error> {
+        let status = StatusSpec {
+            code,
+            reason,
+            entries: Entries::Pairs(entries),
+            message,
+        };
+        self.send_status_spec(now, stream, &status, out)
+    }
+
+    /// Ends a call this endpoint serves with the STATUS `status` describes (and its
+    /// optional final message).
+    pub fn send_status_spec(
+        &mut self,
+        _now: Instant,
+        stream: StreamId,
+        status: &StatusSpec<'_>,
+        out: &mut [u8],
+    ) -> Result<Sent, Error> {
+        let StatusSpec {
+            code,
+            reason,
+            entries,
+            message,
+        } = *status;
         self.check_open()?;
         let s = *self.table.get(stream.0).ok_or(Error::UnknownStream)?;
         if s.role != Role::Callee {
@@ -241,10 +277,7 @@ impl<S: Storage> Connection<S> {
                 if let Some(r) = reason {
                     enc.tlv(Tag::REASON, r.as_bytes())?;
                 }
-                for (k, v) in entries {
-                    enc.entry(k, v)?;
-                }
-                Ok(())
+                entries.write(enc)
             },
         )?;
         if sent.head_len - HEADER_LEN > self.peer.max_metadata_size as usize {
@@ -383,10 +416,11 @@ impl<S: Storage> Connection<S> {
         } else {
             Flags::NONE
         };
-        let n = self
-            .cfg
-            .settings
-            .encode_hello(&mut out[PREFACE.len()..], self.cfg.agent, flags)?;
+        let n = self.cfg.settings.encode_hello(
+            &mut out[PREFACE.len()..],
+            self.cfg.agent_str(),
+            flags,
+        )?;
         self.hello_sent = true;
         Ok(PREFACE.len() + n)
     }

@@ -130,13 +130,36 @@ impl Stream {
 
 /// Storage for one stream. The caller provides a slice of these to the connection, e.g.
 /// `[StreamSlot::EMPTY; 256]`; its length is the connection's stream capacity.
+///
+/// # Storage for bindings
+///
+/// The slot's layout is Rust's, not C's (it holds enums). A C caller sizes the storage
+/// with [`SLOT_SIZE`] and [`SLOT_ALIGN`] (exported by the C ABI as functions or generated
+/// header constants) and hands the wrapper `n * SLOT_SIZE` bytes aligned to
+/// `SLOT_ALIGN`; the wrapper writes [`StreamSlot::EMPTY`] into each of the `n` slots
+/// before it views them as `&mut [StreamSlot]` (the one `unsafe` step, in the wrapper,
+/// never here). A wrapper with an allocator may instead own the slots
+/// (`Box<[StreamSlot]>`, see [`Storage`]) and take only a count from C or Python.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamSlot(pub(crate) Option<Stream>);
 
 impl StreamSlot {
     /// An unused slot.
     pub const EMPTY: StreamSlot = StreamSlot(None);
+
+    /// How many slots fit in `bytes` bytes of storage.
+    pub const fn count_in(bytes: usize) -> usize {
+        bytes / SLOT_SIZE
+    }
 }
+
+/// The size of one [`StreamSlot`] in bytes, for callers that allocate slot storage
+/// themselves (see "Storage for bindings" on [`StreamSlot`]). Fixed for a given build of
+/// this crate; `tests/connection.rs` keeps it at most 80 on 64-bit targets.
+pub const SLOT_SIZE: usize = core::mem::size_of::<StreamSlot>();
+
+/// The alignment one [`StreamSlot`] needs.
+pub const SLOT_ALIGN: usize = core::mem::align_of::<StreamSlot>();
 
 impl Default for StreamSlot {
     fn default() -> StreamSlot {
