@@ -105,6 +105,7 @@ impl Entries<'_> {
     pub const NONE: Entries<'static> = Entries::Pairs(&[]);
 
     /// Writes the entries into a frame's metadata.
+    #[inline]
     pub(super) fn write(&self, enc: &mut FrameEncoder<'_>) -> Result<(), EncodeError> {
         match *self {
             Entries::Pairs(pairs) => {

@@ -303,6 +303,7 @@ pub struct EventView<'a> {
 
 impl Event {
     /// Which event this is.
+    #[inline]
     pub const fn kind(&self) -> EventKind {
         match self {
             Event::Connected => EventKind::Connected,
@@ -323,6 +324,7 @@ impl Event {
     }
 
     /// The stream the event is about (0 for connection events).
+    #[inline]
     pub const fn stream(&self) -> StreamId {
         match *self {
             Event::Call { stream, .. }
@@ -340,6 +342,7 @@ impl Event {
 
     /// True if the event borrows bytes from the input (`Call`, `Message`, `Status`): the
     /// input must be kept until it is polled.
+    #[inline]
     pub const fn has_payload(&self) -> bool {
         matches!(
             self,

@@ -26,6 +26,7 @@ impl<S: Storage> Connection<S> {
     }
 
     /// Queues a connection WINDOW once half the window is consumed, or defers it.
+    #[inline]
     pub(super) fn queue_conn_window(&mut self) {
         if !self
             .recv_conn
@@ -45,6 +46,7 @@ impl<S: Storage> Connection<S> {
     }
 
     /// Queues a stream's WINDOW once half its window is consumed, or defers it.
+    #[inline]
     pub(super) fn queue_stream_window(&mut self, id: u32) {
         let half = self.cfg.settings.initial_stream_window / 2;
         let Some(s) = self.table.get_mut(id) else {

@@ -16,6 +16,7 @@ pub(crate) enum Queue {
 pub(crate) const QUEUES: usize = 3;
 
 impl Queue {
+    #[inline]
     pub(crate) const fn bit(self) -> u8 {
         1 << self as u8
     }

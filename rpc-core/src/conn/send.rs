@@ -49,6 +49,7 @@ impl<S: Storage> Connection<S> {
     }
 
     /// Opens a call (or sends a one-way call) and writes its CALL frame into `out`.
+    #[inline]
     pub fn open_call(
         &mut self,
         now: Instant,
@@ -209,6 +210,7 @@ impl<S: Storage> Connection<S> {
     /// The same as [`Connection::send_status_spec`] with the arguments as a
     /// [`StatusSpec`].
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn send_status(
         &mut self,
         now: Instant,

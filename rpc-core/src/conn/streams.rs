@@ -106,6 +106,7 @@ impl Stream {
     }
 
     /// When the call's deadline passes, if it has one.
+    #[inline]
     pub(crate) const fn deadline(&self) -> Option<Instant> {
         if self.deadline_at == NO_DEADLINE {
             None
@@ -115,17 +116,26 @@ impl Stream {
     }
 
     /// Sets or clears the deadline (the caller keeps the deadline queue in step).
+    #[inline]
     pub(crate) fn set_deadline(&mut self, at: Option<Instant>) {
         self.deadline_at = at.map_or(NO_DEADLINE, |t| t.0.min(NO_DEADLINE - 1));
     }
 
     /// Whether the stream still receives messages (and so earns window updates).
+    #[inline]
     pub(crate) fn receiving(&self) -> bool {
         match self.role {
             Role::Caller => !matches!(self.state, StreamState::CancelSent | StreamState::Closing),
             Role::Callee => self.state == StreamState::Open,
         }
     }
+}
+
+/// What is left of a stream once it leaves the table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    pub(crate) role: Role,
+    pub(crate) notice: Option<Notice>,
 }
 
 /// Storage for one stream. The caller provides a slice of these to the connection, e.g.
@@ -193,27 +203,35 @@ impl<S: Storage> Table<S> {
         }
     }
 
+    #[inline]
     fn s(&self) -> &[StreamSlot] {
         self.slots.as_ref()
     }
 
+    #[inline]
     fn m(&mut self) -> &mut [StreamSlot] {
         self.slots.as_mut()
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.s().len()
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    /// The slot a stream id hashes to: a multiplicative hash mapped onto the table by a
+    /// multiply and shift (no division).
+    #[inline]
     fn home(&self, id: u32) -> usize {
-        let h = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
-        h % self.s().len()
+        let h = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        ((h * self.s().len() as u64) >> 32) as usize
     }
 
+    #[inline]
     fn find(&self, id: u32) -> Option<usize> {
         let cap = self.s().len();
         if cap == 0 {
@@ -224,26 +242,30 @@ impl<S: Storage> Table<S> {
             match &self.s()[i].0 {
                 None => return None,
                 Some(s) if s.id == id => return Some(i),
-                Some(_) => i = (i + 1) % cap,
+                Some(_) => i = step(i, cap),
             }
         }
         None
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: u32) -> Option<&Stream> {
         self.find(id).and_then(|i| self.s()[i].0.as_ref())
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Stream> {
         let i = self.find(id)?;
         self.m()[i].0.as_mut()
     }
 
+    #[inline]
     pub(crate) fn contains(&self, id: u32) -> bool {
         self.find(id).is_some()
     }
 
     /// Inserts a stream whose id is not present; gives it back if the table is full.
+    #[inline(always)]
     pub(crate) fn insert(&mut self, stream: Stream) -> Result<(), Stream> {
         let cap = self.s().len();
         if self.len >= cap {
@@ -251,34 +273,39 @@ impl<S: Storage> Table<S> {
         }
         let mut i = self.home(stream.id);
         while self.s()[i].0.is_some() {
-            i = (i + 1) % cap;
+            i = step(i, cap);
         }
         self.m()[i].0 = Some(stream);
         self.len += 1;
         Ok(())
     }
 
-    /// Removes the stream with `id` (backward-shift deletion keeps probes short).
-    pub(crate) fn remove(&mut self, id: u32) -> Option<Stream> {
+    /// Removes the stream with `id` (backward-shift deletion keeps probes short) and
+    /// returns what its owner still needs to know.
+    #[inline]
+    pub(crate) fn remove(&mut self, id: u32) -> Option<Removed> {
         let cap = self.s().len();
         let mut hole = self.find(id)?;
-        if self.s()[hole].0.is_some_and(|s| s.queued != 0) {
+        if self.s()[hole].0.as_ref().is_some_and(|s| s.queued != 0) {
             self.unlink_all(id);
         }
-        let removed = self.m()[hole].0.take();
+        let removed = self.s()[hole].0.as_ref().map(|s| Removed {
+            role: s.role,
+            notice: s.notice,
+        });
+        self.m()[hole].0 = None;
         self.len -= 1;
-        let mut i = (hole + 1) % cap;
-        while let Some(s) = self.s()[i].0 {
-            let home = self.home(s.id);
+        let mut i = step(hole, cap);
+        // Look at ids only: copying whole streams while probing costs more than moving.
+        while let Some(next) = self.s()[i].0.as_ref().map(|s| s.id) {
+            let home = self.home(next);
             // Move `s` into the hole if its home is not in (hole, i] cyclically.
-            let dist_i = (i + cap - home) % cap;
-            let dist_hole = (hole + cap - home) % cap;
-            if dist_hole < dist_i {
+            if distance(home, hole, cap) < distance(home, i, cap) {
                 let moved = self.m()[i].0.take();
                 self.m()[hole].0 = moved;
                 hole = i;
             }
-            i = (i + 1) % cap;
+            i = step(i, cap);
         }
         removed
     }
@@ -295,5 +322,23 @@ impl<S: Storage> Table<S> {
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> + '_ {
         self.m().iter_mut().filter_map(|s| s.0.as_mut())
+    }
+}
+
+/// The slot after `i` in a table of `cap` slots.
+const fn step(i: usize, cap: usize) -> usize {
+    if i + 1 == cap {
+        0
+    } else {
+        i + 1
+    }
+}
+
+/// How far slot `to` is past slot `from`, going forward around the table.
+const fn distance(from: usize, to: usize, cap: usize) -> usize {
+    if to >= from {
+        to - from
+    } else {
+        to + cap - from
     }
 }

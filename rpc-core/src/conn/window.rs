@@ -15,19 +15,28 @@ pub(crate) struct SendWindow {
 }
 
 impl SendWindow {
+    #[inline]
     pub(crate) const fn new(initial: u32) -> SendWindow {
+        // A window is at most 2^31 - 1; larger values cannot come from valid settings.
+        let credit = if initial > i32::MAX as u32 {
+            i32::MAX
+        } else {
+            initial as i32
+        };
         SendWindow {
-            credit: clamp(initial as i64),
+            credit,
             blocked: false,
         }
     }
 
     /// The credit, negative if a smaller HELLO window undercut bytes already sent.
+    #[inline]
     pub(crate) const fn credit(&self) -> i64 {
         self.credit as i64
     }
 
     /// Bytes that may be sent now.
+    #[inline]
     pub(crate) const fn available(&self) -> u64 {
         if self.credit < 0 {
             0
@@ -36,17 +45,22 @@ impl SendWindow {
         }
     }
 
-    /// Spends `n` bytes of credit (checked beforehand).
+    /// Spends `n` bytes of credit, which the caller checked against [`Self::credit`]
+    /// (so `n` is below 2^31 and the result is not below zero).
+    #[inline]
     pub(crate) fn spend(&mut self, n: usize) {
-        self.credit = clamp(self.credit() - n as i64);
+        debug_assert!(n as i64 <= self.credit());
+        self.credit = self.credit.wrapping_sub(n as i32);
     }
 
     /// Moves the window by `delta` (the peer's HELLO changed the initial value).
+    #[inline]
     pub(crate) fn shift(&mut self, delta: i64) {
         self.credit = clamp(self.credit() + delta);
     }
 
     /// Adds a WINDOW increment. True if a blocked sender should now be told.
+    #[inline]
     pub(crate) fn grow(&mut self, inc: u32) -> Result<bool, FrameError> {
         let credit = self.credit() + i64::from(inc);
         if credit > i64::from(wire::MAX_WINDOW) {
@@ -57,16 +71,19 @@ impl SendWindow {
     }
 
     /// Marks a refused send.
+    #[inline]
     pub(crate) fn block(&mut self) {
         self.blocked = true;
     }
 
     /// Clears the blocked mark; true if it was set.
+    #[inline]
     pub(crate) fn take_blocked(&mut self) -> bool {
         core::mem::replace(&mut self.blocked, false)
     }
 }
 
+#[inline]
 const fn clamp(v: i64) -> i32 {
     if v > i32::MAX as i64 {
         i32::MAX
@@ -86,6 +103,7 @@ pub(crate) struct RecvWindow {
 }
 
 impl RecvWindow {
+    #[inline]
     pub(crate) const fn new(initial: u32) -> RecvWindow {
         RecvWindow {
             window: initial,
@@ -94,6 +112,7 @@ impl RecvWindow {
     }
 
     /// Takes `n` received bytes out of the window; a FLOW_CONTROL_ERROR if they exceed it.
+    #[inline]
     pub(crate) fn receive(&mut self, n: usize) -> Result<(), FrameError> {
         self.check(n)?;
         self.window -= n as u32;
@@ -101,6 +120,7 @@ impl RecvWindow {
     }
 
     /// Checks that `n` received bytes fit the window without taking them.
+    #[inline]
     pub(crate) const fn check(&self, n: usize) -> Result<(), FrameError> {
         if n as u64 > self.window as u64 {
             Err(FrameError::credit_exceeded())
@@ -110,16 +130,19 @@ impl RecvWindow {
     }
 
     /// The application consumed `n` bytes.
+    #[inline]
     pub(crate) fn consumed(&mut self, n: usize) {
         self.unacked = self.unacked.saturating_add(n.min(u32::MAX as usize) as u32);
     }
 
     /// True once at least `threshold` consumed bytes wait to be given back.
+    #[inline]
     pub(crate) const fn due(&self, threshold: u32) -> bool {
         self.unacked >= threshold && self.unacked > 0
     }
 
     /// Gives the consumed bytes back: the WINDOW increment to send.
+    #[inline]
     pub(crate) fn release(&mut self) -> u32 {
         let inc = self.unacked.min(wire::MAX_WINDOW);
         self.unacked -= inc;
