@@ -45,7 +45,7 @@ impl<'a> Outgoing<'a> {
     }
 }
 
-/// What to open with [`Connection::open_call`].
+/// What to open with [`super::Connection::open_call`].
 #[derive(Debug, Clone, Copy)]
 pub struct CallSpec<'a> {
     /// The METHOD.

@@ -30,11 +30,30 @@
 //! # Memory
 //!
 //! Storage is any [`Storage`]: a borrowed `&mut [StreamSlot]` (no allocation at all) or an
-//! owned `Box<[StreamSlot]>`. A connection is `size_of::<Connection>()` bytes (about 7 KiB on 64-bit targets: its
-//! 64-entry event and control queues are inline) plus `size_of::<StreamSlot>()` ([`SLOT_SIZE`], 80 bytes: the stream and its links in the notice, window and deadline queues)
-//! per caller-provided slot; `tests/connection.rs` keeps these numbers honest. With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
+//! owned `Box<[StreamSlot]>`. A connection is `size_of::<Connection>()` bytes (about 7 KiB
+//! on 64-bit targets: its 64-entry event and control queues are inline) plus
+//! [`SLOT_SIZE`] bytes (80: a stream and its links in the notice, window and deadline
+//! queues) per caller-provided slot; `tests/connection.rs` keeps these numbers honest.
+//! With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
 //! endpoint's own calls; a full table refuses incoming calls (REFUSED on the wire) and
 //! fails `open_call` with [`Error::StorageFull`], never panics.
+//!
+//! # Bindings
+//!
+//! A C ABI or Python wrapper needs no conversion code of its own: [`Event::kind`] (an
+//! [`EventKind`] with stable numbers) and [`Event::view`] (an [`EventView`] borrowing the
+//! input), [`Error::code`], [`Connection::check_send`] to ask for credit,
+//! [`Connection::send_status_spec`] and [`Connection::open_call_with`] taking metadata as
+//! a pre-encoded [`Entries::Encoded`] block, [`Config::with_agent`] for a run-time AGENT,
+//! and [`SLOT_SIZE`] / [`SLOT_ALIGN`] to size slot storage (see [`StreamSlot`]).
+//!
+//! # Layout
+//!
+//! One file per job, as quinn-proto's `connection/` and h2's `proto/streams/`:
+//! `recv.rs` (frames in), `send.rs` (commands, frames out), `flow.rs` and `window.rs`
+//! (credit), `timers.rs` (one timer table and the deadline queue), `close.rs` (close and
+//! drain), `lifecycle.rs` (stream endings, events out), `streams.rs` (the slot table),
+//! `links.rs` and `queue.rs` (intrusive queues through the slots).
 
 mod budget;
 mod config;

@@ -333,7 +333,7 @@ impl<S: Storage> Connection<S> {
         Ok(())
     }
 
-    /// Queues a PING; its answer arrives as [`Event::Pong`].
+    /// Queues a PING; its answer arrives as [`super::Event::Pong`].
     pub fn ping(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
         if self.ping.is_some() {
