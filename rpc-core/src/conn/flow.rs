@@ -16,13 +16,19 @@ impl<S: Storage> Connection<S> {
     /// Queues WINDOW frames once half a window has been consumed.
     pub fn consume(&mut self, stream: StreamId, n: usize) {
         self.recv_conn.consumed(n);
-        if let Some(s) = self.table.get_mut(stream.0) {
-            if s.receiving() {
+        let half = self.cfg.settings.initial_stream_window / 2;
+        // One lookup in the common case: the stream's update is due only now and then.
+        let due = match self.table.get_mut(stream.0) {
+            Some(s) if s.receiving() => {
                 s.recv.consumed(n);
+                s.recv.due(half)
             }
-        }
+            _ => false,
+        };
         self.queue_conn_window();
-        self.queue_stream_window(stream.0);
+        if due {
+            self.queue_stream_window(stream.0);
+        }
     }
 
     /// Queues a connection WINDOW once half the window is consumed, or defers it.
