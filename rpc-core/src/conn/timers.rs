@@ -127,6 +127,8 @@ impl<S: Storage> Connection<S> {
             if let Some(s) = self.table.get_mut(id) {
                 s.set_deadline(Some(at));
             }
+            // A stream is queued once, at the place of its current deadline.
+            self.table.unlink(Queue::Deadlines, id);
             self.table.insert_deadline(id, at);
         }
     }
