@@ -131,6 +131,8 @@ pub struct Connection<S: Storage> {
     frames_received: u64,
     goaway_sent: bool,
     goaway_received: bool,
+    /// The lowest Accepted Calls of the peer's GOAWAYs (`u64::MAX` before the first).
+    peer_accepted: u64,
     started: Instant,
     last_recv: Instant,
     partial_since: Option<Instant>,
@@ -174,6 +176,7 @@ impl<S: Storage> Connection<S> {
             calls_received: 0,
             goaway_sent: false,
             goaway_received: false,
+            peer_accepted: u64::MAX,
             started: now,
             last_recv: now,
             partial_since: None,

@@ -504,8 +504,15 @@ impl<S: Storage> Connection<S> {
             code: f.error_code(),
             accepted_calls: accepted,
         });
-        // Once per connection: every call the peer never processed fails.
-        for i in 0..self.table.capacity() {
+        // Every call the peer never processed fails. No call opens after a GOAWAY, so a
+        // later GOAWAY can only fail more calls if it accepted fewer: otherwise no scan.
+        let scan = if accepted < self.peer_accepted {
+            self.table.capacity()
+        } else {
+            0
+        };
+        self.peer_accepted = self.peer_accepted.min(accepted);
+        for i in 0..scan {
             let Some(id) = self.table.id_at(i) else {
                 continue;
             };
