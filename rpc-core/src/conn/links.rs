@@ -15,20 +15,44 @@ pub(crate) enum Queue {
 /// How many queues there are.
 pub(crate) const QUEUES: usize = 3;
 
+/// How many link pairs a stream has: the notice and window queues share one, since a
+/// stream that owes the application its ending no longer earns window updates.
+pub(crate) const LINKS: usize = 2;
+
 impl Queue {
+    /// The queue's bit in a stream's `queued` byte.
     #[inline]
     pub(crate) const fn bit(self) -> u8 {
         1 << self as u8
     }
+
+    /// Which of the stream's link pairs the queue uses.
+    #[inline]
+    pub(crate) const fn link(self) -> usize {
+        match self {
+            Queue::Notices | Queue::Windows => 0,
+            Queue::Deadlines => 1,
+        }
+    }
+
+    /// The queue that shares this one's links: a stream joining one leaves the other.
+    #[inline]
+    pub(crate) const fn sibling(self) -> Option<Queue> {
+        match self {
+            Queue::Notices => Some(Queue::Windows),
+            Queue::Windows => Some(Queue::Notices),
+            Queue::Deadlines => None,
+        }
+    }
 }
 
-/// One stream's place in each queue: the ids of its neighbours (0, never a stream id,
-/// for none). Membership is a bit in the stream's `queued` byte ([`Queue::bit`]), since
+/// One stream's place in its queues ([`Queue::link`] says which pair a queue uses): the
+/// ids of its neighbours (0, never a stream id, for none). Membership is a bit in the stream's `queued` byte ([`Queue::bit`]), since
 /// a lone member has no neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Links {
-    pub(crate) prev: [u32; QUEUES],
-    pub(crate) next: [u32; QUEUES],
+    pub(crate) prev: [u32; LINKS],
+    pub(crate) next: [u32; LINKS],
 }
 
 /// The two ends and the length of each queue.
@@ -41,8 +65,8 @@ pub(crate) struct Heads {
 
 impl Links {
     pub(crate) const NONE: Links = Links {
-        prev: [0; QUEUES],
-        next: [0; QUEUES],
+        prev: [0; LINKS],
+        next: [0; LINKS],
     };
 }
 

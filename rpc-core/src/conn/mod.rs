@@ -32,7 +32,7 @@
 //! Storage is any [`Storage`]: a borrowed `&mut [StreamSlot]` (no allocation at all) or an
 //! owned `Box<[StreamSlot]>`. A connection is `size_of::<Connection>()` bytes (about 7 KiB
 //! on 64-bit targets: its 64-entry event and control queues are inline) plus
-//! [`SLOT_SIZE`] bytes (80: a stream and its links in the notice, window and deadline
+//! [`SLOT_SIZE`] bytes (72: a stream and its links in the notice, window and deadline
 //! queues) per caller-provided slot; `tests/connection.rs` keeps these numbers honest.
 //! With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
 //! endpoint's own calls; a full table refuses incoming calls (REFUSED on the wire) and

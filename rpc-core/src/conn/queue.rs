@@ -44,44 +44,51 @@ impl<S: Storage> Table<S> {
             if s.deadline().is_some_and(|d| d <= at) {
                 break;
             }
-            after = s.links.prev[Queue::Deadlines as usize];
+            after = s.links.prev[Queue::Deadlines.link()];
         }
         self.link_after(Queue::Deadlines, id, after);
     }
 
-    /// Links `id` into `q` right after stream `after` (0: at the front).
+    /// Links `id` into `q` right after stream `after` (0: at the front), taking it out
+    /// of the queue that shares its links first.
     fn link_after(&mut self, q: Queue, id: u32, after: u32) {
-        let i = q as usize;
-        let next = match after {
-            0 => self.heads.head[i],
-            a => self.get(a).map_or(0, |s| s.links.next[i]),
-        };
-        let Some(s) = self.get_mut(id) else { return };
+        let Some(s) = self.get(id) else { return };
         if s.queued & q.bit() != 0 {
             return;
         }
+        if let Some(other) = q.sibling() {
+            if s.queued & other.bit() != 0 {
+                self.unlink(other, id);
+            }
+        }
+        let l = q.link();
+        let next = match after {
+            0 => self.heads.head[q as usize],
+            a => self.get(a).map_or(0, |s| s.links.next[l]),
+        };
+        let Some(s) = self.get_mut(id) else { return };
         s.queued |= q.bit();
-        s.links.prev[i] = after;
-        s.links.next[i] = next;
-        self.set_next(i, after, id);
-        self.set_prev(i, next, id);
-        self.heads.len[i] += 1;
+        s.links.prev[l] = after;
+        s.links.next[l] = next;
+        self.set_next(q, after, id);
+        self.set_prev(q, next, id);
+        self.heads.len[q as usize] += 1;
     }
 
     /// Takes stream `id` out of queue `q`, if it is in it.
     pub(crate) fn unlink(&mut self, q: Queue, id: u32) {
-        let i = q as usize;
+        let l = q.link();
         let Some(s) = self.get_mut(id) else { return };
         if s.queued & q.bit() == 0 {
             return;
         }
         s.queued &= !q.bit();
-        let (prev, next) = (s.links.prev[i], s.links.next[i]);
-        s.links.prev[i] = 0;
-        s.links.next[i] = 0;
-        self.set_next(i, prev, next);
-        self.set_prev(i, next, prev);
-        self.heads.len[i] -= 1;
+        let (prev, next) = (s.links.prev[l], s.links.next[l]);
+        s.links.prev[l] = 0;
+        s.links.next[l] = 0;
+        self.set_next(q, prev, next);
+        self.set_prev(q, next, prev);
+        self.heads.len[q as usize] -= 1;
     }
 
     /// Takes the front stream out of queue `q` and returns its id.
@@ -105,24 +112,24 @@ impl<S: Storage> Table<S> {
     }
 
     /// `prev`'s successor becomes `id` (the queue head if `prev` is 0).
-    fn set_next(&mut self, i: usize, prev: u32, id: u32) {
+    fn set_next(&mut self, q: Queue, prev: u32, id: u32) {
         match prev {
-            0 => self.heads.head[i] = id,
+            0 => self.heads.head[q as usize] = id,
             p => {
                 if let Some(s) = self.get_mut(p) {
-                    s.links.next[i] = id;
+                    s.links.next[q.link()] = id;
                 }
             }
         }
     }
 
     /// `next`'s predecessor becomes `id` (the queue tail if `next` is 0).
-    fn set_prev(&mut self, i: usize, next: u32, id: u32) {
+    fn set_prev(&mut self, q: Queue, next: u32, id: u32) {
         match next {
-            0 => self.heads.tail[i] = id,
+            0 => self.heads.tail[q as usize] = id,
             n => {
                 if let Some(s) = self.get_mut(n) {
-                    s.links.prev[i] = id;
+                    s.links.prev[q.link()] = id;
                 }
             }
         }
@@ -168,6 +175,21 @@ mod tests {
         assert_eq!(t.queued(Queue::Notices), 4);
         assert!(!t.is_queued(Queue::Windows, 1));
         assert_eq!(drain(&mut t, Queue::Notices), [1, 5, 9, 2, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn notices_and_windows_share_links() {
+        let mut slots = [StreamSlot::EMPTY; 16];
+        let mut t = table(&mut slots);
+        for id in [1, 2, 3] {
+            t.push_back(Queue::Windows, id);
+        }
+        t.push_back(Queue::Notices, 2); // leaves the window queue
+        t.push_back(Queue::Notices, 4);
+        assert!(!t.is_queued(Queue::Windows, 2));
+        assert_eq!((t.queued(Queue::Windows), t.queued(Queue::Notices)), (2, 2));
+        assert_eq!(drain(&mut t, Queue::Windows), [1, 3, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(drain(&mut t, Queue::Notices), [2, 4, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

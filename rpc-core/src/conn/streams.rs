@@ -121,9 +121,14 @@ impl Stream {
         self.deadline_at = at.map_or(NO_DEADLINE, |t| t.0.min(NO_DEADLINE - 1));
     }
 
-    /// Whether the stream still receives messages (and so earns window updates).
+    /// Whether the stream still receives messages (and so earns window updates). A
+    /// stream that owes the application its ending (a notice) is done receiving; this is
+    /// also what lets the notice and window queues share their links.
     #[inline]
     pub(crate) fn receiving(&self) -> bool {
+        if self.notice.is_some() {
+            return false;
+        }
         match self.role {
             Role::Caller => !matches!(self.state, StreamState::CancelSent | StreamState::Closing),
             Role::Callee => self.state == StreamState::Open,
@@ -165,7 +170,7 @@ impl StreamSlot {
 
 /// The size of one [`StreamSlot`] in bytes, for callers that allocate slot storage
 /// themselves (see "Storage for bindings" on [`StreamSlot`]). Fixed for a given build of
-/// this crate; `tests/connection.rs` keeps it at most 80 on 64-bit targets.
+/// this crate; `tests/connection.rs` keeps it at most 80 on 64-bit targets (72 today).
 pub const SLOT_SIZE: usize = core::mem::size_of::<StreamSlot>();
 
 /// The alignment one [`StreamSlot`] needs.
