@@ -44,6 +44,48 @@ pub enum Error {
     QueueFull,
 }
 
+impl Error {
+    /// A stable number for the error kind, for bindings (C return codes, Python
+    /// exception classes). Documented and never reused; new kinds get new numbers:
+    ///
+    /// | code | kind | code | kind |
+    /// |---|---|---|---|
+    /// | 1 | `BufferTooSmall` | 8 | `NotAccepting` |
+    /// | 2 | `UnknownStream` | 9 | `Closed` |
+    /// | 3 | `InvalidState` | 10 | `EventsPending` |
+    /// | 4 | `WrongRole` | 11 | `InvalidArgument` |
+    /// | 5 | `Blocked` | 12 | `TooLarge` |
+    /// | 6 | `StreamLimit` | 13 | `QueueFull` |
+    /// | 7 | `StorageFull` | | |
+    pub const fn code(&self) -> u32 {
+        match self {
+            Error::BufferTooSmall { .. } => 1,
+            Error::UnknownStream => 2,
+            Error::InvalidState => 3,
+            Error::WrongRole => 4,
+            Error::Blocked { .. } => 5,
+            Error::StreamLimit => 6,
+            Error::StorageFull => 7,
+            Error::NotAccepting => 8,
+            Error::Closed => 9,
+            Error::EventsPending => 10,
+            Error::InvalidArgument(_) => 11,
+            Error::TooLarge => 12,
+            Error::QueueFull => 13,
+        }
+    }
+
+    /// The number that goes with the kind: `needed` for `BufferTooSmall`, `available`
+    /// for `Blocked`, 0 otherwise.
+    pub const fn value(&self) -> u64 {
+        match self {
+            Error::BufferTooSmall { needed } => *needed as u64,
+            Error::Blocked { available } => *available,
+            _ => 0,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -6,6 +6,8 @@ use crate::time::Instant;
 use crate::wire::{Codec, StatusCode};
 
 use super::event::FailReason;
+use super::links::{Heads, Links};
+use super::window::{RecvWindow, SendWindow};
 
 /// A per-stream notice waiting to become an event. Kept on the stream so that any number
 /// of streams can fail at once without overflowing the event queue.
@@ -47,6 +49,9 @@ pub enum StreamState {
     Closing,
 }
 
+/// The stored deadline of a stream without one.
+const NO_DEADLINE: u64 = u64::MAX;
+
 /// One stream's bookkeeping.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stream {
@@ -54,29 +59,29 @@ pub(crate) struct Stream {
     pub(crate) role: Role,
     pub(crate) state: StreamState,
     /// Bytes we may still send on this stream (the peer's window).
-    pub(crate) send_credit: i64,
-    /// Bytes the peer may still send us on this stream.
-    pub(crate) recv_window: u32,
-    /// Bytes consumed by the application but not yet returned with WINDOW.
-    pub(crate) recv_unacked: u32,
+    pub(crate) send: SendWindow,
+    /// Bytes the peer may still send us on this stream, and bytes to give back.
+    pub(crate) recv: RecvWindow,
     /// Size of the incoming message so far (for MAX_MESSAGE_SIZE).
-    pub(crate) in_msg_len: u64,
+    pub(crate) in_msg_len: u32,
     /// Incoming chunk chain open, and its codec.
     pub(crate) in_chain: Option<Codec>,
     /// Outgoing chunk chain open, and its codec.
     pub(crate) out_chain: Option<Codec>,
-    /// When the call's deadline passes.
-    pub(crate) deadline: Option<Instant>,
+    /// When the call's deadline passes (`NO_DEADLINE`: never).
+    deadline_at: u64,
     /// Caller: the call's sequence number (for GOAWAY's Accepted Calls).
     pub(crate) seq: u64,
     /// The outcome was already reported to the application.
     pub(crate) reported: bool,
-    /// The application was told the send window is exhausted.
-    pub(crate) blocked: bool,
     /// This endpoint's terminal frame sits in the control queue.
     pub(crate) terminal_queued: bool,
     /// An event owed to the application about this stream.
     pub(crate) notice: Option<Notice>,
+    /// Its place in the table's queues.
+    pub(crate) links: Links,
+    /// The queues it is in (one [`super::links::Queue::bit`] each).
+    pub(crate) queued: u8,
 }
 
 impl Stream {
@@ -85,31 +90,91 @@ impl Stream {
             id,
             role,
             state,
-            send_credit: 0,
-            recv_window: 0,
-            recv_unacked: 0,
+            send: SendWindow::new(0),
+            recv: RecvWindow::new(0),
             in_msg_len: 0,
             in_chain: None,
             out_chain: None,
-            deadline: None,
+            deadline_at: NO_DEADLINE,
             seq: 0,
             reported: false,
-            blocked: false,
             terminal_queued: false,
             notice: None,
+            links: Links::NONE,
+            queued: 0,
+        }
+    }
+
+    /// When the call's deadline passes, if it has one.
+    #[inline]
+    pub(crate) const fn deadline(&self) -> Option<Instant> {
+        if self.deadline_at == NO_DEADLINE {
+            None
+        } else {
+            Some(Instant(self.deadline_at))
+        }
+    }
+
+    /// Sets or clears the deadline (the caller keeps the deadline queue in step).
+    #[inline]
+    pub(crate) fn set_deadline(&mut self, at: Option<Instant>) {
+        self.deadline_at = at.map_or(NO_DEADLINE, |t| t.0.min(NO_DEADLINE - 1));
+    }
+
+    /// Whether the stream still receives messages (and so earns window updates). A
+    /// stream that owes the application its ending (a notice) is done receiving; this is
+    /// also what lets the notice and window queues share their links.
+    #[inline]
+    pub(crate) fn receiving(&self) -> bool {
+        if self.notice.is_some() {
+            return false;
+        }
+        match self.role {
+            Role::Caller => !matches!(self.state, StreamState::CancelSent | StreamState::Closing),
+            Role::Callee => self.state == StreamState::Open,
         }
     }
 }
 
+/// What is left of a stream once it leaves the table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    pub(crate) role: Role,
+    pub(crate) notice: Option<Notice>,
+}
+
 /// Storage for one stream. The caller provides a slice of these to the connection, e.g.
 /// `[StreamSlot::EMPTY; 256]`; its length is the connection's stream capacity.
+///
+/// # Storage for bindings
+///
+/// The slot's layout is Rust's, not C's (it holds enums). A C caller sizes the storage
+/// with [`SLOT_SIZE`] and [`SLOT_ALIGN`] (exported by the C ABI as functions or generated
+/// header constants) and hands the wrapper `n * SLOT_SIZE` bytes aligned to
+/// `SLOT_ALIGN`; the wrapper writes [`StreamSlot::EMPTY`] into each of the `n` slots
+/// before it views them as `&mut [StreamSlot]` (the one `unsafe` step, in the wrapper,
+/// never here). A wrapper with an allocator may instead own the slots
+/// (`Box<[StreamSlot]>`, see [`Storage`]) and take only a count from C or Python.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamSlot(pub(crate) Option<Stream>);
 
 impl StreamSlot {
     /// An unused slot.
     pub const EMPTY: StreamSlot = StreamSlot(None);
+
+    /// How many slots fit in `bytes` bytes of storage.
+    pub const fn count_in(bytes: usize) -> usize {
+        bytes / SLOT_SIZE
+    }
 }
+
+/// The size of one [`StreamSlot`] in bytes, for callers that allocate slot storage
+/// themselves (see "Storage for bindings" on [`StreamSlot`]). Fixed for a given build of
+/// this crate; `tests/connection.rs` keeps it at most 80 on 64-bit targets (72 today).
+pub const SLOT_SIZE: usize = core::mem::size_of::<StreamSlot>();
+
+/// The alignment one [`StreamSlot`] needs.
+pub const SLOT_ALIGN: usize = core::mem::align_of::<StreamSlot>();
 
 impl Default for StreamSlot {
     fn default() -> StreamSlot {
@@ -127,6 +192,8 @@ impl<T: AsRef<[StreamSlot]> + AsMut<[StreamSlot]>> Storage for T {}
 pub(crate) struct Table<S: Storage> {
     slots: S,
     len: usize,
+    /// The queues that run through the slots (see `queue.rs`).
+    pub(crate) heads: Heads,
 }
 
 impl<S: Storage> Table<S> {
@@ -134,30 +201,42 @@ impl<S: Storage> Table<S> {
         for s in slots.as_mut().iter_mut() {
             *s = StreamSlot::EMPTY;
         }
-        Table { slots, len: 0 }
+        Table {
+            slots,
+            len: 0,
+            heads: Heads::EMPTY,
+        }
     }
 
+    #[inline]
     fn s(&self) -> &[StreamSlot] {
         self.slots.as_ref()
     }
 
+    #[inline]
     fn m(&mut self) -> &mut [StreamSlot] {
         self.slots.as_mut()
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.s().len()
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    /// The slot a stream id hashes to: a multiplicative hash mapped onto the table by a
+    /// multiply and shift (no division).
+    #[inline]
     fn home(&self, id: u32) -> usize {
-        let h = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
-        h % self.s().len()
+        let h = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        ((h * self.s().len() as u64) >> 32) as usize
     }
 
+    #[inline]
     fn find(&self, id: u32) -> Option<usize> {
         let cap = self.s().len();
         if cap == 0 {
@@ -168,26 +247,30 @@ impl<S: Storage> Table<S> {
             match &self.s()[i].0 {
                 None => return None,
                 Some(s) if s.id == id => return Some(i),
-                Some(_) => i = (i + 1) % cap,
+                Some(_) => i = step(i, cap),
             }
         }
         None
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: u32) -> Option<&Stream> {
         self.find(id).and_then(|i| self.s()[i].0.as_ref())
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut Stream> {
         let i = self.find(id)?;
         self.m()[i].0.as_mut()
     }
 
+    #[inline]
     pub(crate) fn contains(&self, id: u32) -> bool {
         self.find(id).is_some()
     }
 
     /// Inserts a stream whose id is not present; gives it back if the table is full.
+    #[inline(always)]
     pub(crate) fn insert(&mut self, stream: Stream) -> Result<(), Stream> {
         let cap = self.s().len();
         if self.len >= cap {
@@ -195,33 +278,47 @@ impl<S: Storage> Table<S> {
         }
         let mut i = self.home(stream.id);
         while self.s()[i].0.is_some() {
-            i = (i + 1) % cap;
+            i = step(i, cap);
         }
         self.m()[i].0 = Some(stream);
         self.len += 1;
         Ok(())
     }
 
-    /// Removes the stream with `id` (backward-shift deletion keeps probes short).
-    pub(crate) fn remove(&mut self, id: u32) -> Option<Stream> {
+    /// Removes the stream with `id` (backward-shift deletion keeps probes short) and
+    /// returns what its owner still needs to know.
+    #[inline]
+    pub(crate) fn remove(&mut self, id: u32) -> Option<Removed> {
         let cap = self.s().len();
         let mut hole = self.find(id)?;
-        let removed = self.m()[hole].0.take();
+        if self.s()[hole].0.as_ref().is_some_and(|s| s.queued != 0) {
+            self.unlink_all(id);
+        }
+        let removed = self.s()[hole].0.as_ref().map(|s| Removed {
+            role: s.role,
+            notice: s.notice,
+        });
+        self.m()[hole].0 = None;
         self.len -= 1;
-        let mut i = (hole + 1) % cap;
-        while let Some(s) = self.s()[i].0 {
-            let home = self.home(s.id);
+        let mut i = step(hole, cap);
+        // Look at ids only: copying whole streams while probing costs more than moving.
+        while let Some(next) = self.s()[i].0.as_ref().map(|s| s.id) {
+            let home = self.home(next);
             // Move `s` into the hole if its home is not in (hole, i] cyclically.
-            let dist_i = (i + cap - home) % cap;
-            let dist_hole = (hole + cap - home) % cap;
-            if dist_hole < dist_i {
+            if distance(home, hole, cap) < distance(home, i, cap) {
                 let moved = self.m()[i].0.take();
                 self.m()[hole].0 = moved;
                 hole = i;
             }
-            i = (i + 1) % cap;
+            i = step(i, cap);
         }
         removed
+    }
+
+    /// The id of the stream in slot `i`, if any (slots do not move while the table is
+    /// only read or its queues change, so an index loop may edit streams and queues).
+    pub(crate) fn id_at(&self, i: usize) -> Option<u32> {
+        self.s().get(i).and_then(|s| s.0.as_ref()).map(|s| s.id)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Stream> + '_ {
@@ -230,5 +327,23 @@ impl<S: Storage> Table<S> {
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> + '_ {
         self.m().iter_mut().filter_map(|s| s.0.as_mut())
+    }
+}
+
+/// The slot after `i` in a table of `cap` slots.
+const fn step(i: usize, cap: usize) -> usize {
+    if i + 1 == cap {
+        0
+    } else {
+        i + 1
+    }
+}
+
+/// How far slot `to` is past slot `from`, going forward around the table.
+const fn distance(from: usize, to: usize, cap: usize) -> usize {
+    if to >= from {
+        to - from
+    } else {
+        to + cap - from
     }
 }

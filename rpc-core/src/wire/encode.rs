@@ -28,6 +28,20 @@ pub enum EncodeError {
     InvalidEntryKey,
 }
 
+impl EncodeError {
+    /// A stable number for the error kind (documented, never reused): 1 BufferTooSmall,
+    /// 2 MetadataTooLong, 3 ValueTooLong, 4 PayloadTooLong, 5 InvalidEntryKey.
+    pub const fn code(&self) -> u32 {
+        match self {
+            EncodeError::BufferTooSmall { .. } => 1,
+            EncodeError::MetadataTooLong => 2,
+            EncodeError::ValueTooLong => 3,
+            EncodeError::PayloadTooLong => 4,
+            EncodeError::InvalidEntryKey => 5,
+        }
+    }
+}
+
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -129,6 +143,20 @@ impl<'b> FrameEncoder<'b> {
         self.tlv_parts(Tag::ENTRY, &[&klen, key.as_bytes(), value])
     }
 
+    /// Appends a pre-encoded block of ENTRY TLVs (as [`EntryBlock`] writes them). The
+    /// block is checked: any other tag, a malformed TLV or a bad key is
+    /// [`EncodeError::InvalidEntryKey`].
+    pub fn entry_block(&mut self, block: &[u8]) -> Result<&mut Self, EncodeError> {
+        if !EntryBlock::is_valid(block) {
+            return Err(EncodeError::InvalidEntryKey);
+        }
+        if self.meta_len() + block.len() > usize::from(u16::MAX) {
+            return Err(EncodeError::MetadataTooLong);
+        }
+        self.reserve(block.len())?.copy_from_slice(block);
+        Ok(self)
+    }
+
     /// Bytes of metadata written so far.
     pub fn meta_len(&self) -> usize {
         self.pos - HEADER_LEN
@@ -181,5 +209,80 @@ impl<'b> FrameEncoder<'b> {
     /// Finishes a frame without body.
     pub fn finish(self, flags: Flags) -> Result<usize, EncodeError> {
         self.finish_with_body(flags, &[])
+    }
+}
+
+/// Writes application metadata (ENTRY TLVs) into a caller buffer ahead of time, so that a
+/// binding can hand a CALL or STATUS its metadata as one block of bytes
+/// (`conn::Entries::Encoded`) instead of an array of Rust tuples.
+#[derive(Debug)]
+pub struct EntryBlock<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> EntryBlock<'b> {
+    /// An empty block writing into `buf`.
+    pub fn new(buf: &'b mut [u8]) -> EntryBlock<'b> {
+        EntryBlock { buf, len: 0 }
+    }
+
+    /// Appends one entry: TLV header, key length, key, value.
+    pub fn push(&mut self, key: &str, value: &[u8]) -> Result<&mut Self, EncodeError> {
+        if !Entry::is_valid_key(key) {
+            return Err(EncodeError::InvalidEntryKey);
+        }
+        let vlen = 1 + key.len() + value.len();
+        let len16 = u16::try_from(vlen).map_err(|_| EncodeError::ValueTooLong)?;
+        let end = self.len + 4 + vlen;
+        if end > usize::from(u16::MAX) {
+            return Err(EncodeError::MetadataTooLong);
+        }
+        if end > self.buf.len() {
+            return Err(EncodeError::BufferTooSmall { needed: end });
+        }
+        let out = &mut self.buf[self.len..end];
+        out[0..2].copy_from_slice(&Tag::ENTRY.0.to_le_bytes());
+        out[2..4].copy_from_slice(&len16.to_le_bytes());
+        out[4] = key.len() as u8;
+        out[5..5 + key.len()].copy_from_slice(key.as_bytes());
+        out[5 + key.len()..].copy_from_slice(value);
+        self.len = end;
+        Ok(self)
+    }
+
+    /// Bytes written so far.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if no entry was written.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The encoded block.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// True if `block` is a well-formed sequence of ENTRY TLVs with valid keys.
+    pub fn is_valid(block: &[u8]) -> bool {
+        let mut rest = block;
+        while !rest.is_empty() {
+            if rest.len() < 4 {
+                return false;
+            }
+            let tag = u16::from_le_bytes([rest[0], rest[1]]);
+            let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
+            let Some(value) = rest.get(4..4 + len) else {
+                return false;
+            };
+            if tag != Tag::ENTRY.0 || Entry::parse(value).is_none() {
+                return false;
+            }
+            rest = &rest[4 + len..];
+        }
+        true
     }
 }

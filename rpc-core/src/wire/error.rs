@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::codes::ErrorCode;
+use super::types::FrameType;
 
 /// A frame broke the protocol. Always a connection error: send GOAWAY with
 /// [`FrameError::code`] (and [`FrameError::rule`] as its MESSAGE), then close.
@@ -17,6 +18,97 @@ pub struct FrameError {
 impl FrameError {
     pub(crate) const fn new(code: ErrorCode, rule: Rule) -> FrameError {
         FrameError { code, rule }
+    }
+
+    /// HANDSHAKE_ERROR: the preface or HELLO exchange went wrong.
+    pub const fn handshake(rule: Rule) -> FrameError {
+        FrameError::new(ErrorCode::HANDSHAKE_ERROR, rule)
+    }
+
+    /// PROTOCOL_ERROR for `rule`.
+    pub const fn protocol(rule: Rule) -> FrameError {
+        FrameError::new(ErrorCode::PROTOCOL_ERROR, rule)
+    }
+
+    /// STREAM_STATE_ERROR: a frame of type `ty` is not allowed in the stream's state.
+    pub const fn not_allowed(ty: FrameType) -> FrameError {
+        FrameError::new(ErrorCode::STREAM_STATE_ERROR, Rule::NotAllowedInState(ty.0))
+    }
+
+    /// STREAM_STATE_ERROR for `rule` (for example a reused stream id).
+    pub const fn stream_state(rule: Rule) -> FrameError {
+        FrameError::new(ErrorCode::STREAM_STATE_ERROR, rule)
+    }
+
+    /// FLOW_CONTROL_ERROR: the peer sent more than its credit.
+    pub const fn credit_exceeded() -> FrameError {
+        FrameError::new(ErrorCode::FLOW_CONTROL_ERROR, Rule::CreditExceeded)
+    }
+
+    /// FLOW_CONTROL_ERROR: a WINDOW took a window above 2^31 - 1.
+    pub const fn window_overflow() -> FrameError {
+        FrameError::new(ErrorCode::FLOW_CONTROL_ERROR, Rule::WindowOverflow)
+    }
+
+    /// ENHANCE_YOUR_CALM: the named budget or queue is exhausted.
+    pub const fn budget(name: &'static str) -> FrameError {
+        FrameError::new(ErrorCode::ENHANCE_YOUR_CALM, Rule::BudgetExceeded(name))
+    }
+}
+
+impl Rule {
+    /// A stable number for the rule, for bindings and logs: 1 for the first variant
+    /// declared, in declaration order (`FrameTooLarge` 1 ... `TimedOut` 46). Numbers are
+    /// never reused or changed; new rules get new numbers at the end.
+    pub const fn code(&self) -> u32 {
+        match self {
+            Rule::FrameTooLarge { .. } => 1,
+            Rule::CrcWithoutRoom => 2,
+            Rule::CrcMismatch { .. } => 3,
+            Rule::InvalidType(_) => 4,
+            Rule::MetadataOverrunsPayload => 5,
+            Rule::UndefinedFlags(_) => 6,
+            Rule::StreamMustBeZero => 7,
+            Rule::StreamMustBeNonZero => 8,
+            Rule::PayloadSize => 9,
+            Rule::MoreWithoutMessage => 10,
+            Rule::MoreWithEndStream => 11,
+            Rule::CodecWithoutMessage => 12,
+            Rule::ReservedCodec => 13,
+            Rule::BodyWithoutMessage => 14,
+            Rule::NoReplyNotSingleFrame => 15,
+            Rule::EmptyData => 16,
+            Rule::RefusedMisuse => 17,
+            Rule::VersionZero => 18,
+            Rule::ArgumentNotZero => 19,
+            Rule::CancelWithOk => 20,
+            Rule::BadWindowIncrement => 21,
+            Rule::ChunkTooSmall(_) => 22,
+            Rule::TlvOverrun => 23,
+            Rule::TagZero => 24,
+            Rule::UnknownTag(_) => 25,
+            Rule::MisplacedTag(_) => 26,
+            Rule::RepeatedTag(_) => 27,
+            Rule::BadValueSize(_) => 28,
+            Rule::BadUtf8(_) => 29,
+            Rule::BadEntryKey => 30,
+            Rule::SettingOutOfRange(_) => 31,
+            Rule::MissingMethod => 32,
+            Rule::BadPreface => 33,
+            Rule::ExpectedHello => 34,
+            Rule::RepeatedHello => 35,
+            Rule::NoCommonVersion => 36,
+            Rule::CrcMissing => 37,
+            Rule::WrongParity => 38,
+            Rule::DuplicateStream => 39,
+            Rule::NotAllowedInState(_) => 40,
+            Rule::CreditExceeded => 41,
+            Rule::WindowOverflow => 42,
+            Rule::CodecNotOffered => 43,
+            Rule::CodecChanged => 44,
+            Rule::BudgetExceeded(_) => 45,
+            Rule::TimedOut(_) => 46,
+        }
     }
 }
 

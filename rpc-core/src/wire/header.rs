@@ -5,7 +5,8 @@ use super::types::{Flags, FrameType, StreamId};
 /// Size of the frame header in bytes.
 pub const HEADER_LEN: usize = 16;
 
-/// A decoded frame header. Parsing a header checks nothing; [`super::decode`] validates.
+/// A decoded frame header. Parsing a header checks nothing; the frame decoder
+/// (`wire::decode`) validates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     /// Bytes after the header: metadata, body and CRC trailer.

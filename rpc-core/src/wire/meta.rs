@@ -122,8 +122,8 @@ impl<'a> Iterator for TlvIter<'a> {
     }
 }
 
-/// A validated metadata block. Only [`super::decode`] creates one for received frames, so
-/// its iterator never meets a malformed TLV.
+/// A validated metadata block. Only the frame decoder (`wire::decode`) creates one for
+/// received frames, so its iterator never meets a malformed TLV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata<'a> {
     bytes: &'a [u8],
@@ -135,7 +135,7 @@ impl<'a> Metadata<'a> {
     }
 
     /// A view of a block that was validated when its frame was decoded (for example a
-    /// [`crate::conn::Payload`] of an event). Unvalidated bytes are safe too: iteration
+    /// `conn::Payload` of an event). Unvalidated bytes are safe too: iteration
     /// stops at the first TLV that does not fit.
     pub const fn new(bytes: &'a [u8]) -> Metadata<'a> {
         Metadata { bytes }

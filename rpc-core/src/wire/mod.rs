@@ -18,7 +18,7 @@ mod types;
 pub use codes::{ErrorCode, StatusCode};
 pub use crc::{crc32, crc_trailer};
 pub use decode::{decode, decode_header, Decoded};
-pub use encode::{EncodeError, FrameEncoder};
+pub use encode::{EncodeError, EntryBlock, FrameEncoder};
 pub use error::{FrameError, Rule};
 pub use frame::Frame;
 pub use header::{Header, HEADER_LEN};
