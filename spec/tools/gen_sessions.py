@@ -599,11 +599,6 @@ def handwritten(s):
           [recv(raw(PING, CRC, 0, 1, trailer=0)), sent(goaway("CRC_ERROR")), closed("CRC_ERROR")])
 
 
-# Sessions that settle a point of protocol 1.1 but need a change in the reference core
-# (see the report of issue 11); they are emitted once AWAITING_CORE is set to False.
-AWAITING_CORE = True
-
-
 def protocol_1_1(s):
     """Sessions added with protocol 1.1 (PROTOCOL.md section 20), one per clarification
     whose outcome is observable."""
@@ -702,11 +697,10 @@ def protocol_1_1(s):
           [recv(*[call(2 * i + 1, NO_REPLY | END | MSG) for i in range(11)]), sent(),
            events()],
           config={"control_budget": 10, "max_message_size": 0})
-    if not AWAITING_CORE:
-        s.add("control budget: a tiny WINDOW for a stream that is not open counts once",
-              ["Budget", "FlowControl"], A,
-              [recv(*[raw(WINDOW, 0, 2 * i + 1, 1) for i in range(6)]), sent(), events()],
-              config={"control_budget": 10})
+    s.add("control budget: a tiny WINDOW for a stream that is not open counts once",
+          ["Budget", "FlowControl"], A,
+          [recv(*[raw(WINDOW, 0, 2 * i + 1, 1) for i in range(6)]), sent(), events()],
+          config={"control_budget": 10})
 
 
 # Sessions in which the implementation discards or refuses message bytes and then checks

@@ -468,7 +468,13 @@ impl<S: Storage> Connection<S> {
         } else if let Some(s) = self.table.get_mut(id.0) {
             s.send.grow(inc)?
         } else {
-            return self.spend_control(now);
+            // Ignored: counted once against the control budget (section 16), and a tiny
+            // increment already was.
+            return if inc < 1024 {
+                Ok(())
+            } else {
+                self.spend_control(now)
+            };
         };
         if opened {
             self.push_event(Event::WindowOpened { stream: id });
