@@ -9,7 +9,11 @@ use muxwire_core::wire::{Codec, Features, Settings, Side};
 use crate::Status;
 
 /// Limits, compression, integrity and timing for connections.
+///
+/// Start from `Options::default()` and set the fields you need; new options may be added,
+/// so it cannot be built as a struct literal outside this crate.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Largest frame payload accepted (advertised as MAX_FRAME_SIZE).
     pub max_frame_size: u32,
@@ -75,6 +79,8 @@ pub struct Options {
     /// Calls at most waiting for a worker thread; more are refused with
     /// RESOURCE_EXHAUSTED (safe to retry).
     pub worker_queue: usize,
+    /// The AGENT this endpoint names itself with in HELLO (at most 64 bytes; empty: none).
+    pub agent: String,
 }
 
 impl Default for Options {
@@ -110,9 +116,13 @@ impl Default for Options {
                 .map_or(4, |n| n.get())
                 .clamp(4, 64),
             worker_queue: 1_024,
+            agent: DEFAULT_AGENT.to_string(),
         }
     }
 }
+
+/// The AGENT the runtime sends unless told otherwise.
+pub(crate) const DEFAULT_AGENT: &str = concat!("muxwire-rust/", env!("CARGO_PKG_VERSION"));
 
 fn micros(d: Duration) -> CoreDuration {
     CoreDuration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
@@ -123,6 +133,13 @@ impl Options {
     /// or window outside the range of the spec's section 3.4). `Client::connect*` and
     /// `Server::bind*` check this before they touch the network.
     pub fn validate(&self) -> Result<(), Status> {
+        if self.agent.len() > muxwire_core::conn::Agent::MAX {
+            return Err(Status::invalid_argument(format!(
+                "option agent is {} bytes; HELLO carries at most {}",
+                self.agent.len(),
+                muxwire_core::conn::Agent::MAX
+            )));
+        }
         if self.worker_threads == 0 {
             return Err(Status::invalid_argument(
                 "option worker_threads = 0: worker handlers need at least one thread",
@@ -167,7 +184,9 @@ impl Options {
             .idle_timeout
             .map_or(0, |d| d.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
         c.settings = s;
-        c.agent = Some(concat!("muxwire-rust/", env!("CARGO_PKG_VERSION")));
+        // Checked by `validate` before any connection is made.
+        c.agent = None;
+        c.agent_text = muxwire_core::conn::Agent::new(&self.agent).unwrap_or_default();
         c.send_crc = self.crc;
         c.handshake_timeout = micros(self.handshake_timeout);
         c.ping_timeout = micros(self.ping_timeout);

@@ -103,3 +103,32 @@ async fn dropping_a_running_server_stops_listening_and_drains() {
     })
     .await;
 }
+
+// The agent string was fixed before; it is an option now, checked before connecting.
+#[tokio::test]
+async fn the_agent_is_an_option_with_a_checked_length() {
+    let server = Server::new(echo(), Options::default())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = server.local_endpoint().to_string();
+    let mut opts = Options::default();
+    opts.agent = "my-app/2.0".into();
+    let client = Client::connect_with(&url, opts, None).await.unwrap();
+    client.call("echo", Bytes::from_static(b"a")).await.unwrap();
+    let mut long = Options::default();
+    long.agent = "x".repeat(65);
+    let e = Client::connect_with(&url, long, None).await.err().unwrap();
+    assert_eq!(e.code, StatusCode::INVALID_ARGUMENT);
+    assert!(e.message.contains("agent"), "{e}");
+}
+
+// Status prints its code by name and converts from the errors users meet.
+#[test]
+fn status_debug_names_its_code_and_converts_from_io_errors() {
+    let s = muxwire::Status::unavailable("down");
+    assert!(format!("{s:?}").contains("UNAVAILABLE"));
+    let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let s: muxwire::Status = io.into();
+    assert_eq!(s.code, StatusCode::UNAVAILABLE);
+}

@@ -109,11 +109,12 @@ async fn worker(client: Client, seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_at_once_leaves_nothing_behind() {
-    let small = Options {
-        initial_stream_window: 65_536,
-        initial_connection_window: 262_144,
-        accept_codecs: vec![Codec::Lz4, Codec::Zstd],
-        ..Options::default()
+    let small = {
+        let mut o = Options::default();
+        o.initial_stream_window = 65_536;
+        o.initial_connection_window = 262_144;
+        o.accept_codecs = vec![Codec::Lz4, Codec::Zstd];
+        o
     };
     let server = Server::new(router(), small.clone())
         .bind("tcp://127.0.0.1:0")

@@ -302,10 +302,11 @@ fn server_thread(
 async fn a_killed_server_fails_pending_calls_and_the_client_reconnects() {
     let (rx, kill, t) = server_thread("tcp://127.0.0.1:0".into());
     let url = rx.recv().unwrap();
-    let opts = Options {
-        reconnect_base: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(100),
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.reconnect_base = Duration::from_millis(20);
+        o.reconnect_max = Duration::from_millis(100);
+        o
     };
     let client = Client::connect_with(&url, opts, None).await.unwrap();
     assert!(client.call("echo", Bytes::from_static(b"a")).await.is_ok());
@@ -346,9 +347,10 @@ async fn a_killed_server_fails_pending_calls_and_the_client_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_get_resource_exhausted_naming_the_limit() {
-    let opts = Options {
-        max_message_size: 1 << 20,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.max_message_size = 1 << 20;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), opts).await;
     let client = Client::connect(&server.local_endpoint().to_string())
@@ -408,9 +410,10 @@ async fn read_goaway(sock: &mut tokio::net::TcpStream) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_stalled_frames_end_only_their_connection() {
-    let opts = Options {
-        frame_timeout: Duration::from_millis(300),
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.frame_timeout = Duration::from_millis(300);
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), opts).await;
     let url = server.local_endpoint().to_string();
@@ -486,11 +489,12 @@ async fn shutdown_with_calls_in_flight_loses_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compression_and_crc_are_negotiated() {
-    let opts = Options {
-        compress_with: Some(muxwire::Codec::Zstd),
-        crc: true,
-        request_crc: true,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.compress_with = Some(muxwire::Codec::Zstd);
+        o.crc = true;
+        o.request_crc = true;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), opts.clone()).await;
     let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
@@ -529,10 +533,11 @@ async fn bad_urls_and_refused_connections_are_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credit_keeps_flowing_far_beyond_the_windows() {
     // Small windows on both sides: megabytes of requests and replies must cycle credit.
-    let small = Options {
-        initial_stream_window: 65_536,
-        initial_connection_window: 262_144,
-        ..Options::default()
+    let small = {
+        let mut o = Options::default();
+        o.initial_stream_window = 65_536;
+        o.initial_connection_window = 262_144;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), small.clone()).await;
     let client = Client::connect_with(&server.local_endpoint().to_string(), small, None)
@@ -689,11 +694,12 @@ async fn a_slow_client_reader_pushes_back_on_the_handler() {
 async fn wait_for_ready_waits_for_the_server_and_reports_states() {
     use muxwire::ConnState;
     let path = unix_url("ready");
-    let opts = Options {
-        wait_for_ready: true,
-        reconnect_base: Duration::from_millis(10),
-        reconnect_max: Duration::from_millis(50),
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.wait_for_ready = true;
+        o.reconnect_base = Duration::from_millis(10);
+        o.reconnect_max = Duration::from_millis(50);
+        o
     };
     // No server yet: connecting succeeds (in the background), calls wait.
     let client = Client::connect_with(&path, opts, None).await.unwrap();
@@ -735,9 +741,10 @@ async fn wait_for_ready_waits_for_the_server_and_reports_states() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_spreads_calls_over_its_connections() {
     let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
-    let opts = Options {
-        pool_size: 3,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.pool_size = 3;
+        o
     };
     let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
         .await
@@ -826,11 +833,12 @@ async fn sync_handlers_take_compressed_requests_and_send_large_replies() {
             .map_err(|_| Status::invalid_argument("not a size"))?;
         Ok(noise(n))
     });
-    let opts = Options {
-        compress_with: Some(muxwire::Codec::Lz4),
-        compress_threshold: 64,
-        initial_stream_window: 256 * 1024,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.compress_with = Some(muxwire::Codec::Lz4);
+        o.compress_threshold = 64;
+        o.initial_stream_window = 256 * 1024;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", router, opts.clone()).await;
     let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
@@ -862,9 +870,10 @@ async fn sync_handlers_take_compressed_requests_and_send_large_replies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_client_closes_its_connections() {
     let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
-    let opts = Options {
-        pool_size: 2,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.pool_size = 2;
+        o
     };
     let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
         .await
@@ -894,9 +903,10 @@ async fn dropping_the_last_client_closes_its_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_on_a_call_waiting_for_the_stream_limit_are_kept() {
-    let opts = Options {
-        max_concurrent_streams: 1,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.max_concurrent_streams = 1;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), opts).await;
     let client = Client::connect(&server.local_endpoint().to_string())
@@ -942,9 +952,10 @@ async fn compressed_messages_larger_than_a_frame_are_chunked_with_their_codec() 
     }
     let body = Bytes::from(body);
     for codec in [muxwire::Codec::Zstd, muxwire::Codec::Lz4] {
-        let opts = Options {
-            compress_with: Some(codec),
-            ..Options::default()
+        let opts = {
+            let mut o = Options::default();
+            o.compress_with = Some(codec);
+            o
         };
         let server = serve("tcp://127.0.0.1:0", echo_router(), opts.clone()).await;
         let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
@@ -967,9 +978,10 @@ async fn compressed_messages_larger_than_a_frame_are_chunked_with_their_codec() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_over_the_callers_limit_still_ends_the_call() {
     let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
-    let small = Options {
-        max_message_size: 1000,
-        ..Options::default()
+    let small = {
+        let mut o = Options::default();
+        o.max_message_size = 1000;
+        o
     };
     let client = Client::connect_with(&server.local_endpoint().to_string(), small, None)
         .await
@@ -996,10 +1008,11 @@ async fn a_reply_over_the_callers_limit_still_ends_the_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_cancelled_before_its_request_arrived_is_answered() {
     // Small windows make a 1 MiB request cross slowly; the caller gives up half way.
-    let small = Options {
-        initial_stream_window: 65_536,
-        initial_connection_window: 262_144,
-        ..Options::default()
+    let small = {
+        let mut o = Options::default();
+        o.initial_stream_window = 65_536;
+        o.initial_connection_window = 262_144;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), small.clone()).await;
     let client = Client::connect_with(&server.local_endpoint().to_string(), small, None)
@@ -1081,9 +1094,10 @@ async fn one_way_messages_arrive_whole_or_fail_clearly() {
     // With compression the connection decides after compressing: a body that shrinks to
     // fit travels whole; one that does not is refused (reported to a confirmed notify,
     // counted as a limit rejection either way).
-    let zopts = Options {
-        compress_with: Some(muxwire::Codec::Zstd),
-        ..Options::default()
+    let zopts = {
+        let mut o = Options::default();
+        o.compress_with = Some(muxwire::Codec::Zstd);
+        o
     };
     let zclient = Client::connect_with(&server.local_endpoint().to_string(), zopts, None)
         .await
@@ -1123,10 +1137,11 @@ async fn notify_batches_arrive_in_order_through_small_windows() {
         Ok(Bytes::new())
     });
     // A small connection window makes later messages of a batch wait for credit.
-    let server_opts = Options {
-        initial_connection_window: 262_144,
-        initial_stream_window: 65_536,
-        ..Options::default()
+    let server_opts = {
+        let mut o = Options::default();
+        o.initial_connection_window = 262_144;
+        o.initial_stream_window = 65_536;
+        o
     };
     let server = serve(&unix_url("batch"), router, server_opts).await;
     let client = Client::connect(&server.local_endpoint().to_string())
@@ -1181,9 +1196,10 @@ async fn notify_batches_arrive_in_order_through_small_windows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_a_peer_would_refuse_fail_before_connecting() {
-    let bad = || Options {
-        initial_connection_window: 65_536,
-        ..Options::default()
+    let bad = || {
+        let mut o = Options::default();
+        o.initial_connection_window = 65_536;
+        o
     };
     let err = Server::new(echo_router(), bad())
         .bind("tcp://127.0.0.1:0")
@@ -1197,13 +1213,11 @@ async fn options_a_peer_would_refuse_fail_before_connecting() {
     );
     let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
     let url = server.local_endpoint().to_string();
-    for opts in [
-        bad(),
-        Options {
-            max_frame_size: 1_000,
-            ..Options::default()
-        },
-    ] {
+    for opts in [bad(), {
+        let mut o = Options::default();
+        o.max_frame_size = 1_000;
+        o
+    }] {
         let err = Client::connect_with(&url, opts, None)
             .await
             .err()
@@ -1225,9 +1239,10 @@ async fn a_peer_that_stops_reading_bounds_what_waits_for_the_socket() {
         Ok(Bytes::new())
     });
     // A huge window: flow control alone would let the client queue everything.
-    let opts = Options {
-        initial_connection_window: 256 << 20,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.initial_connection_window = 256 << 20;
+        o
     };
     let server = serve(&unix_url("stall"), router, opts).await;
     let client = Client::connect(&server.local_endpoint().to_string())
@@ -1303,9 +1318,10 @@ async fn notify_waits_while_a_stalled_peer_holds_the_window() {
         }
         Ok(Bytes::new())
     });
-    let opts = Options {
-        initial_connection_window: 262_144,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.initial_connection_window = 262_144;
+        o
     };
     let (url, stop, thread) = serve_on_thread(unix_url("budget"), router, opts);
     let client = Client::connect(&url).await.unwrap();
@@ -1357,9 +1373,10 @@ async fn notify_waits_while_a_stalled_peer_holds_the_window() {
 async fn large_messages_in_flight_together_keep_their_own_bytes() {
     // Chunked messages are put together in pooled buffers: replies held by the
     // application must never see a buffer reused under them.
-    let opts = || Options {
-        max_message_size: 8 << 20,
-        ..Options::default()
+    let opts = || {
+        let mut o = Options::default();
+        o.max_message_size = 8 << 20;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), opts()).await;
     let client = Client::connect_with(&server.local_endpoint().to_string(), opts(), None)
@@ -1407,14 +1424,15 @@ where
 async fn large_chunks_are_read_in_place_and_arrive_intact() {
     // 256 KiB frames: chunks past the first are read straight into their message's buffer.
     for (crc, compress) in [(false, None), (true, None), (true, Some(Codec::Lz4))] {
-        let opts = || Options {
-            max_frame_size: 256 * 1024,
-            max_message_size: 16 << 20,
-            initial_stream_window: 16 << 20,
-            initial_connection_window: 64 << 20,
-            crc,
-            compress_with: compress,
-            ..Options::default()
+        let opts = || {
+            let mut o = Options::default();
+            o.max_frame_size = 256 * 1024;
+            o.max_message_size = 16 << 20;
+            o.initial_stream_window = 16 << 20;
+            o.initial_connection_window = 64 << 20;
+            o.crc = crc;
+            o.compress_with = compress;
+            o
         };
         let url = unix_url(&format!("land-{crc}-{}", compress.is_some()));
         let server = serve(&url, echo_router(), opts()).await;
@@ -1464,9 +1482,10 @@ async fn a_peer_that_closes_in_the_middle_of_a_large_chunk_ends_only_its_connect
         PANICS.fetch_add(1, Ordering::SeqCst);
         previous(info)
     }));
-    let opts = || Options {
-        max_frame_size: 256 * 1024,
-        ..Options::default()
+    let opts = || {
+        let mut o = Options::default();
+        o.max_frame_size = 256 * 1024;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", echo_router(), opts()).await;
     let url = server.local_endpoint().to_string();
@@ -1545,9 +1564,10 @@ async fn contexts_do_not_hold_on_to_received_frames() {
             .push((ctx.method().as_ptr() as usize, ctx.get("k").cloned()));
         async move { Ok(Bytes::from(req.len().to_string())) }
     });
-    let opts = Options {
-        max_frame_size: 1 << 20,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.max_frame_size = 1 << 20;
+        o
     };
     let server = serve("tcp://127.0.0.1:0", router, opts.clone()).await;
     let url = server.local_endpoint().to_string();

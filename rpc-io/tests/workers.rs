@@ -123,10 +123,11 @@ async fn a_full_worker_queue_refuses_with_a_named_bound() {
         release_rx.lock().unwrap().recv().unwrap();
         Ok(req)
     });
-    let opts = Options {
-        worker_threads: 1,
-        worker_queue: 1,
-        ..Options::default()
+    let opts = {
+        let mut o = Options::default();
+        o.worker_threads = 1;
+        o.worker_queue = 1;
+        o
     };
     let (server, client) = serve(router, opts).await;
     let started = Arc::new(Mutex::new(started_rx));

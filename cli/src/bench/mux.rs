@@ -9,13 +9,12 @@ use serde_json::{json, Value};
 
 /// Options sized for the workloads (4 MiB messages, 128 calls in flight).
 fn options() -> Options {
-    Options {
-        max_frame_size: 256 * 1024,
-        max_message_size: 8 << 20,
-        initial_stream_window: 8 << 20,
-        initial_connection_window: 64 << 20,
-        ..Options::default()
-    }
+    let mut o = Options::default();
+    o.max_frame_size = 256 * 1024;
+    o.max_message_size = 8 << 20;
+    o.initial_stream_window = 8 << 20;
+    o.initial_connection_window = 64 << 20;
+    o
 }
 
 pub(crate) async fn serve(url: &str) -> i32 {
