@@ -35,18 +35,15 @@ use crate::server::{
 };
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
-use crate::writer::{write_loop, Outbox};
+use crate::writer::{write_loop, Outbox, ZERO_COPY_MIN};
 use crate::{Options, Status};
 
-/// Bodies at least this large are written from their own buffer (no copy).
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
 
 /// While taking many commands at once, frames go to the writer every this many bytes, so
 /// that it starts early and the write queue's bound is checked against what is encoded.
 const FLUSH_AT: usize = 256 * 1024;
-
-pub(crate) const ZERO_COPY_MIN: usize = 4_096;
 
 /// Frames are encoded into a buffer of this size (a new one, or a recycled one, when less
 /// than a frame's worth is left).

@@ -11,9 +11,12 @@ use bytes::{Buf, Bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::driver::ZERO_COPY_MIN;
 use crate::stats::Stats;
 use crate::transport::WriteHalf;
+
+/// Bodies at least this large are written from their own buffer (no copy): the driver
+/// queues them as they are, and the writer never gathers them.
+pub(crate) const ZERO_COPY_MIN: usize = 4_096;
 
 /// Unwritten bytes past which the connection takes no new commands until the writer
 /// catches up (a 4 MiB message written from its own buffer still passes on its own).
