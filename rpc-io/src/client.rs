@@ -14,9 +14,11 @@ use muxwire_core::wire::{Codec, Side};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
+use crate::commands::{Bodies, CallReq, Cmd, OneWayRefused, StreamKey};
 use crate::commands::{CallMethod, Name, ReplyTo, UnaryReq};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
-use crate::driver::{self, Bodies, CallReq, Cmd, Handle, OneWayRefused, StreamKey};
+use crate::driver;
+use crate::handle::{closed_before_sent, Handle, Peer};
 use crate::runtime::RuntimeHandle;
 use crate::server::{BoxFuture, Router, LIST_METHOD};
 use crate::stats::{Stats, StatsSnapshot};
@@ -184,28 +186,6 @@ fn may_compress(opts: &Options, body: &Bytes) -> bool {
         && body.len() >= opts.compress_threshold
 }
 
-/// Queues one message on a stream once `budget` has room for it; the room comes back
-/// when the connection has written the bytes.
-pub(crate) async fn send_budgeted(
-    handle: &Handle,
-    stream: StreamKey,
-    budget: &Arc<Budget>,
-    message: Bytes,
-) -> Result<(), Status> {
-    let permit = budget.reserve(message.len()).await?;
-    let cmd = Cmd::Send {
-        stream,
-        body: Some(message),
-        end: false,
-        permit: Some(permit),
-    };
-    if handle.send(cmd) {
-        Ok(())
-    } else {
-        Err(Status::unavailable("connection closed"))
-    }
-}
-
 async fn notify_on(handle: &Handle, mut req: CallReq) -> Result<(), Status> {
     let (tx, rx) = oneshot::channel();
     req.reply = Some(ReplyTo::Channel(tx));
@@ -264,13 +244,9 @@ impl CallSink {
                 "the request stream is already finished",
             ));
         }
-        send_budgeted(
-            &self.handle,
-            StreamKey::Token(self.token),
-            &self.budget,
-            message,
-        )
-        .await
+        self.handle
+            .send_budgeted(StreamKey::Token(self.token), &self.budget, message)
+            .await
     }
 
     /// Half-closes: no more messages from this side.
@@ -366,18 +342,7 @@ impl Drop for CallStream {
     }
 }
 
-/// Calls over one specific connection (given to handlers as [`crate::Context::peer`]).
-#[derive(Clone)]
-pub struct Peer {
-    handle: Handle,
-    opts: Arc<Options>,
-}
-
 impl Peer {
-    pub(crate) fn new(handle: Handle, opts: Arc<Options>) -> Peer {
-        Peer { handle, opts }
-    }
-
     /// A unary call to the other end of this connection.
     pub async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, Status> {
         self.call_with(method, body, &CallOptions::default()).await
@@ -636,7 +601,7 @@ impl Client {
             h.check_one_way(method, body.len(), compressible)?;
             match h.commands.one_way(method, Bodies::One(body)) {
                 Ok(()) => Ok(None),
-                Err(OneWayRefused::Closed) => Err(driver::closed_before_sent()),
+                Err(OneWayRefused::Closed) => Err(closed_before_sent()),
                 // The one-way budget is spent: wait for room on this connection.
                 Err(OneWayRefused::Full(bodies)) => Ok(Some((h.clone(), bodies))),
             }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -18,15 +18,16 @@ use muxwire_core::wire::{
 };
 use rustc_hash::FxHashMap;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Permit;
-pub(crate) use crate::commands::{
-    Bodies, CallMethod, CallRef, CallReq, Cmd, Commands, OneWayRefused, ReplyTo, Room, StreamKey,
+use crate::commands::{
+    Bodies, CallMethod, CallRef, CallReq, Cmd, Commands, ReplyTo, Room, StreamKey,
 };
 use tokio::time::Instant;
 
 use crate::compress;
+use crate::handle::{inline_room, one_way_fits, Flag, Handle, Peer};
 use crate::panics::{self, CatchPanic};
 use crate::pool;
 use crate::recycle::Recycler;
@@ -38,9 +39,6 @@ use crate::transport::Io;
 use crate::writer::{write_loop, Outbox, ZERO_COPY_MIN};
 use crate::{Options, Status};
 
-/// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
-const FRAME_FIELDS_ROOM: usize = 1024;
-
 /// While taking many commands at once, frames go to the writer every this many bytes, so
 /// that it starts early and the write queue's bound is checked against what is encoded.
 const FLUSH_AT: usize = 256 * 1024;
@@ -51,122 +49,6 @@ const ARENA_SIZE: usize = 256 * 1024;
 
 /// Bytes are read into a buffer with this much room (renewed below 64 KiB).
 const READ_BUFFER_SIZE: usize = 256 * 1024;
-
-/// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
-/// every call (a handler's `Peer`, a client's pick) costs one reference count.
-#[derive(Clone)]
-pub(crate) struct Handle(Arc<HandleInner>);
-
-pub(crate) struct HandleInner {
-    pub(crate) commands: Arc<Commands>,
-    /// Set when the connection has ended.
-    pub(crate) closed: Arc<Flag>,
-    /// Set when the peer's HELLO has arrived (its limits are known).
-    pub(crate) ready: Arc<Flag>,
-    /// The peer's max_frame_size, once its HELLO has arrived (0 before).
-    pub(crate) peer_max_frame: AtomicU32,
-}
-
-impl HandleInner {
-    /// Fails a one-way message that cannot be a single frame on this connection. A body
-    /// that compression will shrink is left to the connection, which checks the result.
-    pub(crate) fn check_one_way(
-        &self,
-        method: &str,
-        len: usize,
-        may_compress: bool,
-    ) -> Result<(), Status> {
-        let max = self.peer_max_frame.load(Ordering::Acquire);
-        if max == 0 || may_compress {
-            return Ok(());
-        }
-        one_way_fits(max, method, len)
-    }
-}
-
-/// The status of a one-way call whose connection ended before it was queued.
-pub(crate) fn closed_before_sent() -> Status {
-    Status::refused("connection closed before the message was sent")
-}
-
-/// Room for a message in a frame that also carries `method` and the call's other fields.
-pub(crate) fn inline_room(max_frame: u32, method: &str) -> usize {
-    (max_frame as usize).saturating_sub(FRAME_FIELDS_ROOM + method.len())
-}
-
-/// A one-way call is one frame: its message must fit beside the method name.
-pub(crate) fn one_way_fits(max_frame: u32, method: &str, len: usize) -> Result<(), Status> {
-    let room = inline_room(max_frame, method);
-    if len <= room {
-        return Ok(());
-    }
-    Err(Status::resource_exhausted(format!(
-        "one-way message of {len} bytes does not fit a single frame: the limit is {room} \
-         bytes (the peer's max_frame_size {max_frame} less {FRAME_FIELDS_ROOM} bytes of \
-         header room and the method name); send it as a call or a stream"
-    )))
-}
-
-impl std::ops::Deref for Handle {
-    type Target = HandleInner;
-
-    fn deref(&self) -> &HandleInner {
-        &self.0
-    }
-}
-
-/// A one-way flag that wakes waiters when set.
-#[derive(Default)]
-pub(crate) struct Flag {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl Flag {
-    pub(crate) fn is_closed(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
-    }
-
-    pub(crate) async fn wait(&self) {
-        loop {
-            let n = self.notify.notified();
-            if self.is_closed() {
-                return;
-            }
-            n.await;
-        }
-    }
-
-    pub(crate) fn set(&self) {
-        self.flag.store(true, Ordering::Release);
-        self.notify.notify_waiters();
-    }
-}
-
-impl Handle {
-    /// Queues `cmd` for the driver; false if the connection has ended.
-    pub(crate) fn send(&self, cmd: Cmd) -> bool {
-        self.commands.send(cmd)
-    }
-
-    /// Queues one-way calls to `method`, waiting while the connection's one-way budget is
-    /// spent. The caller has checked that each body fits a frame.
-    pub(crate) async fn one_way(&self, method: &str, mut bodies: Bodies) -> Result<(), Status> {
-        loop {
-            let room = self.commands.room();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            match self.commands.one_way(method, bodies) {
-                Ok(()) => return Ok(()),
-                Err(OneWayRefused::Closed) => return Err(closed_before_sent()),
-                Err(OneWayRefused::Full(b)) => {
-                    bodies = b;
-                    room.await;
-                }
-            }
-        }
-    }
-}
 
 /// A call this side made.
 struct OwnCall {
@@ -317,12 +199,7 @@ pub(crate) fn spawn(
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
-    let handle = Handle(Arc::new(HandleInner {
-        commands: Arc::default(),
-        closed: Arc::new(Flag::default()),
-        ready: Arc::new(Flag::default()),
-        peer_max_frame: AtomicU32::new(0),
-    }));
+    let handle = Handle::new();
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
@@ -786,7 +663,7 @@ impl Driver {
             deadline,
             metadata,
             cancel: self.cancel_state(),
-            peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
+            peer: Peer::new(self.handle.clone(), self.opts.clone()),
         }
     }
 
@@ -982,7 +859,7 @@ impl Driver {
                 .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
-            peer: crate::client::Peer::new(self.handle.clone(), self.opts.clone()),
+            peer: Peer::new(self.handle.clone(), self.opts.clone()),
         };
         match route.method {
             Method::Unary(h) => {

@@ -32,6 +32,7 @@ mod compress;
 mod conn_state;
 mod driver;
 mod endpoint;
+mod handle;
 mod options;
 mod panics;
 mod pool;
@@ -45,9 +46,10 @@ mod transport;
 mod worker;
 mod writer;
 
-pub use client::{CallOptions, CallSink, CallStream, Client, Peer};
+pub use client::{CallOptions, CallSink, CallStream, Client};
 pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
+pub use handle::Peer;
 pub use muxwire_core::wire::{Codec, StatusCode};
 
 /// The README's examples, compiled and run as doctests so that they cannot drift.

@@ -12,8 +12,9 @@ use muxwire_core::wire::Side;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use crate::client::Peer;
-use crate::driver::{self, CallRef, Cmd, Handle, StreamKey};
+use crate::commands::{CallRef, Cmd, StreamKey};
+use crate::driver;
+use crate::handle::{Handle, Peer};
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
@@ -240,13 +241,9 @@ impl Outbound {
     /// Sends one message to the caller. Waits while 4 MiB of this call's messages are
     /// still queued unwritten, so a slow caller slows the handler down.
     pub async fn send(&self, message: Bytes) -> Result<(), Status> {
-        crate::client::send_budgeted(
-            &self.handle,
-            StreamKey::Served(self.call),
-            &self.budget,
-            message,
-        )
-        .await
+        self.handle
+            .send_budgeted(StreamKey::Served(self.call), &self.budget, message)
+            .await
     }
 }
 
