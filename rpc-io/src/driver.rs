@@ -28,12 +28,13 @@ use tokio::time::Instant;
 
 use crate::compress;
 use crate::handle::{inline_room, one_way_fits, Flag, Handle, Peer};
+use crate::handler::{
+    BoxFuture, CancelState, Context, Inbound, Outbound, SyncHandler, UnaryHandler,
+};
 use crate::panics::{self, CatchPanic};
 use crate::pool;
 use crate::recycle::Recycler;
-use crate::server::{
-    CancelState, Context, Inbound, Method, Outbound, Route, Router, SyncHandler, Unary,
-};
+use crate::route::{Method, Route, Router, Unary};
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox, ZERO_COPY_MIN};
@@ -2135,13 +2136,13 @@ impl Landing {
 }
 
 /// An async unary handler's future.
-type UnaryFuture = crate::server::BoxFuture<Result<Bytes, Status>>;
+type UnaryFuture = BoxFuture<Result<Bytes, Status>>;
 
 /// The future of an async unary handler, and its outcome if it finished on its first poll
 /// (see `poll_once`); a panic in either step is the call's INTERNAL status.
 fn start_unary(
     method: &[u8],
-    h: &dyn crate::server::UnaryHandler,
+    h: &dyn UnaryHandler,
     ctx: Context,
     req: Bytes,
 ) -> Result<(UnaryFuture, Option<Result<Bytes, Status>>), Status> {
@@ -2155,7 +2156,7 @@ fn start_unary(
 /// Polls a handler's future once, without a task. A future that is not ready has
 /// registered nothing useful with the no-op waker; it is then spawned and polled again with
 /// a real one.
-fn poll_once<T>(fut: &mut crate::server::BoxFuture<T>) -> Option<T> {
+fn poll_once<T>(fut: &mut BoxFuture<T>) -> Option<T> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match fut.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => Some(v),

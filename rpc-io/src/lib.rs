@@ -33,11 +33,13 @@ mod conn_state;
 mod driver;
 mod endpoint;
 mod handle;
+mod handler;
 mod options;
 mod panics;
 mod pool;
 mod recycle;
 mod replies;
+mod route;
 mod runtime;
 mod server;
 mod stats;
@@ -50,6 +52,9 @@ pub use client::{CallOptions, CallSink, CallStream, Client};
 pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
 pub use handle::Peer;
+pub use handler::{
+    BoxFuture, CancelState, Context, Inbound, Outbound, StreamHandler, SyncHandler, UnaryHandler,
+};
 pub use muxwire_core::wire::{Codec, StatusCode};
 
 /// The README's examples, compiled and run as doctests so that they cannot drift.
@@ -57,11 +62,9 @@ pub use muxwire_core::wire::{Codec, StatusCode};
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 pub use options::Options;
+pub use route::{Router, LIST_METHOD};
 pub use runtime::{Runtime, RuntimeHandle};
-pub use server::{
-    BoxFuture, CancelState, Context, Inbound, Outbound, Router, Running, Server, StreamHandler,
-    SyncHandler, UnaryHandler, LIST_METHOD,
-};
+pub use server::{Running, Server};
 pub use stats::{Stats, StatsSnapshot};
 pub use status::Status;
 pub use transport::{Acceptor, Io, IoFuture, ReadHalf, Sockets, Transport, WriteHalf};

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::server::{BoxFuture, Context, UnaryHandler};
+use crate::handler::{BoxFuture, CancelState, Context, UnaryHandler};
 use crate::Status;
 
 /// A unary handler run on the worker pool. It gets the call's context and request and a
@@ -39,7 +39,7 @@ where
 /// waiting.
 pub struct Responder {
     tx: oneshot::Sender<Result<Bytes, Status>>,
-    ctx_cancel: Arc<crate::server::CancelState>,
+    ctx_cancel: Arc<CancelState>,
 }
 
 impl Responder {

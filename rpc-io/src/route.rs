@@ -1,0 +1,186 @@
+//! Handlers by method name: the [`Router`] an application fills, and the [`Route`] the
+//! driver looks up for each call it serves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::handler::{Context, StreamHandler, SyncHandler, UnaryHandler};
+use crate::options::Options;
+use crate::status::Status;
+use crate::worker::{OnWorkers, Responder, WorkerHandler, WorkerPool};
+
+/// The name of the built-in method that lists the registered methods, one per line.
+pub const LIST_METHOD: &str = "muxwire.list";
+
+/// A registered handler, by kind.
+#[derive(Clone)]
+pub(crate) enum Method {
+    Unary(Unary),
+    Streaming(Arc<dyn StreamHandler>),
+}
+
+/// The two kinds of unary handler.
+#[derive(Clone)]
+pub(crate) enum Unary {
+    Async(Arc<dyn UnaryHandler>),
+    Sync(Arc<dyn SyncHandler>),
+}
+
+/// A registered method: its handler, and its name as `Bytes` for handler contexts (so a
+/// context never holds on to the received frame the name came in).
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) name: Bytes,
+    pub(crate) method: Method,
+}
+
+/// Handlers by method name. Registering a name twice (or the built-in `muxwire.list`,
+/// or an empty name) is an error that [`crate::Server::bind`] reports.
+#[derive(Clone, Default)]
+pub struct Router {
+    methods: BTreeMap<String, Route>,
+    /// Handlers for the worker pool, bound to one when the router is put to use.
+    workers: BTreeMap<String, Arc<dyn WorkerHandler>>,
+    list: Option<Route>,
+    /// Why the registrations are invalid, if they are (reported at bind).
+    invalid: Option<Status>,
+}
+
+impl Router {
+    /// An empty router (the built-in `muxwire.list` is always there).
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Registers a unary handler.
+    pub fn unary(self, name: &str, handler: impl UnaryHandler) -> Router {
+        self.add(name, Method::Unary(Unary::Async(Arc::new(handler))))
+    }
+
+    /// Registers a unary handler that answers without awaiting (see [`SyncHandler`]).
+    pub fn unary_sync(self, name: &str, handler: impl SyncHandler) -> Router {
+        self.add(name, Method::Unary(Unary::Sync(Arc::new(handler))))
+    }
+
+    /// Registers a streaming handler.
+    pub fn streaming(self, name: &str, handler: impl StreamHandler) -> Router {
+        self.add(name, Method::Streaming(Arc::new(handler)))
+    }
+
+    /// Registers a unary handler that runs on the worker pool (never on a connection's
+    /// task) and answers through its [`Responder`], from any thread, now or later: the
+    /// kind foreign code (C callbacks, Python functions) and blocking code are served
+    /// with. The pool is bounded by `Options::worker_threads` and `worker_queue`.
+    pub fn unary_worker(mut self, name: &str, handler: impl WorkerHandler) -> Router {
+        if self.duplicate(name) {
+            return self;
+        }
+        self.workers.insert(name.to_string(), Arc::new(handler));
+        self.list = None;
+        self
+    }
+
+    /// Registers a unary handler that may block (file IO, a lock, heavy CPU): it runs on
+    /// the worker pool and its return value is the reply.
+    pub fn unary_blocking<F>(self, name: &str, handler: F) -> Router
+    where
+        F: Fn(Context, Bytes) -> Result<Bytes, Status> + Send + Sync + 'static,
+    {
+        self.unary_worker(name, move |ctx: Context, req: Bytes, r: Responder| {
+            // The call may be gone by now; then nobody waits for this answer.
+            let _ = r.finish(handler(ctx, req));
+        })
+    }
+
+    fn add(mut self, name: &str, method: Method) -> Router {
+        if self.duplicate(name) {
+            return self;
+        }
+        let route = Route {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            method,
+        };
+        self.methods.insert(name.to_string(), route);
+        self.list = None;
+        self
+    }
+
+    /// Records the first invalid registration (an empty name, or one already taken);
+    /// true if `name` cannot be registered.
+    fn duplicate(&mut self, name: &str) -> bool {
+        let problem = if name.is_empty() {
+            Some(Status::invalid_argument("a method name cannot be empty"))
+        } else if name == LIST_METHOD
+            || self.methods.contains_key(name)
+            || self.workers.contains_key(name)
+        {
+            Some(Status::already_exists(format!(
+                "method {name:?} is registered twice"
+            )))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => {
+                // The first problem is the one reported; the first handler stays.
+                self.invalid.get_or_insert(problem);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the registrations are valid: the first duplicate or empty name otherwise
+    /// (the same error [`crate::Server::bind`] returns).
+    pub fn check(&self) -> Result<(), Status> {
+        match &self.invalid {
+            Some(s) => Err(s.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The registered method names (plus the built-in listing), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.methods.keys().cloned().collect();
+        v.extend(self.workers.keys().cloned());
+        v.push(LIST_METHOD.to_string());
+        v.sort();
+        v
+    }
+
+    /// The router put to use: worker handlers bound to a new pool sized by `opts`, and
+    /// the listing of its methods built.
+    pub(crate) fn sealed(mut self, opts: &Options) -> Router {
+        if !self.workers.is_empty() {
+            let pool = WorkerPool::new(opts.worker_threads, opts.worker_queue);
+            for (name, handler) in std::mem::take(&mut self.workers) {
+                let bound = OnWorkers {
+                    handler,
+                    pool: pool.clone(),
+                };
+                let route = Route {
+                    name: Bytes::copy_from_slice(name.as_bytes()),
+                    method: Method::Unary(Unary::Async(Arc::new(bound))),
+                };
+                self.methods.insert(name, route);
+            }
+        }
+        let listing = Bytes::from(self.names().join("\n"));
+        let list = move |_ctx: &Context, _req: Bytes| Ok(listing.clone());
+        self.list = Some(Route {
+            name: Bytes::from_static(LIST_METHOD.as_bytes()),
+            method: Method::Unary(Unary::Sync(Arc::new(list))),
+        });
+        self
+    }
+
+    /// The route of method `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Route> {
+        if name == LIST_METHOD {
+            return self.list.as_ref();
+        }
+        self.methods.get(name)
+    }
+}
