@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
 use crate::commands::{Bodies, CallReq, Cmd, OneWayRefused, StreamKey};
-use crate::commands::{CallMethod, Name, ReplyTo, UnaryReq};
+use crate::commands::{Name, ReplyTo, UnaryReq};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver;
 use crate::handle::{closed_before_sent, Handle, Peer};
@@ -53,14 +53,6 @@ fn not_on_a_runtime() -> Status {
         "muxwire connections run on a tokio runtime and this task is not on one: use \
          Client::connect_on, or Runtime::block_on from synchronous code",
     )
-}
-
-/// Tokens of calls other than unary ones (unary calls are numbered by their connection,
-/// with the top bit set; this count never gets there).
-static TOKENS: AtomicU64 = AtomicU64::new(1);
-
-fn token() -> u64 {
-    TOKENS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A unary call's request, before it is queued.
@@ -138,6 +130,7 @@ impl Drop for UnaryCall<'_> {
     }
 }
 
+/// A call to `method` with `opts` (the connection's `default_timeout` if they set none).
 pub(crate) fn request(
     method: &str,
     body: Option<Bytes>,
@@ -146,20 +139,15 @@ pub(crate) fn request(
     opts: &CallOptions,
     default_timeout: Option<Duration>,
 ) -> CallReq {
-    CallReq {
-        token: token(),
-        method: CallMethod::Owned(method.to_string()),
+    CallReq::new(
+        method,
         body,
         end,
         one_way,
-        timeout: opts.timeout.or(default_timeout),
-        entries: opts.metadata.clone(),
-        compress: opts.compression,
-        prepared: false,
-        reply: None,
-        inbound: None,
-        room: None,
-    }
+        opts.timeout.or(default_timeout),
+        opts.metadata.clone(),
+        opts.compression,
+    )
 }
 
 thread_local! {

@@ -7,6 +7,7 @@
 //! outcome (see `replies`), so a unary call takes the lock once to start and once to end.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
@@ -127,7 +128,38 @@ pub(crate) struct CallReq {
     pub(crate) room: Option<Room>,
 }
 
+/// Tokens of calls other than unary ones (unary calls are numbered by their connection,
+/// with the top bit set; this count never gets there).
+static TOKENS: AtomicU64 = AtomicU64::new(1);
+
 impl CallReq {
+    /// A call to `method` with a fresh token: its body not yet in wire form, and no reply
+    /// or inbound channel yet.
+    pub(crate) fn new(
+        method: &str,
+        body: Option<Bytes>,
+        end: bool,
+        one_way: bool,
+        timeout: Option<std::time::Duration>,
+        entries: Vec<(String, Bytes)>,
+        compress: Option<Codec>,
+    ) -> CallReq {
+        CallReq {
+            token: TOKENS.fetch_add(1, Ordering::Relaxed),
+            method: CallMethod::Owned(method.to_string()),
+            body,
+            end,
+            one_way,
+            timeout,
+            entries,
+            compress,
+            prepared: false,
+            reply: None,
+            inbound: None,
+            room: None,
+        }
+    }
+
     /// The general form of a unary call, as the driver opens it.
     pub(crate) fn unary(u: UnaryReq) -> CallReq {
         CallReq {

@@ -1984,15 +1984,7 @@ fn outgoing(b: &Bytes, codec: Codec) -> Outgoing<'_> {
 
 /// A one-way call to queue. `prepared` says the body is already in wire form.
 fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> CallReq {
-    let mut req = crate::client::request(
-        method,
-        body,
-        true,
-        true,
-        &crate::CallOptions::default(),
-        None,
-    );
-    req.compress = prepared;
+    let mut req = CallReq::new(method, body, true, true, None, Vec::new(), prepared);
     req.prepared = prepared.is_some();
     req
 }
