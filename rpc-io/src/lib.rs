@@ -26,6 +26,7 @@
 //! replies back by stream id. Bodies of 4 KiB and more are never copied on the way out.
 
 mod budget;
+mod channel;
 mod client;
 mod commands;
 mod compress;
@@ -48,7 +49,8 @@ mod transport;
 mod worker;
 mod writer;
 
-pub use client::{CallOptions, CallSink, CallStream, Client};
+pub use channel::{CallOptions, CallSink, CallStream};
+pub use client::Client;
 pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
 pub use handle::Peer;

@@ -1,0 +1,334 @@
+//! Calls over one connection: unary calls (their outcome in a reply slot), streaming
+//! calls ([`CallSink`], [`CallStream`]), confirmed one-way calls, and [`Peer`]'s calls.
+//! Built on the connection's handle and commands; the client picks the connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use muxwire_core::wire::Codec;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::budget::Budget;
+use crate::commands::{Bodies, CallReq, Cmd, Name, ReplyTo, StreamKey, UnaryReq};
+use crate::handle::{Handle, Peer};
+use crate::options::Options;
+use crate::status::Status;
+
+/// Per-call options.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Fail with DEADLINE_EXCEEDED after this long (sent to the server as its deadline).
+    pub timeout: Option<Duration>,
+    /// Application metadata (keys: 1 to 255 bytes of `[a-z0-9-_.]`).
+    pub metadata: Vec<(String, Bytes)>,
+    /// Compress the request with this codec if the server accepts it and it helps.
+    pub compression: Option<Codec>,
+}
+
+impl CallOptions {
+    /// Options with a timeout.
+    pub fn timeout(d: Duration) -> CallOptions {
+        CallOptions {
+            timeout: Some(d),
+            ..CallOptions::default()
+        }
+    }
+}
+
+/// A unary call's request, before it is queued.
+pub(crate) fn unary_req(
+    body: Bytes,
+    opts: &CallOptions,
+    default_timeout: Option<Duration>,
+) -> UnaryReq {
+    UnaryReq {
+        token: 0,
+        method: Name::default(),
+        body,
+        timeout: opts.timeout.or(default_timeout),
+        entries: opts.metadata.clone(),
+        compress: opts.compression,
+        slot: 0,
+    }
+}
+
+/// A unary call on one connection: queued when first polled, its outcome taken from its
+/// reply slot (no channel, no allocation). Dropped before the outcome is in, it cancels
+/// the call on the wire.
+pub(crate) struct UnaryCall<'a> {
+    handle: &'a Handle,
+    method: &'a str,
+    /// The request, until it is queued.
+    req: Option<UnaryReq>,
+    /// The reply slot, while the call is under way.
+    slot: Option<u32>,
+    /// The call's token on its connection, once queued.
+    token: u64,
+}
+
+impl<'a> UnaryCall<'a> {
+    /// A call to `method` on `handle`, queued when first polled.
+    pub(crate) fn new(handle: &'a Handle, method: &'a str, req: UnaryReq) -> UnaryCall<'a> {
+        UnaryCall {
+            handle,
+            method,
+            token: 0,
+            req: Some(req),
+            slot: None,
+        }
+    }
+}
+
+impl Future for UnaryCall<'_> {
+    type Output = Result<Bytes, Status>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(req) = this.req.take() {
+            return match this.handle.commands.unary(this.method, req, cx.waker()) {
+                Some((slot, token)) => {
+                    this.slot = Some(slot);
+                    this.token = token;
+                    Poll::Pending
+                }
+                None => Poll::Ready(Err(Status::refused(
+                    "connection closed before the call was sent",
+                ))),
+            };
+        }
+        let Some(slot) = this.slot else {
+            return Poll::Ready(Err(Status::internal("call polled after it ended")));
+        };
+        let outcome = this.handle.commands.poll_reply(slot, cx);
+        if outcome.is_ready() {
+            this.slot = None;
+        }
+        outcome
+    }
+}
+
+impl Drop for UnaryCall<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            self.handle.commands.abandon(slot, self.token);
+        }
+    }
+}
+
+/// A call to `method` with `opts` (the connection's `default_timeout` if they set none).
+pub(crate) fn request(
+    method: &str,
+    body: Option<Bytes>,
+    end: bool,
+    one_way: bool,
+    opts: &CallOptions,
+    default_timeout: Option<Duration>,
+) -> CallReq {
+    CallReq::new(
+        method,
+        body,
+        end,
+        one_way,
+        opts.timeout.or(default_timeout),
+        opts.metadata.clone(),
+        opts.compression,
+    )
+}
+
+/// Whether the connection may compress `body` (so its size on the wire is not yet known).
+pub(crate) fn may_compress(opts: &Options, body: &Bytes) -> bool {
+    opts.compress_with.is_some_and(|c| c != Codec::Identity)
+        && body.len() >= opts.compress_threshold
+}
+
+/// Queues one-way call `req` on `handle` and waits until the connection has queued it for
+/// the socket (or failed to).
+pub(crate) async fn notify_on(handle: &Handle, mut req: CallReq) -> Result<(), Status> {
+    let (tx, rx) = oneshot::channel();
+    req.reply = Some(ReplyTo::Channel(tx));
+    if !handle.send(Cmd::Call(Box::new(req))) {
+        return Err(Status::refused(
+            "connection closed before the message was sent",
+        ));
+    }
+    rx.await
+        .unwrap_or_else(|_| Err(Status::unavailable("connection closed")))
+        .map(|_| ())
+}
+
+/// Opens streaming call `req` on `handle`: its sink and its stream of replies.
+pub(crate) fn stream_on(
+    handle: &Handle,
+    mut req: CallReq,
+) -> Result<(CallSink, CallStream), Status> {
+    let (itx, irx) = mpsc::unbounded_channel();
+    let (tx, rx) = oneshot::channel();
+    req.reply = Some(ReplyTo::Channel(tx));
+    req.inbound = Some(itx);
+    let token = req.token;
+    if !handle.send(Cmd::Call(Box::new(req))) {
+        return Err(Status::refused(
+            "connection closed before the call was sent",
+        ));
+    }
+    Ok((
+        CallSink {
+            handle: handle.clone(),
+            token,
+            finished: false,
+            budget: Budget::new(),
+        },
+        CallStream {
+            handle: handle.clone(),
+            token,
+            inbound: irx,
+            outcome: Some(rx),
+            done: false,
+        },
+    ))
+}
+
+/// The sending half of a streaming call.
+pub struct CallSink {
+    handle: Handle,
+    token: u64,
+    finished: bool,
+    budget: Arc<Budget>,
+}
+
+impl CallSink {
+    /// Sends one message. Waits while 4 MiB of this call's messages are still queued
+    /// unwritten (the peer's flow control then pushes back on the application).
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Status> {
+        if self.finished {
+            return Err(Status::invalid_argument(
+                "the request stream is already finished",
+            ));
+        }
+        self.handle
+            .send_budgeted(StreamKey::Token(self.token), &self.budget, message)
+            .await
+    }
+
+    /// Half-closes: no more messages from this side.
+    pub fn finish(mut self) -> Result<(), Status> {
+        self.finished = true;
+        let cmd = Cmd::Send {
+            stream: StreamKey::Token(self.token),
+            body: None,
+            end: true,
+            permit: None,
+        };
+        if self.handle.send(cmd) {
+            Ok(())
+        } else {
+            Err(Status::unavailable("connection closed"))
+        }
+    }
+}
+
+/// The receiving half of a streaming call. Dropping it before the end cancels the call.
+pub struct CallStream {
+    handle: Handle,
+    token: u64,
+    inbound: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
+    outcome: Option<oneshot::Receiver<Result<Bytes, Status>>>,
+    done: bool,
+}
+
+impl CallStream {
+    /// The next message from the server; `None` when the call ended OK; `Some(Err)` with
+    /// the status when it failed.
+    pub async fn next(&mut self) -> Option<Result<Bytes, Status>> {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// Polls for the next message (see [`CallStream::next`]); the stream is also a
+    /// `futures_core::Stream`.
+    pub fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Status>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(m) = std::task::ready!(self.inbound.poll_recv(cx)) {
+            return Poll::Ready(Some(match m {
+                Ok((m, wire)) => {
+                    // Taking the message returns its credit to the server.
+                    if wire > 0 {
+                        self.handle.send(Cmd::ConsumeCall {
+                            token: self.token,
+                            n: wire,
+                        });
+                    }
+                    Ok(m)
+                }
+                Err(e) => {
+                    self.done = true;
+                    Err(e)
+                }
+            }));
+        }
+        let Some(outcome) = self.outcome.as_mut() else {
+            self.done = true;
+            return Poll::Ready(None);
+        };
+        let outcome = std::task::ready!(Pin::new(outcome).poll(cx));
+        self.outcome = None;
+        self.done = true;
+        Poll::Ready(match outcome {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(Err(e)),
+            Err(_) => Some(Err(Status::unavailable(
+                "connection closed with the call in flight",
+            ))),
+        })
+    }
+}
+
+impl futures_core::Stream for CallStream {
+    type Item = Result<Bytes, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
+    }
+}
+
+impl Drop for CallStream {
+    fn drop(&mut self) {
+        if !self.done {
+            self.handle.send(Cmd::Cancel { token: self.token });
+        }
+    }
+}
+
+impl Peer {
+    /// A unary call to the other end of this connection.
+    pub async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, Status> {
+        self.call_with(method, body, &CallOptions::default()).await
+    }
+
+    /// A unary call with options.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        body: Bytes,
+        opts: &CallOptions,
+    ) -> Result<Bytes, Status> {
+        let req = unary_req(body, opts, self.opts.default_timeout);
+        UnaryCall::new(&self.handle, method, req).await
+    }
+
+    /// A one-way message to the other end (see [`crate::Client::notify`] for its size limit and
+    /// when it returns).
+    pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        self.handle
+            .check_one_way(method, body.len(), may_compress(&self.opts, &body))?;
+        self.handle.one_way(method, Bodies::One(body)).await
+    }
+}
