@@ -37,16 +37,16 @@ use crate::recycle::Recycler;
 use crate::route::{Method, Route, Router, Unary};
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
-use crate::writer::{write_loop, Outbox, ZERO_COPY_MIN};
+use crate::writer::{write_loop, Outbox};
+
+mod arena;
+
 use crate::{Options, Status};
+use arena::{body_of, core_error_status, outgoing, WriteArena};
 
 /// While taking many commands at once, frames go to the writer every this many bytes, so
 /// that it starts early and the write queue's bound is checked against what is encoded.
 const FLUSH_AT: usize = 256 * 1024;
-
-/// Frames are encoded into a buffer of this size (a new one, or a recycled one, when less
-/// than a frame's worth is left).
-const ARENA_SIZE: usize = 256 * 1024;
 
 /// Bytes are read into a buffer with this much room (renewed below 64 KiB).
 const READ_BUFFER_SIZE: usize = 256 * 1024;
@@ -172,16 +172,10 @@ pub(crate) struct Driver {
     /// Outcomes of unary calls that ended this turn, for their reply slots (see `answer`).
     outcomes: Vec<(u32, Result<Bytes, Status>)>,
     wakers: Vec<std::task::Waker>,
-    arena: BytesMut,
-    /// Bytes of frames at the front of `arena`, not yet queued for the writer (see `cut`).
-    encoded: usize,
-    /// Earlier arenas and read buffers, reused once their frames and messages are gone.
-    write_bufs: Recycler,
+    /// Earlier read buffers, reused once their messages are gone.
     read_bufs: Recycler,
-    batch: Vec<Bytes>,
-    /// Bytes encoded since the last hand-over to the writer.
-    unflushed: usize,
-    writer: Arc<Outbox>,
+    /// Frames encoded and not yet written, and the writer's queue.
+    out: WriteArena,
 }
 
 impl Drop for Driver {
@@ -238,16 +232,11 @@ pub(crate) fn spawn(
         wakers: Vec::new(),
         cancel_pool: Vec::new(),
         spare_ctx: None,
-        arena: BytesMut::new(),
-        encoded: 0,
-        write_bufs: Recycler::default(),
         read_bufs: Recycler::default(),
-        unflushed: 0,
-        batch: Vec::new(),
-        writer: outbox,
+        out: WriteArena::new(outbox),
     };
     let ending = Ending {
-        outbox: driver.writer.clone(),
+        outbox: driver.out.outbox.clone(),
         commands: handle.commands.clone(),
         closed: handle.closed.clone(),
         ready: handle.ready.clone(),
@@ -256,7 +245,7 @@ pub(crate) fn spawn(
         let read = io.read;
         driver.run(read).await;
         // Let the writer flush the final GOAWAY, then stop it.
-        driver.writer.close();
+        driver.out.outbox.close();
         let _ = writer.await;
         drop(ending);
     });
@@ -317,18 +306,18 @@ impl Driver {
                 biased;
                 // While the writer is far behind, new work waits in the channel (which
                 // budgets and flow control bound), so unwritten frames stay bounded.
-                _ = self.writer.drained.notified(), if self.writer.is_full() => {
+                _ = self.out.outbox.drained.notified(), if self.out.outbox.is_full() => {
                     self.tick();
                 }
                 _ = self.handle.commands.ready(),
-                    if !self.writer.is_full() && self.cmds.is_empty() =>
+                    if !self.out.outbox.is_full() && self.cmds.is_empty() =>
                 {
                     self.gather_callers().await;
                     self.tick();
                     self.commands();
                 }
                 // Commands left over when the writer filled up go first, once it drained.
-                _ = std::future::ready(()), if !self.writer.is_full() && !self.cmds.is_empty() => {
+                _ = std::future::ready(()), if !self.out.outbox.is_full() && !self.cmds.is_empty() => {
                     self.tick();
                     self.commands();
                 }
@@ -428,12 +417,12 @@ impl Driver {
         if self.cmds.is_empty() {
             self.handle.commands.take(&mut self.cmds, &mut names);
         }
-        while !self.writer.is_full() {
+        while !self.out.outbox.is_full() {
             let Some(cmd) = self.cmds.pop_front() else {
                 break;
             };
             self.command(cmd, &names);
-            if self.unflushed >= FLUSH_AT {
+            if self.out.unflushed >= FLUSH_AT {
                 self.flush();
             }
         }
@@ -1838,90 +1827,6 @@ impl Driver {
         Some(code)
     }
 
-    /// Makes sure the write arena has `need` bytes to write into after the frames encoded
-    /// so far (the rest of it is scratch).
-    fn arena_room(&mut self, need: usize) {
-        if self.arena.len() - self.encoded < need {
-            self.cut();
-            let room = need.max(ARENA_SIZE);
-            self.arena.clear();
-            self.write_bufs.renew(&mut self.arena, room);
-            self.arena.resize(room, 0);
-        }
-    }
-
-    /// Queues the frames encoded at the front of the arena for the writer, as one piece:
-    /// a run of small frames costs one reference count and one `iovec`, not one per frame.
-    fn cut(&mut self) {
-        if self.encoded > 0 {
-            let run = self.arena.split_to(self.encoded).freeze();
-            self.batch.push(run);
-            self.encoded = 0;
-        }
-    }
-
-    /// Runs a core command that writes one frame, handing it the write arena, and queues
-    /// the written bytes (and an external body plus CRC trailer) for the writer.
-    fn write_with<F>(
-        &mut self,
-        f: F,
-        now: CoreInstant,
-        body: Option<&Bytes>,
-    ) -> Result<muxwire_core::conn::Sent, CoreError>
-    where
-        F: FnOnce(
-            &mut Connection<Box<[StreamSlot]>>,
-            CoreInstant,
-            &mut [u8],
-        ) -> Result<muxwire_core::conn::Sent, CoreError>,
-    {
-        let need =
-            64 * 1024 + body.map_or(0, |b| if b.len() < ZERO_COPY_MIN { b.len() } else { 0 });
-        self.arena_room(need);
-        let start = self.encoded;
-        let sent = f(&mut self.conn, now, &mut self.arena[start..])?;
-        self.encoded += sent.len;
-        self.unflushed +=
-            sent.len + body.map_or(0, |b| if b.len() >= ZERO_COPY_MIN { b.len() } else { 0 });
-        // A large body goes out as it is, after its frame's head (and before its CRC).
-        if let Some(b) = body.filter(|b| b.len() >= ZERO_COPY_MIN) {
-            let trailer = sent.crc.then(|| {
-                let head = &self.arena[start + sent.len - sent.head_len..start + sent.len];
-                muxwire_core::wire::crc_trailer(head, b)
-            });
-            self.cut();
-            self.batch.push(b.clone());
-            if let Some(t) = trailer {
-                self.batch.push(Bytes::copy_from_slice(&t));
-            }
-        }
-        self.tally.frame_out();
-        Ok(sent)
-    }
-
-    /// Writes everything the connection queued and hands the batch to the writer.
-    fn flush(&mut self) {
-        loop {
-            self.arena_room(64 * 1024);
-            let start = self.encoded;
-            match self
-                .conn
-                .poll_transmit(self.now(), &mut self.arena[start..])
-            {
-                Ok(0) | Err(_) => break,
-                Ok(n) => self.encoded += n,
-            }
-        }
-        self.cut();
-        self.unflushed = 0;
-        // Counted before the peer can see these frames.
-        self.tally.publish(&self.stats);
-        if !self.batch.is_empty() {
-            let queued = self.writer.push(&mut self.batch);
-            Stats::peak(&self.stats.write_queue_peak, queued as u64);
-        }
-    }
-
     fn fail_everything(&mut self, why: &str) {
         // Commands that raced the close were never sent: they fail as safe to retry.
         let (rest, rest_names) = self.handle.commands.close();
@@ -1966,39 +1871,11 @@ impl Driver {
     }
 }
 
-fn body_of(b: &Bytes) -> Body<'_> {
-    if b.len() >= ZERO_COPY_MIN {
-        Body::External(b.len())
-    } else {
-        Body::Inline(b)
-    }
-}
-
-fn outgoing(b: &Bytes, codec: Codec) -> Outgoing<'_> {
-    Outgoing {
-        body: body_of(b),
-        codec,
-        more: false,
-    }
-}
-
 /// A one-way call to queue. `prepared` says the body is already in wire form.
 fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> CallReq {
     let mut req = CallReq::new(method, body, true, true, None, Vec::new(), prepared);
     req.prepared = prepared.is_some();
     req
-}
-
-pub(crate) fn core_error_status(e: CoreError) -> Status {
-    match e {
-        CoreError::TooLarge => Status::resource_exhausted(
-            "message exceeds the peer's max_message_size or max_metadata_size",
-        ),
-        CoreError::NotAccepting => Status::refused("connection is draining"),
-        CoreError::Closed => Status::unavailable("connection closed"),
-        CoreError::InvalidArgument(what) => Status::invalid_argument(what),
-        other => Status::internal(other.to_string()),
-    }
 }
 
 /// The incoming side of a stream: chunks of the message being reassembled, and the credit
