@@ -3,6 +3,9 @@
 //! a command channel; the driver turns commands and received bytes into frames, queues
 //! them for the writer, which sends everything queued with one vectored write.
 
+mod arena;
+mod send;
+
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -10,17 +13,16 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use muxwire_core::conn::{
-    Body, CallSpec, Connection, Error as CoreError, Event, FailReason, Outgoing, StreamSlot,
+    CallSpec, Connection, Error as CoreError, Event, FailReason, Outgoing, StreamSlot,
 };
 use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
 use muxwire_core::wire::{
-    Codec, ErrorCode, Flags, FrameType, Metadata, Side, StatusCode, StreamId, MIN_CHUNK,
+    Codec, ErrorCode, Flags, FrameType, Metadata, Side, StatusCode, StreamId,
 };
 use rustc_hash::FxHashMap;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::budget::Permit;
 use crate::commands::{
     Bodies, CallMethod, CallRef, CallReq, Cmd, Commands, ReplyTo, Room, StreamKey,
 };
@@ -38,11 +40,10 @@ use crate::route::{Method, Route, Router, Unary};
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox};
-
-mod arena;
-
 use crate::{Options, Status};
-use arena::{body_of, core_error_status, outgoing, WriteArena};
+
+use arena::{core_error_status, outgoing, WriteArena};
+use send::{Item, SendQueue};
 
 /// While taking many commands at once, frames go to the writer every this many bytes, so
 /// that it starts early and the write queue's bound is checked against what is encoded.
@@ -72,46 +73,6 @@ struct Served {
     unary: Option<(Unary, Context, Option<Bytes>)>,
 }
 
-/// One queued message: its bytes (compressed with `codec`), whether it ends the caller's
-/// side, and the permit that is released once it has been written.
-struct Item {
-    body: Bytes,
-    end: bool,
-    codec: Codec,
-    permit: Option<Permit>,
-}
-
-impl Item {
-    /// A message, or (without a body) the caller's bare half-close.
-    fn send(body: Option<Bytes>, end: bool, permit: Option<Permit>) -> Item {
-        let codec = Codec::Identity;
-        match body {
-            Some(body) => Item {
-                body,
-                end,
-                codec,
-                permit,
-            },
-            None => Item {
-                body: Bytes::new(),
-                end: true,
-                codec,
-                permit,
-            },
-        }
-    }
-
-    /// A prepared message (possibly compressed) with no permit.
-    fn new(body: Bytes, end: bool, codec: Codec) -> Item {
-        Item {
-            body,
-            end,
-            codec,
-            permit: None,
-        }
-    }
-}
-
 impl Served {
     fn new(
         gen: u64,
@@ -127,13 +88,6 @@ impl Served {
             unary,
         }
     }
-}
-
-/// Messages waiting for credit (or for the stream to open), in order.
-#[derive(Default)]
-struct SendQueue {
-    items: VecDeque<Item>,
-    status: Option<Result<Option<Bytes>, Status>>,
 }
 
 pub(crate) struct Driver {
@@ -1568,166 +1522,6 @@ impl Driver {
                     self.fail_req(req, status);
                 }
                 Ok(())
-            }
-        }
-    }
-
-    /// Compresses a body when configured and worthwhile. `codec` may already say how a
-    /// retried body was compressed.
-    fn prepare(&self, body: Option<Bytes>, codec: Option<Codec>) -> (Option<Bytes>, Codec) {
-        let Some(b) = body else {
-            return (None, Codec::Identity);
-        };
-        let want = codec.or(self.opts.compress_with);
-        match want {
-            Some(c)
-                if c != Codec::Identity
-                    && b.len() >= self.opts.compress_threshold
-                    && self.conn.peer_settings().accepts_codec(c)
-                    && self.conn.is_established() =>
-            {
-                match compress::compress(c, &b) {
-                    Some(z) => (Some(z), c),
-                    None => (Some(b), Codec::Identity),
-                }
-            }
-            _ => (Some(b), Codec::Identity),
-        }
-    }
-
-    /// Puts a message (or what is left of it) back at the front of `id`'s queue.
-    /// `pump` holds the queue while it sends, so it is present.
-    fn requeue(&mut self, id: u32, item: Item) {
-        let q = self.queues.get_mut(&id).expect("present");
-        q.items.push_front(item);
-    }
-
-    /// Sends queued messages (and a queued STATUS) for `id` while credit lasts.
-    fn pump(&mut self, id: u32) {
-        loop {
-            let Some(q) = self.queues.get_mut(&id) else {
-                return;
-            };
-            let Some(Item {
-                body,
-                end,
-                codec,
-                permit,
-            }) = q.items.pop_front()
-            else {
-                if let Some(result) = q.status.take() {
-                    self.queues.remove(&id);
-                    self.reply(id, result);
-                }
-                return;
-            };
-            let now = self.now();
-            if body.is_empty() && end && self.calls.contains_key(&id) {
-                // A bare half-close.
-                let _ = self.write_with(
-                    |conn, now, out| conn.send_message(now, StreamId(id), None, true, out),
-                    now,
-                    None,
-                );
-                continue;
-            }
-            let credit = self.conn.send_credit(StreamId(id)) as usize;
-            let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(64);
-            let room = credit.min(frame_room);
-            let (now_part, rest) = if body.len() <= room {
-                (body.clone(), None)
-            } else if room >= MIN_CHUNK {
-                (body.slice(..room), Some(body.slice(room..)))
-            } else {
-                // Not enough credit for even a minimal chunk: let the core record that this
-                // stream waits (it reports WindowOpened when credit arrives), then wait.
-                let probe = Outgoing {
-                    body: Body::External(body.len().min(frame_room)),
-                    codec,
-                    more: false,
-                };
-                let _ =
-                    self.conn
-                        .send_message(now, StreamId(id), Some(probe), false, &mut [0u8; 0]);
-                self.requeue(
-                    id,
-                    Item {
-                        body,
-                        end,
-                        codec,
-                        permit,
-                    },
-                );
-                return;
-            };
-            let more = rest.is_some();
-            // Every chunk of a message carries the message's codec (PROTOCOL.md 8.4).
-            let msg = Outgoing {
-                body: body_of(&now_part),
-                codec,
-                more,
-            };
-            let is_caller = self.calls.contains_key(&id);
-            let half = end && !more && is_caller;
-            let r = self.write_with(
-                |conn, now, out| conn.send_message(now, StreamId(id), Some(msg), half, out),
-                now,
-                Some(&now_part),
-            );
-            match r {
-                Ok(_) => {
-                    // The permit (if any) is released when the last piece is written.
-                    if let Some(rest) = rest {
-                        self.requeue(
-                            id,
-                            Item {
-                                body: rest,
-                                end,
-                                codec,
-                                permit,
-                            },
-                        );
-                    }
-                }
-                Err(CoreError::Blocked { .. }) => {
-                    self.requeue(
-                        id,
-                        Item {
-                            body,
-                            end,
-                            codec,
-                            permit,
-                        },
-                    );
-                    return;
-                }
-                Err(
-                    CoreError::InvalidState
-                    | CoreError::UnknownStream
-                    | CoreError::WrongRole
-                    | CoreError::Closed,
-                ) => {
-                    // The stream can take no more data (a STATUS, CANCEL or deadline got
-                    // there first). A caller's call ends through the core's events; a
-                    // served call whose reply waited behind this data answers now, or
-                    // nothing would ever end it on this side.
-                    let waiting_reply = self.queues.remove(&id).is_some_and(|q| q.status.is_some());
-                    if waiting_reply && self.served.contains_key(&id) {
-                        self.reply(id, Err(Status::cancelled("the caller stopped the call")));
-                    }
-                    return;
-                }
-                Err(e) => {
-                    // The message breaks a limit: drop what is queued and make sure the call
-                    // still ends on both sides.
-                    self.queues.remove(&id);
-                    if self.served.contains_key(&id) {
-                        self.reply(id, Err(core_error_status(e)));
-                    } else if let Some(token) = self.calls.get(&id).map(|c| c.token) {
-                        self.cancel_token(token, core_error_status(e));
-                    }
-                    return;
-                }
             }
         }
     }
