@@ -119,7 +119,7 @@ impl Driver {
                 return;
             };
             let now = self.now();
-            if body.is_empty() && end && self.calls.contains_key(&id) {
+            if body.is_empty() && end && self.caller.calls.contains_key(&id) {
                 // A bare half-close.
                 let _ = self.write_with(
                     |conn, now, out| conn.send_message(now, StreamId(id), None, true, out),
@@ -164,7 +164,7 @@ impl Driver {
                 codec,
                 more,
             };
-            let is_caller = self.calls.contains_key(&id);
+            let is_caller = self.caller.calls.contains_key(&id);
             let half = end && !more && is_caller;
             let r = self.write_with(
                 |conn, now, out| conn.send_message(now, StreamId(id), Some(msg), half, out),
@@ -220,7 +220,7 @@ impl Driver {
                     self.queues.remove(&id);
                     if self.served.contains_key(&id) {
                         self.reply(id, Err(core_error_status(e)));
-                    } else if let Some(token) = self.calls.get(&id).map(|c| c.token) {
+                    } else if let Some(token) = self.caller.calls.get(&id).map(|c| c.token) {
                         self.cancel_token(token, core_error_status(e));
                     }
                     return;

@@ -1,0 +1,402 @@
+//! The caller side: calls this end made. A call opens at once when the peer's stream
+//! limit, storage and credit allow (its first message inline when it fits), or waits in
+//! order; its reply arrives as the core's events and goes to the caller's reply slot or
+//! channel. One-way calls are encoded straight into the write arena while nothing waits.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use muxwire_core::conn::{CallSpec, Error as CoreError, Outgoing};
+use muxwire_core::time::Duration as CoreDuration;
+use muxwire_core::wire::{Codec, StatusCode, StreamId};
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+
+use super::arena::{core_error_status, outgoing};
+use super::send::Item;
+use super::{Driver, Incoming};
+use crate::commands::{Bodies, CallMethod, CallReq, ReplyTo, Room};
+use crate::compress;
+use crate::handle::{inline_room, one_way_fits};
+use crate::stats::Stats;
+use crate::status::Status;
+
+/// The calls this side made: those under way, and those still waiting to open.
+#[derive(Default)]
+pub(super) struct Caller {
+    /// Calls under way, by stream id.
+    pub(super) calls: FxHashMap<u32, OwnCall>,
+    /// The stream id of each call under way, by token.
+    pub(super) tokens: FxHashMap<u64, u32>,
+    /// Calls (one-way calls among them) waiting for a stream id, storage or credit.
+    pub(super) waiting: VecDeque<Box<CallReq>>,
+    /// Messages sent on calls that still wait to open, by token.
+    pub(super) early: FxHashMap<u64, Vec<Item>>,
+}
+
+/// A call this side made.
+pub(super) struct OwnCall {
+    pub(super) token: u64,
+    pub(super) reply: Option<ReplyTo>,
+    pub(super) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
+    pub(super) incoming: Incoming,
+    pub(super) last: Option<Bytes>,
+}
+
+impl Driver {
+    pub(super) fn status(
+        &mut self,
+        stream: u32,
+        code: StatusCode,
+        reason: String,
+        body: Option<(Bytes, Codec)>,
+    ) {
+        // The final message's bytes count against the connection window: give them back.
+        if let Some((data, _)) = &body {
+            self.conn.consume(StreamId(stream), data.len());
+        }
+        let Some(mut c) = self.caller.calls.remove(&stream) else {
+            return;
+        };
+        self.caller.tokens.remove(&c.token);
+        self.queues.remove(&stream);
+        let result = if code == StatusCode::OK {
+            let last = match body {
+                Some((data, codec)) => {
+                    match compress::decompress(codec, data, self.opts.max_message_size as usize) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            self.complete(c, Err(e));
+                            return;
+                        }
+                    }
+                }
+                None => None,
+            };
+            match (&c.inbound, last) {
+                (Some(tx), Some(m)) => {
+                    let _ = tx.send(Ok((m, 0)));
+                    Ok(Bytes::new())
+                }
+                (_, Some(m)) => Ok(m),
+                (_, None) => Ok(c.last.take().unwrap_or_default()),
+            }
+        } else {
+            Err(Status::new(code, reason))
+        };
+        self.complete(c, result);
+    }
+
+    pub(super) fn complete(&mut self, c: OwnCall, result: Result<Bytes, Status>) {
+        self.tally.ended(match &result {
+            Ok(_) => StatusCode::OK,
+            Err(s) => s.code,
+        });
+        if let Some(tx) = c.inbound {
+            if let Err(e) = &result {
+                let _ = tx.send(Err(e.clone()));
+            }
+        }
+        if let Some(to) = c.reply {
+            self.answer(to, result);
+        }
+    }
+
+    /// Hands a call's outcome to its caller: at once on a channel; into its reply slot at
+    /// the end of this turn (`after`), with the others, under one lock.
+    pub(super) fn answer(&mut self, to: ReplyTo, result: Result<Bytes, Status>) {
+        match to {
+            ReplyTo::Channel(tx) => {
+                let _ = tx.send(result);
+            }
+            ReplyTo::Slot(slot) => self.outcomes.push((slot, result)),
+        }
+    }
+
+    pub(super) fn finish_call(&mut self, stream: u32, result: Result<Bytes, Status>) {
+        if let Some(c) = self.caller.calls.remove(&stream) {
+            self.caller.tokens.remove(&c.token);
+            self.queues.remove(&stream);
+            self.complete(c, result);
+        }
+    }
+
+    pub(super) fn cancel_token(&mut self, token: u64, status: Status) {
+        if let Some(pos) = self.caller.waiting.iter().position(|r| r.token == token) {
+            let req = self.caller.waiting.remove(pos).expect("position is valid");
+            self.caller.early.remove(&token);
+            self.fail_req(*req, status);
+            return;
+        }
+        let Some(&id) = self.caller.tokens.get(&token) else {
+            return;
+        };
+        // The call ends for the application now, whatever the core's state (it may
+        // already be settled); CANCEL goes out if the stream is still open.
+        let _ = self.conn.cancel(self.now(), StreamId(id), status.code);
+        self.finish_call(id, Err(status));
+    }
+
+    pub(super) fn fail_req(&mut self, req: CallReq, status: Status) {
+        self.tally.ended(status.code);
+        if let Some(tx) = req.inbound {
+            let _ = tx.send(Err(status.clone()));
+        }
+        if let Some(to) = req.reply {
+            self.answer(to, Err(status));
+        }
+    }
+
+    /// Opens a call; `names` holds the method names of the commands it came with.
+    pub(super) fn open(&mut self, req: CallReq, names: &str) {
+        if !req.one_way {
+            self.tally.started(true);
+        }
+        // Calls keep their order: a new one goes straight out only if none waits.
+        if !self.caller.waiting.is_empty() {
+            self.wait(req, names);
+            self.retry_waiting();
+        } else if let Err(req) = self.try_open(req, names) {
+            self.wait(req, names);
+        }
+    }
+
+    /// Queues a call that cannot open yet; it keeps its own copy of its method name.
+    pub(super) fn wait(&mut self, mut req: CallReq, names: &str) {
+        if let CallMethod::Queued(name) = req.method {
+            req.method = CallMethod::Owned(name.of(names).to_string());
+        }
+        self.caller.waiting.push_back(Box::new(req));
+    }
+
+    /// Encodes one-way calls to `method` straight into the write buffer while nothing
+    /// waits ahead of them and credit lasts; the rest wait in order, like single calls.
+    /// Their bytes leave the queue's budget as they are encoded or dropped.
+    pub(super) fn send_one_way(&mut self, method: &str, bodies: Bodies) {
+        let now = self.now();
+        let max_frame = self.conn.peer_settings().max_frame_size;
+        let mut rest = bodies.into_iter();
+        while self.caller.waiting.is_empty() {
+            let Some(body) = rest.next() else {
+                return;
+            };
+            let counted = body.len();
+            let (body, codec) = self.prepare(Some(body), None);
+            let body = body.unwrap_or_default();
+            let result = match one_way_fits(max_frame, method, body.len()) {
+                Err(status) => Err(status),
+                Ok(()) => {
+                    let spec = CallSpec {
+                        method,
+                        deadline: None,
+                        entries: &[],
+                        one_way: true,
+                        end_stream: true,
+                        message: Some(outgoing(&body, codec)),
+                    };
+                    match self.write_with(
+                        |conn, now, out| conn.open_call(now, &spec, out),
+                        now,
+                        Some(&body),
+                    ) {
+                        Ok(_) => Ok(()),
+                        Err(
+                            CoreError::StreamLimit
+                            | CoreError::StorageFull
+                            | CoreError::Blocked { .. },
+                        ) => {
+                            // Out of credit or ids: this one and the rest wait their turn.
+                            self.wait_one_way(method, body, Some(codec), counted);
+                            break;
+                        }
+                        Err(e) => Err(core_error_status(e)),
+                    }
+                }
+            };
+            self.one_way_done += counted;
+            if let Err(status) = result {
+                self.drop_one_way(method, status, None);
+            }
+        }
+        for body in rest {
+            let counted = body.len();
+            self.wait_one_way(method, body, None, counted);
+        }
+    }
+
+    /// Queues a one-way call behind calls that wait for credit or ids; it keeps its
+    /// `counted` bytes of the queue's budget until it is sent or dropped.
+    pub(super) fn wait_one_way(
+        &mut self,
+        method: &str,
+        body: Bytes,
+        codec: Option<Codec>,
+        counted: usize,
+    ) {
+        let mut req = one_way_req(method, Some(body), codec);
+        req.room = Some(Room::new(self.handle.commands.clone(), counted));
+        self.caller.waiting.push_back(Box::new(req));
+    }
+
+    /// A one-way message that cannot be sent: counted as a limit rejection and reported
+    /// to whoever waits for it (`notify_confirmed`), or logged.
+    pub(super) fn drop_one_way(&mut self, method: &str, status: Status, reply: Option<ReplyTo>) {
+        Stats::add(&self.stats.limit_rejections, 1);
+        match reply {
+            Some(to) => self.answer(to, Err(status)),
+            None => tracing::warn!(method, "one-way message dropped: {status}"),
+        }
+    }
+
+    /// Opens queued calls while the peer's limit and our storage allow.
+    pub(super) fn retry_waiting(&mut self) {
+        while let Some(req) = self.caller.waiting.pop_front() {
+            // A waiting call owns its method name.
+            match self.try_open(*req, "") {
+                Ok(()) => {}
+                Err(req) => {
+                    self.caller.waiting.push_front(Box::new(req));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Opens `req` now, or gives it back to wait (for a stream id, storage or credit).
+    // Given back by value: boxing it would cost an allocation on every call.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn try_open(&mut self, mut req: CallReq, names: &str) -> Result<(), CallReq> {
+        let method = req.method.of(names);
+        let now = self.now();
+        // Compress first: the frame must fit what goes on the wire.
+        let (body, codec) = if req.prepared {
+            (req.body.take(), req.compress.unwrap_or(Codec::Identity))
+        } else {
+            self.prepare(req.body.take(), req.compress)
+        };
+        let max_frame = self.conn.peer_settings().max_frame_size;
+        if req.one_way {
+            // One frame, whole: a body too large for it is refused, never cut or dropped
+            // (a lack of credit only makes it wait, below).
+            let len = body.as_ref().map_or(0, Bytes::len);
+            if let Err(status) = one_way_fits(max_frame, method, len) {
+                self.drop_one_way(method, status, req.reply.take());
+                return Ok(());
+            }
+        }
+        let max_inline = inline_room(max_frame, method);
+        let fits = req.one_way
+            || body.as_ref().is_none_or(|b| {
+                b.len() <= max_inline && (b.len() as u64) <= self.conn.send_credit(StreamId(0))
+            });
+        let entries: Vec<(&str, &[u8])> = req
+            .entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), &v[..]))
+            .collect();
+        let inline_end = req.end && fits;
+        let message = if fits {
+            body.as_ref().map(|b| outgoing(b, codec))
+        } else {
+            None
+        };
+        let spec = CallSpec {
+            method,
+            deadline: req
+                .timeout
+                .map(|d| CoreDuration::from_micros(d.as_micros() as u64)),
+            entries: &entries,
+            one_way: req.one_way,
+            end_stream: inline_end || (req.one_way),
+            message: if req.one_way {
+                message.or(Some(Outgoing::bytes(&[])))
+            } else {
+                message
+            },
+        };
+        let r = self.write_with(
+            |conn, now, out| conn.open_call(now, &spec, out),
+            now,
+            body.as_ref().filter(|_| fits),
+        );
+        match r {
+            Ok(sent) => {
+                if req.one_way {
+                    if let Some(to) = req.reply.take() {
+                        self.answer(to, Ok(Bytes::new()));
+                    }
+                    return Ok(());
+                }
+                let id = sent.stream.0;
+                self.caller.tokens.insert(req.token, id);
+                self.caller.calls.insert(
+                    id,
+                    OwnCall {
+                        token: req.token,
+                        reply: req.reply.take(),
+                        inbound: req.inbound.take(),
+                        incoming: Incoming::default(),
+                        last: None,
+                    },
+                );
+                if !fits {
+                    if let Some(b) = body {
+                        self.queues
+                            .entry(id)
+                            .or_default()
+                            .items
+                            .push_back(Item::new(b, req.end, codec));
+                    } else if req.end {
+                        self.queues
+                            .entry(id)
+                            .or_default()
+                            .items
+                            .push_back(Item::new(Bytes::new(), true, Codec::Identity));
+                    }
+                }
+                // Messages sent while the call waited to open follow its first frame.
+                if let Some(early) = self.caller.early.remove(&req.token) {
+                    self.queues.entry(id).or_default().items.extend(early);
+                }
+                if self.queues.contains_key(&id) {
+                    self.pump(id);
+                }
+                Ok(())
+            }
+            Err(CoreError::StreamLimit | CoreError::StorageFull) => {
+                // Keep the prepared (possibly compressed) body for the retry.
+                req.body = body;
+                req.compress = Some(codec);
+                req.prepared = true;
+                Err(req)
+            }
+            Err(CoreError::Blocked { .. }) if req.one_way => {
+                req.body = body;
+                req.compress = Some(codec);
+                req.prepared = true;
+                Err(req)
+            }
+            Err(e) => {
+                let status = core_error_status(e);
+                if matches!(e, CoreError::TooLarge) {
+                    Stats::add(&self.stats.limit_rejections, 1);
+                }
+                if req.one_way {
+                    if let Some(to) = req.reply.take() {
+                        self.answer(to, Err(status));
+                    }
+                } else {
+                    self.fail_req(req, status);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A one-way call to queue. `prepared` says the body is already in wire form.
+fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> CallReq {
+    let mut req = CallReq::new(method, body, true, true, None, Vec::new(), prepared);
+    req.prepared = prepared.is_some();
+    req
+}
