@@ -4,6 +4,7 @@
 //! them for the writer, which sends everything queued with one vectored write.
 
 mod arena;
+mod callee;
 mod caller;
 mod send;
 
@@ -14,32 +15,29 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use muxwire_core::conn::{Connection, Event, FailReason, StreamSlot};
-use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
+use muxwire_core::time::Instant as CoreInstant;
 use muxwire_core::wire::{
     Codec, ErrorCode, Flags, FrameType, Metadata, Side, StatusCode, StreamId,
 };
 use rustc_hash::FxHashMap;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::commands::{CallRef, CallReq, Cmd, Commands, StreamKey};
+use crate::commands::{CallReq, Cmd, Commands, StreamKey};
 use tokio::time::Instant;
 
 use crate::compress;
-use crate::handle::{Flag, Handle, Peer};
-use crate::handler::{
-    BoxFuture, CancelState, Context, Inbound, Outbound, SyncHandler, UnaryHandler,
-};
-use crate::panics::{self, CatchPanic};
+use crate::handle::{Flag, Handle};
 use crate::pool;
 use crate::recycle::Recycler;
-use crate::route::{Method, Route, Router, Unary};
+use crate::route::Router;
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox};
 use crate::{Options, Status};
 
-use arena::{core_error_status, outgoing, WriteArena};
+use arena::WriteArena;
+use callee::Callee;
 use caller::Caller;
 use send::{Item, SendQueue};
 
@@ -50,40 +48,10 @@ const FLUSH_AT: usize = 256 * 1024;
 /// Bytes are read into a buffer with this much room (renewed below 64 KiB).
 const READ_BUFFER_SIZE: usize = 256 * 1024;
 
-/// A call this side serves.
-struct Served {
-    /// Tells this call from earlier ones on the same stream id.
-    gen: u64,
-    /// Messages for a streaming handler, with their wire size (credit returned on take).
-    inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
-    cancel: Arc<CancelState>,
-    incoming: Incoming,
-    /// The request of a unary call, gathered until END_STREAM.
-    unary: Option<(Unary, Context, Option<Bytes>)>,
-}
-
-impl Served {
-    fn new(
-        gen: u64,
-        cancel: Arc<CancelState>,
-        inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
-        unary: Option<(Unary, Context, Option<Bytes>)>,
-    ) -> Served {
-        Served {
-            gen,
-            inbound,
-            cancel,
-            incoming: Incoming::default(),
-            unary,
-        }
-    }
-}
-
 pub(crate) struct Driver {
     conn: Connection<Box<[StreamSlot]>>,
     opts: Arc<Options>,
     stats: Arc<Stats>,
-    router: Option<Arc<Router>>,
     handle: Handle,
     /// Commands taken from the queue and not yet carried out, with their names.
     cmds: VecDeque<Cmd>,
@@ -98,17 +66,12 @@ pub(crate) struct Driver {
     clock: CoreInstant,
     /// The calls this side made.
     caller: Caller,
-    served: FxHashMap<u32, Served>,
+    /// The calls this side serves.
+    callee: Callee,
     queues: FxHashMap<u32, SendQueue>,
-    /// The generation the next served call gets.
-    next_gen: u64,
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
-    /// Cancellation states to reuse (see `cancel_state`).
-    cancel_pool: Vec<Arc<CancelState>>,
     /// Per-call counts not yet added to `stats`.
     tally: Tally,
-    /// The context lent to sync handlers (see `run_sync`).
-    spare_ctx: Option<Context>,
     /// Outcomes of unary calls that ended this turn, for their reply slots (see `answer`).
     outcomes: Vec<(u32, Result<Bytes, Status>)>,
     wakers: Vec<std::task::Waker>,
@@ -150,7 +113,6 @@ pub(crate) fn spawn(
         conn,
         opts,
         stats,
-        router,
         handle: handle.clone(),
         cmds: VecDeque::new(),
         names: String::new(),
@@ -160,15 +122,12 @@ pub(crate) fn spawn(
         epoch,
         clock: CoreInstant(0),
         caller: Caller::default(),
-        served: FxHashMap::default(),
+        callee: Callee::new(router),
         queues: FxHashMap::default(),
-        next_gen: 1,
         pings: VecDeque::new(),
         outcomes: Vec::new(),
         tally: Tally::default(),
         wakers: Vec::new(),
-        cancel_pool: Vec::new(),
-        spare_ctx: None,
         read_bufs: Recycler::default(),
         out: WriteArena::new(outbox),
     };
@@ -484,7 +443,7 @@ impl Driver {
             }
             Event::Cancelled { stream, code } => {
                 let mut not_started = false;
-                if let Some(s) = self.served.get(&stream.0) {
+                if let Some(s) = self.callee.served.get(&stream.0) {
                     s.cancel.cancel();
                     if let Some(tx) = &s.inbound {
                         let _ = tx.send(Err(Status::cancelled("cancelled by the caller")));
@@ -508,13 +467,13 @@ impl Driver {
                 }
             }
             Event::DeadlineExceeded { stream } => {
-                if let Some(s) = self.served.get(&stream.0) {
+                if let Some(s) = self.callee.served.get(&stream.0) {
                     s.cancel.cancel();
                 }
                 self.end_served(stream.0, StatusCode::DEADLINE_EXCEEDED);
             }
             Event::CallAborted { stream, code } => {
-                if let Some(s) = self.served.get(&stream.0) {
+                if let Some(s) = self.callee.served.get(&stream.0) {
                     s.cancel.cancel();
                 }
                 Stats::add(&self.stats.limit_rejections, 1);
@@ -578,259 +537,10 @@ impl Driver {
         }
     }
 
-    /// A handler's context with a fresh (or recycled) cancellation state.
-    fn new_context(
-        &mut self,
-        method: Bytes,
-        deadline: Option<Instant>,
-        metadata: Vec<(String, Bytes)>,
-    ) -> Context {
-        Context {
-            method,
-            deadline,
-            metadata,
-            cancel: self.cancel_state(),
-            peer: Peer::new(self.handle.clone(), self.opts.clone()),
-        }
-    }
-
-    /// Runs a one-way call's handler: no stream state, no reply. This is the hot path of
-    /// a notification stream, so it moves what it can instead of sharing it.
-    fn one_way_call(
-        &mut self,
-        stream: u32,
-        method: &[u8],
-        entries: Vec<(String, Bytes)>,
-        deadline: Option<CoreDuration>,
-        body: Option<(Bytes, Codec, bool)>,
-    ) {
-        let Some((data, codec, _)) = body else {
-            return;
-        };
-        self.conn.consume(StreamId(stream), data.len());
-        // Borrow the router without sharing it (no reference count per message).
-        let router = self.router.take();
-        self.run_one_way(router.as_deref(), method, entries, deadline, data, codec);
-        self.router = router;
-    }
-
-    fn run_one_way(
-        &mut self,
-        router: Option<&Router>,
-        method: &[u8],
-        entries: Vec<(String, Bytes)>,
-        deadline: Option<CoreDuration>,
-        data: Bytes,
-        codec: Codec,
-    ) {
-        let name = std::str::from_utf8(method).unwrap_or("");
-        let (method, handler) = match router.and_then(|r| r.get(name)) {
-            Some(Route {
-                name,
-                method: Method::Unary(h),
-            }) => (name, h),
-            _ => {
-                tracing::debug!(method = name, "one-way call to no unary handler dropped");
-                return;
-            }
-        };
-        let req = match compress::decompress(codec, data, self.opts.max_message_size as usize) {
-            Ok(req) => req,
-            Err(e) => {
-                tracing::debug!(%e, "one-way call dropped");
-                return;
-            }
-        };
-        let deadline =
-            deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
-        match handler {
-            Unary::Sync(h) => {
-                if let Err(status) = self.run_sync(&**h, method, deadline, entries, req) {
-                    self.tally.one_way_ended(status.code);
-                    return;
-                }
-            }
-            Unary::Async(h) => {
-                let ctx = self.new_context(method.clone(), deadline, entries);
-                match start_unary(method, &**h, ctx, req) {
-                    Ok((fut, None)) => {
-                        let watched = CatchPanic::new(fut, method.clone());
-                        tokio::spawn(async move {
-                            let _ = watched.await;
-                        });
-                    }
-                    Ok((_, Some(Ok(_)))) => {}
-                    Ok((_, Some(Err(status)))) | Err(status) => {
-                        self.tally.one_way_ended(status.code);
-                        return;
-                    }
-                }
-            }
-        }
-        self.tally.one_way_ended(StatusCode::OK);
-    }
-
-    /// Runs a sync handler. It only borrows its context, so one is kept and refilled: no
-    /// reference counts change per call.
-    fn run_sync(
-        &mut self,
-        h: &dyn SyncHandler,
-        method: &Bytes,
-        deadline: Option<Instant>,
-        entries: Vec<(String, Bytes)>,
-        req: Bytes,
-    ) -> Result<Bytes, Status> {
-        let mut ctx = match self.spare_ctx.take() {
-            Some(ctx) => ctx,
-            None => self.new_context(Bytes::new(), None, Vec::new()),
-        };
-        // The kept context still names the last method (the router's copy): a run of calls
-        // to one method shares it without touching its count.
-        if ctx.method.as_ptr() != method.as_ptr() || ctx.method.len() != method.len() {
-            ctx.method = method.clone();
-        }
-        ctx.deadline = deadline;
-        ctx.metadata = entries;
-        let done = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
-        // Keep it only if the handler kept no part of it.
-        if Arc::strong_count(&ctx.cancel) == 1 {
-            ctx.metadata.clear();
-            self.spare_ctx = Some(ctx);
-        }
-        done
-    }
-
-    /// A unary call whose whole request came in its CALL frame, to a sync handler: answered
-    /// here and now, with no stream state (unless a large reply needs it) and no reference
-    /// counts per call. The handler runs before the next frame is read, so nothing can
-    /// cancel it meanwhile (as on the stream path, where a sync handler runs at once too).
-    #[allow(clippy::too_many_arguments)]
-    fn inline_sync(
-        &mut self,
-        stream: u32,
-        method: &Bytes,
-        h: &dyn SyncHandler,
-        entries: Vec<(String, Bytes)>,
-        deadline: Option<CoreDuration>,
-        data: Bytes,
-        codec: Codec,
-    ) {
-        self.conn.consume(StreamId(stream), data.len());
-        let max = self.opts.max_message_size as usize;
-        let result = compress::decompress(codec, data, max).and_then(|req| {
-            let deadline =
-                deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
-            self.run_sync(h, method, deadline, entries, req)
-        });
-        if let Some(code) = self.write_reply(stream, result.map(Some)) {
-            self.tally.ended(code);
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn incoming_call(
-        &mut self,
-        stream: u32,
-        method: &[u8],
-        entries: Vec<(String, Bytes)>,
-        deadline: Option<CoreDuration>,
-        one_way: bool,
-        end: bool,
-        body: Option<(Bytes, Codec, bool)>,
-    ) {
-        if one_way {
-            self.one_way_call(stream, method, entries, deadline, body);
-            return;
-        }
-        let name = std::str::from_utf8(method).unwrap_or("");
-        #[cfg(test)]
-        if name == tests::PANIC_METHOD {
-            panic!("a test asked this connection's driver to panic");
-        }
-        // The hot path: borrow the router (no reference count) and answer a whole request
-        // to a sync handler inline.
-        let router = self.router.take();
-        let sync = match router.as_deref().and_then(|r| r.get(name)) {
-            Some(Route {
-                name,
-                method: Method::Unary(Unary::Sync(h)),
-            }) if end => Some((name, h)),
-            _ => None,
-        };
-        let body = match (sync, body) {
-            (Some((name, h)), Some((data, codec, false))) => {
-                self.inline_sync(stream, name, &**h, entries, deadline, data, codec);
-                self.router = router;
-                return;
-            }
-            (_, body) => body,
-        };
-        self.router = router;
-        let router = self.router.clone();
-        let cancel = self.cancel_state();
-        let gen = self.next_gen;
-        self.next_gen += 1;
-        let call = CallRef { stream, gen };
-        let Some(route) = router.as_ref().and_then(|r| r.get(name)).cloned() else {
-            self.served
-                .insert(stream, Served::new(gen, cancel, None, None));
-            let msg = format!("unknown method {name:?}");
-            self.reply(stream, Err(Status::unimplemented(msg)));
-            return;
-        };
-        let ctx = Context {
-            // The router's copy of the name: the received frame may be large, and the
-            // context lives as long as the handler runs.
-            method: route.name,
-            deadline: deadline
-                .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
-            metadata: entries,
-            cancel: cancel.clone(),
-            peer: Peer::new(self.handle.clone(), self.opts.clone()),
-        };
-        match route.method {
-            Method::Unary(h) => {
-                self.served
-                    .insert(stream, Served::new(gen, cancel, None, Some((h, ctx, None))));
-                if let Some((data, codec, more)) = body {
-                    self.message(stream, Piece::Bytes(data), codec, more, end);
-                } else if end {
-                    self.half_closed(stream);
-                }
-            }
-            Method::Streaming(h) => {
-                let (itx, irx) = mpsc::unbounded_channel();
-                self.served
-                    .insert(stream, Served::new(gen, cancel, Some(itx), None));
-                let inbound = Inbound::new(irx, self.handle.clone(), call);
-                let outbound = Outbound::new(self.handle.clone(), call);
-                let method = ctx.method.clone();
-                match panics::catch(&method, || h.call(ctx, inbound, outbound)) {
-                    Ok(fut) => {
-                        let handle = self.handle.clone();
-                        tokio::spawn(async move {
-                            let result = CatchPanic::new(fut, method).await.map(|()| None);
-                            handle.send(Cmd::Reply { call, result });
-                        });
-                    }
-                    Err(status) => {
-                        self.reply(stream, Err(status));
-                        return;
-                    }
-                }
-                if let Some((data, codec, more)) = body {
-                    self.message(stream, Piece::Bytes(data), codec, more, end);
-                } else if end {
-                    self.half_closed(stream);
-                }
-            }
-        }
-    }
-
     /// A message or chunk on any stream.
     fn message(&mut self, stream: u32, data: Piece, codec: Codec, more: bool, end: bool) {
         let max = self.opts.max_message_size as usize;
-        if let Some(s) = self.served.get_mut(&stream) {
+        if let Some(s) = self.callee.served.get_mut(&stream) {
             let streaming = s.inbound.is_some();
             let Some((msg, wire)) =
                 s.incoming
@@ -906,7 +616,7 @@ impl Driver {
 
     /// The incoming side of `stream`, whether this side made or serves the call.
     fn incoming_mut(&mut self, stream: u32) -> Option<&mut Incoming> {
-        if let Some(s) = self.served.get_mut(&stream) {
+        if let Some(s) = self.callee.served.get_mut(&stream) {
             return Some(&mut s.incoming);
         }
         self.caller.calls.get_mut(&stream).map(|c| &mut c.incoming)
@@ -1002,86 +712,6 @@ impl Driver {
         }
     }
 
-    fn half_closed(&mut self, stream: u32) {
-        let Some(s) = self.served.get_mut(&stream) else {
-            return;
-        };
-        if let Some((h, ctx, req)) = s.unary.take() {
-            let Some(req) = req else {
-                self.reply(
-                    stream,
-                    Err(Status::invalid_argument(
-                        "a unary method takes exactly one request message",
-                    )),
-                );
-                return;
-            };
-            // Handlers that finish on their first poll are answered inline (no task, no
-            // channel hop); the rest run as tasks and answer through the command channel.
-            // A handler that panics fails its own call with INTERNAL (see `panics`).
-            match h {
-                Unary::Sync(h) => {
-                    let result = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
-                    drop(ctx);
-                    self.reply(stream, result.map(Some));
-                }
-                Unary::Async(h) => {
-                    let method = ctx.method.clone();
-                    match start_unary(&method, &*h, ctx, req) {
-                        Err(status) => self.reply(stream, Err(status)),
-                        Ok((fut, Some(result))) => {
-                            drop(fut);
-                            self.reply(stream, result.map(Some));
-                        }
-                        Ok((fut, None)) => {
-                            let handle = self.handle.clone();
-                            let call = CallRef {
-                                stream,
-                                gen: self.served.get(&stream).map_or(0, |s| s.gen),
-                            };
-                            tokio::spawn(async move {
-                                let result = CatchPanic::new(fut, method).await.map(Some);
-                                handle.send(Cmd::Reply { call, result });
-                            });
-                        }
-                    }
-                }
-            }
-        } else {
-            // Streaming: closing the channel ends the handler's inbound stream.
-            s.inbound = None;
-        }
-    }
-
-    /// A fresh cancellation state, recycled when nothing else holds one (a call's
-    /// context is gone once its handler finished), so steady traffic allocates none.
-    fn cancel_state(&mut self) -> Arc<CancelState> {
-        while let Some(c) = self.cancel_pool.pop() {
-            if Arc::strong_count(&c) == 1 {
-                c.reset();
-                return c;
-            }
-        }
-        Arc::new(CancelState::default())
-    }
-
-    fn recycle(&mut self, c: Arc<CancelState>) {
-        if self.cancel_pool.len() < 4096 {
-            self.cancel_pool.push(c);
-        }
-    }
-
-    fn end_served(&mut self, stream: u32, code: StatusCode) {
-        if let Some(s) = self.served.remove(&stream) {
-            s.cancel.cancel();
-            let cancel = s.cancel.clone();
-            drop(s);
-            self.recycle(cancel);
-            self.queues.remove(&stream);
-            self.tally.ended(code);
-        }
-    }
-
     /// Carries out one command; `names` holds the method names of one-way calls.
     fn command(&mut self, cmd: Cmd, names: &str) {
         match cmd {
@@ -1160,108 +790,6 @@ impl Driver {
         }
     }
 
-    /// True if `call` is still the call served on its stream id.
-    fn is_current(&self, call: CallRef) -> bool {
-        self.served
-            .get(&call.stream)
-            .is_some_and(|s| s.gen == call.gen)
-    }
-
-    /// A served call's outcome: STATUS with the final message, or queued behind data.
-    fn reply(&mut self, stream: u32, result: Result<Option<Bytes>, Status>) {
-        if !self.served.contains_key(&stream) {
-            return;
-        }
-        if let Some(q) = self.queues.get_mut(&stream) {
-            if !q.items.is_empty() {
-                q.status = Some(result);
-                return;
-            }
-        }
-        if let Some(code) = self.write_reply(stream, result) {
-            self.end_served(stream, code);
-        }
-    }
-
-    /// Writes a call's STATUS with its reply message, and returns the status code sent;
-    /// `None` if the message is too large for one frame or the credit left, in which case
-    /// it is queued as DATA chunks and the STATUS follows them (`pump` calls `reply`).
-    fn write_reply(
-        &mut self,
-        stream: u32,
-        result: Result<Option<Bytes>, Status>,
-    ) -> Option<StatusCode> {
-        let now = self.now();
-        let (code, reason) = match &result {
-            Ok(_) => (StatusCode::OK, None),
-            Err(s) => (s.code, Some(s.message.clone())),
-        };
-        let (body, codec) = match result {
-            Ok(Some(b)) => self.prepare(Some(b), None),
-            _ => (None, Codec::Identity),
-        };
-        let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(128);
-        let credit = self.conn.send_credit(StreamId(stream)) as usize;
-        if let Some(b) = &body {
-            if b.len() > frame_room.min(credit) {
-                // Large reply: DATA chunks first, then a STATUS without message. A call
-                // answered inline (`inline_sync`) gets its stream state for that.
-                if !self.served.contains_key(&stream) {
-                    let gen = self.next_gen;
-                    self.next_gen += 1;
-                    let cancel = self.cancel_state();
-                    self.served
-                        .insert(stream, Served::new(gen, cancel, None, None));
-                }
-                let q = self.queues.entry(stream).or_default();
-                q.items.push_back(Item::new(b.clone(), false, codec));
-                q.status = Some(Ok(None));
-                self.pump(stream);
-                return None;
-            }
-        }
-        let message = body.as_ref().map(|b| outgoing(b, codec));
-        let sent = self.write_with(
-            |conn, now, out| {
-                conn.send_status(
-                    now,
-                    StreamId(stream),
-                    code,
-                    reason.as_deref(),
-                    &[],
-                    message,
-                    out,
-                )
-            },
-            now,
-            body.as_ref(),
-        );
-        if let Err(e) = sent {
-            // The reply could not go out (it breaks the peer's limits): the caller still
-            // gets a STATUS, without the message, naming why.
-            let status = core_error_status(e);
-            let fallback = self.write_with(
-                |conn, now, out| {
-                    conn.send_status(
-                        now,
-                        StreamId(stream),
-                        status.code,
-                        Some(&status.message),
-                        &[],
-                        None,
-                        out,
-                    )
-                },
-                now,
-                None,
-            );
-            if let Err(e) = fallback {
-                tracing::debug!(stream, %e, "STATUS not sent");
-            }
-        }
-        Some(code)
-    }
-
     fn fail_everything(&mut self, why: &str) {
         // Commands that raced the close were never sent: they fail as safe to retry.
         let (rest, rest_names) = self.handle.commands.close();
@@ -1295,7 +823,7 @@ impl Driver {
                 self.fail_req(*req, status);
             }
         }
-        let served: Vec<u32> = self.served.keys().copied().collect();
+        let served: Vec<u32> = self.callee.served.keys().copied().collect();
         for id in served {
             self.end_served(id, StatusCode::UNAVAILABLE);
         }
@@ -1429,35 +957,6 @@ impl Landing {
             self.buf.extend_from_slice(&self.saved[..self.head_len]);
         }
         self.buf
-    }
-}
-
-/// An async unary handler's future.
-type UnaryFuture = BoxFuture<Result<Bytes, Status>>;
-
-/// The future of an async unary handler, and its outcome if it finished on its first poll
-/// (see `poll_once`); a panic in either step is the call's INTERNAL status.
-fn start_unary(
-    method: &[u8],
-    h: &dyn UnaryHandler,
-    ctx: Context,
-    req: Bytes,
-) -> Result<(UnaryFuture, Option<Result<Bytes, Status>>), Status> {
-    panics::catch(method, || {
-        let mut fut = h.call(ctx, req);
-        let polled = poll_once(&mut fut);
-        (fut, polled)
-    })
-}
-
-/// Polls a handler's future once, without a task. A future that is not ready has
-/// registered nothing useful with the no-op waker; it is then spawned and polled again with
-/// a real one.
-fn poll_once<T>(fut: &mut BoxFuture<T>) -> Option<T> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
     }
 }
 

@@ -209,7 +209,7 @@ impl Driver {
                     // served call whose reply waited behind this data answers now, or
                     // nothing would ever end it on this side.
                     let waiting_reply = self.queues.remove(&id).is_some_and(|q| q.status.is_some());
-                    if waiting_reply && self.served.contains_key(&id) {
+                    if waiting_reply && self.callee.served.contains_key(&id) {
                         self.reply(id, Err(Status::cancelled("the caller stopped the call")));
                     }
                     return;
@@ -218,7 +218,7 @@ impl Driver {
                     // The message breaks a limit: drop what is queued and make sure the call
                     // still ends on both sides.
                     self.queues.remove(&id);
-                    if self.served.contains_key(&id) {
+                    if self.callee.served.contains_key(&id) {
                         self.reply(id, Err(core_error_status(e)));
                     } else if let Some(token) = self.caller.calls.get(&id).map(|c| c.token) {
                         self.cancel_token(token, core_error_status(e));
