@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::arena::{core_error_status, outgoing};
+use super::incoming::{Incoming, Piece};
 use super::send::Item;
-use super::{Driver, Incoming, Piece};
+use super::Driver;
 use crate::commands::{CallRef, Cmd};
 use crate::compress;
 use crate::handle::Peer;

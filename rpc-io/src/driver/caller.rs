@@ -13,8 +13,9 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
 use super::arena::{core_error_status, outgoing};
+use super::incoming::Incoming;
 use super::send::Item;
-use super::{Driver, Incoming};
+use super::Driver;
 use crate::commands::{Bodies, CallMethod, CallReq, ReplyTo, Room};
 use crate::compress;
 use crate::handle::{inline_room, one_way_fits};

@@ -1,0 +1,404 @@
+//! Reading: received bytes go to the core, and its events to the parts they concern (a
+//! call this side made, one it serves, or the connection). Messages that arrive in chunks
+//! are put together in their stream's [`Incoming`], with flow-control credit returned as
+//! the reader takes them.
+
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use muxwire_core::conn::{Connection, Event, FailReason, StreamSlot};
+use muxwire_core::wire::{Codec, ErrorCode, Metadata, StatusCode, StreamId};
+
+use super::Driver;
+use crate::compress;
+use crate::options::Options;
+use crate::pool;
+use crate::stats::Stats;
+use crate::status::Status;
+
+impl Driver {
+    pub(super) fn input(&mut self, rbuf: &mut BytesMut) {
+        loop {
+            let now = self.now();
+            match self.conn.handle_input(now, &rbuf[..]) {
+                Ok(0) => {
+                    // Nothing consumed: either more bytes are needed or events are owed.
+                    self.events(&Bytes::new());
+                    if self.conn.is_closed() {
+                        return;
+                    }
+                    break;
+                }
+                Ok(n) => {
+                    let chunk = rbuf.split_to(n).freeze();
+                    self.events(&chunk);
+                    if rbuf.is_empty() {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    self.events(&Bytes::new());
+                    return;
+                }
+            }
+        }
+        // A frame has started to arrive: make room for all of it at once, so that a large
+        // frame is read into one buffer (its body then reaches the handler without a copy)
+        // instead of growing the buffer step by step. The size was already checked against
+        // MAX_FRAME_SIZE by the decoder.
+        if let Some(h) = muxwire_core::wire::decode_header(rbuf) {
+            let len = h.frame_len().min(16 + self.opts.max_frame_size as usize);
+            if len > rbuf.len() {
+                rbuf.reserve(len - rbuf.len());
+            }
+        }
+    }
+
+    pub(super) fn events(&mut self, input: &Bytes) {
+        while let Some(ev) = self.conn.poll_event() {
+            self.event(ev, input);
+        }
+    }
+
+    pub(super) fn event(&mut self, ev: Event, input: &Bytes) {
+        // Out of range only for a landed chunk's events (never sliced): empty, not a panic.
+        let slice = |p: muxwire_core::conn::Payload| {
+            let range = p.start as usize..(p.start + p.len) as usize;
+            match input.get(range.clone()) {
+                Some(_) => input.slice(range),
+                None => Bytes::new(),
+            }
+        };
+        match ev {
+            Event::Call {
+                stream,
+                method,
+                metadata,
+                deadline,
+                one_way,
+                end_stream,
+                message,
+            } => {
+                // One-way calls are not tracked as in flight.
+                self.tally.started(!one_way);
+                // Borrowed, not sliced: handlers name their method with the router's copy.
+                let method = method.get(input);
+                // Only calls that carry ENTRY tags pay for their metadata: a copy, since a
+                // view would keep the whole received frame (message and all) alive.
+                let block = metadata.get(input);
+                let entries: Vec<(String, Bytes)> =
+                    if Metadata::new(block).entries().next().is_some() {
+                        let meta = Bytes::copy_from_slice(block);
+                        Metadata::new(&meta)
+                            .entries()
+                            .map(|e| (e.key.to_string(), meta.slice_ref(e.value)))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                let body = message.map(|m| (slice(m.data), m.codec, m.more));
+                self.incoming_call(
+                    stream.0, method, entries, deadline, one_way, end_stream, body,
+                );
+            }
+            Event::Message {
+                stream,
+                message,
+                end_stream,
+            } => {
+                let landed = self.landed.take();
+                let data = match landed {
+                    Some((s, n)) if s == stream.0 && n == message.data.len as usize => {
+                        Piece::Landed(n)
+                    }
+                    _ => {
+                        self.landed = landed;
+                        Piece::Bytes(slice(message.data))
+                    }
+                };
+                self.message(stream.0, data, message.codec, message.more, end_stream);
+            }
+            Event::HalfClosed { stream } => self.half_closed(stream.0),
+            Event::Status {
+                stream,
+                code,
+                metadata,
+                message,
+                ..
+            } => {
+                let reason = Metadata::new(&slice(metadata))
+                    .reason()
+                    .unwrap_or("")
+                    .to_string();
+                let body = message.map(|m| (slice(m.data), m.codec));
+                self.status(stream.0, code, reason, body);
+            }
+            Event::Cancelled { stream, code } => {
+                let mut not_started = false;
+                if let Some(s) = self.callee.served.get(&stream.0) {
+                    s.cancel.cancel();
+                    if let Some(tx) = &s.inbound {
+                        let _ = tx.send(Err(Status::cancelled("cancelled by the caller")));
+                    }
+                    // A unary handler still waiting for its request will never answer.
+                    not_started = s.unary.is_some();
+                }
+                if code == StatusCode::UNAVAILABLE {
+                    // Connection closed underneath: nothing can be sent any more.
+                    self.end_served(stream.0, StatusCode::UNAVAILABLE);
+                } else {
+                    // The caller discards whatever else we send: drop what still waits for
+                    // credit, and answer now if the reply was only waiting behind it.
+                    let waiting_reply = self
+                        .queues
+                        .remove(&stream.0)
+                        .is_some_and(|q| q.status.is_some());
+                    if not_started || waiting_reply {
+                        self.reply(stream.0, Err(Status::cancelled("cancelled by the caller")));
+                    }
+                }
+            }
+            Event::DeadlineExceeded { stream } => {
+                if let Some(s) = self.callee.served.get(&stream.0) {
+                    s.cancel.cancel();
+                }
+                self.end_served(stream.0, StatusCode::DEADLINE_EXCEEDED);
+            }
+            Event::CallAborted { stream, code } => {
+                if let Some(s) = self.callee.served.get(&stream.0) {
+                    s.cancel.cancel();
+                }
+                Stats::add(&self.stats.limit_rejections, 1);
+                self.end_served(stream.0, code);
+            }
+            Event::CallFailed {
+                stream,
+                code,
+                reason,
+            } => {
+                let status = match reason {
+                    FailReason::Deadline => Status::deadline_exceeded(),
+                    FailReason::NotProcessed => {
+                        Status::refused("the peer is draining and never processed this call")
+                    }
+                    FailReason::ConnectionClosed => {
+                        Status::unavailable("connection closed with the call in flight")
+                    }
+                    FailReason::LimitExceeded => Status::new(code, "reply exceeds a local limit"),
+                };
+                if reason == FailReason::LimitExceeded {
+                    Stats::add(&self.stats.limit_rejections, 1);
+                }
+                self.finish_call(stream.0, Err(status));
+            }
+            Event::WindowOpened { stream } => {
+                if stream.is_connection() {
+                    let ids: Vec<u32> = self.queues.keys().copied().collect();
+                    for id in ids {
+                        self.pump(id);
+                    }
+                } else {
+                    self.pump(stream.0);
+                }
+            }
+            Event::StreamsAvailable => self.retry_waiting(),
+            Event::Pong { rtt } => {
+                if let Some((tx, _)) = self.pings.pop_front() {
+                    let _ = tx.send(Some(std::time::Duration::from_micros(rtt.as_micros())));
+                }
+            }
+            Event::Connected => {
+                let max = self.conn.peer_settings().max_frame_size;
+                self.handle.peer_max_frame.store(max, Ordering::Release);
+                self.handle.ready.set();
+            }
+            Event::GoAway {
+                code,
+                accepted_calls,
+            } => {
+                tracing::debug!(code = code.0, accepted_calls, "peer sent GOAWAY");
+            }
+            Event::Closed(reason) => {
+                if reason.code != ErrorCode::NO_ERROR {
+                    tracing::warn!(code = %reason.code, rule = ?reason.rule, by_peer = reason.by_peer, "connection closed");
+                } else {
+                    tracing::debug!(detail = reason.detail, "connection closed");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A message or chunk on any stream.
+    pub(super) fn message(
+        &mut self,
+        stream: u32,
+        data: Piece,
+        codec: Codec,
+        more: bool,
+        end: bool,
+    ) {
+        let max = self.opts.max_message_size as usize;
+        if let Some(s) = self.callee.served.get_mut(&stream) {
+            let streaming = s.inbound.is_some();
+            let Some((msg, wire)) =
+                s.incoming
+                    .piece(&mut self.conn, stream, streaming, data, more, &self.opts)
+            else {
+                return;
+            };
+            let msg = compress::decompress(codec, msg, max);
+            if let Some((_, _, req)) = &mut s.unary {
+                match msg {
+                    Ok(m) if req.is_none() => *req = Some(m),
+                    Ok(_) => {
+                        self.reply(
+                            stream,
+                            Err(Status::invalid_argument(
+                                "a unary method takes exactly one request message",
+                            )),
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        self.reply(stream, Err(e));
+                        return;
+                    }
+                }
+                if end {
+                    self.half_closed(stream);
+                }
+                return;
+            }
+            if let Some(tx) = &s.inbound {
+                // Credit is returned when the handler takes the message (Inbound::next).
+                match msg {
+                    Ok(m) => {
+                        let _ = tx.send(Ok((m, wire)));
+                    }
+                    Err(e) => {
+                        self.conn.consume(StreamId(stream), wire);
+                        self.reply(stream, Err(e));
+                        return;
+                    }
+                }
+            }
+            if end {
+                self.half_closed(stream);
+            }
+            return;
+        }
+        if let Some(c) = self.caller.calls.get_mut(&stream) {
+            let streaming = c.inbound.is_some();
+            let Some((msg, wire)) =
+                c.incoming
+                    .piece(&mut self.conn, stream, streaming, data, more, &self.opts)
+            else {
+                return;
+            };
+            match compress::decompress(codec, msg, max) {
+                Ok(m) => match &c.inbound {
+                    Some(tx) => {
+                        let _ = tx.send(Ok((m, wire)));
+                    }
+                    None => c.last = Some(m),
+                },
+                Err(e) => {
+                    let token = c.token;
+                    self.cancel_token(token, e);
+                }
+            }
+            return;
+        }
+        self.conn.consume(StreamId(stream), data.len());
+    }
+
+    /// The incoming side of `stream`, whether this side made or serves the call.
+    pub(super) fn incoming_mut(&mut self, stream: u32) -> Option<&mut Incoming> {
+        if let Some(s) = self.callee.served.get_mut(&stream) {
+            return Some(&mut s.incoming);
+        }
+        self.caller.calls.get_mut(&stream).map(|c| &mut c.incoming)
+    }
+}
+
+/// The incoming side of a stream: chunks of the message being reassembled, and the credit
+/// held back for a streaming reader.
+#[derive(Default)]
+pub(super) struct Incoming {
+    /// The message so far, while it arrives in chunks.
+    pub(super) assembling: Option<Vec<u8>>,
+    /// Credit not yet returned for a streaming reader's message.
+    withheld: usize,
+}
+
+impl Incoming {
+    /// Takes one received piece of a message. Returns the whole message, and the credit
+    /// still owed for it, once the last piece is in.
+    ///
+    /// A streaming reader gets the credit back when it takes the message, so a slow reader
+    /// slows the sender down; past half a window the credit of a growing message is
+    /// returned at once, so that any message up to MAX_MESSAGE_SIZE can arrive whole.
+    /// Everything else returns credit immediately.
+    fn piece(
+        &mut self,
+        conn: &mut Connection<Box<[StreamSlot]>>,
+        stream: u32,
+        streaming: bool,
+        data: Piece,
+        more: bool,
+        opts: &Options,
+    ) -> Option<(Bytes, usize)> {
+        let half_window = opts.initial_stream_window as usize / 2;
+        let max_message = opts.max_message_size as usize;
+        let len = data.len();
+        if streaming {
+            self.withheld += len;
+            if self.withheld > half_window {
+                conn.consume(StreamId(stream), self.withheld);
+                self.withheld = 0;
+            }
+        } else {
+            conn.consume(StreamId(stream), len);
+        }
+        if let Piece::Bytes(data) = &data {
+            if more || self.assembling.is_some() {
+                // Room for a message of 16 such chunks up front: growing the buffer chunk
+                // by chunk would copy the message over and over.
+                let room = (data.len() * 16).min(max_message);
+                self.assembling
+                    .get_or_insert_with(|| pool::take(room))
+                    .extend_from_slice(data);
+            }
+        }
+        if more {
+            return None;
+        }
+        let message = match (self.assembling.take(), data) {
+            (Some(buf), _) => pool::freeze(buf),
+            (None, Piece::Bytes(data)) => data,
+            // A landed piece always has its buffer.
+            (None, Piece::Landed(_)) => Bytes::new(),
+        };
+        Some((message, std::mem::take(&mut self.withheld)))
+    }
+}
+
+/// A received piece of a message: bytes to append, or a chunk that was read straight into
+/// the end of the message's buffer (see `Landing`).
+pub(super) enum Piece {
+    /// Bytes to append.
+    Bytes(Bytes),
+    /// This many bytes, already at the end of the message's buffer.
+    Landed(usize),
+}
+
+impl Piece {
+    /// Bytes in this piece.
+    fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::Landed(n) => *n,
+        }
+    }
+}
