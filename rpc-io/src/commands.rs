@@ -477,6 +477,7 @@ pub(crate) struct Room {
 }
 
 impl Room {
+    /// Holds `n` bytes of `commands`' one-way budget.
     pub(crate) fn new(commands: std::sync::Arc<Commands>, n: usize) -> Room {
         Room { commands, n }
     }

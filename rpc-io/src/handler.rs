@@ -38,6 +38,7 @@ impl CancelState {
         self.flag.load(Ordering::Acquire)
     }
 
+    /// Marks the call cancelled and wakes whoever waits for that.
     pub(crate) fn cancel(&self) {
         self.flag.store(true, Ordering::Release);
         self.notify.notify_waiters();
@@ -169,6 +170,7 @@ pub struct Inbound {
 }
 
 impl Inbound {
+    /// The messages `rx` brings for served call `call` on `handle`.
     pub(crate) fn new(
         rx: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
         handle: Handle,
@@ -222,6 +224,7 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// Sends messages on served call `call` on `handle`.
     pub(crate) fn new(handle: Handle, call: CallRef) -> Outbound {
         let budget = Budget::new();
         Outbound {

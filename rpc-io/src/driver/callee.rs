@@ -107,7 +107,7 @@ impl Callee {
 
 impl Driver {
     /// A handler's context with a fresh (or recycled) cancellation state.
-    pub(super) fn new_context(
+    fn new_context(
         &mut self,
         method: Bytes,
         deadline: Option<Instant>,
@@ -124,7 +124,7 @@ impl Driver {
 
     /// Runs a one-way call's handler: no stream state, no reply. This is the hot path of
     /// a notification stream, so it moves what it can instead of sharing it.
-    pub(super) fn one_way_call(
+    fn one_way_call(
         &mut self,
         stream: u32,
         method: &[u8],
@@ -142,7 +142,8 @@ impl Driver {
         self.callee.router = router;
     }
 
-    pub(super) fn run_one_way(
+    /// Runs one-way call `method` with `router`'s handler, if it has a unary one.
+    fn run_one_way(
         &mut self,
         router: Option<&Router>,
         method: &[u8],
@@ -200,7 +201,7 @@ impl Driver {
 
     /// Runs a sync handler. It only borrows its context, so one is kept and refilled: no
     /// reference counts change per call.
-    pub(super) fn run_sync(
+    fn run_sync(
         &mut self,
         h: &dyn SyncHandler,
         method: &Bytes,
@@ -233,7 +234,7 @@ impl Driver {
     /// counts per call. The handler runs before the next frame is read, so nothing can
     /// cancel it meanwhile (as on the stream path, where a sync handler runs at once too).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn inline_sync(
+    fn inline_sync(
         &mut self,
         stream: u32,
         method: &Bytes,
@@ -358,6 +359,8 @@ impl Driver {
         }
     }
 
+    /// The caller half-closed served call `stream`: a unary handler starts now, a
+    /// streaming one sees the end of its inbound messages.
     pub(super) fn half_closed(&mut self, stream: u32) {
         let Some(s) = self.callee.served.get_mut(&stream) else {
             return;
@@ -409,6 +412,7 @@ impl Driver {
         }
     }
 
+    /// Forgets served call `stream` (cancelling its handler) and counts its end with `code`.
     pub(super) fn end_served(&mut self, stream: u32, code: StatusCode) {
         if let Some(s) = self.callee.served.remove(&stream) {
             s.cancel.cancel();
@@ -447,7 +451,7 @@ impl Driver {
     /// Writes a call's STATUS with its reply message, and returns the status code sent;
     /// `None` if the message is too large for one frame or the credit left, in which case
     /// it is queued as DATA chunks and the STATUS follows them (`pump` calls `reply`).
-    pub(super) fn write_reply(
+    fn write_reply(
         &mut self,
         stream: u32,
         result: Result<Option<Bytes>, Status>,

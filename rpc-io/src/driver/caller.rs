@@ -45,6 +45,7 @@ pub(super) struct OwnCall {
 }
 
 impl Driver {
+    /// A call this side made got its STATUS: it ends with the status, or with its last message.
     pub(super) fn status(
         &mut self,
         stream: u32,
@@ -88,7 +89,8 @@ impl Driver {
         self.complete(c, result);
     }
 
-    pub(super) fn complete(&mut self, c: OwnCall, result: Result<Bytes, Status>) {
+    /// Ends call `c` with `result`: counted, and handed to its caller.
+    fn complete(&mut self, c: OwnCall, result: Result<Bytes, Status>) {
         self.tally.ended(match &result {
             Ok(_) => StatusCode::OK,
             Err(s) => s.code,
@@ -114,6 +116,7 @@ impl Driver {
         }
     }
 
+    /// Ends the call on `stream`, if it is still under way, with `result`.
     pub(super) fn finish_call(&mut self, stream: u32, result: Result<Bytes, Status>) {
         if let Some(c) = self.caller.calls.remove(&stream) {
             self.caller.tokens.remove(&c.token);
@@ -122,6 +125,8 @@ impl Driver {
         }
     }
 
+    /// Ends the call `token` names with `status`: dropped if it still waits to open, else
+    /// cancelled on the wire.
     pub(super) fn cancel_token(&mut self, token: u64, status: Status) {
         if let Some(pos) = self.caller.waiting.iter().position(|r| r.token == token) {
             let req = self.caller.waiting.remove(pos).expect("position is valid");
@@ -138,6 +143,7 @@ impl Driver {
         self.finish_call(id, Err(status));
     }
 
+    /// Fails call `req`, which never opened, with `status`.
     pub(super) fn fail_req(&mut self, req: CallReq, status: Status) {
         self.tally.ended(status.code);
         if let Some(tx) = req.inbound {
@@ -227,13 +233,7 @@ impl Driver {
 
     /// Queues a one-way call behind calls that wait for credit or ids; it keeps its
     /// `counted` bytes of the queue's budget until it is sent or dropped.
-    pub(super) fn wait_one_way(
-        &mut self,
-        method: &str,
-        body: Bytes,
-        codec: Option<Codec>,
-        counted: usize,
-    ) {
+    fn wait_one_way(&mut self, method: &str, body: Bytes, codec: Option<Codec>, counted: usize) {
         let mut req = one_way_req(method, Some(body), codec);
         req.room = Some(Room::new(self.handle.commands.clone(), counted));
         self.caller.waiting.push_back(Box::new(req));
@@ -241,7 +241,7 @@ impl Driver {
 
     /// A one-way message that cannot be sent: counted as a limit rejection and reported
     /// to whoever waits for it (`notify_confirmed`), or logged.
-    pub(super) fn drop_one_way(&mut self, method: &str, status: Status, reply: Option<ReplyTo>) {
+    fn drop_one_way(&mut self, method: &str, status: Status, reply: Option<ReplyTo>) {
         Stats::add(&self.stats.limit_rejections, 1);
         match reply {
             Some(to) => self.answer(to, Err(status)),
@@ -266,7 +266,7 @@ impl Driver {
     /// Opens `req` now, or gives it back to wait (for a stream id, storage or credit).
     // Given back by value: boxing it would cost an allocation on every call.
     #[allow(clippy::result_large_err)]
-    pub(super) fn try_open(&mut self, mut req: CallReq, names: &str) -> Result<(), CallReq> {
+    fn try_open(&mut self, mut req: CallReq, names: &str) -> Result<(), CallReq> {
         let method = req.method.of(names);
         let now = self.now();
         // Compress first: the frame must fit what goes on the wire.

@@ -17,6 +17,7 @@ use crate::stats::Stats;
 use crate::status::Status;
 
 impl Driver {
+    /// Hands the bytes in `rbuf` to the core and delivers the events of what it took.
     pub(super) fn input(&mut self, rbuf: &mut BytesMut) {
         loop {
             let now = self.now();
@@ -54,13 +55,15 @@ impl Driver {
         }
     }
 
+    /// Delivers every event the core has; `input` holds the bytes their payloads are in.
     pub(super) fn events(&mut self, input: &Bytes) {
         while let Some(ev) = self.conn.poll_event() {
             self.event(ev, input);
         }
     }
 
-    pub(super) fn event(&mut self, ev: Event, input: &Bytes) {
+    /// Delivers one event to the part it concerns.
+    fn event(&mut self, ev: Event, input: &Bytes) {
         // Out of range only for a landed chunk's events (never sliced): empty, not a panic.
         let slice = |p: muxwire_core::conn::Payload| {
             let range = p.start as usize..(p.start + p.len) as usize;

@@ -23,6 +23,7 @@ const FLUSH_AT: usize = 256 * 1024;
 const READ_BUFFER_SIZE: usize = 256 * 1024;
 
 impl Driver {
+    /// The connection's event loop, until the connection is closed.
     pub(super) async fn run(&mut self, mut read: Pin<Box<dyn tokio::io::AsyncRead + Send>>) {
         let mut rbuf = BytesMut::with_capacity(READ_BUFFER_SIZE);
         let mut landing: Option<Landing> = None;
@@ -240,7 +241,8 @@ impl Driver {
         }
     }
 
-    pub(super) fn fail_everything(&mut self, why: &str) {
+    /// Ends every call, queued command and PING: the connection is closed (`why`).
+    fn fail_everything(&mut self, why: &str) {
         // Commands that raced the close were never sent: they fail as safe to retry.
         let (rest, rest_names) = self.handle.commands.close();
         let names = std::mem::take(&mut self.names);
