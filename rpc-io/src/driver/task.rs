@@ -51,7 +51,9 @@ impl Driver {
                     self.commands();
                 }
                 // Commands left over when the writer filled up go first, once it drained.
-                _ = std::future::ready(()), if !self.out.outbox.is_full() && !self.cmds.is_empty() => {
+                _ = std::future::ready(()),
+                    if !self.out.outbox.is_full() && !self.cmds.is_empty() =>
+                {
                     self.tick();
                     self.commands();
                 }
