@@ -37,10 +37,15 @@ pub(super) struct Caller {
 
 /// A call this side made.
 pub(super) struct OwnCall {
+    /// How the caller names the call (in `Cmd::Send`, `Cmd::Cancel`...).
     pub(super) token: u64,
-    pub(super) reply: Option<ReplyTo>,
+    /// Where the outcome goes.
+    reply: Option<ReplyTo>,
+    /// The replies of a streaming call, with their wire size (credit returned on take).
     pub(super) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
+    /// The reply message being put together.
     pub(super) incoming: Incoming,
+    /// A unary call's reply, kept until its STATUS.
     pub(super) last: Option<Bytes>,
 }
 
