@@ -25,6 +25,14 @@
 //! handlers never hold a lock across IO: they send commands to the driver, which routes
 //! replies back by stream id. Bodies of 4 KiB and more are never copied on the way out.
 
+// Modules in layers, bottom up; a module imports only from its own layer or below, so
+// there are no import cycles:
+// - shared pieces: status, options, stats, budget, compress, panics, pool, recycle,
+//   endpoint, transport, runtime, conn_state;
+// - a connection: commands and replies (its queue), writer, handle; handler, route and
+//   worker (what it runs for the calls it serves); driver (its task, in parts);
+// - channel: calls over one connection;
+// - client (a pool of connections) and server (a listener).
 mod budget;
 mod channel;
 mod client;
