@@ -33,6 +33,9 @@ pub struct Options {
     pub compress_with: Option<Codec>,
     /// Messages smaller than this are never compressed.
     pub compress_threshold: usize,
+    /// Reply to a compressed request with the same codec (above `compress_threshold`,
+    /// if it shrinks the reply), whatever `compress_with` says (spec section 10).
+    pub reply_with_request_codec: bool,
     /// Add a CRC-32 trailer to every frame sent.
     pub crc: bool,
     /// Ask the peer to add CRC-32 trailers.
@@ -95,6 +98,7 @@ impl Default for Options {
             accept_codecs: vec![Codec::Lz4, Codec::Zstd],
             compress_with: None,
             compress_threshold: 1_024,
+            reply_with_request_codec: true,
             crc: false,
             request_crc: false,
             flush_delay: Duration::ZERO,

@@ -20,10 +20,12 @@ pub struct Stats {
     pub(crate) connections: AtomicU64,
     pub(crate) write_queue_peak: AtomicU64,
     pub(crate) bytes_in_place: AtomicU64,
+    pub(crate) one_way_dropped: AtomicU64,
 }
 
-/// A point-in-time copy of [`Stats`].
+/// A point-in-time copy of [`Stats`] (more counters may be added).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// Calls started (made by a client, or received by a server).
     pub calls_started: u64,
@@ -57,6 +59,10 @@ pub struct StatsSnapshot {
     /// Message bytes read from the socket straight into the buffer of the message they
     /// continue (chunks of 64 KiB and more), instead of being copied there.
     pub bytes_in_place: u64,
+    /// One-way messages received and dropped: no unary handler for their method, or a
+    /// body that could not be decompressed (each also logged, at most every 10 s per
+    /// connection).
+    pub one_way_dropped: u64,
 }
 
 impl Stats {
@@ -82,6 +88,7 @@ impl Stats {
             connections: self.connections.load(Relaxed),
             write_queue_peak: self.write_queue_peak.load(Relaxed),
             bytes_in_place: self.bytes_in_place.load(Relaxed),
+            one_way_dropped: self.one_way_dropped.load(Relaxed),
         }
     }
 

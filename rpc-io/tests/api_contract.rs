@@ -132,3 +132,151 @@ fn status_debug_names_its_code_and_converts_from_io_errors() {
     let s: muxwire::Status = io.into();
     assert_eq!(s.code, StatusCode::UNAVAILABLE);
 }
+
+/// Waits up to 10 s for `cond`, checking between short sleeps.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    eventually(what, &mut cond).await
+}
+
+fn streaming_router() -> Router {
+    use muxwire::{Inbound, Outbound};
+    echo().streaming(
+        "three",
+        |_ctx: Context, _in: Inbound, out: Outbound| async move {
+            for m in ["a", "b", "c"] {
+                out.send(Bytes::from(m)).await?;
+            }
+            Ok(())
+        },
+    )
+}
+
+// Broken before: a unary call to a streaming method returned the last message and
+// dropped the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unary_call_to_a_streaming_method_fails_clearly() {
+    let server = Server::new(streaming_router(), Options::default())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let e = client.call("three", Bytes::new()).await.unwrap_err();
+    assert_eq!(e.code, StatusCode::INTERNAL);
+    assert!(e.message.contains("open_stream"), "{e}");
+    // The connection is fine afterwards.
+    client
+        .call("echo", Bytes::from_static(b"ok"))
+        .await
+        .unwrap();
+}
+
+// Broken before: one-way calls to an unknown method vanished without a trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifies_to_unknown_methods_are_counted() {
+    let server = Server::new(streaming_router(), Options::default())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        client.notify("nobody", Bytes::new()).await.unwrap();
+    }
+    client.notify("three", Bytes::new()).await.unwrap(); // streaming: no one-way handler
+    wait_until("six dropped one-way messages", || {
+        server.stats().one_way_dropped == 6
+    })
+    .await;
+}
+
+// Broken before: REFUSED reached the caller with retry_safe false.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_call_is_safe_to_retry() {
+    let hold = std::sync::Arc::new(tokio::sync::Notify::new());
+    let started = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (h, s) = (hold.clone(), started.clone());
+    let router = echo().unary("hold", move |_ctx: Context, _req: Bytes| {
+        let (h, s) = (h.clone(), s.clone());
+        async move {
+            s.notify_one();
+            h.notified().await;
+            Ok(Bytes::new())
+        }
+    });
+    // One stream slot: while "hold" runs, the server's table is full and refuses.
+    let mut opts = Options::default();
+    opts.stream_slots = 1;
+    let server = Server::new(router, opts)
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let c = client.clone();
+    let held = tokio::spawn(async move { c.call("hold", Bytes::new()).await });
+    started.notified().await;
+    let e = client.call("echo", Bytes::new()).await.unwrap_err();
+    assert_eq!(e.code, StatusCode::UNAVAILABLE, "{e:?}");
+    assert!(e.retry_safe, "REFUSED must be safe to retry: {e:?}");
+    hold.notify_one();
+    held.await.unwrap().unwrap();
+}
+
+// Broken before: DETAILS and trailing entries on STATUS were dropped both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_details_and_trailers_reach_the_caller() {
+    let router = echo().unary("fail", |_ctx: Context, _req: Bytes| async move {
+        Err(muxwire::Status::new(StatusCode::NOT_FOUND, "no such key")
+            .with_details(Bytes::from_static(b"\x08\x05"))
+            .with_trailer("retry-after-ms", Bytes::from_static(b"250")))
+    });
+    let server = Server::new(router, Options::default())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let e = client.call("fail", Bytes::new()).await.unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (StatusCode::NOT_FOUND, "no such key")
+    );
+    assert_eq!(e.details.as_deref(), Some(&b"\x08\x05"[..]));
+    assert_eq!(
+        e.trailer("retry-after-ms").map(|v| &v[..]),
+        Some(&b"250"[..])
+    );
+    assert!(!e.retry_safe);
+}
+
+// Protocol 1.1, section 10: a server replies with the codec the caller used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_use_the_request_codec() {
+    let body = Bytes::from(vec![b'z'; 64 * 1024]);
+    for (in_kind, compressed) in [(true, true), (false, false)] {
+        let mut server_opts = Options::default();
+        server_opts.reply_with_request_codec = in_kind;
+        let server = Server::new(echo(), server_opts)
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .unwrap();
+        let mut opts = Options::default();
+        opts.compress_with = Some(muxwire::Codec::Lz4);
+        let client = Client::connect_with(&server.local_endpoint().to_string(), opts, None)
+            .await
+            .unwrap();
+        let before = server.stats().bytes_out;
+        assert_eq!(client.call("echo", body.clone()).await.unwrap(), body);
+        let sent = server.stats().bytes_out - before;
+        assert_eq!(
+            sent < 16 * 1024,
+            compressed,
+            "reply_with_request_codec {in_kind}: the server wrote {sent} bytes"
+        );
+    }
+}

@@ -128,8 +128,10 @@ pub struct StatusSpec<'a> {
     pub code: StatusCode,
     /// The REASON text, if any.
     pub reason: Option<&'a str>,
-    /// Application metadata.
+    /// Application metadata (trailing entries).
     pub entries: Entries<'a>,
+    /// Machine-readable error details (the DETAILS tag), opaque to the protocol.
+    pub details: Option<&'a [u8]>,
     /// The final message, if any (never chunked).
     pub message: Option<Outgoing<'a>>,
 }
@@ -141,6 +143,7 @@ impl<'a> StatusSpec<'a> {
             code,
             reason: None,
             entries: Entries::NONE,
+            details: None,
             message: None,
         }
     }
@@ -151,6 +154,7 @@ impl<'a> StatusSpec<'a> {
             code: StatusCode::OK,
             reason: None,
             entries: Entries::NONE,
+            details: None,
             message: Some(Outgoing::bytes(reply)),
         }
     }

@@ -225,6 +225,7 @@ impl<S: Storage> Connection<S> {
             code,
             reason,
             entries: Entries::Pairs(entries),
+            details: None,
             message,
         };
         self.send_status_spec(now, stream, &status, out)
@@ -243,6 +244,7 @@ impl<S: Storage> Connection<S> {
             code,
             reason,
             entries,
+            details,
             message,
         } = *status;
         self.check_open()?;
@@ -278,6 +280,9 @@ impl<S: Storage> Connection<S> {
             |enc| {
                 if let Some(r) = reason {
                     enc.tlv(Tag::REASON, r.as_bytes())?;
+                }
+                if let Some(d) = details {
+                    enc.tlv(Tag::DETAILS, d)?;
                 }
                 entries.write(enc)
             },

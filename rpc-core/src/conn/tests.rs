@@ -60,6 +60,7 @@ fn event_view_borrows_the_input() {
         code: StatusCode::NOT_FOUND,
         reason: Some("nope"),
         entries: Entries::Encoded(block.as_bytes()),
+        details: Some(b"\x08\x01"),
         message: None,
     };
     let n = server
@@ -74,6 +75,7 @@ fn event_view_borrows_the_input() {
         (EventKind::Status, StatusCode::NOT_FOUND)
     );
     assert_eq!(v.metadata.reason(), Some("nope"));
+    assert_eq!(v.metadata.details(), Some(&b"\x08\x01"[..]));
     assert_eq!(v.metadata.entries().count(), 1);
 }
 

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use muxwire_core::conn::{Entries, StatusSpec};
 use muxwire_core::time::Duration as CoreDuration;
 use muxwire_core::wire::{Codec, StatusCode, StreamId};
 use rustc_hash::FxHashMap;
@@ -25,6 +26,7 @@ use crate::handler::{
 };
 use crate::panics::{self, CatchPanic};
 use crate::route::{Method, Route, Router, Unary};
+use crate::stats::Stats;
 use crate::status::Status;
 
 /// The calls this side serves, and what serving them reuses.
@@ -39,7 +41,13 @@ pub(super) struct Callee {
     cancel_pool: Vec<Arc<CancelState>>,
     /// The context lent to sync handlers (see `run_sync`).
     pub(super) spare_ctx: Option<Context>,
+    /// Dropped one-way messages not yet logged, and when the last warning was.
+    dropped_unlogged: u64,
+    last_drop_warning: Option<Instant>,
 }
+
+/// A connection warns about dropped one-way messages at most this often.
+const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A call this side serves.
 pub(super) struct Served {
@@ -53,6 +61,9 @@ pub(super) struct Served {
     pub(super) incoming: Incoming,
     /// The request of a unary call, gathered until END_STREAM.
     pub(super) unary: Option<(Unary, Context, Option<Bytes>)>,
+    /// The codec the caller compressed its request with, if any: replies use it too
+    /// (`Options::reply_with_request_codec`).
+    pub(super) request_codec: Option<Codec>,
 }
 
 impl Served {
@@ -69,6 +80,7 @@ impl Served {
             cancel,
             incoming: Incoming::default(),
             unary,
+            request_codec: None,
         }
     }
 }
@@ -82,6 +94,29 @@ impl Callee {
             next_gen: 1,
             cancel_pool: Vec::new(),
             spare_ctx: None,
+            dropped_unlogged: 0,
+            last_drop_warning: None,
+        }
+    }
+
+    /// Counts a one-way message dropped for `why`, and warns now and then (a peer that
+    /// sends many must not flood the log).
+    fn one_way_dropped(&mut self, stats: &Stats, method: &str, why: &str) {
+        Stats::add(&stats.one_way_dropped, 1);
+        self.dropped_unlogged += 1;
+        let now = Instant::now();
+        if self
+            .last_drop_warning
+            .is_none_or(|t| now.duration_since(t) >= DROP_WARNING_EVERY)
+        {
+            tracing::warn!(
+                method,
+                dropped = self.dropped_unlogged,
+                "one-way message dropped: {why} (counted in stats.one_way_dropped; \
+                 logged at most every 10 s per connection)"
+            );
+            self.dropped_unlogged = 0;
+            self.last_drop_warning = Some(now);
         }
     }
 
@@ -158,15 +193,22 @@ impl Driver {
                 name,
                 method: Method::Unary(h),
             }) => (name, h),
-            _ => {
-                tracing::debug!(method = name, "one-way call to no unary handler dropped");
+            Some(_) => {
+                let why = "the method is streaming, a one-way call needs a unary handler";
+                self.callee.one_way_dropped(&self.stats, name, why);
+                return;
+            }
+            None => {
+                let why = "no handler for its method";
+                self.callee.one_way_dropped(&self.stats, name, why);
                 return;
             }
         };
         let req = match compress::decompress(codec, data, self.opts.max_message_size as usize) {
             Ok(req) => req,
             Err(e) => {
-                tracing::debug!(%e, "one-way call dropped");
+                let why = e.to_string();
+                self.callee.one_way_dropped(&self.stats, name, &why);
                 return;
             }
         };
@@ -251,7 +293,8 @@ impl Driver {
                 deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
             self.run_sync(h, method, deadline, entries, req)
         });
-        if let Some(code) = self.write_reply(stream, result.map(Some)) {
+        let hint = (codec != Codec::Identity).then_some(codec);
+        if let Some(code) = self.write_reply(stream, result.map(Some), hint) {
             self.tally.ended(code);
         }
     }
@@ -443,27 +486,36 @@ impl Driver {
                 return;
             }
         }
-        if let Some(code) = self.write_reply(stream, result) {
+        let hint = self
+            .callee
+            .served
+            .get(&stream)
+            .and_then(|s| s.request_codec);
+        if let Some(code) = self.write_reply(stream, result, hint) {
             self.end_served(stream, code);
         }
     }
 
-    /// Writes a call's STATUS with its reply message, and returns the status code sent;
-    /// `None` if the message is too large for one frame or the credit left, in which case
-    /// it is queued as DATA chunks and the STATUS follows them (`pump` calls `reply`).
+    /// Writes a call's STATUS with its reply message (compressed with `request_codec`,
+    /// the request's own, when worthwhile and `Options::reply_with_request_codec`), and
+    /// returns the status code sent; `None` if the message is too large for one frame or
+    /// the credit left, in which case it is queued as DATA chunks and the STATUS follows
+    /// them (`pump` calls `reply`). A failure's REASON, DETAILS and trailers go with it.
     fn write_reply(
         &mut self,
         stream: u32,
         result: Result<Option<Bytes>, Status>,
+        request_codec: Option<Codec>,
     ) -> Option<StatusCode> {
         let now = self.now();
-        let (code, reason) = match &result {
-            Ok(_) => (StatusCode::OK, None),
-            Err(s) => (s.code, Some(s.message.clone())),
-        };
-        let (body, codec) = match result {
-            Ok(Some(b)) => self.prepare(Some(b), None),
-            _ => (None, Codec::Identity),
+        let (body, codec, failure) = match result {
+            Ok(Some(b)) => {
+                let hint = request_codec.filter(|_| self.opts.reply_with_request_codec);
+                let (body, codec) = self.prepare(Some(b), hint);
+                (body, codec, None)
+            }
+            Ok(None) => (None, Codec::Identity, None),
+            Err(s) => (None, Codec::Identity, Some(s)),
         };
         let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(128);
         let credit = self.conn.send_credit(StreamId(stream)) as usize;
@@ -487,24 +539,32 @@ impl Driver {
             }
         }
         let message = body.as_ref().map(|b| outgoing(b, codec));
+        // Trailers are rare: only a failure that carries them pays for the pairs.
+        let trailers: Vec<(&str, &[u8])> = failure
+            .as_ref()
+            .map(|f| {
+                f.trailers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), &v[..]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let spec = StatusSpec {
+            code: failure.as_ref().map_or(StatusCode::OK, |f| f.code),
+            reason: failure.as_ref().map(|f| f.message.as_str()),
+            entries: Entries::Pairs(&trailers),
+            details: failure.as_ref().and_then(|f| f.details.as_deref()),
+            message,
+        };
+        let code = spec.code;
         let sent = self.write_with(
-            |conn, now, out| {
-                conn.send_status(
-                    now,
-                    StreamId(stream),
-                    code,
-                    reason.as_deref(),
-                    &[],
-                    message,
-                    out,
-                )
-            },
+            |conn, now, out| conn.send_status_spec(now, StreamId(stream), &spec, out),
             now,
             body.as_ref(),
         );
         if let Err(e) = sent {
-            // The reply could not go out (it breaks the peer's limits): the caller still
-            // gets a STATUS, without the message, naming why.
+            // The reply could not go out (it breaks the peer's limits, or a trailer key is
+            // malformed): the caller still gets a STATUS, without the rest, naming why.
             let status = core_error_status(e);
             let fallback = self.write_with(
                 |conn, now, out| {

@@ -54,8 +54,7 @@ impl Driver {
     pub(super) fn status(
         &mut self,
         stream: u32,
-        code: StatusCode,
-        reason: String,
+        failure: Option<Status>,
         body: Option<(Bytes, Codec)>,
     ) {
         // The final message's bytes count against the connection window: give them back.
@@ -67,29 +66,30 @@ impl Driver {
         };
         self.caller.tokens.remove(&c.token);
         self.queues.remove(&stream);
-        let result = if code == StatusCode::OK {
-            let last = match body {
-                Some((data, codec)) => {
-                    match compress::decompress(codec, data, self.opts.max_message_size as usize) {
-                        Ok(m) => Some(m),
-                        Err(e) => {
-                            self.complete(c, Err(e));
-                            return;
-                        }
+        if let Some(status) = failure {
+            self.complete(c, Err(status));
+            return;
+        }
+        let last = match body {
+            Some((data, codec)) => {
+                match compress::decompress(codec, data, self.opts.max_message_size as usize) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        self.complete(c, Err(e));
+                        return;
                     }
                 }
-                None => None,
-            };
-            match (&c.inbound, last) {
-                (Some(tx), Some(m)) => {
-                    let _ = tx.send(Ok((m, 0)));
-                    Ok(Bytes::new())
-                }
-                (_, Some(m)) => Ok(m),
-                (_, None) => Ok(c.last.take().unwrap_or_default()),
             }
-        } else {
-            Err(Status::new(code, reason))
+            None => None,
+        };
+        let result = match (&c.inbound, last) {
+            (Some(tx), Some(m)) => {
+                let _ = tx.send(Ok((m, 0)));
+                Ok(Bytes::new())
+            }
+            (None, Some(_)) if c.last.is_some() => Err(too_many_replies()),
+            (_, Some(m)) => Ok(m),
+            (_, None) => Ok(c.last.take().unwrap_or_default()),
         };
         self.complete(c, result);
     }
@@ -405,4 +405,12 @@ fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> Ca
     let mut req = CallReq::new(method, body, true, true, None, Vec::new(), prepared);
     req.prepared = prepared.is_some();
     req
+}
+
+/// A unary call answered with more than one message: the method streams its replies.
+pub(super) fn too_many_replies() -> Status {
+    Status::internal(
+        "the reply has more than one message: the method streams its replies, so call it \
+         with open_stream",
+    )
 }

@@ -125,16 +125,14 @@ impl Driver {
             Event::Status {
                 stream,
                 code,
+                refused,
                 metadata,
                 message,
-                ..
             } => {
-                let reason = Metadata::new(&slice(metadata))
-                    .reason()
-                    .unwrap_or("")
-                    .to_string();
                 let body = message.map(|m| (slice(m.data), m.codec));
-                self.status(stream.0, code, reason, body);
+                let failure =
+                    (code != StatusCode::OK).then(|| status_of(code, refused, metadata.get(input)));
+                self.status(stream.0, failure, body);
             }
             Event::Cancelled { stream, code } => {
                 let mut not_started = false;
@@ -251,6 +249,9 @@ impl Driver {
                 return;
             };
             let msg = compress::decompress(codec, msg, max);
+            if codec != Codec::Identity {
+                s.request_codec = Some(codec);
+            }
             if let Some((_, _, req)) = &mut s.unary {
                 match msg {
                     Ok(m) if req.is_none() => *req = Some(m),
@@ -303,6 +304,11 @@ impl Driver {
                 Ok(m) => match &c.inbound {
                     Some(tx) => {
                         let _ = tx.send(Ok((m, wire)));
+                    }
+                    None if c.last.is_some() => {
+                        // A unary call to a method that streams: never keep only the last.
+                        let token = c.token;
+                        self.cancel_token(token, super::caller::too_many_replies());
                     }
                     None => c.last = Some(m),
                 },
@@ -404,4 +410,20 @@ impl Piece {
             Piece::Landed(n) => *n,
         }
     }
+}
+
+/// The status a failed call's STATUS frame describes: its code, REASON, DETAILS and
+/// trailing entries, and REFUSED as safe to retry. The metadata is copied (it is small):
+/// a view would keep the received frame alive as long as the caller keeps the status.
+fn status_of(code: StatusCode, refused: bool, block: &[u8]) -> Status {
+    let meta = Metadata::new(block);
+    let mut status = Status::new(code, meta.reason().unwrap_or("")).with_retry_safe(refused);
+    if let Some(d) = meta.details() {
+        status.details = Some(Bytes::copy_from_slice(d));
+    }
+    status.trailers = meta
+        .entries()
+        .map(|e| (e.key.to_string(), Bytes::copy_from_slice(e.value)))
+        .collect();
+    status
 }
