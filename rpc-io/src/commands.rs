@@ -123,6 +123,9 @@ pub(crate) struct CallReq {
     pub(crate) reply: Option<ReplyTo>,
     /// Messages of a streaming call with their wire size (credit returned when taken).
     pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
+    /// When `timeout` runs out, on the connection's clock; set by the connection when it
+    /// takes the request, so that time spent waiting to open counts (spec section 12).
+    pub(crate) deadline: Option<muxwire_core::time::Instant>,
     /// The one-way bytes this request still holds in the queue's budget.
     #[allow(dead_code)]
     pub(crate) room: Option<Room>,
@@ -156,6 +159,7 @@ impl CallReq {
             prepared: false,
             reply: None,
             inbound: None,
+            deadline: None,
             room: None,
         }
     }
@@ -174,6 +178,7 @@ impl CallReq {
             prepared: false,
             reply: Some(ReplyTo::Slot(u.slot)),
             inbound: None,
+            deadline: None,
             room: None,
         }
     }

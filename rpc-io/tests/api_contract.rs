@@ -280,3 +280,80 @@ async fn replies_use_the_request_codec() {
         );
     }
 }
+
+/// A server that advertises room for one call at a time, whose "hold" handler waits for
+/// `release` (after signalling `started`) and whose "left" handler answers with the
+/// milliseconds left before its deadline.
+async fn one_at_a_time(
+    started: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+) -> muxwire::Running {
+    let router = echo()
+        .unary("hold", move |_ctx: Context, _req: Bytes| {
+            let (s, r) = (started.clone(), release.clone());
+            async move {
+                s.notify_one();
+                r.notified().await;
+                Ok(Bytes::new())
+            }
+        })
+        .unary("left", |ctx: Context, _req: Bytes| async move {
+            let left = ctx.remaining().unwrap_or_default().as_millis();
+            Ok(Bytes::from(left.to_string()))
+        });
+    let mut opts = Options::default();
+    opts.max_concurrent_streams = 1;
+    Server::new(router, opts)
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+// Broken before: a call waiting for the peer's concurrency limit ignored its timeout (it
+// waited as long as the limit lasted), and once open it sent its whole timeout as the
+// deadline, the time it had waited forgotten (spec section 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_spent_waiting_to_open_counts_against_the_deadline() {
+    use muxwire::CallOptions;
+    let (started, release) = Default::default();
+    let server = one_at_a_time(
+        std::sync::Arc::clone(&started),
+        std::sync::Arc::clone(&release),
+    )
+    .await;
+    let client = Client::connect(&server.local_endpoint().to_string())
+        .await
+        .unwrap();
+    let c = client.clone();
+    let held = tokio::spawn(async move { c.call("hold", Bytes::new()).await });
+    started.notified().await;
+    // The limit is taken: this call waits, and its timeout ends it there.
+    let short = CallOptions::timeout(Duration::from_millis(100));
+    let e = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.call_with("echo", Bytes::new(), &short),
+    )
+    .await
+    .expect("a waiting call must end at its timeout")
+    .unwrap_err();
+    assert_eq!(e.code, StatusCode::DEADLINE_EXCEEDED);
+    // Another waits at least 300 ms before it opens; the server sees what is left.
+    let c = client.clone();
+    let waiting = tokio::spawn(async move {
+        let opts = CallOptions::timeout(Duration::from_secs(1));
+        c.call_with("left", Bytes::new(), &opts).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // the wait being measured
+    release.notify_one();
+    held.await.unwrap().unwrap();
+    let left: u64 = String::from_utf8(waiting.await.unwrap().unwrap().to_vec())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        left <= 750,
+        "the server was given {left} ms of a 1 s timeout after a 300 ms wait"
+    );
+    // The expired call never reached the server: "hold" and "left" did.
+    assert_eq!(server.stats().calls_started, 2);
+}

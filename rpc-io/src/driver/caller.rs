@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use muxwire_core::conn::{CallSpec, Error as CoreError, Outgoing};
-use muxwire_core::time::Duration as CoreDuration;
+use muxwire_core::time::{Duration as CoreDuration, Instant as CoreInstant};
 use muxwire_core::wire::{Codec, StatusCode, StreamId};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
@@ -33,6 +33,9 @@ pub(super) struct Caller {
     pub(super) waiting: VecDeque<Box<CallReq>>,
     /// Messages sent on calls that still wait to open, by token.
     pub(super) early: FxHashMap<u64, Vec<Item>>,
+    /// No waiting call's deadline is earlier than this (it may be stale: a call that
+    /// opened since; `expire_waiting` then recomputes it).
+    pub(super) waiting_deadline: Option<CoreInstant>,
 }
 
 /// A call this side made.
@@ -160,9 +163,12 @@ impl Driver {
     }
 
     /// Opens a call; `names` holds the method names of the commands it came with.
-    pub(super) fn open(&mut self, req: CallReq, names: &str) {
+    pub(super) fn open(&mut self, mut req: CallReq, names: &str) {
         if !req.one_way {
             self.tally.started(true);
+        }
+        if let Some(t) = req.timeout {
+            req.deadline = Some(self.now() + core_duration(t));
         }
         // Calls keep their order: a new one goes straight out only if none waits.
         if !self.caller.waiting.is_empty() {
@@ -178,7 +184,39 @@ impl Driver {
         if let CallMethod::Queued(name) = req.method {
             req.method = CallMethod::Owned(name.of(names).to_string());
         }
+        if let Some(d) = req.deadline {
+            let earliest = self.caller.waiting_deadline.map_or(d, |e| e.min(d));
+            self.caller.waiting_deadline = Some(earliest);
+        }
         self.caller.waiting.push_back(Box::new(req));
+    }
+
+    /// Fails the waiting calls whose deadline has passed with DEADLINE_EXCEEDED (they
+    /// never opened: nothing goes on the wire), and notes the next deadline.
+    pub(super) fn expire_waiting(&mut self) {
+        let now = self.now();
+        if self.caller.waiting_deadline.is_none_or(|d| d > now) {
+            return;
+        }
+        let mut next: Option<CoreInstant> = None;
+        let mut i = 0;
+        while i < self.caller.waiting.len() {
+            match self.caller.waiting[i].deadline {
+                Some(d) if d <= now => {
+                    let req = self.caller.waiting.remove(i).expect("in range");
+                    self.caller.early.remove(&req.token);
+                    self.fail_req(*req, Status::deadline_exceeded());
+                }
+                d => {
+                    next = match (next, d) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    i += 1;
+                }
+            }
+        }
+        self.caller.waiting_deadline = next;
     }
 
     /// Encodes one-way calls to `method` straight into the write buffer while nothing
@@ -272,8 +310,14 @@ impl Driver {
     // Given back by value: boxing it would cost an allocation on every call.
     #[allow(clippy::result_large_err)]
     fn try_open(&mut self, mut req: CallReq, names: &str) -> Result<(), CallReq> {
-        let method = req.method.of(names);
         let now = self.now();
+        if req.deadline.is_some_and(|d| d <= now) {
+            // Out of time before it could open: fail here, never send DEADLINE 0.
+            self.caller.early.remove(&req.token);
+            self.fail_req(req, Status::deadline_exceeded());
+            return Ok(());
+        }
+        let method = req.method.of(names);
         // Compress first: the frame must fit what goes on the wire.
         let (body, codec) = if req.prepared {
             (req.body.take(), req.compress.unwrap_or(Codec::Identity))
@@ -308,9 +352,8 @@ impl Driver {
         };
         let spec = CallSpec {
             method,
-            deadline: req
-                .timeout
-                .map(|d| CoreDuration::from_micros(d.as_micros() as u64)),
+            // What is left of the timeout after waiting to open (spec section 12).
+            deadline: req.deadline.map(|d| d.saturating_since(now)),
             entries: &entries,
             one_way: req.one_way,
             end_stream: inline_end || (req.one_way),
@@ -405,6 +448,11 @@ fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> Ca
     let mut req = CallReq::new(method, body, true, true, None, Vec::new(), prepared);
     req.prepared = prepared.is_some();
     req
+}
+
+/// A duration on the core's clock (microseconds, saturating).
+fn core_duration(d: std::time::Duration) -> CoreDuration {
+    CoreDuration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
 
 /// A unary call answered with more than one message: the method streams its replies.

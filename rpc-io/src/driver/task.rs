@@ -32,10 +32,11 @@ impl Driver {
         self.tick();
         self.flush();
         loop {
-            let timeout = self
-                .conn
-                .poll_timeout()
-                .map(|t| self.epoch + std::time::Duration::from_micros(t.0));
+            let timeout = match (self.conn.poll_timeout(), self.caller.waiting_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(|t| self.epoch + std::time::Duration::from_micros(t.0));
             tokio::select! {
                 biased;
                 // While the writer is far behind, new work waits in the channel (which
@@ -94,6 +95,7 @@ impl Driver {
                 _ = sleep_until(timeout) => {
                     self.tick();
                     self.conn.handle_timeout(self.now());
+                    self.expire_waiting();
                 }
             }
             self.after();
