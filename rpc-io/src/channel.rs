@@ -1,5 +1,5 @@
 //! Calls over one connection: unary calls (their outcome in a reply slot), streaming
-//! calls ([`CallSink`], [`CallStream`]), confirmed one-way calls, and [`Peer`]'s calls.
+//! calls ([`CallSink`], [`CallStream`]), confirmed one-way calls, and every kind of call a [`Channel`] makes.
 //! Built on the connection's handle and commands; the client picks the connection.
 
 use std::future::Future;
@@ -14,8 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
 use crate::commands::{Bodies, CallReq, Cmd, Name, ReplyTo, StreamKey, UnaryReq};
-use crate::handle::{Handle, Peer};
+use crate::handle::{Channel, Handle};
+use crate::handler::BoxFuture;
 use crate::options::Options;
+use crate::route::LIST_METHOD;
+use crate::runtime::RuntimeHandle;
+use crate::stats::StatsSnapshot;
 use crate::status::Status;
 
 /// Per-call options.
@@ -307,13 +311,13 @@ impl Drop for CallStream {
     }
 }
 
-impl Peer {
-    /// A unary call to the other end of this connection.
+impl Channel {
+    /// A unary call over this connection.
     pub async fn call(&self, method: &str, body: Bytes) -> Result<Bytes, Status> {
         self.call_with(method, body, &CallOptions::default()).await
     }
 
-    /// A unary call with options.
+    /// A unary call with options (timeout, metadata, compression).
     pub async fn call_with(
         &self,
         method: &str,
@@ -324,11 +328,146 @@ impl Peer {
         UnaryCall::new(&self.handle, method, req).await
     }
 
-    /// A one-way message to the other end (see [`crate::Client::notify`] for its size limit and
-    /// when it returns).
+    /// A unary call as an owned future (`'static`, `Send`), for code that must store or
+    /// hand over the call. Dropping it cancels the call.
+    pub fn call_owned(
+        &self,
+        method: impl Into<String>,
+        body: Bytes,
+        opts: CallOptions,
+    ) -> BoxFuture<Result<Bytes, Status>> {
+        let (channel, method) = (self.clone(), method.into());
+        Box::pin(async move { channel.call_with(&method, body, &opts).await })
+    }
+
+    /// A unary call whose outcome is handed to `done`, once, on a thread of the
+    /// connection's runtime (see [`crate::Client::call_then`]).
+    pub fn call_then(
+        &self,
+        method: impl Into<String>,
+        body: Bytes,
+        opts: CallOptions,
+        done: impl FnOnce(Result<Bytes, Status>) + Send + 'static,
+    ) {
+        let call = self.call_owned(method, body, opts);
+        self.handle.rt.spawn(async move { done(call.await) });
+    }
+
+    /// A one-way message (see [`crate::Client::notify`] for its size limit and when it
+    /// returns).
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
         self.handle
             .check_one_way(method, body.len(), may_compress(&self.opts, &body))?;
         self.handle.one_way(method, Bodies::One(body)).await
     }
+
+    /// Many one-way messages to one method, in order (see [`crate::Client::notify_batch`]).
+    pub async fn notify_batch(&self, method: &str, bodies: Vec<Bytes>) -> Result<(), Status> {
+        notify_batch_on(&self.handle, &self.opts, method, bodies).await
+    }
+
+    /// A one-way message that waits until the connection has queued it for the socket
+    /// (or failed to).
+    pub async fn notify_confirmed(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        notify_confirmed_on(&self.handle, &self.opts, method, body).await
+    }
+
+    /// A streaming call: a sink for requests and a stream of replies.
+    pub async fn open_stream(
+        &self,
+        method: &str,
+        opts: &CallOptions,
+    ) -> Result<(CallSink, CallStream), Status> {
+        let req = request(method, None, false, false, opts, self.opts.default_timeout);
+        stream_on(&self.handle, req)
+    }
+
+    /// The methods the other end serves (its built-in `muxwire.list`).
+    pub async fn list(&self) -> Result<Vec<String>, Status> {
+        Ok(method_list(&self.call(LIST_METHOD, Bytes::new()).await?))
+    }
+
+    /// The round-trip time of a PING.
+    pub async fn ping(&self) -> Result<Duration, Status> {
+        ping_on(&self.handle).await
+    }
+
+    /// The counters of the client or server this connection belongs to.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.handle.stats.snapshot()
+    }
+
+    /// True once the connection has ended (its calls then fail with UNAVAILABLE).
+    pub fn is_closed(&self) -> bool {
+        self.handle.closed.is_closed()
+    }
+
+    /// Resolves when the connection has ended.
+    pub async fn closed(&self) {
+        self.handle.closed.wait().await;
+    }
+
+    /// The runtime the connection runs on.
+    pub fn runtime(&self) -> &RuntimeHandle {
+        &self.handle.rt
+    }
+}
+
+/// Sends one-way messages `bodies` to `method` on `handle`, in order, after checking that
+/// each fits a frame (none is sent if one does not).
+pub(crate) async fn notify_batch_on(
+    handle: &Handle,
+    opts: &Options,
+    method: &str,
+    bodies: Vec<Bytes>,
+) -> Result<(), Status> {
+    if bodies.is_empty() {
+        return Ok(());
+    }
+    // One unit of tokio's cooperative budget per batch.
+    tokio::task::consume_budget().await;
+    for b in &bodies {
+        handle.check_one_way(method, b.len(), may_compress(opts, b))?;
+    }
+    handle.one_way(method, Bodies::Many(bodies)).await
+}
+
+/// A one-way message on `handle` that waits until it is queued for the socket.
+pub(crate) async fn notify_confirmed_on(
+    handle: &Handle,
+    opts: &Options,
+    method: &str,
+    body: Bytes,
+) -> Result<(), Status> {
+    let (len, compressible) = (body.len(), may_compress(opts, &body));
+    let req = request(
+        method,
+        Some(body),
+        true,
+        true,
+        &CallOptions::default(),
+        None,
+    );
+    handle.check_one_way(method, len, compressible)?;
+    notify_on(handle, req).await
+}
+
+/// A PING on `handle`, and its round-trip time.
+pub(crate) async fn ping_on(handle: &Handle) -> Result<Duration, Status> {
+    let (tx, rx) = oneshot::channel();
+    if !handle.send(Cmd::Ping(tx)) {
+        return Err(Status::unavailable("connection closed"));
+    }
+    rx.await
+        .ok()
+        .flatten()
+        .ok_or_else(|| Status::unavailable("no PING answer"))
+}
+
+/// The method names of a `muxwire.list` reply (protocol 1.1, section 6.3).
+pub(crate) fn method_list(reply: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(reply)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! Clients: a pool of connections to one endpoint, reconnecting with backoff. The calls
-//! made over a connection are in `channel`, where [`crate::Peer`] makes the same calls
-//! over one given connection (a handler calling its caller back).
+//! made over a connection are in `channel`, where a [`Channel`] makes the same calls over
+//! one given connection (a handler calling its caller back, or a caller that wants one).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,16 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use muxwire_core::wire::Side;
-use tokio::sync::oneshot;
 
 use crate::channel::{
-    may_compress, notify_on, request, stream_on, unary_req, CallOptions, CallSink, CallStream,
-    UnaryCall,
+    may_compress, method_list, notify_batch_on, notify_confirmed_on, ping_on, request, stream_on,
+    unary_req, CallOptions, CallSink, CallStream, UnaryCall,
 };
 use crate::commands::{Bodies, Cmd, OneWayRefused};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver;
-use crate::handle::{closed_before_sent, Handle};
+use crate::handle::{closed_before_sent, Channel, Handle};
 use crate::handler::BoxFuture;
 use crate::route::{Router, LIST_METHOD};
 use crate::runtime::RuntimeHandle;
@@ -308,30 +307,15 @@ impl Client {
         if bodies.is_empty() {
             return Ok(());
         }
-        // One unit of tokio's cooperative budget per batch (see `yield_now_and_then`).
-        tokio::task::consume_budget().await;
         let handle = self.pick(None).await?;
-        for b in &bodies {
-            handle.check_one_way(method, b.len(), may_compress(&self.inner.opts, b))?;
-        }
-        handle.one_way(method, Bodies::Many(bodies)).await
+        notify_batch_on(&handle, &self.inner.opts, method, bodies).await
     }
 
     /// A one-way call that waits until the connection has queued it for the socket (or
     /// failed to).
     pub async fn notify_confirmed(&self, method: &str, body: Bytes) -> Result<(), Status> {
-        let (len, compressible) = (body.len(), may_compress(&self.inner.opts, &body));
-        let req = request(
-            method,
-            Some(body),
-            true,
-            true,
-            &CallOptions::default(),
-            None,
-        );
         let handle = self.pick(None).await?;
-        handle.check_one_way(method, len, compressible)?;
-        notify_on(&handle, req).await
+        notify_confirmed_on(&handle, &self.inner.opts, method, body).await
     }
 
     /// A streaming call: a sink for requests and a stream of replies.
@@ -352,24 +336,22 @@ impl Client {
         stream_on(&handle, req)
     }
 
+    /// One live connection of the pool as a [`Channel`] (waiting for one if
+    /// `wait_for_ready`): calls made on it go over that connection, in order, and fail
+    /// with UNAVAILABLE once it ends (the pool reconnects; ask for a channel again).
+    pub async fn channel(&self) -> Result<Channel, Status> {
+        let handle = self.pick(self.inner.opts.default_timeout).await?;
+        Ok(Channel::new(handle, self.inner.opts.clone()))
+    }
+
     /// The server's methods (the built-in `muxwire.list`).
     pub async fn list(&self) -> Result<Vec<String>, Status> {
-        let b = self.call(LIST_METHOD, Bytes::new()).await?;
-        Ok(String::from_utf8_lossy(&b)
-            .lines()
-            .map(str::to_string)
-            .collect())
+        Ok(method_list(&self.call(LIST_METHOD, Bytes::new()).await?))
     }
 
     /// Round-trip time of a PING on one connection.
     pub async fn ping(&self) -> Result<Duration, Status> {
-        let handle = self.pick(None).await?;
-        let (tx, rx) = oneshot::channel();
-        handle.send(Cmd::Ping(tx));
-        rx.await
-            .ok()
-            .flatten()
-            .ok_or_else(|| Status::unavailable("no PING answer"))
+        ping_on(&self.pick(None).await?).await
     }
 
     /// The client's counters.

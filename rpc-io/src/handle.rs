@@ -1,6 +1,6 @@
 //! A live connection as the rest of the runtime sees it: a [`Handle`] to queue commands
 //! for its driver and to watch it open and close, and the frame-size checks callers make
-//! before queueing a one-way message. [`Peer`] is the application's handle on it.
+//! before queueing a one-way message. [`Channel`] is the application's handle on it.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 use crate::budget::Budget;
 use crate::commands::{Bodies, Cmd, Commands, OneWayRefused, StreamKey};
 use crate::options::Options;
+use crate::runtime::RuntimeHandle;
+use crate::stats::Stats;
 use crate::status::Status;
 
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
@@ -30,6 +32,10 @@ pub(crate) struct HandleInner {
     pub(crate) ready: Arc<Flag>,
     /// The peer's max_frame_size, once its HELLO has arrived (0 before).
     pub(crate) peer_max_frame: AtomicU32,
+    /// The counters of the client or server the connection belongs to.
+    pub(crate) stats: Arc<Stats>,
+    /// The runtime the connection's tasks run on.
+    pub(crate) rt: RuntimeHandle,
 }
 
 impl HandleInner {
@@ -113,12 +119,14 @@ impl Flag {
 
 impl Handle {
     /// A handle for a new connection: nothing queued, not ready, not closed.
-    pub(crate) fn new() -> Handle {
+    pub(crate) fn new(stats: Arc<Stats>, rt: RuntimeHandle) -> Handle {
         Handle(Arc::new(HandleInner {
             commands: Arc::default(),
             closed: Arc::new(Flag::default()),
             ready: Arc::new(Flag::default()),
             peer_max_frame: AtomicU32::new(0),
+            stats,
+            rt,
         }))
     }
 
@@ -168,17 +176,22 @@ impl Handle {
     }
 }
 
-/// Calls over one specific connection (given to handlers as [`crate::Context::peer`]).
-/// Its calls are made in `channel`.
+/// One connection, offering every kind of call over it: unary, one-way, streaming, PING.
+/// A client hands them out ([`crate::Client::channel`]) and so does a handler's context
+/// ([`crate::Context::peer`]: the connection the call came in on, to call the caller
+/// back). Cheap to clone; the calls themselves are made in `channel`.
 #[derive(Clone)]
-pub struct Peer {
+pub struct Channel {
     pub(crate) handle: Handle,
     pub(crate) opts: Arc<Options>,
 }
 
-impl Peer {
+/// The channel a handler's context hands out (the former name of [`Channel`]).
+pub type Peer = Channel;
+
+impl Channel {
     /// The application's handle on the connection `handle` (with its `opts`).
-    pub(crate) fn new(handle: Handle, opts: Arc<Options>) -> Peer {
-        Peer { handle, opts }
+    pub(crate) fn new(handle: Handle, opts: Arc<Options>) -> Channel {
+        Channel { handle, opts }
     }
 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::budget::Budget;
 use crate::commands::{CallRef, Cmd, StreamKey};
-use crate::handle::{Handle, Peer};
+use crate::handle::{Channel, Handle};
 use crate::status::Status;
 
 /// A boxed, sendable future.
@@ -52,7 +52,7 @@ pub struct Context {
     pub(crate) deadline: Option<Instant>,
     pub(crate) metadata: Vec<(String, Bytes)>,
     pub(crate) cancel: Arc<CancelState>,
-    pub(crate) peer: Peer,
+    pub(crate) peer: Channel,
 }
 
 impl Context {
@@ -98,8 +98,9 @@ impl Context {
         }
     }
 
-    /// A handle to call or notify the caller back over the same connection.
-    pub fn peer(&self) -> &Peer {
+    /// The connection the call came in on, as a [`Channel`]: call, notify or stream to
+    /// the caller over it.
+    pub fn peer(&self) -> &Channel {
         &self.peer
     }
 }

@@ -61,7 +61,7 @@ pub use channel::{CallOptions, CallSink, CallStream};
 pub use client::Client;
 pub use conn_state::{ConnState, StateWatch};
 pub use endpoint::{Endpoint, EndpointError};
-pub use handle::Peer;
+pub use handle::{Channel, Peer};
 pub use handler::{
     BoxFuture, CancelState, Context, Inbound, Outbound, StreamHandler, SyncHandler, UnaryHandler,
 };

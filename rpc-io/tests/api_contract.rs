@@ -357,3 +357,71 @@ async fn time_spent_waiting_to_open_counts_against_the_deadline() {
     // The expired call never reached the server: "hold" and "left" did.
     assert_eq!(server.stats().calls_started, 2);
 }
+
+// A handler's context hands out the connection as a full Channel: the server can stream
+// to its caller, notify it, ping it, list its methods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_uses_every_kind_of_call_on_its_channel() {
+    use muxwire::{CallOptions, Inbound, Outbound};
+    let router = echo().unary("back", |ctx: Context, _req: Bytes| async move {
+        let ch = ctx.peer();
+        let (mut sink, mut stream) = ch
+            .open_stream("client.sum", &CallOptions::default())
+            .await?;
+        sink.send(Bytes::from_static(b"abc")).await?;
+        sink.send(Bytes::from_static(b"de")).await?;
+        sink.finish()?;
+        let sum = stream.next().await.expect("a reply")?;
+        ch.notify("client.note", Bytes::from_static(b"n")).await?;
+        ch.notify_batch("client.note", vec![Bytes::new(), Bytes::new()])
+            .await?;
+        ch.ping().await?;
+        let methods = ch.list().await?.join(",");
+        assert!(!ch.is_closed());
+        Ok(Bytes::from(format!(
+            "{}|{methods}",
+            String::from_utf8_lossy(&sum)
+        )))
+    });
+    let server = Server::new(router, Options::default())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let notes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = notes.clone();
+    let mine = Router::new()
+        .streaming(
+            "client.sum",
+            |_ctx: Context, mut inbound: Inbound, out: Outbound| async move {
+                let mut total = 0;
+                while let Some(m) = inbound.next().await {
+                    total += m?.len();
+                }
+                out.send(Bytes::from(total.to_string())).await
+            },
+        )
+        .unary_sync("client.note", move |_: &Context, _: Bytes| {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Bytes::new())
+        });
+    let client = Client::connect_with(
+        &server.local_endpoint().to_string(),
+        Options::default(),
+        Some(mine),
+    )
+    .await
+    .unwrap();
+    let r = client.call("back", Bytes::new()).await.unwrap();
+    assert_eq!(r, "5|client.note,client.sum,muxwire.list");
+    eventually("three notes", || {
+        notes.load(std::sync::atomic::Ordering::Relaxed) == 3
+    })
+    .await;
+    // A client hands out one of its connections as a channel too.
+    let ch = client.channel().await.unwrap();
+    assert_eq!(
+        ch.call("echo", Bytes::from_static(b"c")).await.unwrap(),
+        "c"
+    );
+    assert!(ch.stats().calls_started >= 2);
+}

@@ -20,7 +20,7 @@ use super::send::Item;
 use super::Driver;
 use crate::commands::{CallRef, Cmd};
 use crate::compress;
-use crate::handle::Peer;
+use crate::handle::Channel;
 use crate::handler::{
     BoxFuture, CancelState, Context, Inbound, Outbound, SyncHandler, UnaryHandler,
 };
@@ -153,7 +153,7 @@ impl Driver {
             deadline,
             metadata,
             cancel: self.callee.cancel_state(),
-            peer: Peer::new(self.handle.clone(), self.opts.clone()),
+            peer: Channel::new(self.handle.clone(), self.opts.clone()),
         }
     }
 
@@ -359,7 +359,7 @@ impl Driver {
                 .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
             cancel: cancel.clone(),
-            peer: Peer::new(self.handle.clone(), self.opts.clone()),
+            peer: Channel::new(self.handle.clone(), self.opts.clone()),
         };
         match route.method {
             Method::Unary(h) => {

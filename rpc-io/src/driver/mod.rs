@@ -35,6 +35,7 @@ use crate::commands::{Cmd, Commands};
 use crate::handle::{Flag, Handle};
 use crate::recycle::Recycler;
 use crate::route::Router;
+use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
 use crate::writer::{write_loop, Outbox};
@@ -53,7 +54,7 @@ pub(crate) struct Driver {
     conn: Connection<Box<[StreamSlot]>>,
     opts: Arc<Options>,
     stats: Arc<Stats>,
-    /// This connection's handle, handed to handlers (their `Peer`) and streams.
+    /// This connection's handle, handed to handlers (their `Channel`) and streams.
     handle: Handle,
     /// Commands taken from the queue and not yet carried out, with their names.
     cmds: VecDeque<Cmd>,
@@ -104,7 +105,8 @@ pub(crate) fn spawn(
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
-    let handle = Handle::new();
+    let rt = RuntimeHandle::current().expect("connections are spawned on a runtime");
+    let handle = Handle::new(stats.clone(), rt);
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
