@@ -2,6 +2,8 @@
 //! calls small and large, streams, one-way calls, deadlines, calls abandoned half way.
 //! Afterwards nothing may be left in flight on either side and the connection still works.
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -127,17 +129,14 @@ async fn everything_at_once_leaves_nothing_behind() {
         .map(|seed| tokio::spawn(worker(client.clone(), seed * 7919)))
         .collect();
     for t in tasks {
-        tokio::time::timeout(Duration::from_secs(60), t)
+        common::within("a worker to finish (stalled?)", t)
             .await
-            .expect("a worker stalled")
             .unwrap();
     }
-    for _ in 0..300 {
-        if server.stats().in_flight == 0 && client.stats().in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_until("no call left in flight on either side", || {
+        server.stats().in_flight == 0 && client.stats().in_flight == 0
+    })
+    .await;
     let (c, sv) = (client.stats(), server.stats());
     let alive = client.call("echo", Bytes::from_static(b"alive")).await;
     server.shutdown(Duration::from_secs(1)).await;
