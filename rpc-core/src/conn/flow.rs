@@ -31,6 +31,33 @@ impl<S: Storage> Connection<S> {
         }
     }
 
+    /// Returns connection credit only, for `n` bytes the application holds for a stream
+    /// whose own credit it returns later with [`Connection::consume_stream`] (a message
+    /// still being assembled must not hold the connection's credit: streams that each
+    /// wait for the rest of a message could otherwise exhaust it together, and wait for
+    /// ever).
+    pub fn consume_connection(&mut self, n: usize) {
+        self.recv_conn.consumed(n);
+        self.queue_conn_window();
+    }
+
+    /// Returns `stream`'s credit only, for bytes whose connection credit
+    /// [`Connection::consume_connection`] already returned. Nothing happens if the
+    /// stream is no longer receiving.
+    pub fn consume_stream(&mut self, stream: StreamId, n: usize) {
+        let half = self.cfg.settings.initial_stream_window / 2;
+        let due = match self.table.get_mut(stream.0) {
+            Some(s) if s.receiving() => {
+                s.recv.consumed(n);
+                s.recv.due(half)
+            }
+            _ => false,
+        };
+        if due {
+            self.queue_stream_window(stream.0);
+        }
+    }
+
     /// Queues a connection WINDOW once half the window is consumed, or defers it.
     #[inline]
     pub(super) fn queue_conn_window(&mut self) {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use muxwire_core::conn::{Connection, Event, FailReason, StreamSlot};
-use muxwire_core::wire::{Codec, ErrorCode, Metadata, StatusCode, StreamId};
+use muxwire_core::wire::{Codec, ErrorCode, Metadata, StatusCode, StreamId, MIN_CHUNK};
 
 use super::Driver;
 use crate::compress;
@@ -345,10 +345,11 @@ impl Incoming {
     /// Takes one received piece of a message. Returns the whole message, and the credit
     /// still owed for it, once the last piece is in.
     ///
-    /// A streaming reader gets the credit back when it takes the message, so a slow reader
-    /// slows the sender down; past half a window the credit of a growing message is
-    /// returned at once, so that any message up to MAX_MESSAGE_SIZE can arrive whole.
-    /// Everything else returns credit immediately.
+    /// A streaming reader gets the stream's credit back when it takes the message, so a
+    /// slow reader slows the sender down; past `withhold_at` the credit of a growing
+    /// message is returned at once, so that any message up to MAX_MESSAGE_SIZE can arrive
+    /// whole. The connection's credit, and all credit of other calls, is returned
+    /// immediately.
     fn piece(
         &mut self,
         conn: &mut Connection<Box<[StreamSlot]>>,
@@ -358,13 +359,15 @@ impl Incoming {
         more: bool,
         opts: &Options,
     ) -> Option<(Bytes, usize)> {
-        let half_window = opts.initial_stream_window as usize / 2;
         let max_message = opts.max_message_size as usize;
         let len = data.len();
         if streaming {
+            // The connection's credit comes back at once, the stream's is held back; see
+            // `withhold_at` for why the sender can always go on.
+            conn.consume_connection(len);
             self.withheld += len;
-            if self.withheld > half_window {
-                conn.consume(StreamId(stream), self.withheld);
+            if self.withheld > withhold_at(opts) {
+                conn.consume_stream(StreamId(stream), self.withheld);
                 self.withheld = 0;
             }
         } else {
@@ -391,6 +394,18 @@ impl Incoming {
         };
         Some((message, std::mem::take(&mut self.withheld)))
     }
+}
+
+/// The most stream credit held back for a message a streaming reader has not taken.
+///
+/// The core announces consumed credit once half a window has been consumed, so it may sit
+/// on up to half a window less one byte. Holding back at most half a window less
+/// `MIN_CHUNK` here leaves the sender at least `MIN_CHUNK` + 1 bytes of credit, enough for
+/// a chunk of any message (a sender never sends a smaller chunk unless it ends the
+/// message). Holding back half a window, as before, could leave it less than that: both
+/// sides then waited for ever.
+fn withhold_at(opts: &Options) -> usize {
+    (opts.initial_stream_window as usize / 2).saturating_sub(MIN_CHUNK)
 }
 
 /// A received piece of a message: bytes to append, or a chunk that was read straight into

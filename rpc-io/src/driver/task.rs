@@ -208,18 +208,16 @@ impl Driver {
                 self.pump(id);
             }
             Cmd::Consume { call, n } => {
-                // A call that ended meanwhile still owes the connection its credit.
-                let stream = if self.is_current(call) {
-                    call.stream
-                } else {
-                    0
-                };
-                self.conn.consume(StreamId(stream), n)
+                // Only the stream's credit is owed (the connection's came back as the
+                // message arrived), and only while the call lasts.
+                if self.is_current(call) {
+                    self.conn.consume_stream(StreamId(call.stream), n)
+                }
             }
             Cmd::ConsumeCall { token, n } => {
-                // After the call ended only the connection's credit is still owed.
-                let id = self.caller.tokens.get(&token).copied().unwrap_or(0);
-                self.conn.consume(StreamId(id), n);
+                if let Some(&id) = self.caller.tokens.get(&token) {
+                    self.conn.consume_stream(StreamId(id), n);
+                }
             }
             Cmd::Cancel { token } => {
                 self.cancel_token(token, Status::cancelled("cancelled by the caller"))
