@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
 use super::arena::{core_error_status, outgoing};
-use super::incoming::Incoming;
+use super::incoming::{too_many_replies, Incoming};
 use super::send::Item;
 use super::Driver;
 use crate::commands::{Bodies, CallMethod, CallReq, ReplyTo, Room};
@@ -453,12 +453,4 @@ fn one_way_req(method: &str, body: Option<Bytes>, prepared: Option<Codec>) -> Ca
 /// A duration on the core's clock (microseconds, saturating).
 fn core_duration(d: std::time::Duration) -> CoreDuration {
     CoreDuration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
-}
-
-/// A unary call answered with more than one message: the method streams its replies.
-pub(super) fn too_many_replies() -> Status {
-    Status::internal(
-        "the reply has more than one message: the method streams its replies, so call it \
-         with open_stream",
-    )
 }

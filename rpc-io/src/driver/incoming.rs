@@ -308,7 +308,7 @@ impl Driver {
                     None if c.last.is_some() => {
                         // A unary call to a method that streams: never keep only the last.
                         let token = c.token;
-                        self.cancel_token(token, super::caller::too_many_replies());
+                        self.cancel_token(token, too_many_replies());
                     }
                     None => c.last = Some(m),
                 },
@@ -441,4 +441,12 @@ fn status_of(code: StatusCode, refused: bool, block: &[u8]) -> Status {
         .map(|e| (e.key.to_string(), Bytes::copy_from_slice(e.value)))
         .collect();
     status
+}
+
+/// A unary call answered with more than one message: the method streams its replies.
+pub(super) fn too_many_replies() -> Status {
+    Status::internal(
+        "the reply has more than one message: the method streams its replies, so call it \
+         with open_stream",
+    )
 }
