@@ -110,7 +110,9 @@ impl RuntimeHandle {
     }
 
     /// Polls `fut` on the calling thread, with this runtime's IO and timers available,
-    /// for up to `timeout`; `None` if it is not done by then. `fut` stays valid and can
+    /// for up to `timeout`; `None` if it is not done by then. The runtime's own threads
+    /// drive that IO and those timers, so it must be a multi-thread runtime (as
+    /// [`Runtime::new`] makes) or a current-thread one that another thread is running. `fut` stays valid and can
     /// be waited for again, so a host can check for its own interruptions (Ctrl-C in
     /// Python) between waits, and drop `fut` to cancel the work. Fails with
     /// FAILED_PRECONDITION on a thread that runs an async runtime.
