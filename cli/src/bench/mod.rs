@@ -40,7 +40,7 @@ impl BenchArgs {
         BenchArgs {
             quick: true,
             transport: "both".into(),
-            runtime: "current".into(),
+            runtime: "multi".into(),
             workers: 1,
             json: "target/bench/demo.json".into(),
         }
