@@ -6,19 +6,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use muxwire::{Client, ConnState, Context, Options, Router, Server, StatusCode};
 
+mod common;
+use common::wait_until;
+
 fn echo() -> Router {
     Router::new().unary("echo", |_ctx: Context, req: Bytes| async move { Ok(req) })
-}
-
-/// Waits up to 10 s for `cond`, polling; fails naming `what`.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 // Broken before: the state watch's only receiver was dropped at connect, so the send of
@@ -98,7 +90,7 @@ async fn dropping_a_running_server_stops_listening_and_drains() {
     }
     assert!(refused, "the listener was still accepting after the drop");
     // The open connection was drained: the client sees it end.
-    eventually("the drained connection to close", || {
+    wait_until("the drained connection to close", || {
         client.current_state() != ConnState::Ready
     })
     .await;
@@ -131,11 +123,6 @@ fn status_debug_names_its_code_and_converts_from_io_errors() {
     let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
     let s: muxwire::Status = io.into();
     assert_eq!(s.code, StatusCode::UNAVAILABLE);
-}
-
-/// Waits up to 10 s for `cond`, checking between short sleeps.
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    eventually(what, &mut cond).await
 }
 
 fn streaming_router() -> Router {
@@ -413,7 +400,7 @@ async fn a_handler_uses_every_kind_of_call_on_its_channel() {
     .unwrap();
     let r = client.call("back", Bytes::new()).await.unwrap();
     assert_eq!(r, "5|client.note,client.sum,muxwire.list");
-    eventually("three notes", || {
+    wait_until("three notes", || {
         notes.load(std::sync::atomic::Ordering::Relaxed) == 3
     })
     .await;

@@ -10,6 +10,9 @@ use muxwire::{
     CallOptions, Client, Context, Options, Responder, Router, Running, Server, StatusCode,
 };
 
+mod common;
+use common::wait_until;
+
 async fn serve(router: Router, opts: Options) -> (Running, Client) {
     let server = Server::new(router, opts)
         .bind("tcp://127.0.0.1:0")
@@ -137,12 +140,10 @@ async fn a_full_worker_queue_refuses_with_a_named_bound() {
     let c = client.clone();
     let second = tokio::spawn(async move { c.call("block", Bytes::from_static(b"2")).await });
     // The second call is queued once the server counts it in flight.
-    for _ in 0..2000 {
-        if server.stats().in_flight >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("the second call in flight", || {
+        server.stats().in_flight >= 2
+    })
+    .await;
     let e = client
         .call("block", Bytes::from_static(b"3"))
         .await
@@ -179,13 +180,10 @@ async fn a_cancelled_call_is_seen_by_its_responder() {
         call.await.unwrap().unwrap_err().code,
         StatusCode::DEADLINE_EXCEEDED
     );
-    for _ in 0..2000 {
-        if responder.is_cancelled() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(responder.is_cancelled());
+    wait_until("the responder to see the cancel", || {
+        responder.is_cancelled()
+    })
+    .await;
     assert_eq!(
         responder.reply(Bytes::new()).unwrap_err().code,
         StatusCode::CANCELLED
