@@ -138,7 +138,6 @@ impl Driver {
     pub(super) fn cancel_token(&mut self, token: u64, status: Status) {
         if let Some(pos) = self.caller.waiting.iter().position(|r| r.token == token) {
             let req = self.caller.waiting.remove(pos).expect("position is valid");
-            self.caller.early.remove(&token);
             self.fail_req(*req, status);
             return;
         }
@@ -153,6 +152,8 @@ impl Driver {
 
     /// Fails call `req`, which never opened, with `status`.
     pub(super) fn fail_req(&mut self, req: CallReq, status: Status) {
+        // Messages the caller sent while the call waited to open go with it.
+        self.caller.early.remove(&req.token);
         self.tally.ended(status.code);
         if let Some(tx) = req.inbound {
             let _ = tx.send(Err(status.clone()));
@@ -204,7 +205,6 @@ impl Driver {
             match self.caller.waiting[i].deadline {
                 Some(d) if d <= now => {
                     let req = self.caller.waiting.remove(i).expect("in range");
-                    self.caller.early.remove(&req.token);
                     self.fail_req(*req, Status::deadline_exceeded());
                 }
                 d => {
@@ -313,7 +313,6 @@ impl Driver {
         let now = self.now();
         if req.deadline.is_some_and(|d| d <= now) {
             // Out of time before it could open: fail here, never send DEADLINE 0.
-            self.caller.early.remove(&req.token);
             self.fail_req(req, Status::deadline_exceeded());
             return Ok(());
         }
