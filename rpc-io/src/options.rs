@@ -189,7 +189,6 @@ impl Options {
             .map_or(0, |d| d.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
         c.settings = s;
         // Checked by `validate` before any connection is made.
-        c.agent = None;
         c.agent_text = muxwire_core::conn::Agent::new(&self.agent).unwrap_or_default();
         c.send_crc = self.crc;
         c.handshake_timeout = micros(self.handshake_timeout);
