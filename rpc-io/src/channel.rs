@@ -13,10 +13,11 @@ use muxwire_core::wire::Codec;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
-use crate::commands::{Bodies, CallReq, Cmd, Name, ReplyTo, StreamKey, UnaryReq};
+use crate::commands::{Bodies, CallReq, Cmd, Name, StreamKey, UnaryReq};
 use crate::handle::{Channel, Handle};
 use crate::handler::BoxFuture;
 use crate::options::Options;
+use crate::replies::{Callback, Completion};
 use crate::route::LIST_METHOD;
 use crate::runtime::RuntimeHandle;
 use crate::stats::StatsSnapshot;
@@ -93,15 +94,14 @@ impl Future for UnaryCall<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         if let Some(req) = this.req.take() {
-            return match this.handle.commands.unary(this.method, req, cx.waker()) {
-                Some((slot, token)) => {
+            let to = Completion::Wake(cx.waker().clone());
+            return match this.handle.commands.unary(this.method, req, to) {
+                Ok((slot, token)) => {
                     this.slot = Some(slot);
                     this.token = token;
                     Poll::Pending
                 }
-                None => Poll::Ready(Err(Status::refused(
-                    "connection closed before the call was sent",
-                ))),
+                Err(_) => Poll::Ready(Err(call_not_sent())),
             };
         }
         let Some(slot) = this.slot else {
@@ -120,6 +120,24 @@ impl Drop for UnaryCall<'_> {
         if let Some(slot) = self.slot {
             self.handle.commands.abandon(slot, self.token);
         }
+    }
+}
+
+/// The status of a call whose connection ended before the call was queued.
+pub(crate) fn call_not_sent() -> Status {
+    Status::refused("connection closed before the call was sent")
+}
+
+/// Queues unary call `req` to `method` on `handle`, its outcome handed to `done` on one of
+/// the runtime's threads (never the caller's, never the connection's task). If the
+/// connection has ended, `done` gets REFUSED the same way.
+pub(crate) fn unary_then(handle: &Handle, method: &str, req: UnaryReq, done: Callback) {
+    if let Err(Completion::Callback(done)) =
+        handle
+            .commands
+            .unary(method, req, Completion::Callback(done))
+    {
+        handle.rt.spawn(async move { done(Err(call_not_sent())) });
     }
 }
 
@@ -151,17 +169,58 @@ pub(crate) fn may_compress(opts: &Options, body: &Bytes) -> bool {
 
 /// Queues one-way call `req` on `handle` and waits until the connection has queued it for
 /// the socket (or failed to).
-pub(crate) async fn notify_on(handle: &Handle, mut req: CallReq) -> Result<(), Status> {
-    let (tx, rx) = oneshot::channel();
-    req.reply = Some(ReplyTo::Channel(tx));
-    if !handle.send(Cmd::Call(Box::new(req))) {
-        return Err(Status::refused(
-            "connection closed before the message was sent",
-        ));
-    }
-    rx.await
-        .unwrap_or_else(|_| Err(Status::unavailable("connection closed")))
+pub(crate) async fn notify_on(handle: &Handle, req: CallReq) -> Result<(), Status> {
+    let mut outcome = Outcome::queue(handle, req)
+        .ok_or_else(|| Status::refused("connection closed before the message was sent"))?;
+    std::future::poll_fn(|cx| outcome.poll(cx))
+        .await
         .map(|_| ())
+}
+
+/// The reply slot of a call queued with [`Commands::call`]: its outcome, taken once.
+/// Dropped before the outcome is in, it cancels the call.
+///
+/// [`Commands::call`]: crate::commands::Commands::call
+struct Outcome {
+    handle: Handle,
+    token: u64,
+    /// The slot, until the outcome is taken.
+    slot: Option<u32>,
+}
+
+impl Outcome {
+    /// Queues `req` on `handle`; `None` if the connection has ended.
+    fn queue(handle: &Handle, req: CallReq) -> Option<Outcome> {
+        let token = req.token;
+        // The task that polls first replaces this waker with its own.
+        let to = Completion::Wake(std::task::Waker::noop().clone());
+        let slot = handle.commands.call(Box::new(req), to)?;
+        Some(Outcome {
+            handle: handle.clone(),
+            token,
+            slot: Some(slot),
+        })
+    }
+
+    /// The outcome, once it is in (then `None` slot: polled again, INTERNAL).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Status>> {
+        let Some(slot) = self.slot else {
+            return Poll::Ready(Err(Status::internal("call polled after it ended")));
+        };
+        let outcome = self.handle.commands.poll_reply(slot, cx);
+        if outcome.is_ready() {
+            self.slot = None;
+        }
+        outcome
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            self.handle.commands.abandon(slot, self.token);
+        }
+    }
 }
 
 /// Opens streaming call `req` on `handle`: its sink and its stream of replies.
@@ -170,15 +229,9 @@ pub(crate) fn stream_on(
     mut req: CallReq,
 ) -> Result<(CallSink, CallStream), Status> {
     let (itx, irx) = mpsc::unbounded_channel();
-    let (tx, rx) = oneshot::channel();
-    req.reply = Some(ReplyTo::Channel(tx));
     req.inbound = Some(itx);
     let token = req.token;
-    if !handle.send(Cmd::Call(Box::new(req))) {
-        return Err(Status::refused(
-            "connection closed before the call was sent",
-        ));
-    }
+    let outcome = Outcome::queue(handle, req).ok_or_else(call_not_sent)?;
     Ok((
         CallSink {
             handle: handle.clone(),
@@ -190,7 +243,7 @@ pub(crate) fn stream_on(
             handle: handle.clone(),
             token,
             inbound: irx,
-            outcome: Some(rx),
+            outcome,
             done: false,
         },
     ))
@@ -240,7 +293,8 @@ pub struct CallStream {
     handle: Handle,
     token: u64,
     inbound: mpsc::UnboundedReceiver<Result<(Bytes, usize), Status>>,
-    outcome: Option<oneshot::Receiver<Result<Bytes, Status>>>,
+    /// The call's final status (its reply slot).
+    outcome: Outcome,
     done: bool,
 }
 
@@ -278,20 +332,9 @@ impl CallStream {
                 }
             }));
         }
-        let Some(outcome) = self.outcome.as_mut() else {
-            self.done = true;
-            return Poll::Ready(None);
-        };
-        let outcome = std::task::ready!(Pin::new(outcome).poll(cx));
-        self.outcome = None;
+        let outcome = std::task::ready!(self.outcome.poll(cx));
         self.done = true;
-        Poll::Ready(match outcome {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(Err(e)),
-            Err(_) => Some(Err(Status::unavailable(
-                "connection closed with the call in flight",
-            ))),
-        })
+        Poll::Ready(outcome.err().map(Err))
     }
 }
 
@@ -303,13 +346,7 @@ impl futures_core::Stream for CallStream {
     }
 }
 
-impl Drop for CallStream {
-    fn drop(&mut self) {
-        if !self.done {
-            self.handle.send(Cmd::Cancel { token: self.token });
-        }
-    }
-}
+// Dropped before the end, a stream cancels its call through its `Outcome`'s drop.
 
 impl Channel {
     /// A unary call over this connection.
@@ -349,8 +386,8 @@ impl Channel {
         opts: CallOptions,
         done: impl FnOnce(Result<Bytes, Status>) + Send + 'static,
     ) {
-        let call = self.call_owned(method, body, opts);
-        self.handle.rt.spawn(async move { done(call.await) });
+        let req = unary_req(body, &opts, self.opts.default_timeout);
+        unary_then(&self.handle, &method.into(), req, Box::new(done));
     }
 
     /// A one-way message (see [`crate::Client::notify`] for its size limit and when it

@@ -11,13 +11,14 @@ use muxwire_core::wire::Side;
 
 use crate::channel::{
     may_compress, method_list, notify_batch_on, notify_confirmed_on, ping_on, request, stream_on,
-    unary_req, CallOptions, CallSink, CallStream, UnaryCall,
+    unary_req, unary_then, CallOptions, CallSink, CallStream, UnaryCall,
 };
 use crate::commands::{Bodies, Cmd, OneWayRefused};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver;
 use crate::handle::{closed_before_sent, Channel, Handle};
 use crate::handler::BoxFuture;
+use crate::replies::Callback;
 use crate::route::{Router, LIST_METHOD};
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
@@ -238,8 +239,20 @@ impl Client {
         opts: CallOptions,
         done: impl FnOnce(Result<Bytes, Status>) + Send + 'static,
     ) {
-        let call = self.call_owned(method, body, opts);
-        self.inner.rt.spawn(async move { done(call.await) });
+        let (method, done): (String, Callback) = (method.into(), Box::new(done));
+        let req = unary_req(body, &opts, self.inner.opts.default_timeout);
+        // On a live connection the call is queued here and its outcome goes straight to
+        // `done`; otherwise a task waits for a connection first.
+        if let Ok(h) = self.with_live(Handle::clone) {
+            return unary_then(&h, &method, req, done);
+        }
+        let client = self.clone();
+        self.inner.rt.spawn(async move {
+            match client.pick(req.timeout).await {
+                Ok(h) => unary_then(&h, &method, req, done),
+                Err(status) => done(Err(status)),
+            }
+        });
     }
 
     /// Watches the connection state: Ready while any pooled connection is live.

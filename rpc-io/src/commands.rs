@@ -3,8 +3,9 @@
 //! and is woken only when the queue turns non-empty, so a burst of commands costs one
 //! wakeup. The queue also bounds one-way messages: their bytes count from the push until
 //! the driver has encoded them (or dropped them), and a caller waits while the count is
-//! over [`QUEUE_BUDGET`]. Under the same lock sit the slots where unary calls get their
-//! outcome (see `replies`), so a unary call takes the lock once to start and once to end.
+//! over [`QUEUE_BUDGET`]. Under the same lock sit the reply slots where every call that
+//! waits for an outcome gets it (see `replies`: a woken task or a callback), so a call
+//! takes the lock once to start and once to end.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +17,13 @@ use muxwire_core::wire::Codec;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::budget::{Permit, QUEUE_BUDGET};
-use crate::replies::Replies;
+use crate::replies::{run_callbacks, sort, Completion, Replies, Runs};
 use crate::Status;
 
 /// A request to the driver.
 pub(crate) enum Cmd {
-    /// Open a call. `reply` gets the final outcome; `inbound` (streaming) the messages.
+    /// Open a call. Its reply slot gets the final outcome; `inbound` (streaming) the
+    /// messages.
     Call(Box<CallReq>),
     /// Open a unary call (the lean hot path of `Call`).
     Unary(UnaryReq),
@@ -83,14 +85,6 @@ pub(crate) struct UnaryReq {
     pub(crate) slot: u32,
 }
 
-/// Where a call's outcome goes.
-pub(crate) enum ReplyTo {
-    /// A channel (streaming calls, confirmed one-way calls).
-    Channel(oneshot::Sender<Result<Bytes, Status>>),
-    /// A slot of the connection's reply table (unary calls).
-    Slot(u32),
-}
-
 /// A call's method name: in the name buffer taken with the command, or owned (a call
 /// kept past the commands it came with).
 pub(crate) enum CallMethod {
@@ -120,7 +114,9 @@ pub(crate) struct CallReq {
     pub(crate) compress: Option<Codec>,
     /// The body is already in wire form (compressed with `compress`), from a retry.
     pub(crate) prepared: bool,
-    pub(crate) reply: Option<ReplyTo>,
+    /// The reply slot that gets the outcome (see `replies`); none for a one-way call
+    /// nobody waits for.
+    pub(crate) reply: Option<u32>,
     /// Messages of a streaming call with their wire size (credit returned when taken).
     pub(crate) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// When `timeout` runs out, on the connection's clock; set by the connection when it
@@ -176,7 +172,7 @@ impl CallReq {
             entries: u.entries,
             compress: u.compress,
             prepared: false,
-            reply: Some(ReplyTo::Slot(u.slot)),
+            reply: Some(u.slot),
             inbound: None,
             deadline: None,
             room: None,
@@ -306,21 +302,21 @@ impl Commands {
         true
     }
 
-    /// Queues unary call `req` to `method` (filling in its name, token and reply slot) for
-    /// a caller that `waker` wakes when the outcome is in; its slot and token, or `None` if
-    /// the connection has ended.
+    /// Queues unary call `req` to `method` (filling in its name, token and reply slot),
+    /// its outcome to go to `to`; its slot and token, or `to` back if the connection has
+    /// ended.
     pub(crate) fn unary(
         &self,
         method: &str,
         mut req: UnaryReq,
-        waker: &Waker,
-    ) -> Option<(u32, u64)> {
+        to: Completion,
+    ) -> Result<(u32, u64), Completion> {
         let mut s = self.state();
         if s.closed {
-            return None;
+            return Err(to);
         }
         req.method = s.intern(method);
-        let slot = s.replies.insert(waker);
+        let slot = s.replies.insert(to);
         req.slot = slot;
         // Counted here, under the lock taken anyway (other calls draw from a global count
         // that never reaches the top bit).
@@ -333,7 +329,26 @@ impl Commands {
         if wake {
             self.ready.notify_one();
         }
-        Some((slot, token))
+        Ok((slot, token))
+    }
+
+    /// Queues call `req` (streaming, or a one-way call whose sender waits to hear it was
+    /// sent) with a reply slot whose outcome goes to `to`; the slot, or `None` if the
+    /// connection has ended.
+    pub(crate) fn call(&self, mut req: Box<CallReq>, to: Completion) -> Option<u32> {
+        let mut s = self.state();
+        if s.closed {
+            return None;
+        }
+        let slot = s.replies.insert(to);
+        req.reply = Some(slot);
+        let wake = s.cmds.is_empty();
+        s.cmds.push_back(Cmd::Call(req));
+        drop(s);
+        if wake {
+            self.ready.notify_one();
+        }
+        Some(slot)
     }
 
     /// The outcome of the unary call in `slot`, once it is in.
@@ -356,8 +371,9 @@ impl Commands {
         }
     }
 
-    /// Fills reply slots with their outcomes (all under one lock) and wakes their callers;
-    /// leaves both vectors empty.
+    /// Fills reply slots with their outcomes (all under one lock), then wakes the tasks
+    /// that wait for them and runs the callbacks (see [`run_callbacks`]); leaves both
+    /// vectors empty.
     pub(crate) fn deliver(
         &self,
         outcomes: &mut Vec<(u32, Result<Bytes, Status>)>,
@@ -366,23 +382,30 @@ impl Commands {
         if outcomes.is_empty() {
             return;
         }
+        let mut runs = Runs::new();
         let mut s = self.state();
         for (slot, result) in outcomes.drain(..) {
-            wakers.extend(s.replies.complete(slot, result));
+            if let Some(ready) = s.replies.complete(slot, result) {
+                sort(ready, wakers, &mut runs);
+            }
         }
         drop(s);
         for w in wakers.drain(..) {
             w.wake();
         }
+        run_callbacks(runs);
     }
 
-    /// Ends every unary call still under way with `status` (the connection is gone and
-    /// nothing else will answer them).
+    /// Ends every call still under way with `status` (the connection is gone and nothing
+    /// else will answer them).
     pub(crate) fn fail_replies(&self, status: &Status) {
-        let wakers = self.state().replies.fail_all(status);
-        for w in wakers {
-            w.wake();
+        let ready = self.state().replies.fail_all(status);
+        let (mut wakers, mut runs) = (Vec::new(), Runs::new());
+        for r in ready {
+            sort(r, &mut wakers, &mut runs);
         }
+        wakers.into_iter().for_each(Waker::wake);
+        run_callbacks(runs);
     }
 
     /// Queues one-way calls to `method` if the budget has room for them (a batch larger

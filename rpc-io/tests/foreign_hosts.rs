@@ -151,3 +151,70 @@ fn poll_here<F: std::future::Future>(fut: F) -> F::Output {
         std::thread::park_timeout(Duration::from_millis(10));
     }
 }
+
+// Completion callbacks are the one way a C or Python host learns outcomes without a task
+// of its own per call: each call's callback runs exactly once, whatever happens to the
+// call, and one that panics costs no other call its outcome.
+#[test]
+fn every_completion_callback_runs_exactly_once() {
+    let rt = Runtime::new(2).unwrap();
+    let router = router().unary("slow", |_ctx: Context, b: Bytes| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(b)
+    });
+    let server = rt
+        .block_on(Server::new(router, Options::default()).bind("tcp://127.0.0.1:0"))
+        .unwrap()
+        .unwrap();
+    let url = server.local_endpoint().to_string();
+    let client = rt
+        .block_on(async move { Client::connect(&url).await })
+        .unwrap()
+        .unwrap();
+
+    // Many calls in flight at once, every tenth callback panicking.
+    const N: usize = 2_000;
+    let (tx, rx) = mpsc::channel();
+    for i in 0..N {
+        let tx = tx.clone();
+        let body = Bytes::from(i.to_string());
+        client.call_then("echo", body, CallOptions::default(), move |r| {
+            tx.send((i, r)).unwrap();
+            if i % 10 == 0 {
+                panic!("callback {i} panics on purpose");
+            }
+        });
+    }
+    let mut seen = vec![false; N];
+    for _ in 0..N {
+        let (i, r) = rx.recv_timeout(Duration::from_secs(60)).expect("outcome");
+        assert_eq!(r.unwrap(), Bytes::from(i.to_string()));
+        assert!(!std::mem::replace(&mut seen[i], true), "call {i} twice");
+    }
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+
+    // A timeout ends a callback's call like any other.
+    let opts = CallOptions::timeout(Duration::from_millis(50));
+    let t = tx.clone();
+    client.call_then("slow", Bytes::new(), opts, move |r| t.send((0, r)).unwrap());
+    let (_, r) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(r.unwrap_err().code, StatusCode::DEADLINE_EXCEEDED);
+
+    // Calls under way when the connection goes get a definite status, and so do calls
+    // made after it has gone.
+    let t = tx.clone();
+    client.call_then("slow", Bytes::new(), CallOptions::default(), move |r| {
+        t.send((1, r)).unwrap()
+    });
+    rt.block_on(server.shutdown(Duration::from_millis(10)))
+        .unwrap();
+    let (_, r) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(r.is_err(), "the connection went with the call under way");
+    let t = tx.clone();
+    client.call_then("echo", Bytes::new(), CallOptions::default(), move |r| {
+        t.send((2, r)).unwrap()
+    });
+    let (_, r) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(r.unwrap_err().code, StatusCode::UNAVAILABLE);
+    rt.shutdown(Duration::from_secs(1));
+}

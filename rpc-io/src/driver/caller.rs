@@ -16,7 +16,7 @@ use super::arena::{core_error_status, outgoing};
 use super::incoming::{too_many_replies, Incoming};
 use super::send::Item;
 use super::Driver;
-use crate::commands::{Bodies, CallMethod, CallReq, ReplyTo, Room};
+use crate::commands::{Bodies, CallMethod, CallReq, Room};
 use crate::compress;
 use crate::handle::{inline_room, one_way_fits};
 use crate::stats::Stats;
@@ -43,7 +43,7 @@ pub(super) struct OwnCall {
     /// How the caller names the call (in `Cmd::Send`, `Cmd::Cancel`...).
     pub(super) token: u64,
     /// Where the outcome goes.
-    reply: Option<ReplyTo>,
+    reply: Option<u32>,
     /// The replies of a streaming call, with their wire size (credit returned on take).
     pub(super) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// The reply message being put together.
@@ -113,15 +113,10 @@ impl Driver {
         }
     }
 
-    /// Hands a call's outcome to its caller: at once on a channel; into its reply slot at
-    /// the end of this turn (`after`), with the others, under one lock.
-    pub(super) fn answer(&mut self, to: ReplyTo, result: Result<Bytes, Status>) {
-        match to {
-            ReplyTo::Channel(tx) => {
-                let _ = tx.send(result);
-            }
-            ReplyTo::Slot(slot) => self.outcomes.push((slot, result)),
-        }
+    /// Hands a call's outcome to its caller: into its reply slot at the end of this turn
+    /// (`after`), with the others, under one lock.
+    pub(super) fn answer(&mut self, slot: u32, result: Result<Bytes, Status>) {
+        self.outcomes.push((slot, result));
     }
 
     /// Ends the call on `stream`, if it is still under way, with `result`.
@@ -284,7 +279,7 @@ impl Driver {
 
     /// A one-way message that cannot be sent: counted as a limit rejection and reported
     /// to whoever waits for it (`notify_confirmed`), or logged.
-    fn drop_one_way(&mut self, method: &str, status: Status, reply: Option<ReplyTo>) {
+    fn drop_one_way(&mut self, method: &str, status: Status, reply: Option<u32>) {
         Stats::add(&self.stats.limit_rejections, 1);
         match reply {
             Some(to) => self.answer(to, Err(status)),
