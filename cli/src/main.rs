@@ -7,6 +7,7 @@
 mod alloc;
 mod bench;
 mod call;
+mod conformance;
 mod decode;
 mod demo;
 mod serve;
@@ -40,6 +41,9 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Start a server, make calls of every kind, run a short benchmark.
     Demo,
+    /// Test an implementation against the spec's vectors (spec/CONFORMANCE.md).
+    #[command(subcommand)]
+    Conformance(conformance::ConformanceCmd),
     #[command(hide = true)]
     BenchServer(bench::ServerArgs),
     #[command(hide = true)]
@@ -59,6 +63,7 @@ fn main() {
         Cmd::Decode(args) => decode::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo => demo::run(),
+        Cmd::Conformance(cmd) => conformance::run(cmd),
         Cmd::BenchServer(args) => bench::server(args),
         Cmd::BenchClient(args) => bench::client(args),
     };
