@@ -224,3 +224,81 @@ fn a_testee_that_supports_nothing_or_cannot_start_is_reported_as_such() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("F99999"));
 }
+
+/// A child process that prints its URL on its first line; killed when dropped.
+struct Server(std::process::Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(cmd: &mut Command) -> Server {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://") || w.starts_with("unix://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    Server(child, url)
+}
+
+/// Runs `conformance live` against `url`; its exit status and JSON report.
+fn live(url: &str, extra: &[&str]) -> (Output, Value) {
+    let json = tempdir().join("live.json");
+    let out = Command::new(MUXWIRE)
+        .args(["conformance", "live", url, "--json"])
+        .arg(&json)
+        .args(extra)
+        .output()
+        .unwrap();
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (out, report)
+}
+
+#[test]
+fn the_reference_server_passes_every_live_scenario_over_tcp_and_unix_sockets() {
+    let sock = tempdir().join("live.sock");
+    let unix = format!("unix://{}", sock.display());
+    for url in ["tcp://127.0.0.1:0", unix.as_str()] {
+        let server = start(Command::new(MUXWIRE).args(["serve", url]));
+        let (out, report) = live(&server.1, &[]);
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(ids(&report, "pass").len(), 16, "{report}");
+    }
+}
+
+#[test]
+fn a_broken_server_fails_every_live_scenario_it_gets_wrong() {
+    let script = root().join("tests/conformance/broken_server.py");
+    let server = start(Command::new("python3").arg(script));
+    let (out, report) = live(&server.1, &["--timeout-ms", "500"]);
+    assert_eq!(out.status.code(), Some(1));
+    // It handshakes and answers PINGs; everything else it gets wrong.
+    let pass = BTreeSet::from(["L1".to_string(), "L9".to_string()]);
+    assert_eq!(ids(&report, "pass"), pass, "{report}");
+    assert_eq!(ids(&report, "fail").len(), 14);
+    // A server that is not there: the run cannot be made.
+    drop(server);
+    let (out, _) = live("tcp://127.0.0.1:1", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
+}

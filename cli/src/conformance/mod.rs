@@ -1,9 +1,11 @@
 //! `muxwire conformance`: runs the spec's vectors through an implementation in any
-//! language over the adapter protocol (spec/CONFORMANCE.md), and the reference testee.
+//! language over the adapter protocol, or plays live scenarios against a running server
+//! (spec/CONFORMANCE.md), and is the reference testee.
 
 mod adapter;
 mod frames;
 mod hex;
+mod live;
 mod report;
 mod sessions;
 mod testee;
@@ -16,7 +18,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use adapter::Testee;
-use report::{Outcome, Record};
+use report::{Outcome, Record, Verdict};
 
 /// `muxwire conformance ...`.
 #[derive(Subcommand)]
@@ -24,20 +26,20 @@ pub(crate) enum ConformanceCmd {
     /// Run every frame and session vector through a testee program (CMD ...) that speaks
     /// the adapter protocol of spec/CONFORMANCE.md on its stdin and stdout.
     Adapter(AdapterArgs),
+    /// Play the live scenarios against a running server at URL (it serves the test
+    /// methods of spec/CONFORMANCE.md section 4, as `muxwire serve` does).
+    Live(LiveArgs),
     /// Be the reference testee (the Rust core) on stdin and stdout.
     Testee,
 }
 
-/// Arguments of `muxwire conformance adapter`.
+/// What every run reports, and how.
 #[derive(Args)]
-pub(crate) struct AdapterArgs {
-    /// The folder with frames.json and sessions.json.
-    #[arg(long, default_value = "spec/vectors")]
-    vectors: PathBuf,
-    /// Known failures: vector ids (F<tcId>, S<sId>) one per line; `#` comments.
+pub(crate) struct Reporting {
+    /// Known failures: ids (F<tcId>, S<sId>, L<n>) one per line; `#` comments.
     #[arg(long)]
     failures: Option<PathBuf>,
-    /// Run only these vectors (comma-separated ids, e.g. F1,S20).
+    /// Run only these (comma-separated ids, e.g. F1,S20,L3).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Write a JUnit XML report here.
@@ -46,29 +48,50 @@ pub(crate) struct AdapterArgs {
     /// Write a JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Print every result, not only those that did not pass.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Arguments of `muxwire conformance adapter`.
+#[derive(Args)]
+pub(crate) struct AdapterArgs {
+    /// The folder with frames.json and sessions.json.
+    #[arg(long, default_value = "spec/vectors")]
+    vectors: PathBuf,
     /// How long to wait for each answer of the testee.
     #[arg(long, default_value_t = 10_000)]
     answer_timeout_ms: u64,
-    /// Print every vector's result, not only those that did not pass.
-    #[arg(long, short)]
-    verbose: bool,
+    #[command(flatten)]
+    reporting: Reporting,
     /// The testee: a program and its arguments (after `--`).
     #[arg(last = true, required = true)]
     cmd: Vec<String>,
 }
 
+/// Arguments of `muxwire conformance live`.
+#[derive(Args)]
+pub(crate) struct LiveArgs {
+    /// The server: tcp://host:port or unix:///path.
+    url: String,
+    /// How long to wait for each expected frame.
+    #[arg(long, default_value_t = 5_000)]
+    timeout_ms: u64,
+    #[command(flatten)]
+    reporting: Reporting,
+}
+
 /// Runs a `conformance` subcommand; the exit status.
 pub(crate) fn run(cmd: ConformanceCmd) -> i32 {
-    match cmd {
-        ConformanceCmd::Testee => testee::run(),
-        ConformanceCmd::Adapter(args) => match adapter_run(&args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("muxwire conformance: {e}");
-                2
-            }
-        },
-    }
+    let result = match cmd {
+        ConformanceCmd::Testee => return testee::run(),
+        ConformanceCmd::Adapter(args) => adapter_run(&args),
+        ConformanceCmd::Live(args) => live_run(&args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("muxwire conformance: {e}");
+        2
+    })
 }
 
 fn load(path: &std::path::Path) -> Result<Value, String> {
@@ -77,17 +100,62 @@ fn load(path: &std::path::Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
+impl Reporting {
+    fn known(&self) -> Result<BTreeSet<String>, String> {
+        let Some(p) = &self.failures else {
+            return Ok(BTreeSet::new());
+        };
+        let text =
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        report::parse_failure_list(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    fn only(&self) -> BTreeSet<&str> {
+        self.only.iter().map(String::as_str).collect()
+    }
+
+    /// Prints a record as it comes (unless it passed and the run is not verbose).
+    fn print(&self, r: &Record) {
+        if self.verbose || r.verdict != Verdict::Pass {
+            eprintln!(
+                "{:<6} {:<15} {}  {}",
+                r.id,
+                r.verdict.name(),
+                r.comment,
+                r.reason
+            );
+        }
+    }
+
+    /// The summary and the report files; the exit status.
+    fn finish(&self, name: &str, records: &[Record]) -> Result<i32, String> {
+        if let Some(unknown) = self
+            .only
+            .iter()
+            .find(|id| !records.iter().any(|r| &r.id == *id))
+        {
+            return Err(format!("--only names {unknown}, which nothing has"));
+        }
+        let name = if name.is_empty() { "testee" } else { name };
+        println!("{name}: {}", report::summary(records));
+        if let Some(p) = &self.junit {
+            std::fs::write(p, report::junit_report(name, records))
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        }
+        if let Some(p) = &self.json {
+            let text = serde_json::to_string_pretty(&report::json_report(name, records))
+                .map_err(|e| e.to_string())?;
+            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        }
+        Ok(i32::from(records.iter().any(|r| r.verdict.is_unexpected())))
+    }
+}
+
 fn adapter_run(args: &AdapterArgs) -> Result<i32, String> {
+    let rep = &args.reporting;
     let frames = load(&args.vectors.join("frames.json"))?;
     let sessions = load(&args.vectors.join("sessions.json"))?;
-    let known = match &args.failures {
-        Some(p) => report::parse_failure_list(
-            &std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
-        )
-        .map_err(|e| format!("{}: {e}", p.display()))?,
-        None => BTreeSet::new(),
-    };
-    let only: BTreeSet<&str> = args.only.iter().map(String::as_str).collect();
+    let (known, only) = (rep.known()?, rep.only());
     let wanted = |id: &str| only.is_empty() || only.contains(id);
     let mut testee = Testee::new(
         args.cmd.clone(),
@@ -99,70 +167,56 @@ fn adapter_run(args: &AdapterArgs) -> Result<i32, String> {
         }
         eprintln!("muxwire conformance: the testee supports nothing (exit status 127)");
     }
-    let name = testee.name.clone();
     let mut records = Vec::new();
     let mut note = |r: Record| {
-        if args.verbose || r.verdict != report::Verdict::Pass {
-            eprintln!(
-                "{:<6} {:<15} {}  {}",
-                r.id,
-                r.verdict.name(),
-                r.comment,
-                r.reason
-            );
-        }
+        rep.print(&r);
         records.push(r);
     };
+    let nothing = || Outcome::Unsupported("the testee supports nothing".into());
     for group in frames["testGroups"].as_array().into_iter().flatten() {
         let max = group["max_frame_size"].as_u64().unwrap_or(16_384);
         for case in group["tests"].as_array().into_iter().flatten() {
             let id = format!("F{}", case["tcId"]);
-            if !wanted(&id) {
-                continue;
+            if wanted(&id) {
+                let outcome = if testee.supports_nothing {
+                    nothing()
+                } else {
+                    frames::run(&mut testee, case, max)
+                };
+                let comment = case["comment"].as_str().unwrap_or("");
+                note(Record::new(id, comment, outcome, &known));
             }
-            let outcome = if testee.supports_nothing {
-                Outcome::Unsupported("the testee supports nothing".into())
-            } else {
-                frames::run(&mut testee, case, max)
-            };
-            let comment = case["comment"].as_str().unwrap_or("");
-            note(Record::new(id, comment, outcome, &known));
         }
     }
     for session in sessions["sessions"].as_array().into_iter().flatten() {
         let id = format!("S{}", session["sId"]);
-        if !wanted(&id) {
-            continue;
+        if wanted(&id) {
+            let outcome = if testee.supports_nothing {
+                nothing()
+            } else {
+                sessions::run(&mut testee, session)
+            };
+            let comment = session["comment"].as_str().unwrap_or("");
+            note(Record::new(id, comment, outcome, &known));
         }
-        let outcome = if testee.supports_nothing {
-            Outcome::Unsupported("the testee supports nothing".into())
-        } else {
-            sessions::run(&mut testee, session)
-        };
-        let comment = session["comment"].as_str().unwrap_or("");
-        note(Record::new(id, comment, outcome, &known));
     }
     testee.stop();
-    if let Some(unknown) = only.iter().find(|id| !records.iter().any(|r| r.id == **id)) {
-        return Err(format!("--only names {unknown}, which no vector has"));
-    }
-    println!("{}: {}", display_name(&name), report::summary(&records));
-    if let Some(p) = &args.junit {
-        std::fs::write(p, report::junit_report(&name, &records))
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-    }
-    if let Some(p) = &args.json {
-        let text = serde_json::to_string_pretty(&report::json_report(&name, &records))
-            .map_err(|e| e.to_string())?;
-        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-    }
-    Ok(i32::from(records.iter().any(|r| r.verdict.is_unexpected())))
+    rep.finish(&testee.name, &records)
 }
 
-fn display_name(name: &str) -> &str {
-    if name.is_empty() {
-        "testee"
-    } else {
-        name
-    }
+fn live_run(args: &LiveArgs) -> Result<i32, String> {
+    let rep = &args.reporting;
+    let (known, only) = (rep.known()?, rep.only());
+    let mut records = Vec::new();
+    live::run(
+        &args.url,
+        Duration::from_millis(args.timeout_ms),
+        &only,
+        &known,
+        |r| {
+            rep.print(&r);
+            records.push(r);
+        },
+    )?;
+    rep.finish(&args.url, &records)
 }

@@ -85,7 +85,7 @@ impl Record {
     }
 }
 
-/// Parses a failure list: one vector id per line; `#` starts a comment.
+/// Parses a failure list: one vector or live scenario id per line; `#` starts a comment.
 pub(crate) fn parse_failure_list(text: &str) -> Result<BTreeSet<String>, String> {
     let mut ids = BTreeSet::new();
     for (i, line) in text.lines().enumerate() {
@@ -93,12 +93,12 @@ pub(crate) fn parse_failure_list(text: &str) -> Result<BTreeSet<String>, String>
         if id.is_empty() {
             continue;
         }
-        let valid = (id.starts_with('F') || id.starts_with('S'))
+        let valid = (id.starts_with('F') || id.starts_with('S') || id.starts_with('L'))
             && id.len() > 1
             && id[1..].bytes().all(|b| b.is_ascii_digit());
         if !valid {
             return Err(format!(
-                "line {}: {id:?} is not a vector id (F<tcId> or S<sId>)",
+                "line {}: {id:?} is not a vector or scenario id (F<tcId>, S<sId>, L<n>)",
                 i + 1
             ));
         }
@@ -123,7 +123,7 @@ pub(crate) fn counts(records: &[Record]) -> [usize; 5] {
 pub(crate) fn summary(records: &[Record]) -> String {
     let [pass, fail, unsupported, expected, stale] = counts(records);
     format!(
-        "{} vectors: {pass} passed, {fail} failed, {unsupported} unsupported, \
+        "{} tests: {pass} passed, {fail} failed, {unsupported} unsupported, \
          {expected} failed as listed, {stale} passed though listed",
         records.len()
     )
@@ -142,7 +142,8 @@ pub(crate) fn json_report(testee: &str, records: &[Record]) -> Value {
     })
 }
 
-/// The JUnit XML report: one test suite per kind of vector (frames, sessions).
+/// The JUnit XML report: one test suite per kind of vector (frames, sessions) or for the
+/// live scenarios, each present only if it ran.
 pub(crate) fn junit_report(testee: &str, records: &[Record]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -263,6 +264,6 @@ mod tests {
         let j = json_report("t", &records);
         assert_eq!(j["summary"]["fail"], 1);
         assert_eq!(j["results"][1]["result"], "fail");
-        assert!(summary(&records).starts_with("3 vectors: 1 passed, 1 failed, 1 unsupported"));
+        assert!(summary(&records).starts_with("3 tests: 1 passed, 1 failed, 1 unsupported"));
     }
 }
