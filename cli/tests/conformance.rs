@@ -302,3 +302,66 @@ fn a_broken_server_fails_every_live_scenario_it_gets_wrong() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
 }
+
+/// Runs `conformance live --listen` with `client` (its `{url}` filled in per scenario);
+/// its exit status and JSON report.
+fn live_client(listen: &str, client: &[&str], extra: &[&str]) -> (Output, Value) {
+    let json = tempdir().join("client.json");
+    let out = Command::new(MUXWIRE)
+        .args(["conformance", "live", "--listen", listen, "--json"])
+        .arg(&json)
+        .args(extra)
+        .arg("--")
+        .args(client)
+        .output()
+        .unwrap();
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (out, report)
+}
+
+#[test]
+fn the_reference_client_passes_every_client_scenario_over_tcp_and_unix_sockets() {
+    let sock = tempdir().join("client.sock");
+    let unix = format!("unix://{}", sock.display());
+    for listen in ["tcp://127.0.0.1:0", unix.as_str()] {
+        let (out, report) = live_client(listen, &[MUXWIRE, "call", "{url}", "echo", "hi"], &[]);
+        assert!(
+            out.status.success(),
+            "{listen}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(ids(&report, "pass").len(), 6, "{report}");
+    }
+    // Each scenario's Unix socket is removed after it.
+    let left: Vec<_> = std::fs::read_dir(sock.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("client.sock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_broken_client_fails_exactly_the_client_scenarios_it_gets_wrong() {
+    let script = root().join("tests/conformance/broken_client.py");
+    let client = ["python3", script.to_str().unwrap(), "{url}"];
+    let (out, report) = live_client("tcp://127.0.0.1:0", &client, &["--timeout-ms", "1000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&report, "pass"), set(&["C1", "C2", "C6"]), "{report}");
+    assert_eq!(ids(&report, "fail"), set(&["C3", "C4", "C5"]), "{report}");
+    // A client command that cannot start fails each scenario, and says why.
+    let (out, report) = live_client(
+        "tcp://127.0.0.1:0",
+        &["/nonexistent/client"],
+        &["--only", "C1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(report["results"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("cannot start client"));
+}

@@ -36,7 +36,7 @@ pub(crate) enum ConformanceCmd {
 /// What every run reports, and how.
 #[derive(Args)]
 pub(crate) struct Reporting {
-    /// Known failures: ids (F<tcId>, S<sId>, L<n>) one per line; `#` comments.
+    /// Known failures: ids (F<tcId>, S<sId>, L<n>, C<n>) one per line; `#` comments.
     #[arg(long)]
     failures: Option<PathBuf>,
     /// Run only these (comma-separated ids, e.g. F1,S20,L3).
@@ -72,8 +72,17 @@ pub(crate) struct AdapterArgs {
 /// Arguments of `muxwire conformance live`.
 #[derive(Args)]
 pub(crate) struct LiveArgs {
-    /// The server: tcp://host:port or unix:///path.
+    /// The server: tcp://host:port or unix:///path (with --listen: where to listen).
     url: String,
+    /// Judge a client instead: listen on URL (a fresh listener per scenario: port 0 gives
+    /// a new port, a Unix path gets `-C<n>` appended) and run the client command (after
+    /// `--`) once per scenario; `{url}` in its arguments becomes that listener's URL. It
+    /// must make one unary call to `echo` and exit 0 if and only if the call succeeded.
+    #[arg(long, requires = "cmd")]
+    listen: bool,
+    /// The client command, with --listen.
+    #[arg(last = true)]
+    cmd: Vec<String>,
     /// How long to wait for each expected frame.
     #[arg(long, default_value_t = 5_000)]
     timeout_ms: u64,
@@ -208,15 +217,17 @@ fn live_run(args: &LiveArgs) -> Result<i32, String> {
     let rep = &args.reporting;
     let (known, only) = (rep.known()?, rep.only());
     let mut records = Vec::new();
-    live::run(
-        &args.url,
-        Duration::from_millis(args.timeout_ms),
-        &only,
-        &known,
-        |r| {
-            rep.print(&r);
-            records.push(r);
-        },
-    )?;
-    rep.finish(&args.url, &records)
+    let note = |r: Record| {
+        rep.print(&r);
+        records.push(r);
+    };
+    let patience = Duration::from_millis(args.timeout_ms);
+    let name = if args.listen {
+        live::run_client(&args.url, &args.cmd, patience, &only, &known, note)?;
+        format!("client {}", args.cmd.join(" "))
+    } else {
+        live::run(&args.url, patience, &only, &known, note)?;
+        args.url.clone()
+    };
+    rep.finish(&name, &records)
 }

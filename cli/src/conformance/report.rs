@@ -93,12 +93,12 @@ pub(crate) fn parse_failure_list(text: &str) -> Result<BTreeSet<String>, String>
         if id.is_empty() {
             continue;
         }
-        let valid = (id.starts_with('F') || id.starts_with('S') || id.starts_with('L'))
+        let valid = id.starts_with(['F', 'S', 'L', 'C'])
             && id.len() > 1
             && id[1..].bytes().all(|b| b.is_ascii_digit());
         if !valid {
             return Err(format!(
-                "line {}: {id:?} is not a vector or scenario id (F<tcId>, S<sId>, L<n>)",
+                "line {}: {id:?} is not a vector or scenario id (F<tcId>, S<sId>, L<n>, C<n>)",
                 i + 1
             ));
         }

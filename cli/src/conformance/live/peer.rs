@@ -82,6 +82,26 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// The accepted end of a TCP connection.
+    pub(crate) fn accepted_tcp(s: TcpStream, patience: Duration) -> Peer {
+        let _ = s.set_nodelay(true);
+        Peer::over(Sock::Tcp(s), patience)
+    }
+
+    /// The accepted end of a Unix socket connection.
+    pub(crate) fn accepted_unix(s: UnixStream, patience: Duration) -> Peer {
+        Peer::over(Sock::Unix(s), patience)
+    }
+
+    fn over(sock: Sock, patience: Duration) -> Peer {
+        Peer {
+            sock,
+            buf: Vec::new(),
+            patience,
+            settings: Settings::INITIAL,
+        }
+    }
+
     /// Connects to `url` (`tcp://host:port` or `unix:///path`).
     pub(crate) fn connect(url: &str, patience: Duration) -> Result<Peer, String> {
         let sock = if let Some(addr) = url.strip_prefix("tcp://") {
@@ -93,12 +113,7 @@ impl Peer {
         } else {
             return Err(format!("{url}: use tcp://host:port or unix:///path"));
         };
-        Ok(Peer {
-            sock,
-            buf: Vec::new(),
-            patience,
-            settings: Settings::INITIAL,
-        })
+        Ok(Peer::over(sock, patience))
     }
 
     /// Writes raw bytes.
@@ -194,9 +209,14 @@ impl Peer {
     /// Sends the preface and a HELLO with the initial settings, and checks that the
     /// implementation's first bytes are its preface and a HELLO.
     pub(crate) fn handshake(&mut self) -> Result<(), String> {
+        self.handshake_with(Settings::INITIAL)
+    }
+
+    /// The same, advertising `ours`.
+    pub(crate) fn handshake_with(&mut self, ours: Settings) -> Result<(), String> {
         let mut hello = PREFACE.to_vec();
         let mut b = [0u8; 256];
-        let n = Settings::INITIAL
+        let n = ours
             .encode_hello(&mut b, None, Flags::NONE)
             .map_err(|e| e.to_string())?;
         hello.extend_from_slice(&b[..n]);
