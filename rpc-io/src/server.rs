@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use muxwire_core::wire::Side;
+use muxwire_core::wire::{Side, StatusCode};
 use tokio::sync::Notify;
 
 use crate::commands::Cmd;
@@ -76,7 +76,7 @@ impl Server {
         let listener = transport
             .listen(&endpoint)
             .await
-            .map_err(|e| Status::unavailable(format!("cannot listen on {endpoint}: {e}")))?;
+            .map_err(|e| listen_failed(&endpoint, &e))?;
         let local = listener
             .local_endpoint()
             .map_err(|e| Status::internal(e.to_string()))?;
@@ -177,5 +177,19 @@ impl Running {
                 c.closed.wait().await;
             }
         }
+    }
+}
+
+/// Why listening on `endpoint` failed, as a status whose code says what to do about it:
+/// ALREADY_EXISTS for an address in use or a file in the way, PERMISSION_DENIED, or
+/// UNAVAILABLE for anything else.
+fn listen_failed(endpoint: &Endpoint, e: &std::io::Error) -> Status {
+    let message = format!("cannot listen on {endpoint}: {e}");
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AlreadyExists => {
+            Status::new(StatusCode::ALREADY_EXISTS, message)
+        }
+        std::io::ErrorKind::PermissionDenied => Status::new(StatusCode::PERMISSION_DENIED, message),
+        _ => Status::unavailable(message),
     }
 }

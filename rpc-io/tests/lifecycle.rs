@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{echo_router, read_goaway, serve, unix_url, wait_until, within, GRACE, PATIENCE};
-use muxwire::{CallOptions, Client, Context, Options, Router, Status, StatusCode};
+use muxwire::{CallOptions, Client, Context, Options, Router, Server, Status, StatusCode};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -421,4 +421,66 @@ async fn dropping_the_last_client_closes_its_connections() {
     })
     .await;
     server.shutdown(GRACE).await;
+}
+
+// A server takes over only a socket file that nobody serves: never a regular file, never
+// a live server's socket; and on shutdown it removes only the file it created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_a_unix_path_replaces_only_a_stale_socket() {
+    let dir = std::env::temp_dir().join(format!("muxwire-bind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bind = |path: &std::path::Path| {
+        let url = format!("unix://{}", path.display());
+        async move {
+            Server::new(echo_router(), Options::default())
+                .bind(&url)
+                .await
+        }
+    };
+
+    // A regular file with data in it stays, and the error says why.
+    let file = dir.join("data");
+    std::fs::write(&file, b"precious").unwrap();
+    let e = bind(&file).await.err().expect("refused");
+    assert_eq!(e.code, StatusCode::ALREADY_EXISTS, "{e}");
+    assert!(e.message.contains("not a socket"), "{e}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"precious");
+
+    // A live server keeps its socket; the second bind fails and the first still serves.
+    let sock = dir.join("live.sock");
+    let first = bind(&sock).await.unwrap();
+    let e = bind(&sock).await.err().expect("refused");
+    assert_eq!(e.code, StatusCode::ALREADY_EXISTS, "{e}");
+    assert!(e.message.contains("running server"), "{e}");
+    let url = format!("unix://{}", sock.display());
+    let client = Client::connect(&url).await.unwrap();
+    assert_eq!(
+        &client.call("echo", Bytes::from_static(b"x")).await.unwrap()[..],
+        b"x"
+    );
+    client.close().await;
+
+    // Its file replaced by someone else's meanwhile, the first server leaves that alone.
+    std::fs::remove_file(&sock).unwrap();
+    std::fs::write(&sock, b"someone else's").unwrap();
+    first.shutdown(GRACE).await;
+    assert_eq!(std::fs::read(&sock).unwrap(), b"someone else's");
+    std::fs::remove_file(&sock).unwrap();
+
+    // A socket file left by a process that is gone is taken over.
+    let stale = dir.join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists(), "std leaves the socket file behind");
+    let s = bind(&stale).await.unwrap();
+    let client = Client::connect(&format!("unix://{}", stale.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        &client.call("echo", Bytes::from_static(b"y")).await.unwrap()[..],
+        b"y"
+    );
+    client.close().await;
+    s.shutdown(GRACE).await;
+    assert!(!stale.exists(), "its own socket is removed on shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -138,7 +138,54 @@ fn unix_io(s: UnixStream, peer: String, setup: Sockets) -> io::Result<Io> {
 /// A bound listener for either socket kind.
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, std::path::PathBuf, Sockets),
+    /// The listener, its path, socket setup, and the identity of the socket file it
+    /// created (so that dropping it never removes a file someone else put there since).
+    Unix(
+        UnixListener,
+        std::path::PathBuf,
+        Sockets,
+        Option<(u64, u64)>,
+    ),
+}
+
+/// The device and inode of the file at `path`, if there is one.
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Makes way for a Unix socket at `path`: a socket file left by a process that is gone
+/// (connecting is refused) is removed; anything else there, a live server's socket or a
+/// file that is not a socket, is an error that says which, and is left alone.
+fn remove_stale_socket(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; not replacing it",
+                path.display()
+            ),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{} is the socket of a running server", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("{} exists and cannot be checked: {e}", path.display()),
+        )),
+    }
 }
 
 impl Listener {
@@ -146,15 +193,10 @@ impl Listener {
         match endpoint {
             Endpoint::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).await?)),
             Endpoint::Unix(path) => {
-                // A stale socket file from a previous run would make bind fail.
-                if path.exists() {
-                    let _ = std::fs::remove_file(path);
-                }
-                Ok(Listener::Unix(
-                    UnixListener::bind(path)?,
-                    path.clone(),
-                    setup,
-                ))
+                remove_stale_socket(path)?;
+                let l = UnixListener::bind(path)?;
+                let id = file_id(path);
+                Ok(Listener::Unix(l, path.clone(), setup, id))
             }
         }
     }
@@ -163,14 +205,14 @@ impl Listener {
     pub(crate) fn local(&self) -> io::Result<Endpoint> {
         match self {
             Listener::Tcp(l) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
-            Listener::Unix(_, p, _) => Ok(Endpoint::Unix(p.clone())),
+            Listener::Unix(_, p, _, _) => Ok(Endpoint::Unix(p.clone())),
         }
     }
 
     pub(crate) async fn accept(&self) -> io::Result<Io> {
         match self {
             Listener::Tcp(l) => tcp_io(l.accept().await?.0),
-            Listener::Unix(l, p, setup) => {
+            Listener::Unix(l, p, setup, _) => {
                 unix_io(l.accept().await?.0, p.display().to_string(), *setup)
             }
         }
@@ -179,8 +221,10 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, p, _) = self {
-            let _ = std::fs::remove_file(p);
+        if let Listener::Unix(_, p, _, id) = self {
+            if id.is_some() && file_id(p) == *id {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
 }
