@@ -3,7 +3,11 @@
 use std::io::Read;
 
 use clap::Args;
-use muxwire_core::wire::{self, Decoded, Tag, MAX_MAX_FRAME_SIZE, PREFACE};
+use muxwire_core::wire::{
+    self, Decoded, ErrorCode, Flags, FrameType, StatusCode, Tag, MAX_MAX_FRAME_SIZE, PREFACE,
+};
+
+use crate::exit;
 
 #[derive(Args)]
 pub(crate) struct DecodeArgs {
@@ -17,15 +21,70 @@ pub(crate) struct DecodeArgs {
     max_frame_size: u32,
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if clean.len() % 2 != 0 {
-        return None;
+/// The bytes of hex `text`: whitespace between digits and `0x` prefixes are allowed. The
+/// error says what is wrong.
+fn unhex(text: &str) -> Result<Vec<u8>, String> {
+    let mut clean = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        let word = word
+            .strip_prefix("0x")
+            .or_else(|| word.strip_prefix("0X"))
+            .unwrap_or(word);
+        clean.push_str(word);
     }
-    (0..clean.len())
+    if let Some((i, c)) = clean.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(format!("{c:?} at digit {i} is not a hex digit"));
+    }
+    if clean.len() % 2 != 0 {
+        return Err(format!(
+            "an odd number of hex digits ({}): every byte takes two",
+            clean.len()
+        ));
+    }
+    Ok((0..clean.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&clean[i..i + 2], 16).ok())
-        .collect()
+        .map(|i| u8::from_str_radix(&clean[i..i + 2], 16).expect("hex digits"))
+        .collect())
+}
+
+/// The names of the flags set in `flags` on a frame of type `ty`, e.g. `END_STREAM|MESSAGE`.
+fn flag_names(ty: FrameType, flags: Flags) -> String {
+    let bit_20 = match ty {
+        FrameType::CALL => "NO_REPLY",
+        FrameType::STATUS => "REFUSED",
+        FrameType::PING => "ACK",
+        _ => "0x20",
+    };
+    let mut names: Vec<String> = [
+        (0x01, "END_STREAM"),
+        (0x02, "MESSAGE"),
+        (0x04, "MORE"),
+        (0x20, bit_20),
+        (0x40, "RESERVED"),
+        (0x80, "CRC"),
+    ]
+    .iter()
+    .filter(|(bit, _)| flags.0 & bit != 0)
+    .map(|(_, n)| n.to_string())
+    .collect();
+    let codec = (flags.0 >> 3) & 3;
+    if codec != 0 {
+        names.push(format!("CODEC={codec}"));
+    }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// The Argument, named where the frame type gives it a meaning.
+fn arg_text(ty: FrameType, arg: u32) -> String {
+    match ty {
+        FrameType::STATUS | FrameType::CANCEL => format!("{arg} {}", StatusCode(arg).name()),
+        FrameType::GOAWAY => format!("{arg} {}", ErrorCode(arg).name()),
+        _ => arg.to_string(),
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -37,26 +96,38 @@ fn hex(b: &[u8]) -> String {
 
 pub(crate) fn run(args: DecodeArgs) -> i32 {
     let bytes = if !args.hex.is_empty() {
-        match unhex(&args.hex.join("")) {
-            Some(b) => b,
-            None => {
-                eprintln!("muxwire decode: arguments are not hex");
-                return 2;
+        match unhex(&args.hex.join(" ")) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("muxwire decode: the arguments are not hex: {e}");
+                return exit::USAGE;
             }
         }
     } else {
         let mut raw = Vec::new();
         let r = match &args.file {
-            Some(f) => std::fs::File::open(f).and_then(|mut f| f.read_to_end(&mut raw)),
-            None => std::io::stdin().read_to_end(&mut raw),
+            Some(f) => std::fs::File::open(f)
+                .and_then(|mut file| file.read_to_end(&mut raw))
+                .map_err(|e| format!("cannot read {}: {e}", f.display())),
+            None => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    eprintln!(
+                        "muxwire decode: reading frames from stdin (hex or binary); end with \
+                         Ctrl-D, or give them as arguments or with --file"
+                    );
+                }
+                std::io::stdin()
+                    .read_to_end(&mut raw)
+                    .map_err(|e| format!("cannot read stdin: {e}"))
+            }
         };
         if let Err(e) = r {
             eprintln!("muxwire decode: {e}");
-            return 2;
+            return exit::FAILED;
         }
         // Text that is all hex digits is taken as hex.
-        match std::str::from_utf8(&raw).ok().and_then(unhex) {
-            Some(b) if !raw.is_empty() => b,
+        match std::str::from_utf8(&raw).ok().map(unhex) {
+            Some(Ok(b)) if !raw.is_empty() => b,
             _ => raw,
         }
     };
@@ -76,7 +147,7 @@ pub(crate) fn annotate(mut bytes: &[u8], max: u32) -> i32 {
             Ok(Decoded::Frame { frame, len }) => {
                 let h = frame.header();
                 println!(
-                    "@{offset:<6} {:<8} stream={} flags=0x{:02x} arg={} meta={} body={} {}",
+                    "@{offset:<6} {:<8} stream={} flags=0x{:02x} ({}) arg={} meta={} body={} {}",
                     if frame.is_extension() {
                         "EXT"
                     } else {
@@ -84,7 +155,8 @@ pub(crate) fn annotate(mut bytes: &[u8], max: u32) -> i32 {
                     },
                     h.stream_id.0,
                     h.flags.0,
-                    h.arg,
+                    flag_names(h.ty, h.flags),
+                    arg_text(h.ty, h.arg),
                     h.meta_len,
                     frame.body().len(),
                     frame
@@ -124,13 +196,13 @@ pub(crate) fn annotate(mut bytes: &[u8], max: u32) -> i32 {
                     "@{offset:<6} incomplete frame: {} bytes here, at least {needed} more needed",
                     bytes.len()
                 );
-                return 5;
+                return exit::INVALID_INPUT;
             }
             Err(e) => {
                 println!("@{offset:<6} invalid: GOAWAY {} ({})", e.code, e.rule);
-                return 5;
+                return exit::INVALID_INPUT;
             }
         }
     }
-    0
+    exit::OK
 }

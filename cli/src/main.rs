@@ -1,8 +1,11 @@
-//! `muxwire`: serve, call, list, decode and benchmark muxwire endpoints.
+//! `muxwire`: serve, call, list, decode and benchmark muxwire endpoints, and test other
+//! implementations for conformance.
 //!
-//! Exit codes: 0 success; 1 the call failed with a status (printed on stderr); 2 bad usage
-//! or a bad URL; 3 the endpoint is unreachable (UNAVAILABLE); 4 unknown method
-//! (UNIMPLEMENTED); 5 the input to `decode` is not valid muxwire.
+//! Exit statuses (see `exit.rs`): 0 success; 1 the command failed for a reason of its own
+//! (a file, a listen address, a forced stop); 2 bad usage; 3 `decode` input that is not
+//! valid muxwire; 64 + the status code when a call ends with a status (68
+//! DEADLINE_EXCEEDED, 76 UNIMPLEMENTED, 78 UNAVAILABLE, ...). `conformance` exits 1 on
+//! unexpected results and 2 when it cannot run.
 
 mod alloc;
 mod bench;
@@ -10,6 +13,7 @@ mod call;
 mod conformance;
 mod decode;
 mod demo;
+mod exit;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,18 +27,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Serve the built-in handlers (echo, sink, delay, count, echo.stream) on URL.
-    Serve {
-        /// tcp://host:port or unix:///path
-        url: String,
-    },
+    /// Serve the built-in handlers (echo, sink, delay, count, stats, echo.stream) on URL;
+    /// SIGINT or SIGTERM drains, a second one stops at once.
+    Serve(serve::ServeArgs),
     /// Call METHOD on URL and print the reply (or the status).
     Call(call::CallArgs),
     /// List the methods URL serves.
-    List {
-        /// tcp://host:port or unix:///path
-        url: String,
-    },
+    List(call::ListArgs),
     /// Decode frames (hex arguments, or binary/hex from --file or stdin) and annotate them.
     Decode(decode::DecodeArgs),
     /// Run the benchmark: muxwire and a raw socket floor, W1-W4, TCP and Unix sockets.
@@ -57,9 +56,9 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let code = match cli.cmd {
-        Cmd::Serve { url } => serve::run(&url),
+        Cmd::Serve(args) => serve::run(args),
         Cmd::Call(args) => call::run(args),
-        Cmd::List { url } => call::list(&url),
+        Cmd::List(args) => call::list(args),
         Cmd::Decode(args) => decode::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo => demo::run(),

@@ -52,20 +52,87 @@ pub(crate) fn router(counters: Arc<Counters>) -> Router {
         )
 }
 
-pub(crate) fn run(url: &str) -> i32 {
+/// Arguments of `muxwire serve`.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// tcp://host:port or unix:///path (a Unix path is taken over only from a server that
+    /// is gone: never a file, never a live server's socket).
+    url: String,
+    /// On SIGINT or SIGTERM, how long calls in flight may take to finish before the rest
+    /// are cut; a second signal stops at once.
+    #[arg(long, default_value_t = 5_000)]
+    grace_ms: u64,
+}
+
+/// SIGINT and SIGTERM (the signals Ctrl-C, `kill`, systemd and docker send), watched
+/// from before the server starts until it ends, so that none is missed in between.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next one's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+pub(crate) fn run(args: ServeArgs) -> i32 {
+    if let Err(e) = args.url.parse::<muxwire::Endpoint>() {
+        eprintln!("muxwire serve: {}", e.0);
+        return crate::exit::USAGE;
+    }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let server = match Server::new(router(Arc::default()), Options::default()).bind(url).await {
+        let mut signals = match StopSignals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("muxwire serve: cannot watch for signals: {e}");
+                return crate::exit::FAILED;
+            }
+        };
+        let server = match Server::new(router(Arc::default()), Options::default())
+            .bind(&args.url)
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("muxwire serve: {e}");
-                return crate::call::exit_code(&e);
+                return crate::exit::FAILED;
             }
         };
-        println!("muxwire serving on {} (methods: echo, sink, delay, count, stats, echo.stream, muxwire.list); Ctrl-C stops", server.local_endpoint());
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("draining...");
-        server.shutdown(Duration::from_secs(5)).await;
-        0
+        println!(
+            "muxwire serving on {} (methods: echo, sink, delay, count, stats, echo.stream, \
+             muxwire.list); SIGINT or SIGTERM drains",
+            server.local_endpoint()
+        );
+        let first = signals.next().await;
+        let grace = Duration::from_millis(args.grace_ms);
+        eprintln!(
+            "muxwire serve: {first}: draining (up to {} ms); a second signal stops at once",
+            args.grace_ms
+        );
+        tokio::select! {
+            () = server.shutdown(grace) => {
+                eprintln!("muxwire serve: drained");
+                crate::exit::OK
+            }
+            second = signals.next() => {
+                eprintln!("muxwire serve: {second}: stopping before the drain ended");
+                crate::exit::FAILED
+            }
+        }
     })
 }

@@ -59,15 +59,26 @@ fn call_list_and_errors() {
     );
 
     let out = bin().args(["call", &s.1, "nope"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "unknown method");
+    assert_eq!(
+        out.status.code(),
+        Some(64 + 12),
+        "unknown method: 64 + UNIMPLEMENTED"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("UNIMPLEMENTED"));
 
     let out = bin()
         .args(["call", &s.1, "delay", "1000", "--timeout-ms", "50"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(64 + 4), "64 + DEADLINE_EXCEEDED");
     assert!(String::from_utf8_lossy(&out.stderr).contains("DEADLINE_EXCEEDED"));
+
+    // A status the server sends is never confused with a usage error.
+    let out = bin()
+        .args(["call", &s.1, "delay", "not a number"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64 + 3), "64 + INVALID_ARGUMENT");
 
     let out = bin().args(["call", "http://x:1", "echo"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "bad URL");
@@ -77,7 +88,11 @@ fn call_list_and_errors() {
         .args(["call", "tcp://127.0.0.1:1", "echo"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "connection refused");
+    assert_eq!(
+        out.status.code(),
+        Some(64 + 14),
+        "connection refused: 64 + UNAVAILABLE"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
 
@@ -98,6 +113,185 @@ fn decode_annotates_and_rejects() {
         .args(["decode", "00000000000000000000000000000000"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(out.status.code(), Some(3), "invalid input");
     assert!(String::from_utf8_lossy(&out.stdout).contains("PROTOCOL_ERROR"));
+
+    // Flags and codes are named; 0x prefixes are fine; odd digits are named as such.
+    let out = bin()
+        .args([
+            "decode",
+            "0x0a00000002030800 0x01000000 00000000 10000400 6563686f 6869",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("END_STREAM|MESSAGE"), "{text}");
+    let out = bin().args(["decode", "abc"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("odd number of hex digits (3)"));
+    let out = bin()
+        .args(["decode", "--file", "/nonexistent/frames.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/frames.bin"));
+}
+
+/// A listener that accepts connections and never says a word.
+fn silent_listener() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("tcp://{}", l.local_addr().unwrap());
+    (l, url)
+}
+
+#[test]
+fn timeouts_bound_the_whole_command_connecting_included() {
+    let (_listener, url) = silent_listener();
+    // The call's timeout covers the handshake that never comes: the call's status.
+    let out = bin()
+        .args(["call", &url, "echo", "x", "--timeout-ms", "300"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64 + 4), "64 + DEADLINE_EXCEEDED");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout-ms"));
+    // The connect timeout alone: UNAVAILABLE, naming the flag.
+    let out = bin()
+        .args(["list", &url, "--connect-timeout-ms", "300"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64 + 14), "64 + UNAVAILABLE");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connect-timeout-ms"));
+}
+
+#[test]
+fn serve_refuses_to_replace_a_file_or_a_live_server() {
+    let dir = std::env::temp_dir().join(format!("muxwire-cli-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, b"keep me").unwrap();
+    let out = bin()
+        .args(["serve", &format!("unix://{}", file.display())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+
+    let sock = format!("unix://{}", dir.join("s.sock").display());
+    let mut live = bin()
+        .args(["serve", &sock])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(live.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let out = bin().args(["serve", &sock]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running server"));
+    let out = bin()
+        .args(["call", &sock, "echo", "still"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"still", "the first server still serves");
+    let _ = live.kill();
+    let _ = live.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends signal number `sig` to `child` (with kill(1): no unsafe code in this crate).
+fn signal(child: &Child, sig: i32) {
+    let ok = Command::new("kill")
+        .args([format!("-{sig}"), child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Starts `muxwire serve` with `extra` flags; the process and its URL.
+fn serve_with(extra: &[&str]) -> (Child, String) {
+    let mut child = bin()
+        .args(["serve", "tcp://127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .unwrap()
+        .to_string();
+    (child, url)
+}
+
+/// A `delay` call of `ms` started on `client`, returned once the server has it: an echo
+/// sent after it on the same connection has come back, and frames on one connection
+/// arrive in order.
+async fn call_in_flight(
+    client: &muxwire::Client,
+    ms: &'static str,
+) -> tokio::task::JoinHandle<Result<bytes::Bytes, muxwire::Status>> {
+    let c = client.clone();
+    let call = tokio::spawn(async move {
+        c.call("delay", bytes::Bytes::from_static(ms.as_bytes()))
+            .await
+    });
+    // The spawned call is queued before the echo only once it has run: yield until the
+    // client's stats show it started.
+    while client.stats().calls_started == 0 {
+        tokio::task::yield_now().await;
+    }
+    client
+        .call("echo", bytes::Bytes::from_static(b"sync"))
+        .await
+        .unwrap();
+    call
+}
+
+/// Waits for `child` to exit, at most a minute (a hang fails the test, not CI).
+fn exit_code(mut child: Child) -> Option<i32> {
+    for _ in 0..6_000 {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    panic!("serve did not exit within a minute");
+}
+
+#[test]
+fn sigterm_drains_calls_in_flight_and_a_second_signal_stops_at_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // One signal: the call in flight finishes OK and serve exits 0.
+    let (server, url) = serve_with(&["--grace-ms", "60000"]);
+    let client = rt.block_on(muxwire::Client::connect(&url)).unwrap();
+    let call = rt.block_on(call_in_flight(&client, "300"));
+    signal(&server, 15);
+    assert_eq!(&rt.block_on(call).unwrap().unwrap()[..], b"300");
+    assert_eq!(exit_code(server), Some(0), "a completed drain");
+
+    // A second signal during the drain: serve stops at once, exit 1, the call is cut.
+    let (server, url) = serve_with(&["--grace-ms", "60000"]);
+    let client = rt.block_on(muxwire::Client::connect(&url)).unwrap();
+    let call = rt.block_on(call_in_flight(&client, "60000"));
+    signal(&server, 15);
+    // The drain has begun once new calls are refused.
+    rt.block_on(async {
+        while client.call("echo", bytes::Bytes::new()).await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+    signal(&server, 2);
+    assert_eq!(exit_code(server), Some(1), "stopped before the drain ended");
+    assert!(rt.block_on(call).unwrap().is_err(), "the call was cut");
 }

@@ -203,9 +203,17 @@ struct Request {
 /// Handshakes (advertising the initial settings) and reads the client's first call, whole.
 fn first_call(p: &mut Peer) -> Result<Request, String> {
     p.handshake_with(Settings::INITIAL)?;
-    let f = p
-        .next()
-        .map_err(|e| format!("waiting for the client's CALL: {e}"))?;
+    let f = loop {
+        let f = p
+            .next()
+            .map_err(|e| format!("waiting for the client's CALL: {e}"))?;
+        // A client may PING first (to see the handshake through, say): answer it.
+        if f.ty == FrameType::PING && !f.flags.contains(Flags::ACK) {
+            p.send(FrameType::PING, Flags::ACK, 0, f.arg, &[], &[])?;
+            continue;
+        }
+        break f;
+    };
     if f.ty != FrameType::CALL {
         return Err(format!("expected a CALL, got {}", f.show()));
     }
