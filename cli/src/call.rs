@@ -21,6 +21,24 @@ pub(crate) struct Target {
     /// as the call's deadline.
     #[arg(long)]
     timeout_ms: Option<u64>,
+    #[command(flatten)]
+    tuning: crate::tuning::Tuning,
+}
+
+/// The message a verb sends: an argument, `-d`, a file or stdin.
+#[derive(Args)]
+pub(crate) struct Payload {
+    /// The message (UTF-8); see also -d, --file and --stdin.
+    data: Option<String>,
+    /// The message, grpcurl style: text, `@FILE` to read a file, or `-` for stdin.
+    #[arg(short = 'd', long = "data", value_name = "DATA|@FILE|-", conflicts_with_all = ["data", "file", "stdin"])]
+    data_flag: Option<String>,
+    /// Read the message from this file.
+    #[arg(long, conflicts_with_all = ["data", "stdin"])]
+    file: Option<std::path::PathBuf>,
+    /// Read the message from standard input.
+    #[arg(long, conflicts_with = "data")]
+    stdin: bool,
 }
 
 #[derive(Args)]
@@ -29,20 +47,44 @@ pub(crate) struct CallArgs {
     target: Target,
     /// The method to call.
     method: String,
-    /// The request (UTF-8); see also --file and --stdin.
-    data: Option<String>,
-    /// Read the request from this file.
-    #[arg(long, conflicts_with_all = ["data", "stdin"])]
-    file: Option<std::path::PathBuf>,
-    /// Read the request from standard input.
-    #[arg(long, conflicts_with = "data")]
-    stdin: bool,
+    #[command(flatten)]
+    payload: Payload,
     /// Metadata entries, key=value.
     #[arg(short, long = "meta", value_name = "KEY=VALUE")]
     meta: Vec<String>,
     /// Print the reply as hex.
     #[arg(long)]
     hex: bool,
+}
+
+/// Arguments of `muxwire notify`.
+#[derive(Args)]
+pub(crate) struct NotifyArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The method to notify.
+    method: String,
+    #[command(flatten)]
+    payload: Payload,
+    /// Send the message this many times.
+    #[arg(long, default_value_t = 1)]
+    count: u64,
+    /// Wait this long between messages, ms.
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
+}
+
+/// Arguments of `muxwire ping`.
+#[derive(Args)]
+pub(crate) struct PingArgs {
+    #[command(flatten)]
+    target: Target,
+    /// PINGs to send.
+    #[arg(long, default_value_t = 1)]
+    count: u64,
+    /// Wait this long between PINGs, ms.
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
 }
 
 /// Arguments of `muxwire list`.
@@ -78,7 +120,12 @@ impl Target {
     {
         let connect_within = Duration::from_millis(self.connect_timeout_ms);
         let work = async {
-            let client = match tokio::time::timeout(connect_within, connect(&self.url)).await {
+            let client = match tokio::time::timeout(
+                connect_within,
+                connect(&self.url, self.tuning.options()),
+            )
+            .await
+            {
                 Ok(c) => c?,
                 Err(_) => {
                     return Err(Status::unavailable(format!(
@@ -108,8 +155,8 @@ impl Target {
 
 /// A client whose connection has finished its handshake (a listener that never speaks
 /// makes this wait, which the caller bounds).
-async fn connect(url: &str) -> Result<Client, Status> {
-    let client = Client::connect(url).await?;
+async fn connect(url: &str, opts: muxwire::Options) -> Result<Client, Status> {
+    let client = Client::connect_with(url, opts, None).await?;
     client.ping().await?;
     Ok(client)
 }
@@ -121,23 +168,38 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// The request: the argument, a file or stdin.
-fn request(args: &CallArgs) -> Result<Vec<u8>, i32> {
-    match (&args.data, &args.file, args.stdin) {
-        (Some(d), _, _) => Ok(d.clone().into_bytes()),
-        (_, Some(f), _) => std::fs::read(f).map_err(|e| {
-            eprintln!("muxwire: cannot read {}: {e}", f.display());
-            exit::FAILED
-        }),
-        (_, _, true) => {
-            let mut v = Vec::new();
-            std::io::stdin().read_to_end(&mut v).map_err(|e| {
-                eprintln!("muxwire: cannot read stdin: {e}");
-                exit::FAILED
-            })?;
-            Ok(v)
+/// Reads the whole of standard input.
+fn read_stdin() -> Result<Vec<u8>, i32> {
+    let mut v = Vec::new();
+    std::io::stdin().read_to_end(&mut v).map_err(|e| {
+        eprintln!("muxwire: cannot read stdin: {e}");
+        exit::FAILED
+    })?;
+    Ok(v)
+}
+
+/// Reads file `f`.
+fn read_file(f: &std::path::Path) -> Result<Vec<u8>, i32> {
+    std::fs::read(f).map_err(|e| {
+        eprintln!("muxwire: cannot read {}: {e}", f.display());
+        exit::FAILED
+    })
+}
+
+impl Payload {
+    /// The message: the argument, `-d`, a file or stdin (empty if none is given).
+    fn read(&self) -> Result<Vec<u8>, i32> {
+        match (&self.data, &self.data_flag, &self.file, self.stdin) {
+            (Some(d), _, _, _) => Ok(d.clone().into_bytes()),
+            (_, Some(d), _, _) if d == "-" => read_stdin(),
+            (_, Some(d), _, _) => match d.strip_prefix('@') {
+                Some(f) => read_file(std::path::Path::new(f)),
+                None => Ok(d.clone().into_bytes()),
+            },
+            (_, _, Some(f), _) => read_file(f),
+            (_, _, _, true) => read_stdin(),
+            _ => Ok(Vec::new()),
         }
-        _ => Ok(Vec::new()),
     }
 }
 
@@ -145,7 +207,7 @@ pub(crate) fn run(args: CallArgs) -> i32 {
     if let Err(code) = args.target.check() {
         return code;
     }
-    let body = match request(&args) {
+    let body = match args.payload.read() {
         Ok(b) => b,
         Err(code) => return code,
     };
@@ -197,6 +259,54 @@ pub(crate) fn list(args: ListArgs) -> i32 {
             }
             exit::OK
         }
+        Err(e) => fail(&e),
+    }
+}
+
+pub(crate) fn notify(args: NotifyArgs) -> i32 {
+    if let Err(code) = args.target.check() {
+        return code;
+    }
+    let body = match args.payload.read() {
+        Ok(b) => Bytes::from(b),
+        Err(code) => return code,
+    };
+    let (method, count) = (args.method.clone(), args.count);
+    let interval = Duration::from_millis(args.interval_ms);
+    let send = |client: Client| async move {
+        for i in 0..count {
+            if i > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            // Confirmed: a message the connection could not send is reported, not lost.
+            client.notify_confirmed(&method, body.clone()).await?;
+        }
+        Ok(())
+    };
+    match runtime().block_on(args.target.run(send)) {
+        Ok(()) => exit::OK,
+        Err(e) => fail(&e),
+    }
+}
+
+pub(crate) fn ping(args: PingArgs) -> i32 {
+    if let Err(code) = args.target.check() {
+        return code;
+    }
+    let (count, url) = (args.count, args.target.url.clone());
+    let interval = Duration::from_millis(args.interval_ms);
+    let pings = |client: Client| async move {
+        for i in 0..count {
+            if i > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            let rtt = client.ping().await?;
+            println!("PING {url}: {:.1} us", rtt.as_secs_f64() * 1e6);
+        }
+        Ok(())
+    };
+    match runtime().block_on(args.target.run(pings)) {
+        Ok(()) => exit::OK,
         Err(e) => fail(&e),
     }
 }

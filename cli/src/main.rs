@@ -15,6 +15,7 @@ mod decode;
 mod demo;
 mod exit;
 mod serve;
+mod tuning;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,10 @@ enum Cmd {
     Call(call::CallArgs),
     /// List the methods URL serves.
     List(call::ListArgs),
+    /// Send one-way messages to METHOD on URL (each confirmed as sent).
+    Notify(call::NotifyArgs),
+    /// Measure round trips to URL with PING.
+    Ping(call::PingArgs),
     /// Decode frames (hex arguments, or binary/hex from --file or stdin) and annotate them.
     Decode(decode::DecodeArgs),
     /// Run the benchmark: muxwire and a raw socket floor, W1-W4, TCP and Unix sockets.
@@ -59,6 +64,8 @@ fn main() {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Call(args) => call::run(args),
         Cmd::List(args) => call::list(args),
+        Cmd::Notify(args) => call::notify(args),
+        Cmd::Ping(args) => call::ping(args),
         Cmd::Decode(args) => decode::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo => demo::run(),

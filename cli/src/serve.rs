@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Inbound, Options, Outbound, Router, Server, Status};
+use muxwire::{Context, Inbound, Outbound, Router, Server, Status};
 
 /// Counters behind the `count` method.
 #[derive(Default)]
@@ -62,6 +62,8 @@ pub(crate) struct ServeArgs {
     /// are cut; a second signal stops at once.
     #[arg(long, default_value_t = 5_000)]
     grace_ms: u64,
+    #[command(flatten)]
+    tuning: crate::tuning::Tuning,
 }
 
 /// SIGINT and SIGTERM (the signals Ctrl-C, `kill`, systemd and docker send), watched
@@ -103,7 +105,12 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
                 return crate::exit::FAILED;
             }
         };
-        let server = match Server::new(router(Arc::default()), Options::default())
+        let opts = args.tuning.options();
+        let limits = format!(
+            "max message {} bytes, {} calls at once per connection",
+            opts.max_message_size, opts.max_concurrent_streams
+        );
+        let server = match Server::new(router(Arc::default()), opts)
             .bind(&args.url)
             .await
         {
@@ -115,7 +122,7 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
         };
         println!(
             "muxwire serving on {} (methods: echo, sink, delay, count, stats, echo.stream, \
-             muxwire.list); SIGINT or SIGTERM drains",
+             muxwire.list; {limits}); SIGINT or SIGTERM drains",
             server.local_endpoint()
         );
         let first = signals.next().await;

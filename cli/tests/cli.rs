@@ -295,3 +295,116 @@ fn sigterm_drains_calls_in_flight_and_a_second_signal_stops_at_once() {
     assert_eq!(exit_code(server), Some(1), "stopped before the drain ended");
     assert!(rt.block_on(call).unwrap().is_err(), "the call was cut");
 }
+
+#[test]
+fn notify_ping_and_grpcurl_style_data() {
+    let s = serve();
+    // -d: text, @file and - (stdin).
+    let file = std::env::temp_dir().join(format!("muxwire-cli-d-{}", std::process::id()));
+    std::fs::write(&file, b"from a file").unwrap();
+    let out = bin()
+        .args(["call", &s.1, "echo", "-d", &format!("@{}", file.display())])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"from a file");
+    let _ = std::fs::remove_file(&file);
+    let mut child = bin()
+        .args(["call", &s.1, "echo", "-d", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    assert_eq!(child.wait_with_output().unwrap().stdout, b"from stdin");
+    let out = bin()
+        .args(["call", &s.1, "echo", "-d", "@/nonexistent/body"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/body"));
+
+    // notify: five one-way messages, each confirmed as sent; the server counts them.
+    let out = bin()
+        .args(["notify", &s.1, "sink", "-d", "abc", "--count", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut counted = String::new();
+    for _ in 0..6_000 {
+        let out = bin().args(["call", &s.1, "count"]).output().unwrap();
+        counted = String::from_utf8_lossy(&out.stdout).to_string();
+        if counted.starts_with("5 15") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(counted.starts_with("5 15"), "count says {counted:?}");
+
+    // ping: one line per round trip.
+    let out = bin().args(["ping", &s.1, "--count", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("PING ")).count(),
+        3,
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_limits_are_flags_and_the_banner_says_them() {
+    let (mut child, url) = {
+        let mut child = bin()
+            .args([
+                "serve",
+                "tcp://127.0.0.1:0",
+                "--max-message-size",
+                "1024",
+                "--crc",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("max message 1024 bytes"), "{line}");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("tcp://"))
+            .unwrap()
+            .to_string();
+        (child, url)
+    };
+    let big = "x".repeat(2_000);
+    let out = bin().args(["call", &url, "echo", &big]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64 + 8), "64 + RESOURCE_EXHAUSTED");
+    let out = bin()
+        .args([
+            "call",
+            &url,
+            "echo",
+            "small",
+            "--compression",
+            "zstd",
+            "--crc",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"small");
+    let _ = child.kill();
+    let _ = child.wait();
+}
