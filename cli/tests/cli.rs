@@ -408,3 +408,42 @@ fn serve_limits_are_flags_and_the_banner_says_them() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn bench_cleans_up_its_sockets_and_reports_a_failed_results_write() {
+    let child = bin()
+        .args([
+            "bench",
+            "--quick",
+            "--transport",
+            "unix",
+            "--runtime",
+            "current",
+            "--json",
+            "/nonexistent/dir/results.json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a results file it cannot write");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir/results.json"));
+    let prefix = format!("muxwire-bench-{pid}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "sockets left behind: {left:?}");
+    let out = bin()
+        .args(["bench", "--transport", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad flag value is a usage error"
+    );
+}

@@ -29,9 +29,9 @@ pub(crate) struct BenchArgs {
     /// Worker threads of the multi-thread scheduler (each process is pinned to one core).
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// Where to write the JSON results.
-    #[arg(long, default_value = "target/bench/results.json")]
-    json: PathBuf,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -42,7 +42,7 @@ impl BenchArgs {
             transport: "both".into(),
             runtime: "multi".into(),
             workers: 1,
-            json: "target/bench/demo.json".into(),
+            json: None,
         }
     }
 }
@@ -300,12 +300,13 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
         };
         for t in &transports {
             for mode in ["raw", "mux"] {
+                let socket = SocketFile(
+                    std::env::temp_dir()
+                        .join(format!("muxwire-bench-{}-{mode}.sock", std::process::id())),
+                );
                 let url = match *t {
                     "tcp" => "tcp://127.0.0.1:0".to_string(),
-                    _ => format!(
-                        "unix:///tmp/muxwire-bench-{}-{mode}.sock",
-                        std::process::id()
-                    ),
+                    _ => format!("unix://{}", socket.0.display()),
                 };
                 let (server, url) = match start_server(mode, &url, rt) {
                     Ok(s) => s,
@@ -326,6 +327,7 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
                     }
                 }
                 drop(server);
+                drop(socket);
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -337,21 +339,28 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
         "multi_thread_workers": args.workers,
         "results": results,
     });
-    if let Some(dir) = args.json.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    match std::fs::write(
-        &args.json,
-        serde_json::to_string_pretty(&doc).expect("json"),
-    ) {
+    let Some(path) = &args.json else {
+        return crate::exit::OK;
+    };
+    match std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")) {
         Ok(()) => {
-            println!("results written to {}", args.json.display());
-            0
+            println!("results written to {}", path.display());
+            crate::exit::OK
         }
         Err(e) => {
-            eprintln!("cannot write {}: {e}", args.json.display());
-            1
+            eprintln!("muxwire bench: cannot write {}: {e}", path.display());
+            crate::exit::FAILED
         }
+    }
+}
+
+/// A Unix socket path the bench servers listen on, removed when dropped (the servers are
+/// killed, so they cannot remove it themselves).
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
