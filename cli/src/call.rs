@@ -168,36 +168,58 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Reads the whole of standard input.
-fn read_stdin() -> Result<Vec<u8>, i32> {
+/// A message over `limit` bytes, as an error the user can act on.
+fn too_large(what: &str, size: u64, limit: u64) -> i32 {
+    eprintln!(
+        "muxwire: {what} is {size} bytes, over the {limit}-byte message limit \
+         (--max-message-size; the server's own limit applies too)"
+    );
+    exit::USAGE
+}
+
+/// Reads standard input, at most `limit` bytes.
+fn read_stdin(limit: u64) -> Result<Vec<u8>, i32> {
     let mut v = Vec::new();
-    std::io::stdin().read_to_end(&mut v).map_err(|e| {
-        eprintln!("muxwire: cannot read stdin: {e}");
-        exit::FAILED
-    })?;
+    std::io::stdin()
+        .take(limit + 1)
+        .read_to_end(&mut v)
+        .map_err(|e| {
+            eprintln!("muxwire: cannot read stdin: {e}");
+            exit::FAILED
+        })?;
+    if v.len() as u64 > limit {
+        return Err(too_large("stdin", v.len() as u64, limit));
+    }
     Ok(v)
 }
 
-/// Reads file `f`.
-fn read_file(f: &std::path::Path) -> Result<Vec<u8>, i32> {
-    std::fs::read(f).map_err(|e| {
+/// Reads file `f`, after checking its size against `limit` (a huge file is refused
+/// before a byte of it is read).
+fn read_file(f: &std::path::Path, limit: u64) -> Result<Vec<u8>, i32> {
+    let failed = |e: std::io::Error| {
         eprintln!("muxwire: cannot read {}: {e}", f.display());
         exit::FAILED
-    })
+    };
+    let size = std::fs::metadata(f).map_err(failed)?.len();
+    if size > limit {
+        return Err(too_large(&f.display().to_string(), size, limit));
+    }
+    std::fs::read(f).map_err(failed)
 }
 
 impl Payload {
-    /// The message: the argument, `-d`, a file or stdin (empty if none is given).
-    fn read(&self) -> Result<Vec<u8>, i32> {
+    /// The message: the argument, `-d`, a file or stdin (empty if none is given), at
+    /// most `limit` bytes.
+    fn read(&self, limit: u64) -> Result<Vec<u8>, i32> {
         match (&self.data, &self.data_flag, &self.file, self.stdin) {
             (Some(d), _, _, _) => Ok(d.clone().into_bytes()),
-            (_, Some(d), _, _) if d == "-" => read_stdin(),
+            (_, Some(d), _, _) if d == "-" => read_stdin(limit),
             (_, Some(d), _, _) => match d.strip_prefix('@') {
-                Some(f) => read_file(std::path::Path::new(f)),
+                Some(f) => read_file(std::path::Path::new(f), limit),
                 None => Ok(d.clone().into_bytes()),
             },
-            (_, _, Some(f), _) => read_file(f),
-            (_, _, _, true) => read_stdin(),
+            (_, _, Some(f), _) => read_file(f, limit),
+            (_, _, _, true) => read_stdin(limit),
             _ => Ok(Vec::new()),
         }
     }
@@ -207,7 +229,8 @@ pub(crate) fn run(args: CallArgs) -> i32 {
     if let Err(code) = args.target.check() {
         return code;
     }
-    let body = match args.payload.read() {
+    let limit = u64::from(args.target.tuning.options().max_message_size);
+    let body = match args.payload.read(limit) {
         Ok(b) => b,
         Err(code) => return code,
     };
@@ -267,7 +290,8 @@ pub(crate) fn notify(args: NotifyArgs) -> i32 {
     if let Err(code) = args.target.check() {
         return code;
     }
-    let body = match args.payload.read() {
+    let limit = u64::from(args.target.tuning.options().max_message_size);
+    let body = match args.payload.read(limit) {
         Ok(b) => Bytes::from(b),
         Err(code) => return code,
     };

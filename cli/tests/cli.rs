@@ -447,3 +447,24 @@ fn bench_cleans_up_its_sockets_and_reports_a_failed_results_write() {
         "a bad flag value is a usage error"
     );
 }
+
+#[test]
+fn a_file_over_the_message_limit_is_refused_before_it_is_read() {
+    // A sparse file: 8 GiB on paper, nothing on disk; reading it whole would take minutes
+    // and all the memory.
+    let path = std::env::temp_dir().join(format!("muxwire-cli-huge-{}", std::process::id()));
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(8 << 30).unwrap();
+    let out = bin()
+        .args(["call", "tcp://127.0.0.1:1", "echo", "--file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("8589934592 bytes") && err.contains("--max-message-size"),
+        "{err}"
+    );
+}
