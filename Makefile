@@ -10,9 +10,9 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo bench-rpc test fmt-check clippy rust-test nostd spec-check vectors ksy-check venv bench fmt
+.PHONY: demo bench-rpc test fmt-check clippy rust-test nostd spec-check vectors ksy-check venv bench fmt interop
 
-test: fmt-check clippy rust-test nostd spec-check
+test: fmt-check clippy rust-test nostd spec-check interop
 	@echo "make test: all checks passed"
 
 fmt:
@@ -57,6 +57,12 @@ spec-check: venv
 	$(PY) spec/tools/check_vectors_schema.py
 	$(PY) spec/tools/check_states.py spec/states.csv
 	VENV=$(VENV) bash spec/tools/check_ksy.sh
+
+# Every client implementation against every server, over TCP and Unix sockets
+# (tests/interop/README.md).
+interop:
+	cargo build -q -p muxwire-cli
+	$(PYTHON) tests/interop/matrix.py --muxwire target/debug/muxwire
 
 demo:
 	cargo run -q --release -p muxwire-cli -- demo

@@ -14,6 +14,7 @@ mod conformance;
 mod decode;
 mod demo;
 mod exit;
+mod interop;
 mod serve;
 mod tuning;
 
@@ -49,6 +50,10 @@ enum Cmd {
     #[command(subcommand)]
     Conformance(conformance::ConformanceCmd),
     #[command(hide = true)]
+    InteropServer(interop::InteropArgs),
+    #[command(hide = true)]
+    InteropClient(interop::InteropArgs),
+    #[command(hide = true)]
     BenchServer(bench::ServerArgs),
     #[command(hide = true)]
     BenchClient(bench::ClientArgs),
@@ -70,6 +75,8 @@ fn main() {
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo => demo::run(),
         Cmd::Conformance(cmd) => conformance::run(cmd),
+        Cmd::InteropServer(args) => interop::server(args),
+        Cmd::InteropClient(args) => interop::client(args),
         Cmd::BenchServer(args) => bench::server(args),
         Cmd::BenchClient(args) => bench::client(args),
     };
