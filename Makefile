@@ -10,9 +10,9 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo bench-rpc test fmt-check clippy rust-test nostd spec-check vectors ksy-check venv bench fmt interop
+.PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt interop
 
-test: fmt-check clippy rust-test nostd spec-check interop
+test: fmt-check clippy rust-test nozstd nostd spec-check interop
 	@echo "make test: all checks passed"
 
 fmt:
@@ -27,6 +27,12 @@ clippy:
 rust-test:
 	timeout 1200 cargo test --workspace
 	cargo test -p muxwire-core --features std --test vectors
+
+# The runtime builds and works without zstd (a C library) for hosts without a C compiler;
+# and every crate packages for publishing (path dependencies carry versions).
+nozstd:
+	cargo test -q -p muxwire --no-default-features --lib
+	cargo package --workspace --allow-dirty --no-verify --quiet
 
 # The core must build for a target without std or alloc at all.
 # Falls back to a source check when the target cannot be installed on this machine.

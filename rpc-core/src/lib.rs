@@ -1,6 +1,6 @@
 //! # muxwire-core
 //!
-//! The muxwire protocol (see `spec/PROTOCOL.md`) as a sans-IO library: bytes go in, frames
+//! The muxwire protocol (its specification is the [`spec`] module) as a sans-IO library: bytes go in, frames
 //! and bytes come out. No sockets, no threads, no clocks, no heap.
 //!
 //! This crate is `#![no_std]`, never allocates and contains no `unsafe` code. Every decoded
@@ -47,6 +47,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::alloc_instead_of_core, clippy::std_instead_of_core)]
+
+/// The protocol specification, `spec/PROTOCOL.md` of the muxwire repository, shipped
+/// with the crate so that the documentation's references to its sections resolve.
+#[doc = include_str!("../PROTOCOL.md")]
+pub mod spec {}
 
 pub mod conn;
 pub mod time;

@@ -17,7 +17,11 @@ pub(crate) fn compress(codec: Codec, body: &[u8]) -> Option<Bytes> {
             std::io::Write::write_all(&mut enc, body).ok()?;
             enc.finish().ok()?
         }
+        #[cfg(feature = "zstd")]
         Codec::Zstd => zstd::bulk::compress(body, 1).ok()?,
+        // Not built in: never offered or chosen (`Options::validate`), so never asked for.
+        #[cfg(not(feature = "zstd"))]
+        Codec::Zstd => return None,
     };
     (out.len() < body.len()).then(|| Bytes::from(out))
 }
@@ -43,6 +47,11 @@ pub(crate) fn decompress(codec: Codec, data: Bytes, max: usize) -> Result<Bytes,
             }
             Ok(out.into())
         }
+        #[cfg(not(feature = "zstd"))]
+        Codec::Zstd => Err(Status::internal(
+            "zstd support is not built in (the muxwire crate's `zstd` feature)",
+        )),
+        #[cfg(feature = "zstd")]
         Codec::Zstd => {
             let mut dec = zstd::stream::read::Decoder::new(&data[..])
                 .map_err(|e| Status::internal(format!("zstd decompression failed: {e}")))?;
@@ -66,7 +75,12 @@ mod tests {
     #[test]
     fn round_trips_and_bounds() {
         let body = vec![b'a'; 100_000];
-        for codec in [Codec::Lz4, Codec::Zstd] {
+        let codecs: &[Codec] = if cfg!(feature = "zstd") {
+            &[Codec::Lz4, Codec::Zstd]
+        } else {
+            &[Codec::Lz4]
+        };
+        for &codec in codecs {
             let c = compress(codec, &body).unwrap();
             assert!(c.len() < 1000);
             assert_eq!(
@@ -83,5 +97,16 @@ mod tests {
             );
         }
         assert!(compress(Codec::Zstd, b"xy").is_none());
+        assert!(compress(Codec::Lz4, b"xy").is_none());
+    }
+
+    /// Without the `zstd` feature nothing is compressed with zstd, and a zstd message is
+    /// a clear error.
+    #[cfg(not(feature = "zstd"))]
+    #[test]
+    fn without_zstd_the_codec_is_refused_clearly() {
+        assert!(compress(Codec::Zstd, &[b'a'; 10_000]).is_none());
+        let e = decompress(Codec::Zstd, Bytes::from_static(b"x"), 10).unwrap_err();
+        assert!(e.message.contains("`zstd` feature"), "{e}");
     }
 }

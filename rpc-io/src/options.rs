@@ -95,7 +95,11 @@ impl Default for Options {
             max_concurrent_streams: 1_024,
             initial_stream_window: 1 << 20,
             initial_connection_window: 16 << 20,
-            accept_codecs: vec![Codec::Lz4, Codec::Zstd],
+            accept_codecs: if cfg!(feature = "zstd") {
+                vec![Codec::Lz4, Codec::Zstd]
+            } else {
+                vec![Codec::Lz4]
+            },
             compress_with: None,
             compress_threshold: 1_024,
             reply_with_request_codec: true,
@@ -143,6 +147,14 @@ impl Options {
                 self.agent.len(),
                 muxwire_core::conn::Agent::MAX
             )));
+        }
+        let wants_zstd =
+            self.compress_with == Some(Codec::Zstd) || self.accept_codecs.contains(&Codec::Zstd);
+        if wants_zstd && !cfg!(feature = "zstd") {
+            return Err(Status::invalid_argument(
+                "options name the zstd codec, but this build has no zstd support (enable the \
+                 muxwire crate's `zstd` feature)",
+            ));
         }
         if self.worker_threads == 0 {
             return Err(Status::invalid_argument(
@@ -198,5 +210,28 @@ impl Options {
         c.cancel_budget = self.cancel_budget;
         c.control_budget = self.control_budget;
         c
+    }
+}
+
+#[cfg(test)]
+mod zstd_feature_tests {
+    use super::*;
+
+    /// The zstd codec is offered exactly when it is built in, and naming it in a build
+    /// without it is a clear error, not a failure at the first compressed message.
+    #[test]
+    fn zstd_is_offered_only_when_built_in() {
+        let o = Options::default();
+        assert_eq!(
+            o.accept_codecs.contains(&Codec::Zstd),
+            cfg!(feature = "zstd")
+        );
+        assert!(o.validate().is_ok());
+        let mut z = Options::default();
+        z.compress_with = Some(Codec::Zstd);
+        match (cfg!(feature = "zstd"), z.validate()) {
+            (true, r) => assert!(r.is_ok()),
+            (false, r) => assert!(r.unwrap_err().message.contains("`zstd` feature")),
+        }
     }
 }

@@ -125,7 +125,7 @@ class Spec:
     @staticmethod
     def parse_diagram(s82):
         """Section 8.2's diagram as (role, state, event, next) tuples."""
-        m = re.search(r"```\n(.*?)```", s82, re.S)
+        m = re.search(r"```(?:text)?\n(.*?)```", s82, re.S)
         if not m:
             return []
         short = {"HCL": "HALF_CLOSED_LOCAL", "HCR": "HALF_CLOSED_REMOTE"}
