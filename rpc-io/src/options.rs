@@ -227,8 +227,10 @@ mod zstd_feature_tests {
             cfg!(feature = "zstd")
         );
         assert!(o.validate().is_ok());
-        let mut z = Options::default();
-        z.compress_with = Some(Codec::Zstd);
+        let z = Options {
+            compress_with: Some(Codec::Zstd),
+            ..Options::default()
+        };
         match (cfg!(feature = "zstd"), z.validate()) {
             (true, r) => assert!(r.is_ok()),
             (false, r) => assert!(r.unwrap_err().message.contains("`zstd` feature")),
