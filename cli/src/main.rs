@@ -21,7 +21,15 @@ mod tuning;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "muxwire", version, about = "muxwire: multiplexed binary RPC")]
+#[command(
+    name = "muxwire",
+    version,
+    about = "muxwire: multiplexed binary RPC",
+    after_help = "Logging: MUXWIRE_LOG (or RUST_LOG) sets what goes to stderr, e.g. \
+                  MUXWIRE_LOG=info or MUXWIRE_LOG=muxwire=debug; warnings by default.\n\
+                  Exit statuses: 0 ok, 1 failed, 2 bad usage, 3 invalid decode input, \
+                  64 + status code when a call ends with a status."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -60,8 +68,15 @@ enum Cmd {
 }
 
 fn main() {
+    // MUXWIRE_LOG, else RUST_LOG, picks what is logged (e.g. `info`, `muxwire=debug`);
+    // warnings and errors by default. Colour only on a terminal.
+    let filter = ["MUXWIRE_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .unwrap_or_else(|| "warn".into());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MUXWIRE_LOG"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -468,3 +468,50 @@ fn a_file_over_the_message_limit_is_refused_before_it_is_read() {
         "{err}"
     );
 }
+
+#[test]
+fn logs_go_to_stderr_without_colour_when_it_is_not_a_terminal() {
+    let mut child = bin()
+        .args(["serve", "tcp://127.0.0.1:0"])
+        .env("MUXWIRE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .unwrap()
+        .to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    // A one-way message to a method nobody serves is dropped with a warning.
+    let out = bin()
+        .args(["notify", &url, "no.such.method", "-d", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let warning = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server logged the drop");
+        if line.contains("one-way message dropped") {
+            break line;
+        }
+    };
+    assert!(warning.contains("no.such.method"), "{warning}");
+    assert!(!warning.contains('\u{1b}'), "colour codes in {warning:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
