@@ -74,6 +74,21 @@ pub(crate) struct NotifyArgs {
     interval_ms: u64,
 }
 
+/// Arguments of `muxwire stream`.
+#[derive(Args)]
+pub(crate) struct StreamArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The streaming method to call.
+    method: String,
+    /// Read the messages from this file instead of stdin: one message per line.
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// Print replies as hex.
+    #[arg(long)]
+    hex: bool,
+}
+
 /// Arguments of `muxwire ping`.
 #[derive(Args)]
 pub(crate) struct PingArgs {
@@ -330,6 +345,70 @@ pub(crate) fn ping(args: PingArgs) -> i32 {
         Ok(())
     };
     match runtime().block_on(args.target.run(pings)) {
+        Ok(()) => exit::OK,
+        Err(e) => fail(&e),
+    }
+}
+
+pub(crate) fn stream(args: StreamArgs) -> i32 {
+    if let Err(code) = args.target.check() {
+        return code;
+    }
+    let input = match &args.file {
+        Some(f) => match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("muxwire: cannot read {}: {e}", f.display());
+                return exit::FAILED;
+            }
+        },
+        None => match read_stdin(u64::MAX - 1) {
+            Ok(b) => b,
+            Err(code) => return code,
+        },
+    };
+    let messages: Vec<Bytes> = input
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let (method, hex, timeout) = (args.method.clone(), args.hex, args.target.timeout_ms);
+    let run = |client: Client| async move {
+        let opts = CallOptions {
+            timeout: timeout.map(Duration::from_millis),
+            ..CallOptions::default()
+        };
+        let (mut sink, mut replies) = client.open_stream(&method, &opts).await?;
+        // Send and receive at once: a server that answers as it reads must not wait for
+        // us to finish sending.
+        let send = async move {
+            for m in messages {
+                sink.send(m).await?;
+            }
+            sink.finish()
+        };
+        let print = async move {
+            let mut out = std::io::stdout();
+            while let Some(m) = replies.next().await {
+                let m = m?;
+                if hex {
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        m.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    );
+                } else {
+                    let _ = out.write_all(&m);
+                    let _ = writeln!(out);
+                }
+            }
+            Ok::<(), Status>(())
+        };
+        let (sent, printed) = tokio::join!(send, print);
+        printed?;
+        sent
+    };
+    match runtime().block_on(args.target.run(run)) {
         Ok(()) => exit::OK,
         Err(e) => fail(&e),
     }

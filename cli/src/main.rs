@@ -15,6 +15,7 @@ mod decode;
 mod demo;
 mod exit;
 mod interop;
+mod load;
 mod serve;
 mod tuning;
 
@@ -48,6 +49,11 @@ enum Cmd {
     Notify(call::NotifyArgs),
     /// Measure round trips to URL with PING.
     Ping(call::PingArgs),
+    /// A streaming call: each line of stdin (or --file) is a message; replies are printed
+    /// one per line.
+    Stream(call::StreamArgs),
+    /// Load URL with concurrent calls to METHOD and report latency and throughput.
+    Load(load::LoadArgs),
     /// Decode frames (hex arguments, or binary/hex from --file or stdin) and annotate them.
     Decode(decode::DecodeArgs),
     /// Run the benchmark: muxwire and a raw socket floor, W1-W4, TCP and Unix sockets.
@@ -86,6 +92,8 @@ fn main() {
         Cmd::List(args) => call::list(args),
         Cmd::Notify(args) => call::notify(args),
         Cmd::Ping(args) => call::ping(args),
+        Cmd::Load(args) => load::run(args),
+        Cmd::Stream(args) => call::stream(args),
         Cmd::Decode(args) => decode::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo => demo::run(),

@@ -515,3 +515,80 @@ fn logs_go_to_stderr_without_colour_when_it_is_not_a_terminal() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn load_counts_every_call_honours_the_rate_and_reports_failures() {
+    let s = serve();
+    let out = bin()
+        .args(["load", &s.1, "echo", "-c", "8", "-n", "500", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["calls"], 500);
+    assert_eq!(r["outcomes"]["OK"], 500);
+    assert!(r["latency_us"]["p99"].as_f64().unwrap() >= r["latency_us"]["p50"].as_f64().unwrap());
+
+    // 100 calls/s for 300 ms: calls start at i / 100 s, so at most 30 fit, however fast
+    // the machine.
+    let out = bin()
+        .args([
+            "load",
+            &s.1,
+            "echo",
+            "-c",
+            "4",
+            "--rps",
+            "100",
+            "--duration-ms",
+            "300",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["calls"].as_u64().unwrap() <= 30, "{r}");
+
+    let out = bin()
+        .args(["load", &s.1, "no.such.method", "-n", "20", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "failed calls fail the run");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["outcomes"]["UNIMPLEMENTED"], 20);
+}
+
+#[test]
+fn stream_sends_each_line_and_prints_each_reply() {
+    let s = serve();
+    use std::io::Write;
+    let mut child = bin()
+        .args(["stream", &s.1, "echo.stream"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a\nbb\n\nccc\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"a\nbb\nccc\n");
+    let mut child = bin()
+        .args(["stream", &s.1, "no.such.stream"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(64 + 12));
+}
