@@ -52,9 +52,30 @@ pub(crate) struct CallArgs {
     /// Metadata entries, key=value.
     #[arg(short, long = "meta", value_name = "KEY=VALUE")]
     meta: Vec<String>,
-    /// Print the reply as hex.
+    /// Print the reply as hex (the same as --format hex).
     #[arg(long)]
     hex: bool,
+    /// How to print each outcome: the reply's bytes, hex, or a JSON object per call
+    /// (status, code, message, reply as text and hex, latency).
+    #[arg(long, value_enum, default_value = "raw")]
+    format: Format,
+    /// Make the call this many times, one after another.
+    #[arg(long, default_value_t = 1)]
+    count: u64,
+    /// Wait this long between calls, ms.
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
+}
+
+/// How `call` prints outcomes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// The reply's bytes as they are.
+    Raw,
+    /// The reply as lower-case hex.
+    Hex,
+    /// One JSON object per call.
+    Json,
 }
 
 /// Arguments of `muxwire notify`.
@@ -261,27 +282,63 @@ pub(crate) fn run(args: CallArgs) -> i32 {
         opts.metadata
             .push((k.to_string(), Bytes::from(v.to_string())));
     }
-    let method = args.method.clone();
-    let call =
-        |client: Client| async move { client.call_with(&method, Bytes::from(body), &opts).await };
-    match runtime().block_on(args.target.run(call)) {
-        Ok(reply) => {
-            let mut out = std::io::stdout();
-            if args.hex {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    reply.iter().map(|b| format!("{b:02x}")).collect::<String>()
-                );
-            } else {
-                let _ = out.write_all(&reply);
-                if !reply.ends_with(b"\n") && std::io::IsTerminal::is_terminal(&out) {
-                    let _ = writeln!(out);
-                }
+    let format = if args.hex { Format::Hex } else { args.format };
+    let (method, count) = (args.method.clone(), args.count.max(1));
+    let interval = Duration::from_millis(args.interval_ms);
+    let body = Bytes::from(body);
+    let calls = |client: Client| async move {
+        let mut first_failure = None;
+        for i in 0..count {
+            if i > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
             }
-            exit::OK
+            let t = std::time::Instant::now();
+            let r = client.call_with(&method, body.clone(), &opts).await;
+            print_outcome(format, &r, t.elapsed());
+            if let Err(e) = r {
+                first_failure.get_or_insert(e);
+            }
         }
+        first_failure.map_or(Ok(()), Err)
+    };
+    match runtime().block_on(args.target.run(calls)) {
+        Ok(()) => exit::OK,
+        // In JSON every outcome is printed already; otherwise the status goes to stderr.
+        Err(e) if format == Format::Json => exit::status(e.code),
         Err(e) => fail(&e),
+    }
+}
+
+/// Prints one call's outcome as `format` says (a failure only in JSON: otherwise the
+/// caller reports it on stderr).
+fn print_outcome(format: Format, r: &Result<Bytes, Status>, took: Duration) {
+    let mut out = std::io::stdout();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    match (format, r) {
+        (Format::Json, r) => {
+            let v = match r {
+                Ok(reply) => serde_json::json!({
+                    "status": "OK", "code": 0, "reply": std::str::from_utf8(reply).ok(),
+                    "reply_hex": hex(reply), "latency_us": took.as_secs_f64() * 1e6,
+                }),
+                Err(e) => serde_json::json!({
+                    "status": e.code.name(), "code": e.code.0, "message": e.message,
+                    "details_hex": e.details.as_deref().map(hex),
+                    "retry_safe": e.retry_safe, "latency_us": took.as_secs_f64() * 1e6,
+                }),
+            };
+            let _ = writeln!(out, "{v}");
+        }
+        (_, Err(_)) => {}
+        (Format::Hex, Ok(reply)) => {
+            let _ = writeln!(out, "{}", hex(reply));
+        }
+        (Format::Raw, Ok(reply)) => {
+            let _ = out.write_all(reply);
+            if !reply.ends_with(b"\n") && std::io::IsTerminal::is_terminal(&out) {
+                let _ = writeln!(out);
+            }
+        }
     }
 }
 

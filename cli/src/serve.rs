@@ -14,11 +14,31 @@ pub(crate) struct Counters {
     pub(crate) bytes: AtomicU64,
 }
 
-/// echo, sink, delay, count, echo.stream, stats (allocations of this process).
+/// echo, echo.metadata, sink, delay, count, echo.stream, stats (allocations of this
+/// process).
 pub(crate) fn router(counters: Arc<Counters>) -> Router {
+    with_reply(counters, None)
+}
+
+/// The same, with `echo` answering `canned` (if given) whatever it receives.
+pub(crate) fn with_reply(counters: Arc<Counters>, canned: Option<Bytes>) -> Router {
     let (c1, c2) = (counters.clone(), counters);
     Router::new()
-        .unary_sync("echo", |_ctx: &Context, req: Bytes| Ok(req))
+        .unary_sync("echo", move |_ctx: &Context, req: Bytes| {
+            Ok(canned.clone().unwrap_or(req))
+        })
+        .unary_sync("echo.metadata", |ctx: &Context, _req: Bytes| {
+            // One `key=value` line per entry, in the order received (values as sent;
+            // bytes that are not UTF-8 are replaced).
+            let mut out = String::new();
+            for (k, v) in ctx.metadata() {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(&String::from_utf8_lossy(v));
+                out.push('\n');
+            }
+            Ok(Bytes::from(out))
+        })
         .unary_sync("sink", move |_ctx: &Context, req: Bytes| {
             c1.messages.fetch_add(1, Relaxed);
             c1.bytes.fetch_add(req.len() as u64, Relaxed);
@@ -62,6 +82,9 @@ pub(crate) struct ServeArgs {
     /// are cut; a second signal stops at once.
     #[arg(long, default_value_t = 5_000)]
     grace_ms: u64,
+    /// Make `echo` answer this instead of the request (`@FILE` reads a file).
+    #[arg(long, value_name = "DATA|@FILE")]
+    reply: Option<String>,
     #[command(flatten)]
     tuning: crate::tuning::Tuning,
 }
@@ -96,6 +119,17 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
         eprintln!("muxwire serve: {}", e.0);
         return crate::exit::USAGE;
     }
+    let canned = match args.reply.as_deref().map(|r| match r.strip_prefix('@') {
+        Some(f) => std::fs::read(f).map_err(|e| format!("cannot read {f}: {e}")),
+        None => Ok(r.as_bytes().to_vec()),
+    }) {
+        None => None,
+        Some(Ok(b)) => Some(Bytes::from(b)),
+        Some(Err(e)) => {
+            eprintln!("muxwire serve: --reply: {e}");
+            return crate::exit::FAILED;
+        }
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let mut signals = match StopSignals::new() {
@@ -110,7 +144,7 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
             "max message {} bytes, {} calls at once per connection",
             opts.max_message_size, opts.max_concurrent_streams
         );
-        let server = match Server::new(router(Arc::default()), opts)
+        let server = match Server::new(with_reply(Arc::default(), canned), opts)
             .bind(&args.url)
             .await
         {
@@ -121,8 +155,8 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
             }
         };
         println!(
-            "muxwire serving on {} (methods: echo, sink, delay, count, stats, echo.stream, \
-             muxwire.list; {limits}); SIGINT or SIGTERM drains",
+            "muxwire serving on {} (methods: echo, echo.metadata, sink, delay, count, stats, \
+             echo.stream, muxwire.list; {limits}); SIGINT or SIGTERM drains",
             server.local_endpoint()
         );
         let first = signals.next().await;

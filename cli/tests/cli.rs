@@ -592,3 +592,71 @@ fn stream_sends_each_line_and_prints_each_reply() {
     child.stdin.take().unwrap().write_all(b"x\n").unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(64 + 12));
 }
+
+#[test]
+fn call_formats_repeats_and_serve_answers_canned_replies_and_metadata() {
+    let s = serve();
+    let out = bin()
+        .args([
+            "call", &s.1, "echo", "hi", "--format", "json", "--count", "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|l| l["status"] == "OK" && l["reply"] == "hi" && l["reply_hex"] == "6869"));
+    let out = bin()
+        .args(["call", &s.1, "nope", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64 + 12));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["code"].as_u64()),
+        (Some("UNIMPLEMENTED"), Some(12))
+    );
+    // Metadata goes end to end.
+    let out = bin()
+        .args([
+            "call",
+            &s.1,
+            "echo.metadata",
+            "-m",
+            "trace-id=42",
+            "-m",
+            "user=ada",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"trace-id=42\nuser=ada\n");
+
+    // A canned reply.
+    let mut child = bin()
+        .args(["serve", "tcp://127.0.0.1:0", "--reply", "always this"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .unwrap()
+        .to_string();
+    let out = bin()
+        .args(["call", &url, "echo", "anything"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"always this");
+    let _ = child.kill();
+    let _ = child.wait();
+}
