@@ -21,6 +21,9 @@ pub(crate) struct Target {
     /// as the call's deadline.
     #[arg(long)]
     timeout_ms: Option<u64>,
+    /// Print every frame sent (>) and received (<) on stderr, annotated.
+    #[arg(short, long)]
+    verbose: bool,
     #[command(flatten)]
     tuning: crate::tuning::Tuning,
 }
@@ -158,7 +161,7 @@ impl Target {
         let work = async {
             let client = match tokio::time::timeout(
                 connect_within,
-                connect(&self.url, self.tuning.options()),
+                connect(&self.url, self.tuning.options(), self.verbose),
             )
             .await
             {
@@ -191,8 +194,14 @@ impl Target {
 
 /// A client whose connection has finished its handshake (a listener that never speaks
 /// makes this wait, which the caller bounds).
-async fn connect(url: &str, opts: muxwire::Options) -> Result<Client, Status> {
-    let client = Client::connect_with(url, opts, None).await?;
+async fn connect(url: &str, opts: muxwire::Options, verbose: bool) -> Result<Client, Status> {
+    let sockets = muxwire::Sockets::new(&opts);
+    let transport: std::sync::Arc<dyn muxwire::Transport> = if verbose {
+        std::sync::Arc::new(crate::trace::Traced(sockets))
+    } else {
+        std::sync::Arc::new(sockets)
+    };
+    let client = Client::connect_via(transport, url, opts, None).await?;
     client.ping().await?;
     Ok(client)
 }

@@ -94,6 +94,58 @@ fn hex(b: &[u8]) -> String {
         .join(" ")
 }
 
+/// A frame described for people: a header line (type, stream, flags and Argument named),
+/// then a line per metadata TLV and one for the body (its first 32 bytes).
+pub(crate) fn frame_lines(frame: &wire::Frame<'_>) -> Vec<String> {
+    let h = frame.header();
+    let mut lines = vec![format!(
+        "{:<8} stream={} flags=0x{:02x} ({}) arg={} meta={} body={} {}",
+        if frame.is_extension() {
+            "EXT"
+        } else {
+            h.ty.name()
+        },
+        h.stream_id.0,
+        h.flags.0,
+        flag_names(h.ty, h.flags),
+        arg_text(h.ty, h.arg),
+        h.meta_len,
+        frame.body().len(),
+        frame
+            .crc()
+            .map(|c| format!("crc={c:#010x}"))
+            .unwrap_or_default()
+    )];
+    for t in frame.metadata().iter() {
+        let name = t.tag.name().unwrap_or("(unknown)");
+        let text = matches!(t.tag, Tag::METHOD | Tag::REASON | Tag::AGENT);
+        let value = match std::str::from_utf8(t.value) {
+            Ok(s) if text => format!("{s:?}"),
+            _ if t.value.len() == 4 && t.tag.0 <= 0x0A => {
+                u32::from_le_bytes(t.value.try_into().expect("4 bytes")).to_string()
+            }
+            _ if t.value.len() == 8 && t.tag == Tag::DEADLINE => {
+                format!(
+                    "{} us",
+                    u64::from_le_bytes(t.value.try_into().expect("8 bytes"))
+                )
+            }
+            _ => hex(t.value),
+        };
+        lines.push(format!("{name:<26} {value}"));
+    }
+    if !frame.body().is_empty() {
+        let b = frame.body();
+        let shown = &b[..b.len().min(32)];
+        lines.push(format!(
+            "body {}{}",
+            hex(shown),
+            if b.len() > 32 { " ..." } else { "" }
+        ));
+    }
+    lines
+}
+
 pub(crate) fn run(args: DecodeArgs) -> i32 {
     let bytes = if !args.hex.is_empty() {
         match unhex(&args.hex.join(" ")) {
@@ -145,48 +197,12 @@ pub(crate) fn annotate(mut bytes: &[u8], max: u32) -> i32 {
     while !bytes.is_empty() {
         match wire::decode(bytes, max) {
             Ok(Decoded::Frame { frame, len }) => {
-                let h = frame.header();
-                println!(
-                    "@{offset:<6} {:<8} stream={} flags=0x{:02x} ({}) arg={} meta={} body={} {}",
-                    if frame.is_extension() {
-                        "EXT"
-                    } else {
-                        h.ty.name()
-                    },
-                    h.stream_id.0,
-                    h.flags.0,
-                    flag_names(h.ty, h.flags),
-                    arg_text(h.ty, h.arg),
-                    h.meta_len,
-                    frame.body().len(),
-                    frame
-                        .crc()
-                        .map(|c| format!("crc={c:#010x}"))
-                        .unwrap_or_default()
-                );
-                for t in frame.metadata().iter() {
-                    let name = t.tag.name().unwrap_or("(unknown)");
-                    let text = matches!(t.tag, Tag::METHOD | Tag::REASON | Tag::AGENT);
-                    let value = match std::str::from_utf8(t.value) {
-                        Ok(s) if text => format!("{s:?}"),
-                        _ if t.value.len() == 4 && t.tag.0 <= 0x0A => {
-                            u32::from_le_bytes(t.value.try_into().unwrap()).to_string()
-                        }
-                        _ if t.value.len() == 8 && t.tag == Tag::DEADLINE => {
-                            format!("{} us", u64::from_le_bytes(t.value.try_into().unwrap()))
-                        }
-                        _ => hex(t.value),
-                    };
-                    println!("         {name:<26} {value}");
+                let mut lines = frame_lines(&frame).into_iter();
+                if let Some(head) = lines.next() {
+                    println!("@{offset:<6} {head}");
                 }
-                if !frame.body().is_empty() {
-                    let b = frame.body();
-                    let shown = &b[..b.len().min(32)];
-                    println!(
-                        "         body {}{}",
-                        hex(shown),
-                        if b.len() > 32 { " ..." } else { "" }
-                    );
+                for l in lines {
+                    println!("         {l}");
                 }
                 bytes = &bytes[len..];
                 offset += len;

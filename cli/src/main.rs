@@ -17,6 +17,7 @@ mod exit;
 mod interop;
 mod load;
 mod serve;
+mod trace;
 mod tuning;
 
 use clap::{Parser, Subcommand};

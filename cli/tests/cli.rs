@@ -660,3 +660,24 @@ fn call_formats_repeats_and_serve_answers_canned_replies_and_metadata() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn verbose_shows_every_frame_both_ways() {
+    let s = serve();
+    let out = bin()
+        .args(["call", &s.1, "echo", "hello", "-v"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"hello");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "> PREFACE",
+        "< HELLO",
+        "> CALL     stream=1",
+        "\"echo\"",
+        "< STATUS   stream=1",
+        "arg=0 OK",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from:\n{err}");
+    }
+}
