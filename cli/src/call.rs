@@ -479,3 +479,17 @@ pub(crate) fn stream(args: StreamArgs) -> i32 {
         Err(e) => fail(&e),
     }
 }
+
+pub(crate) fn stats(args: ListArgs) -> i32 {
+    if let Err(code) = args.target.check() {
+        return code;
+    }
+    let get = |client: Client| async move { client.call("metrics", Bytes::new()).await };
+    match runtime().block_on(args.target.run(get)) {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(&text);
+            exit::OK
+        }
+        Err(e) => fail(&e),
+    }
+}

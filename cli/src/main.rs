@@ -16,6 +16,7 @@ mod demo;
 mod exit;
 mod interop;
 mod load;
+mod metrics_http;
 mod serve;
 mod trace;
 mod tuning;
@@ -53,6 +54,9 @@ enum Cmd {
     /// A streaming call: each line of stdin (or --file) is a message; replies are printed
     /// one per line.
     Stream(call::StreamArgs),
+    /// Print the counters of a `muxwire serve` at URL (its `metrics` method), in the
+    /// Prometheus text format.
+    Stats(call::ListArgs),
     /// Load URL with concurrent calls to METHOD and report latency and throughput.
     Load(load::LoadArgs),
     /// Decode frames (hex arguments, or binary/hex from --file or stdin) and annotate them.
@@ -95,6 +99,7 @@ fn main() {
         Cmd::Ping(args) => call::ping(args),
         Cmd::Load(args) => load::run(args),
         Cmd::Stream(args) => call::stream(args),
+        Cmd::Stats(args) => call::stats(args),
         Cmd::Decode(args) => decode::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo => demo::run(),

@@ -27,6 +27,10 @@ pub(crate) fn with_reply(counters: Arc<Counters>, canned: Option<Bytes>) -> Rout
         .unary_sync("echo", move |_ctx: &Context, req: Bytes| {
             Ok(canned.clone().unwrap_or(req))
         })
+        .unary_sync("metrics", |ctx: &Context, _req: Bytes| {
+            // The server's counters (every connection's), in the Prometheus text format.
+            Ok(Bytes::from(ctx.peer().stats().prometheus()))
+        })
         .unary_sync("echo.metadata", |ctx: &Context, _req: Bytes| {
             // One `key=value` line per entry, in the order received (values as sent;
             // bytes that are not UTF-8 are replaced).
@@ -82,6 +86,10 @@ pub(crate) struct ServeArgs {
     /// are cut; a second signal stops at once.
     #[arg(long, default_value_t = 5_000)]
     grace_ms: u64,
+    /// Also answer HTTP GET /metrics on this address (host:port) with the server's
+    /// counters in the Prometheus text format.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
     /// Make `echo` answer this instead of the request (`@FILE` reads a file).
     #[arg(long, value_name = "DATA|@FILE")]
     reply: Option<String>,
@@ -154,9 +162,28 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
                 return crate::exit::FAILED;
             }
         };
+        let server = Arc::new(server);
+        let metrics = match &args.metrics {
+            None => None,
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    Some((crate::metrics_http::spawn(l, server.clone()), at))
+                }
+                Err(e) => {
+                    eprintln!("muxwire serve: --metrics {addr}: {e}");
+                    return crate::exit::FAILED;
+                }
+            },
+        };
+        let metrics_note = metrics
+            .as_ref()
+            .map(|(_, at)| format!("; metrics on http://{at}/metrics"))
+            .unwrap_or_default();
         println!(
             "muxwire serving on {} (methods: echo, echo.metadata, sink, delay, count, stats, \
-             echo.stream, muxwire.list; {limits}); SIGINT or SIGTERM drains",
+             metrics, echo.stream, muxwire.list; {limits}){metrics_note}; SIGINT or SIGTERM \
+             drains",
             server.local_endpoint()
         );
         let first = signals.next().await;
@@ -165,6 +192,14 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
             "muxwire serve: {first}: draining (up to {} ms); a second signal stops at once",
             args.grace_ms
         );
+        if let Some((task, _)) = metrics {
+            task.abort();
+            let _ = task.await;
+        }
+        let Ok(server) = Arc::try_unwrap(server) else {
+            eprintln!("muxwire serve: the server is still shared; stopping without a drain");
+            return crate::exit::FAILED;
+        };
         tokio::select! {
             () = server.shutdown(grace) => {
                 eprintln!("muxwire serve: drained");

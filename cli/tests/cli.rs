@@ -681,3 +681,69 @@ fn verbose_shows_every_frame_both_ways() {
         assert!(err.contains(want), "{want:?} missing from:\n{err}");
     }
 }
+
+/// `GET path` on `addr`; the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_are_served_to_prometheus_and_to_muxwire_stats() {
+    let mut child = bin()
+        .args(["serve", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .unwrap()
+        .to_string();
+    let metrics = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+        .to_string();
+    let out = bin().args(["call", &url, "echo", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = bin().args(["call", &url, "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64 + 12));
+
+    let page = http_get(&metrics, "/metrics");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(
+        page.contains("Content-Type: text/plain; version=0.0.4"),
+        "{page}"
+    );
+    let value = |name: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{page}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("muxwire_calls_ok_total") >= 1);
+    assert!(value("muxwire_calls_failed_total{code=\"UNIMPLEMENTED\"}") >= 1);
+    assert!(http_get(&metrics, "/other").starts_with("HTTP/1.1 404"));
+
+    let out = bin().args(["stats", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("# TYPE muxwire_calls_ok_total counter"));
+    signal(&child, 15);
+    assert_eq!(
+        exit_code(child),
+        Some(0),
+        "the drain still works with metrics on"
+    );
+}

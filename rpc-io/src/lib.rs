@@ -43,6 +43,7 @@ mod driver;
 mod endpoint;
 mod handle;
 mod handler;
+mod metrics;
 mod options;
 mod panics;
 mod pool;
