@@ -299,6 +299,12 @@ async fn compressed_messages_larger_than_a_frame_are_chunked_with_their_codec() 
             body,
             "{codec:?}"
         );
+        // The writer counts its bytes after each write completes, which can be just
+        // after the reply arrived: wait for the count to show the request.
+        common::wait_until("the request's bytes counted", || {
+            client.stats().bytes_out > 65_536
+        })
+        .await;
         let out = client.stats().bytes_out;
         assert!(
             out < 900_000 && out > 65_536,
