@@ -758,3 +758,50 @@ fn window_updates_deferred_by_a_full_control_queue_are_sent_later() {
     );
     assert!(p.client.send(p.now, id, Some(&chunk), false).is_ok());
 }
+
+/// Found by the `connection` fuzz target: a buffer too small for the preface and HELLO (or
+/// for the frame after them) reported the size the HELLO or the frame needed on its own,
+/// without the bytes written before it, so a caller that retried with the size it was told
+/// failed again, at the same size, for ever.
+#[test]
+fn buffer_too_small_counts_the_bytes_before_the_frame() {
+    use muxwire_core::conn::{Connection, StreamSlot};
+    use muxwire_core::time::Instant;
+    let fresh = || {
+        let mut cfg = Config::new(Side::Connector);
+        cfg.send_crc = true;
+        Connection::new(cfg, vec![StreamSlot::EMPTY; 4], Instant(0))
+    };
+    let call = CallSpec::unary("m", b"x");
+    for first in 0..200 {
+        let mut conn = fresh();
+        let mut size = first;
+        // Each retry grows the buffer, and 200 bytes hold the preface and HELLO.
+        for _ in 0..=200 {
+            match conn.poll_transmit(Instant(0), &mut vec![0u8; size]) {
+                Err(Error::BufferTooSmall { needed }) => {
+                    assert!(needed > size, "poll_transmit: {size} bytes, told {needed}");
+                    size = needed;
+                }
+                other => {
+                    assert!(matches!(other, Ok(n) if n > 0), "{other:?}");
+                    break;
+                }
+            }
+        }
+        let mut conn = fresh();
+        let mut size = first;
+        for _ in 0..=200 {
+            match conn.open_call(Instant(0), &call, &mut vec![0u8; size]) {
+                Err(Error::BufferTooSmall { needed }) => {
+                    assert!(needed > size, "open_call: {size} bytes, told {needed}");
+                    size = needed;
+                }
+                other => {
+                    assert!(matches!(other, Ok(sent) if sent.len <= size), "{other:?}");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -423,11 +423,11 @@ impl<S: Storage> Connection<S> {
         } else {
             Flags::NONE
         };
-        let n = self.cfg.settings.encode_hello(
-            &mut out[PREFACE.len()..],
-            self.cfg.agent_str(),
-            flags,
-        )?;
+        let n = self
+            .cfg
+            .settings
+            .encode_hello(&mut out[PREFACE.len()..], self.cfg.agent_str(), flags)
+            .map_err(|e| offset_error(e, PREFACE.len()))?;
         self.hello_sent = true;
         Ok(PREFACE.len() + n)
     }
@@ -449,8 +449,9 @@ impl<S: Storage> Connection<S> {
         let start = if was_sent { 0 } else { self.write_hello(out)? };
         self.hello_sent = was_sent;
         let frame_out = &mut out[start..];
-        let mut enc = FrameEncoder::new(frame_out, ty, stream, arg)?;
-        meta(&mut enc)?;
+        let at = |e| offset_error(e, start);
+        let mut enc = FrameEncoder::new(frame_out, ty, stream, arg).map_err(at)?;
+        meta(&mut enc).map_err(at)?;
         if let Some(m) = message {
             flags |= Flags::MESSAGE;
             flags = flags.with_codec(m.codec);
@@ -463,17 +464,17 @@ impl<S: Storage> Connection<S> {
         }
         let (len, head_len) = match message.map(|m| m.body) {
             Some(Body::External(n)) => {
-                let head = enc.finish_head(flags, n)?;
+                let head = enc.finish_head(flags, n).map_err(at)?;
                 (head, head)
             }
             Some(Body::Inline(b)) => {
                 let meta_len = enc.meta_len();
-                let n = enc.finish_with_body(flags, b)?;
+                let n = enc.finish_with_body(flags, b).map_err(at)?;
                 (n, HEADER_LEN + meta_len)
             }
             None => {
                 let meta_len = enc.meta_len();
-                (enc.finish(flags)?, HEADER_LEN + meta_len)
+                (enc.finish(flags).map_err(at)?, HEADER_LEN + meta_len)
             }
         };
         // The whole payload must fit the peer's MAX_FRAME_SIZE (or the initial value).
@@ -492,5 +493,16 @@ impl<S: Storage> Connection<S> {
             crc: external && self.crc_out,
             head_len,
         })
+    }
+}
+
+/// An encoder's error for a frame written `offset` bytes into the caller's buffer: the
+/// size it needs counts from the start of that buffer, not of the frame.
+fn offset_error(e: wire::EncodeError, offset: usize) -> Error {
+    match e {
+        wire::EncodeError::BufferTooSmall { needed } => Error::BufferTooSmall {
+            needed: offset + needed,
+        },
+        e => e.into(),
     }
 }
