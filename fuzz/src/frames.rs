@@ -38,8 +38,15 @@ pub fn check(data: &[u8]) {
 }
 
 fn check_frame(data: &[u8], frame: &Frame<'_>, len: usize) {
-    assert!((HEADER_LEN..=data.len()).contains(&len), "frame length {len}");
-    assert_eq!(len, frame.header().frame_len(), "length disagrees with the header");
+    assert!(
+        (HEADER_LEN..=data.len()).contains(&len),
+        "frame length {len}"
+    );
+    assert_eq!(
+        len,
+        frame.header().frame_len(),
+        "length disagrees with the header"
+    );
     let bytes = &data[..len];
     // Bytes after the frame play no part.
     assert_eq!(
@@ -49,7 +56,11 @@ fn check_frame(data: &[u8], frame: &Frame<'_>, len: usize) {
     );
     // Every strict prefix waits for exactly the missing bytes.
     for k in 0..len {
-        let needed = if k < HEADER_LEN { HEADER_LEN - k } else { len - k };
+        let needed = if k < HEADER_LEN {
+            HEADER_LEN - k
+        } else {
+            len - k
+        };
         assert_eq!(
             wire::decode(&bytes[..k], MIN_MAX_FRAME_SIZE),
             Ok(Decoded::Incomplete { needed }),
@@ -66,8 +77,17 @@ fn check_frame(data: &[u8], frame: &Frame<'_>, len: usize) {
     let _ = (frame.status(), frame.error_code(), frame.accepted_calls());
     let meta = frame.metadata();
     let walked: usize = meta.iter().map(|t| 4 + t.value.len()).sum();
-    assert_eq!(walked, meta.as_bytes().len(), "validated metadata did not iterate whole");
-    let _ = (meta.method(), meta.deadline_us(), meta.reason(), meta.details());
+    assert_eq!(
+        walked,
+        meta.as_bytes().len(),
+        "validated metadata did not iterate whole"
+    );
+    let _ = (
+        meta.method(),
+        meta.deadline_us(),
+        meta.reason(),
+        meta.details(),
+    );
     assert!(meta.entries().count() <= meta.iter().count());
 }
 

@@ -3,9 +3,8 @@
 //! Input: one byte choosing the frame type the block is validated for, then the block.
 
 use muxwire_core::wire::{
-    self, Decoded, Entry, EntryBlock, ErrorCode, Flags, FrameEncoder, FrameType, Header,
-    Metadata, Settings, StreamId, Tag, TlvIter, GOAWAY_BODY_LEN, HEADER_LEN,
-    MAX_MAX_FRAME_SIZE,
+    self, Decoded, Entry, EntryBlock, ErrorCode, Flags, FrameEncoder, FrameType, Header, Metadata,
+    Settings, StreamId, Tag, TlvIter, GOAWAY_BODY_LEN, HEADER_LEN, MAX_MAX_FRAME_SIZE,
 };
 
 use crate::reader::Reader;
@@ -33,14 +32,23 @@ pub fn check(data: &[u8]) {
     let viewed: Vec<_> = Metadata::new(block).iter().collect();
     assert_eq!(viewed, tlvs, "Metadata::iter and TlvIter disagree");
     let meta = Metadata::new(block);
-    let _ = (meta.method(), meta.deadline_us(), meta.reason(), meta.details());
+    let _ = (
+        meta.method(),
+        meta.deadline_us(),
+        meta.reason(),
+        meta.details(),
+    );
     for tag in [Tag::MAX_FRAME_SIZE, Tag::IDLE_TIMEOUT, Tag::AGENT] {
         let _ = meta.get_u32(tag);
     }
 
     // Re-encoding the TLVs gives back the bytes they were read from.
     let covered: usize = tlvs.iter().map(|t| 4 + t.value.len()).sum();
-    assert_eq!(reencode(&tlvs), &block[..covered], "TLVs re-encode differently");
+    assert_eq!(
+        reencode(&tlvs),
+        &block[..covered],
+        "TLVs re-encode differently"
+    );
 
     let entries = entries_of(&tlvs);
     assert_eq!(
@@ -86,7 +94,10 @@ fn walk(block: &[u8]) -> (Vec<wire::Tlv<'_>>, bool) {
             }
         }
     }
-    panic!("the iterator yielded more TLVs than fit in {} bytes", block.len());
+    panic!(
+        "the iterator yielded more TLVs than fit in {} bytes",
+        block.len()
+    );
 }
 
 fn reencode(tlvs: &[wire::Tlv<'_>]) -> Vec<u8> {
@@ -134,7 +145,10 @@ fn check_in_frame(
     match wire::decode(&frame, MAX_MAX_FRAME_SIZE) {
         Ok(Decoded::Frame { frame: f, len }) => {
             assert_eq!(len, frame.len());
-            assert!(whole, "the decoder accepted a block the iterator cannot walk");
+            assert!(
+                whole,
+                "the decoder accepted a block the iterator cannot walk"
+            );
             assert_eq!(f.metadata().iter().collect::<Vec<_>>(), tlvs);
             check_accepted(ty, arg, &f.metadata(), tlvs);
         }
@@ -156,9 +170,16 @@ fn check_accepted(ty: FrameType, arg: u32, meta: &Metadata<'_>, tlvs: &[wire::Tl
         if t.tag.is_ignorable() {
             continue;
         }
-        assert!(t.tag.name().is_some(), "unknown must-understand tag accepted");
+        assert!(
+            t.tag.name().is_some(),
+            "unknown must-understand tag accepted"
+        );
         let repeats = tlvs.iter().filter(|u| u.tag == t.tag).count();
-        assert!(repeats == 1 || t.tag == Tag::ENTRY, "tag {:?} repeated", t.tag);
+        assert!(
+            repeats == 1 || t.tag == Tag::ENTRY,
+            "tag {:?} repeated",
+            t.tag
+        );
         if t.tag == Tag::ENTRY {
             assert!(Entry::parse(t.value).is_some(), "bad ENTRY accepted");
         }
@@ -172,7 +193,11 @@ fn check_accepted(ty: FrameType, arg: u32, meta: &Metadata<'_>, tlvs: &[wire::Tl
         }
         FrameType::HELLO => {
             let s = Settings::from_hello(arg, meta);
-            assert_eq!(s.first_out_of_range(), None, "a HELLO out of range accepted");
+            assert_eq!(
+                s.first_out_of_range(),
+                None,
+                "a HELLO out of range accepted"
+            );
         }
         _ => {}
     }

@@ -7,7 +7,7 @@ use muxwire_core::time::Duration;
 use muxwire_core::wire::{self, Codec, EntryBlock, ErrorCode, StatusCode};
 
 use super::script::Step;
-use super::{Harness, BODY, CANARY};
+use super::{check_written, Harness, BODY, CANARY};
 
 const ENTRIES: &[(&str, &[u8])] = &[("k", b"v"), ("trace-id", b"0123456789abcdef")];
 
@@ -52,7 +52,10 @@ impl Harness {
                     assert_eq!(e, Error::Closed, "{step:?} on a closed connection");
                 }
                 let after = (self.conn.open_streams(), self.conn.queue_depths());
-                assert_eq!(before, after, "{step:?} failed with {e:?} but changed state");
+                assert_eq!(
+                    before, after,
+                    "{step:?} failed with {e:?} but changed state"
+                );
             }
         }
     }
@@ -130,13 +133,17 @@ impl Harness {
                 if self.conn.is_closed() {
                     return Err(Error::Closed);
                 }
-                self.conn.close(now, ErrorCode(u32::from(code % 13)), "closed by script");
+                self.conn
+                    .close(now, ErrorCode(u32::from(code % 13)), "closed by script");
                 assert!(self.conn.is_closed());
             }
             Step::CheckSend { sel, len } => {
                 let stream = self.stream(sel);
                 let available = self.conn.check_send(stream, len as usize)?;
-                assert!(available >= u64::from(len), "check_send: {available} < {len}");
+                assert!(
+                    available >= u64::from(len),
+                    "check_send: {available} < {len}"
+                );
             }
             _ => unreachable!("not a command: {step:?}"),
         }
@@ -151,12 +158,12 @@ impl Harness {
         external: Option<usize>,
         f: impl FnOnce(&mut Connection<Vec<StreamSlot>>, &mut [u8]) -> Result<Sent, Error>,
     ) -> Result<Sent, Error> {
-        self.buf.fill(CANARY);
-        let sent = f(&mut self.conn, &mut self.buf)?;
-        self.check_written(sent.len);
+        self.frame_buf.fill(CANARY);
+        let sent = f(&mut self.conn, &mut self.frame_buf)?;
+        check_written(&self.frame_buf, sent.len);
         assert!(sent.head_len <= sent.len, "{sent:?}");
         let peer_max = self.conn.peer_settings().max_frame_size;
-        let mut bytes = self.buf[..sent.len].to_vec();
+        let mut bytes = self.frame_buf[..sent.len].to_vec();
         match external {
             Some(n) => {
                 let head = &bytes[sent.len - sent.head_len..];

@@ -57,7 +57,11 @@ impl Ledger {
 
     /// `open_call` succeeded with stream `id`.
     pub fn opened(&mut self, id: StreamId, one_way: bool) {
-        assert_eq!(id.opener(), Some(self.side), "call {id:?} opened with the peer's parity");
+        assert_eq!(
+            id.opener(),
+            Some(self.side),
+            "call {id:?} opened with the peer's parity"
+        );
         let id = id.0;
         assert!(
             !self.mine.contains(&id) && !self.theirs.contains(&id),
@@ -71,7 +75,10 @@ impl Ledger {
 
     /// `send_status` succeeded on `id`: the served call is over for the application.
     pub fn status_sent(&mut self, id: u32) {
-        assert!(self.served.contains(&id), "STATUS sent on {id}, never served");
+        assert!(
+            self.served.contains(&id),
+            "STATUS sent on {id}, never served"
+        );
         self.theirs.remove(&id);
     }
 
@@ -113,8 +120,13 @@ impl Ledger {
             Event::Status { .. } | Event::CallFailed { .. } => {
                 assert!(self.mine.remove(&id), "second ending of call {id}: {ev:?}")
             }
-            Event::Cancelled { .. } | Event::DeadlineExceeded { .. } | Event::CallAborted { .. } => {
-                assert!(self.served.contains(&id), "stop signal for {id}, never served");
+            Event::Cancelled { .. }
+            | Event::DeadlineExceeded { .. }
+            | Event::CallAborted { .. } => {
+                assert!(
+                    self.served.contains(&id),
+                    "stop signal for {id}, never served"
+                );
                 self.theirs.remove(&id);
             }
             Event::Closed(_) => self.closed = true,
@@ -125,7 +137,15 @@ impl Ledger {
     /// After the connection closed and every event was polled: every call ended.
     pub fn check_all_ended(&self) {
         assert!(self.closed, "no Closed event");
-        assert!(self.mine.is_empty(), "calls made here never ended: {:?}", self.mine);
-        assert!(self.theirs.is_empty(), "served calls never ended: {:?}", self.theirs);
+        assert!(
+            self.mine.is_empty(),
+            "calls made here never ended: {:?}",
+            self.mine
+        );
+        assert!(
+            self.theirs.is_empty(),
+            "served calls never ended: {:?}",
+            self.theirs
+        );
     }
 }

@@ -59,7 +59,11 @@ struct Harness {
     pending: Vec<u8>,
     out: Output,
     ledger: Ledger,
+    /// `poll_transmit`'s buffer: room for many control frames.
     buf: Vec<u8>,
+    /// The commands' buffer: room for the preface, HELLO and the largest frame a step
+    /// asks for.
+    frame_buf: Vec<u8>,
 }
 
 impl Harness {
@@ -73,7 +77,8 @@ impl Harness {
             pending: Vec::new(),
             out: Output::new(cfg.side, cfg.settings),
             ledger: Ledger::new(cfg.side),
-            buf: vec![0; 96 * 1024],
+            buf: vec![0; 4096],
+            frame_buf: vec![0; 72 * 1024],
         }
     }
 
@@ -177,7 +182,7 @@ impl Harness {
                 .conn
                 .poll_transmit(self.now, &mut self.buf)
                 .expect("poll_transmit with a large buffer");
-            self.check_written(n);
+            check_written(&self.buf, n);
             if n == 0 {
                 return;
             }
@@ -202,21 +207,16 @@ impl Harness {
         }
     }
 
-    /// Bytes after the `n` a call reported writing are untouched.
-    fn check_written(&self, n: usize) {
-        assert!(n <= self.buf.len(), "reported {n} bytes written");
-        assert!(
-            self.buf[n..].iter().all(|&b| b == CANARY),
-            "wrote past the {n} bytes it reported"
-        );
-    }
-
     fn check_state(&self) {
         if let Err(e) = self.conn.check_invariants() {
             panic!("invariant broken: {e}");
         }
         let open = self.conn.open_streams();
-        assert!(open <= self.setup.slots, "{open} streams in {} slots", self.setup.slots);
+        assert!(
+            open <= self.setup.slots,
+            "{open} streams in {} slots",
+            self.setup.slots
+        );
         assert!(
             self.ledger.open() <= open,
             "the application holds {} calls the connection dropped without an event",
@@ -235,12 +235,28 @@ impl Harness {
         assert!(self.conn.is_closed());
         self.ledger.check_all_ended();
         assert!(self.conn.poll_event().is_none(), "an event after Closed");
-        assert_eq!(self.conn.poll_timeout(), None, "a timer on a closed connection");
-        assert_eq!(self.conn.handle_input(self.now, &[0; 16]), Err(Error::Closed));
+        assert_eq!(
+            self.conn.poll_timeout(),
+            None,
+            "a timer on a closed connection"
+        );
+        assert_eq!(
+            self.conn.handle_input(self.now, &[0; 16]),
+            Err(Error::Closed)
+        );
         let mut tail = [0u8; 256];
         assert_eq!(self.conn.poll_transmit(self.now, &mut tail), Ok(0));
         self.check_state();
     }
+}
+
+/// Bytes of `buf` after the `n` a call reported writing are untouched.
+fn check_written(buf: &[u8], n: usize) {
+    assert!(n <= buf.len(), "reported {n} bytes written");
+    assert!(
+        buf[n..].iter().all(|&b| b == CANARY),
+        "wrote past the {n} bytes it reported"
+    );
 }
 
 fn check_payloads(ev: &Event, input: &[u8]) {

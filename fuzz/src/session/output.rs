@@ -2,7 +2,7 @@
 //! valid frames only, HELLO first and once, each within the peer's MAX_FRAME_SIZE.
 
 use muxwire_core::wire::{
-    self, Decoded, Flags, FrameType, Settings, Side, PREFACE, MAX_MAX_FRAME_SIZE,
+    self, Decoded, Flags, FrameType, Settings, Side, MAX_MAX_FRAME_SIZE, PREFACE,
 };
 
 /// The byte stream written so far.
@@ -59,7 +59,10 @@ impl Output {
                 Err(e) => panic!("the connection wrote an invalid frame: {e}"),
             };
             let h = frame.header();
-            assert!(h.payload_len <= peer_max, "frame over the peer's MAX_FRAME_SIZE");
+            assert!(
+                h.payload_len <= peer_max,
+                "frame over the peer's MAX_FRAME_SIZE"
+            );
             assert_eq!(
                 frame.ty() == FrameType::HELLO,
                 self.frames == 0,
@@ -68,7 +71,10 @@ impl Output {
             match frame.ty() {
                 FrameType::HELLO => {
                     let sent = Settings::from_hello(frame.arg(), &frame.metadata());
-                    assert_eq!(sent, self.advertised, "HELLO differs from the configuration");
+                    assert_eq!(
+                        sent, self.advertised,
+                        "HELLO differs from the configuration"
+                    );
                 }
                 FrameType::CALL => assert_eq!(
                     frame.stream_id().opener(),

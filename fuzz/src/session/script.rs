@@ -102,7 +102,11 @@ impl Setup {
         Setup {
             config: cfg,
             slots: 4 * (1 + usize::from(b >> 4)),
-            ending: if bit(c, 0) { Ending::Close } else { Ending::Eof },
+            ending: if bit(c, 0) {
+                Ending::Close
+            } else {
+                Ending::Eof
+            },
             lazy_hello: bit(c, 2),
         }
     }
