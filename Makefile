@@ -1,5 +1,5 @@
 # muxwire: one entry point for everything.
-#   make test   - every check CI runs (format, lint, Rust tests, spec checks)
+#   make test   - every check CI runs (format, lint, Rust tests, spec checks, fuzzing)
 #   make demo   - a server and a client: every kind of call, the bytes, a short benchmark
 #   make bench  - criterion benchmarks of the codec
 SHELL := /bin/bash
@@ -10,9 +10,10 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt interop
+.PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
+	interop fuzz fuzz-tools fuzz-lint
 
-test: fmt-check clippy rust-test nozstd nostd spec-check interop
+test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz
 	@echo "make test: all checks passed"
 
 fmt:
@@ -78,3 +79,40 @@ bench-rpc:
 
 bench:
 	cargo bench -p muxwire-core --features std
+
+# Fuzzing (fuzz/: cargo-fuzz on nightly, outside the workspace). Each target runs for
+# FUZZ_SECONDS from the seeds fuzz/seeds.py makes out of the spec's vectors, the kept
+# crash inputs of fuzz/regressions/ and the corpus earlier runs grew in fuzz/corpus/.
+# A crash fails the build; its input is in fuzz/artifacts/TARGET/.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS := frame_decode metadata connection
+FUZZ_SECONDS ?= 50
+FUZZ_LOGS := fuzz/target/logs
+
+fuzz-tools:
+	rustup run nightly rustc --version >/dev/null 2>&1 \
+	  || rustup toolchain install nightly --profile minimal
+	case "$$(cargo fuzz --version 2>/dev/null || true)" in
+	  *" $(CARGO_FUZZ_VERSION)") ;;
+	  *) cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION) ;;
+	esac
+
+fuzz-lint:
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+	cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+
+fuzz: fuzz-tools fuzz-lint
+	$(PYTHON) fuzz/seeds.py fuzz/target/seeds
+	cargo +nightly fuzz build
+	mkdir -p $(FUZZ_LOGS)
+	for t in $(FUZZ_TARGETS); do
+	  mkdir -p fuzz/corpus/$$t fuzz/regressions/$$t
+	  if ! cargo +nightly fuzz run $$t fuzz/corpus/$$t fuzz/target/seeds/$$t fuzz/regressions/$$t \
+	      -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=65536 -rss_limit_mb=2048 \
+	      >$(FUZZ_LOGS)/$$t.log 2>&1; then
+	    tail -n 60 $(FUZZ_LOGS)/$$t.log
+	    echo "fuzz: $$t crashed; the input is in fuzz/artifacts/$$t/" >&2
+	    exit 1
+	  fi
+	  echo "fuzz: $$t: $$(grep -E '^Done [0-9]+ runs' $(FUZZ_LOGS)/$$t.log)"
+	done

@@ -43,7 +43,7 @@ pub fn run(data: &[u8]) {
 }
 
 /// Filler for message bodies, and the largest body a step asks for.
-const BODY: [u8; 65_536] = [0x42; 65_536];
+static BODY: [u8; 65_536] = [0x42; 65_536];
 /// Bytes every output buffer is filled with, to see what a call wrote.
 const CANARY: u8 = 0xA5;
 /// Loop bounds: far above what a correct connection needs.
@@ -277,14 +277,18 @@ fn check_payloads(ev: &Event, input: &[u8]) {
             within(method);
             within(metadata);
             assert!(!method.is_empty(), "a call without a method");
-            message.map(|m| within(m.data));
+            if let Some(m) = message {
+                within(m.data);
+            }
         }
         Event::Message { message, .. } => within(message.data),
         Event::Status {
             metadata, message, ..
         } => {
             within(metadata);
-            message.map(|m| within(m.data));
+            if let Some(m) = message {
+                within(m.data);
+            }
         }
         _ => {}
     }
