@@ -9,10 +9,12 @@ metadata:     the metadata block of every vector long enough to hold one, after 
 connection:   every session of spec/vectors/sessions.json (each alternative apart) as a
               script in the format of src/session/script.rs: the peer's bytes and the
               commands, in order; what the session expects is left to the invariants.
+              Then every frame vector after the peer's preface and HELLO, to each side.
 
 Seeds are generated, never committed: the vectors are the source of truth.
 """
 
+import itertools
 import json
 import pathlib
 import struct
@@ -140,6 +142,13 @@ def connection_seeds():
             yield f"{s['sId']}-{i}", start + common + b"".join(step_bytes(st) for st in alt)
 
 
+def frame_session_seeds():
+    for tc, data in frame_seeds():
+        for side in (0, 1):
+            script = bytes([side, 0xF0, 0]) + step_bytes({"recv": hello({}).hex()})
+            yield f"frame-{tc}-{side}", script + step_bytes({"recv": data.hex()})
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
@@ -147,7 +156,7 @@ def main():
     targets = {
         "frame_decode": frame_seeds(),
         "metadata": metadata_seeds(),
-        "connection": connection_seeds(),
+        "connection": itertools.chain(connection_seeds(), frame_session_seeds()),
     }
     for target, seeds in targets.items():
         d = out / target
