@@ -1,8 +1,9 @@
-//! The frame decoder on arbitrary bytes, checked against itself and the encoder.
+//! The frame decoder on arbitrary bytes, checked against itself and the encoder (and a
+//! valid HELLO's settings against `Settings::encode_hello`).
 
 use muxwire_core::wire::{
-    self, crc32, Decoded, ErrorCode, Flags, Frame, FrameEncoder, Header, Rule, HEADER_LEN,
-    MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE,
+    self, crc32, Decoded, ErrorCode, Flags, Frame, FrameEncoder, FrameType, Header, Rule, Settings,
+    HEADER_LEN, MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE,
 };
 
 /// Decodes `data` as the front of a receive buffer and checks every property the
@@ -89,6 +90,31 @@ fn check_frame(data: &[u8], frame: &Frame<'_>, len: usize) {
         meta.details(),
     );
     assert!(meta.entries().count() <= meta.iter().count());
+    if frame.ty() == FrameType::HELLO {
+        check_settings(frame);
+    }
+}
+
+/// A valid HELLO's settings survive being written again and read back.
+fn check_settings(frame: &Frame<'_>) {
+    let settings = Settings::from_hello(frame.arg(), &frame.metadata());
+    assert_eq!(
+        settings.first_out_of_range(),
+        None,
+        "valid HELLO, settings out of range"
+    );
+    let mut buf = [0u8; 256];
+    let n = settings
+        .encode_hello(&mut buf, None, Flags::NONE)
+        .expect("ten settings fit 256 bytes");
+    match wire::decode(&buf[..n], MIN_MAX_FRAME_SIZE) {
+        Ok(Decoded::Frame { frame: again, len }) => {
+            assert_eq!(len, n);
+            let read = Settings::from_hello(again.arg(), &again.metadata());
+            assert_eq!(read, settings, "settings changed through encode_hello");
+        }
+        other => panic!("encode_hello wrote an invalid HELLO: {other:?}"),
+    }
 }
 
 /// The frame written again from its decoded fields with the public encoder.
