@@ -9,6 +9,10 @@ use muxwire_core::wire::{self, Codec, EntryBlock, ErrorCode, StatusCode};
 use super::script::Step;
 use super::{check_written, Harness, BODY, CANARY};
 
+/// Bytes a command's buffer holds beyond its body: far more than the preface, a HELLO
+/// and the largest header and metadata a step writes.
+const HEAD_ROOM: usize = 2048;
+
 const ENTRIES: &[(&str, &[u8])] = &[("k", b"v"), ("trace-id", b"0123456789abcdef")];
 
 /// A message of `len` filler bytes (`u16::MAX`: none), copied or sent by the caller.
@@ -77,8 +81,7 @@ impl Harness {
                     end_stream: bit(0),
                     message: message(body, bit(3), bit(4), bit(6)),
                 };
-                let ext = external(spec.message);
-                let sent = self.with_out(ext, |c, out| c.open_call(now, &spec, out))?;
+                let sent = self.with_out(spec.message, |c, out| c.open_call(now, &spec, out))?;
                 self.ledger.opened(sent.stream, spec.one_way);
             }
             Step::Send { sel, flags, body } => {
@@ -87,9 +90,7 @@ impl Harness {
                 let msg = bit(1)
                     .then(|| message(body, bit(2), bit(3), bit(4)))
                     .flatten();
-                self.with_out(external(msg), |c, out| {
-                    c.send_message(now, stream, msg, bit(0), out)
-                })?;
+                self.with_out(msg, |c, out| c.send_message(now, stream, msg, bit(0), out))?;
             }
             Step::Status {
                 sel,
@@ -116,7 +117,7 @@ impl Harness {
                         .then(|| message(body, false, bit(4), bit(6)))
                         .flatten(),
                 };
-                self.with_out(external(spec.message), |c, out| {
+                self.with_out(spec.message, |c, out| {
                     c.send_status_spec(now, stream, &spec, out)
                 })?;
                 self.ledger.status_sent(stream.0);
@@ -150,17 +151,26 @@ impl Harness {
         Ok(())
     }
 
-    /// Runs a command that writes into an output buffer, checks what it wrote and passes
-    /// it on as a transport would: for an `external` body of that many bytes, the body and
-    /// (if asked for) the CRC trailer after the frame's head.
+    /// Runs a command that writes `message` into an output buffer, checks what it wrote
+    /// and passes it on as a transport would: for an external body, the body and (if
+    /// asked for) the CRC trailer after the frame's head.
     fn with_out(
         &mut self,
-        external: Option<usize>,
+        message: Option<Outgoing<'_>>,
         f: impl FnOnce(&mut Connection<Vec<StreamSlot>>, &mut [u8]) -> Result<Sent, Error>,
     ) -> Result<Sent, Error> {
-        self.frame_buf.fill(CANARY);
-        let sent = f(&mut self.conn, &mut self.frame_buf)?;
-        check_written(&self.frame_buf, sent.len);
+        let external = external(message);
+        // Room for the preface, HELLO, header and metadata, and the body: no more, so
+        // that a step costs what its frame does.
+        let inline = match message.map(|m| m.body) {
+            Some(Body::Inline(b)) => b.len(),
+            _ => 0,
+        };
+        let room = (HEAD_ROOM + inline).min(self.frame_buf.len());
+        let out = &mut self.frame_buf[..room];
+        out.fill(CANARY);
+        let sent = f(&mut self.conn, out)?;
+        check_written(out, sent.len);
         assert!(sent.head_len <= sent.len, "{sent:?}");
         let peer_max = self.conn.peer_settings().max_frame_size;
         let mut bytes = self.frame_buf[..sent.len].to_vec();

@@ -6,13 +6,15 @@
 //! - a rejected command changes nothing;
 //! - every event's payload lies within the input it came from, and payload events come
 //!   only from input;
-//! - what it writes is the preface and valid frames (see [`output`]);
+//! - what it writes is the preface and valid frames (see [`output`]), within the
+//!   connection window the peer granted (see [`credit`]);
 //! - every call ends, a call made here exactly once (see [`ledger`]);
 //! - bytes it was handed are worked through: a whole frame is never left waiting;
 //! - its internal invariants hold and its state stays within the slots it was given;
 //! - once closed, it stays closed and quiet.
 
 mod commands;
+pub mod credit;
 pub mod ledger;
 pub mod output;
 mod peer;
@@ -23,6 +25,7 @@ use muxwire_core::time::Instant;
 use muxwire_core::wire::{self, Decoded, StreamId};
 
 use crate::reader::Reader;
+use credit::PeerCredit;
 use ledger::Ledger;
 use output::Output;
 use script::{Ending, Sel, Setup, Step};
@@ -58,6 +61,7 @@ struct Harness {
     /// Peer bytes handed in but not consumed yet.
     pending: Vec<u8>,
     out: Output,
+    credit: PeerCredit,
     ledger: Ledger,
     /// `poll_transmit`'s buffer: room for many control frames.
     buf: Vec<u8>,
@@ -76,6 +80,7 @@ impl Harness {
             now,
             pending: Vec::new(),
             out: Output::new(cfg.side, cfg.settings),
+            credit: PeerCredit::new(),
             ledger: Ledger::new(cfg.side),
             buf: vec![0; 4096],
             frame_buf: vec![0; 72 * 1024],
@@ -121,6 +126,7 @@ impl Harness {
                 Err(e) => panic!("handle_input refused input on an open connection: {e:?}"),
             };
             assert!(n <= input.len(), "consumed {n} of {} bytes", input.len());
+            self.credit.consumed(&input[..n]);
             self.settle(Some(&input));
             self.pending = input[n..].to_vec();
             if n > 0 {
@@ -216,6 +222,12 @@ impl Harness {
             open <= self.setup.slots,
             "{open} streams in {} slots",
             self.setup.slots
+        );
+        assert!(
+            self.out.message_bytes() <= self.credit.window(),
+            "sent {} message bytes, the peer granted {}",
+            self.out.message_bytes(),
+            self.credit.window()
         );
         assert!(
             self.ledger.open() <= open,

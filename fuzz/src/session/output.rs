@@ -12,6 +12,7 @@ pub struct Output {
     advertised: Settings,
     preface: usize,
     frames: u64,
+    message_bytes: u64,
     /// The Argument of the last PING (not an ACK) written, for scripts to answer.
     pub last_ping: Option<u32>,
 }
@@ -24,6 +25,7 @@ impl Output {
             advertised,
             preface: 0,
             frames: 0,
+            message_bytes: 0,
             last_ping: None,
         }
     }
@@ -31,6 +33,11 @@ impl Output {
     /// Frames written so far.
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Flow-controlled (message) bytes written so far.
+    pub fn message_bytes(&self) -> u64 {
+        self.message_bytes
     }
 
     /// Checks one write: it must hold whole frames (after the preface, for the first).
@@ -87,6 +94,7 @@ impl Output {
                 _ => {}
             }
             self.frames += 1;
+            self.message_bytes += frame.flow_len() as u64;
             bytes = &bytes[len..];
         }
         assert!(bytes.is_empty(), "more frames than bytes allow");
