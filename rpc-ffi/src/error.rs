@@ -1,0 +1,69 @@
+//! Failures inside the library, and the message of the last one on each thread.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+
+use muxwire::Status;
+
+use crate::result::muxwire_result;
+
+/// A failed entry point: its result and a message saying what exactly went wrong.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: muxwire_result,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    /// A failure with `code` and `message`.
+    pub(crate) fn new(code: muxwire_result, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A NULL where a pointer was required; `what` names the argument.
+    pub(crate) fn null(what: &str) -> Failure {
+        Failure::new(muxwire_result::NullArgument, format!("{what} is NULL"))
+    }
+
+    /// An invalid argument.
+    pub(crate) fn invalid(message: impl Into<String>) -> Failure {
+        Failure::new(muxwire_result::InvalidArgument, message)
+    }
+}
+
+impl From<Status> for Failure {
+    fn from(s: Status) -> Failure {
+        let code = muxwire_result::from_status_code(s.code);
+        Failure::new(code, s.message)
+    }
+}
+
+/// What entry points return inside the library.
+pub(crate) type Outcome<T = ()> = Result<T, Failure>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `message` as this thread's last error.
+pub(crate) fn set_last_error(message: &str) {
+    // Interior NULs would cut the C string short; show them instead.
+    let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = text);
+}
+
+/// A C string for `s`, NULs shown as `\0` so nothing is cut short.
+pub(crate) fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// The message of the most recent failure of a muxwire function on the calling thread
+/// ("" if none failed yet): what went wrong and which argument, option or bound was
+/// involved. Never NULL. Valid until the next muxwire function fails on this thread.
+#[no_mangle]
+pub extern "C" fn muxwire_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}

@@ -1,0 +1,78 @@
+//! # muxwire's C ABI
+//!
+//! `libmuxwire` (.so and .a) and `include/muxwire.h`, generated from this crate by
+//! cbindgen. Conventions (the header repeats them for C programmers): opaque handles with
+//! `_new`/`_free` pairs (free accepts NULL); every fallible function returns a
+//! [`muxwire_result`] and writes its outputs only on success; pointers are checked; a
+//! panic never crosses into C; nothing is printed, log records go to a callback.
+//!
+//! Modules, bottom up (each imports only from those before it):
+//! - conventions: `result`, `error`, `log`, `boundary`, `args`, `log_callback`, `version`;
+//! - outcomes: `outcome`;
+//! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
+//!   `client`, `call`, `responder`, `server`;
+//! - `testing` (feature `test-hooks`).
+// Every entry point is `unsafe extern "C"` with its pointer contract under `# Safety`.
+#![allow(clippy::missing_safety_doc)]
+
+mod args;
+mod boundary;
+mod call;
+mod client;
+mod completion;
+mod error;
+mod log;
+mod log_callback;
+mod options;
+mod outcome;
+mod queue;
+mod reply;
+mod responder;
+mod result;
+mod runtime;
+mod server;
+mod stats;
+#[cfg(feature = "test-hooks")]
+mod testing;
+mod version;
+
+pub use call::{
+    muxwire_client_call, muxwire_client_call_async, muxwire_client_call_queued,
+    muxwire_client_notify,
+};
+pub use client::{
+    muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_free,
+    muxwire_client_stats,
+};
+pub use completion::muxwire_call_fn;
+pub use error::muxwire_last_error;
+pub use log::{muxwire_log_fn, muxwire_log_level};
+pub use log_callback::muxwire_set_log_callback;
+pub use options::{
+    muxwire_codec, muxwire_options, muxwire_options_free, muxwire_options_new,
+    muxwire_options_set_compression, muxwire_options_set_max_message_size,
+    muxwire_options_set_pool_size, muxwire_options_set_timeout_ms,
+    muxwire_options_set_wait_for_ready, muxwire_options_set_worker_queue,
+    muxwire_options_set_worker_threads,
+};
+pub use queue::{
+    muxwire_completion, muxwire_queue, muxwire_queue_fd, muxwire_queue_free, muxwire_queue_new,
+    muxwire_queue_next, muxwire_queue_wait,
+};
+pub use reply::{muxwire_reply, muxwire_reply_data, muxwire_reply_free, muxwire_reply_len};
+pub use responder::{
+    muxwire_responder, muxwire_responder_fail, muxwire_responder_free,
+    muxwire_responder_is_cancelled, muxwire_responder_method, muxwire_responder_reply,
+    muxwire_responder_request, muxwire_responder_request_len,
+};
+pub use result::{muxwire_result, muxwire_strerror};
+pub use runtime::{muxwire_runtime, muxwire_runtime_free, muxwire_runtime_new};
+pub use server::{
+    muxwire_handler_fn, muxwire_server, muxwire_server_endpoint, muxwire_server_free,
+    muxwire_server_handle, muxwire_server_new, muxwire_server_shutdown, muxwire_server_start,
+    muxwire_server_stats,
+};
+pub use stats::muxwire_stats;
+#[cfg(feature = "test-hooks")]
+pub use testing::muxwire_test_panic;
+pub use version::{muxwire_version, muxwire_version_number};

@@ -1,0 +1,184 @@
+//! `muxwire_responder`: how a C handler answers its call, from any thread, now or later.
+
+use std::ffi::{c_char, CString};
+
+use bytes::Bytes;
+use muxwire::{Responder, Status, StatusCode};
+
+use crate::args::{bytes, take_handle, text};
+use crate::boundary::{guard, guard_value};
+use crate::error::{Failure, Outcome};
+use crate::result::muxwire_result;
+
+/// One call a handler was given: its method and request, and the means to answer it.
+/// Answer it exactly once with `muxwire_responder_reply` or `muxwire_responder_fail`
+/// (each frees it), or free it unanswered with `muxwire_responder_free` (the caller then
+/// gets INTERNAL). Any one thread at a time may use it.
+#[allow(non_camel_case_types)]
+pub struct muxwire_responder {
+    pub(crate) method: CString,
+    pub(crate) request: Bytes,
+    pub(crate) responder: Responder,
+}
+
+/// The method called (NUL-terminated), valid until the responder is answered or freed;
+/// NULL for a NULL responder.
+///
+/// # Safety
+/// `responder` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_method(
+    responder: *const muxwire_responder,
+) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        unsafe { responder.as_ref() }.map_or(std::ptr::null(), |r| r.method.as_ptr())
+    })
+}
+
+/// The request's bytes, valid until the responder is answered or freed (NULL for a NULL
+/// responder); its length is `muxwire_responder_request_len`.
+///
+/// # Safety
+/// `responder` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_request(
+    responder: *const muxwire_responder,
+) -> *const u8 {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        unsafe { responder.as_ref() }.map_or(std::ptr::null(), |r| r.request.as_ptr())
+    })
+}
+
+/// The request's length in bytes (0 for a NULL responder).
+///
+/// # Safety
+/// `responder` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_request_len(
+    responder: *const muxwire_responder,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let r = unsafe { responder.as_ref() };
+        r.map_or(0, |r| r.request.len())
+    })
+}
+
+/// True once the answer would be thrown away (the caller cancelled, its deadline passed or
+/// the connection closed): long work may stop early. False for NULL.
+///
+/// # Safety
+/// `responder` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_is_cancelled(
+    responder: *const muxwire_responder,
+) -> bool {
+    guard_value(false, || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let r = unsafe { responder.as_ref() };
+        r.is_some_and(|r| r.responder.is_cancelled())
+    })
+}
+
+/// Takes the responder back from C.
+///
+/// # Safety
+/// `responder` is NULL or a responder not answered or freed before.
+unsafe fn take(responder: *mut muxwire_responder) -> Outcome<Box<muxwire_responder>> {
+    // SAFETY: forwarded contract.
+    unsafe { take_handle(responder) }.ok_or_else(|| Failure::null("responder"))
+}
+
+/// Answers the call with the `body_len` bytes at `body` and frees the responder (always,
+/// whatever the result). Returns CANCELLED if the call had already ended (nothing was
+/// sent), NULL_ARGUMENT for a NULL body with a non-zero length (the call then ends with
+/// INTERNAL).
+///
+/// # Safety
+/// `responder` is NULL or a responder not answered or freed before; `body` NULL (with
+/// `body_len` 0) or `body_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_reply(
+    responder: *mut muxwire_responder,
+    body: *const u8,
+    body_len: usize,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let r = unsafe { take(responder) }?;
+        // SAFETY: forwarded contract.
+        let outcome = match unsafe { bytes(body, body_len, "body") } {
+            Ok(b) => Ok(Bytes::copy_from_slice(b)),
+            Err(f) => {
+                let _ = r.responder.fail(Status::internal(format!(
+                    "the handler's reply was bad: {}",
+                    f.message
+                )));
+                return Err(f);
+            }
+        };
+        r.responder.finish(outcome)?;
+        Ok(())
+    })
+}
+
+/// Ends the call with status `code` (1 to 16, the wire's status codes) and `message`
+/// (NULL: none) and frees the responder (always). An invalid code or message ends the
+/// call with INTERNAL and returns INVALID_ARGUMENT; CANCELLED if the call had already
+/// ended.
+///
+/// # Safety
+/// `responder` is NULL or a responder not answered or freed before; `message` NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_fail(
+    responder: *mut muxwire_responder,
+    code: u32,
+    message: *const c_char,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let r = unsafe { take(responder) }?;
+        let message = if message.is_null() {
+            Ok("")
+        } else {
+            // SAFETY: not NULL, NUL-terminated by the caller's contract.
+            unsafe { text(message, "message") }
+        };
+        let checked = message.and_then(|m| {
+            if (1..=16).contains(&code) {
+                Ok(m)
+            } else {
+                Err(Failure::invalid(format!(
+                    "status code {code} cannot end a call in failure: use 1 to 16"
+                )))
+            }
+        });
+        match checked {
+            Ok(m) => {
+                r.responder.fail(Status::new(StatusCode(code), m))?;
+                Ok(())
+            }
+            Err(f) => {
+                let _ = r.responder.fail(Status::internal(format!(
+                    "the handler's status was bad: {}",
+                    f.message
+                )));
+                Err(f)
+            }
+        }
+    })
+}
+
+/// Frees the responder without answering: the call ends with INTERNAL ("the handler ...
+/// ended without answering"). NULL is accepted and does nothing.
+///
+/// # Safety
+/// `responder` is NULL or a responder not answered or freed before.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_free(responder: *mut muxwire_responder) {
+    // SAFETY: forwarded contract.
+    guard_value((), || drop(unsafe { take_handle(responder) }));
+}
