@@ -2,6 +2,8 @@
 #   make test   - every check CI runs (format, lint, Rust tests, spec checks, fuzzing)
 #   make demo   - a server and a client: every kind of call, the bytes, a short benchmark
 #   make bench  - criterion benchmarks of the codec
+#   make c-test - the C API's tests (ASan+UBSan, static and dynamic); make header rewrites
+#                 include/muxwire.h from rpc-ffi
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -11,9 +13,9 @@ VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
 .PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
-	interop fuzz fuzz-tools fuzz-lint
+	c-test header
 
-test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz
+test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test
 	@echo "make test: all checks passed"
 
 fmt:
@@ -70,6 +72,19 @@ spec-check: venv
 interop:
 	cargo build -q -p muxwire-cli
 	$(PYTHON) tests/interop/matrix.py --muxwire target/debug/muxwire
+
+# The C API: C programs under tests/c and examples/c built with -Werror, linked statically
+# and dynamically, run under AddressSanitizer and UndefinedBehaviorSanitizer (leaks, any
+# byte on stderr and any sanitizer report fail), against each other and against the Rust
+# peers; a C++17 file includes the header. The header itself is checked by rust-test.
+c-test:
+	cargo build -p muxwire-ffi --features test-hooks
+	cargo build -p muxwire-cli
+	bash tests/c/run.sh
+
+# Rewrites include/muxwire.h from rpc-ffi's sources (cbindgen, pinned in rpc-ffi/Cargo.toml).
+header:
+	UPDATE=1 cargo test -p muxwire-ffi --test header
 
 demo:
 	cargo run -q --release -p muxwire-cli -- demo

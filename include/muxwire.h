@@ -68,7 +68,7 @@ enum muxwire_result
   MUXWIRE_RESULT_INVALID_ARGUMENT = 3,
   // The call's timeout passed first.
   MUXWIRE_RESULT_DEADLINE_EXCEEDED = 4,
-  // Not found (a server: no such method).
+  // Not found.
   MUXWIRE_RESULT_NOT_FOUND = 5,
   // Already exists (a handler registered twice for one method).
   MUXWIRE_RESULT_ALREADY_EXISTS = 6,

@@ -21,7 +21,7 @@ pub enum muxwire_result {
     InvalidArgument = 3,
     /// The call's timeout passed first.
     DeadlineExceeded = 4,
-    /// Not found (a server: no such method).
+    /// Not found.
     NotFound = 5,
     /// Already exists (a handler registered twice for one method).
     AlreadyExists = 6,

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# C and Rust peers on one wire: the C examples (built with ASan+UBSan, statically and
+# dynamically) against the Rust server (`muxwire serve`), and the Rust client
+# (`muxwire call`) against the C echo server. Usage: interop.sh OUT_DIR MUXWIRE_CLI
+set -euo pipefail
+OUT=$1
+CLI=$2
+CC=${CC:-cc}
+LIB_DIR=${LIB_DIR:-$PWD/target/debug}
+CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -O1 -Iinclude
+        -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+SOCK_DIR=$(mktemp -d /tmp/muxwire-interop.XXXXXX)
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$SOCK_DIR"
+}
+trap cleanup EXIT
+
+fail() { echo "c-test interop: $*"; exit 1; }
+
+for ex in echo_server blocking_client async_client; do
+    $CC "${CFLAGS[@]}" "examples/c/$ex.c" -o "$OUT/$ex-static" "$LIB_DIR/libmuxwire.a" -lpthread -ldl -lm
+    $CC "${CFLAGS[@]}" "examples/c/$ex.c" -o "$OUT/$ex-dynamic" -L"$LIB_DIR" -lmuxwire \
+        -Wl,-rpath,"$LIB_DIR" -lpthread
+done
+
+# expect_output WANT CMD...: CMD succeeds, prints WANT, and nothing on stderr.
+expect_output() {
+    local want=$1
+    shift
+    local got
+    got=$("$@" 2>"$OUT/interop.stderr") || fail "$* failed: $(cat "$OUT/interop.stderr")"
+    [ "$got" = "$want" ] || fail "$* printed '$got', expected '$want'"
+    [ ! -s "$OUT/interop.stderr" ] || fail "$* wrote to stderr: $(cat "$OUT/interop.stderr")"
+}
+
+# expect_exit CODE CMD...: CMD exits with CODE.
+expect_exit() {
+    local want=$1
+    shift
+    local rc=0
+    "$@" >/dev/null 2>"$OUT/interop.stderr" || rc=$?
+    [ "$rc" = "$want" ] || fail "$* exited $rc, expected $want: $(cat "$OUT/interop.stderr")"
+}
+
+for link in static dynamic; do
+    # C clients against the Rust server, over a Unix socket.
+    coproc RUST_SERVER { exec "$CLI" serve "unix://$SOCK_DIR/rust-$link.sock" 2>/dev/null; }
+    SERVER_PID=$RUST_SERVER_PID
+    read -r line <&"${RUST_SERVER[0]}" || fail "muxwire serve did not start"
+    url=$(sed -E 's/^muxwire serving on ([^ ]+).*/\1/' <<<"$line")
+    expect_output "hello from C" "$OUT/blocking_client-$link" "$url" echo "hello from C"
+    expect_output "1000 calls, 0 failed" "$OUT/async_client-$link" "$url" 1000
+    # The Rust server's "delay" outlasts the C client's timeout: DEADLINE_EXCEEDED (4).
+    expect_exit 4 "$OUT/blocking_client-$link" "$url" delay 5000 100
+    # A method the Rust server does not have: UNIMPLEMENTED (12).
+    expect_exit 12 "$OUT/blocking_client-$link" "$url" no.such.method x
+    kill -INT "$SERVER_PID"
+    wait "$SERVER_PID" || true
+    SERVER_PID=
+    echo "c-test: C clients against the Rust server ($link, ASan+UBSan) passed"
+
+    # The Rust client against the C server, over TCP.
+    coproc C_SERVER { exec "$OUT/echo_server-$link" tcp://127.0.0.1:0 2>"$OUT/echo_server.stderr"; }
+    SERVER_PID=$C_SERVER_PID
+    read -r line <&"${C_SERVER[0]}" || fail "echo_server did not start"
+    url=${line#listening on }
+    expect_output "hello from Rust" "$CLI" call "$url" echo "hello from Rust"
+    expect_output "tsuR morf olleh" "$CLI" call "$url" reverse "hello from Rust"
+    expect_exit 4 "$CLI" call "$url" no.such.method x # the CLI's code for UNIMPLEMENTED
+    # Closing its stdin shuts it down; it must exit cleanly with nothing on stderr.
+    exec {C_SERVER[1]}>&-
+    wait "$SERVER_PID" || fail "echo_server exited with $?: $(cat "$OUT/echo_server.stderr")"
+    SERVER_PID=
+    [ ! -s "$OUT/echo_server.stderr" ] || fail "echo_server wrote to stderr: $(cat "$OUT/echo_server.stderr")"
+    echo "c-test: the Rust client against the C server ($link, ASan+UBSan) passed"
+done

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the C tests against libmuxwire, statically and dynamically, under AddressSanitizer
+# and UndefinedBehaviorSanitizer, and runs them: any failure, sanitizer report, leak or
+# byte on stderr fails. Also compiles a C++17 translation unit that includes the header.
+# Run from the repository root after `cargo build -p muxwire-ffi --features test-hooks`
+# (and `cargo build -p muxwire-cli` for the interop tests); `make c-test` does all that.
+set -euo pipefail
+
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+LIB_DIR=${LIB_DIR:-$PWD/target/debug}
+OUT=${OUT:-$PWD/target/c-tests}
+CLI=${CLI:-$LIB_DIR/muxwire}
+mkdir -p "$OUT"
+
+CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -O1 -Iinclude -DMUXWIRE_TEST_HOOKS
+        -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+STATIC_LIBS=("$LIB_DIR/libmuxwire.a" -lpthread -ldl -lm)
+DYNAMIC_LIBS=(-L"$LIB_DIR" -lmuxwire -Wl,-rpath,"$LIB_DIR" -lpthread)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+# The header in C++17, all warnings as errors.
+$CXX -std=c++17 -Wall -Wextra -Werror -Iinclude -c tests/c/header_cxx.cpp -o "$OUT/header_cxx.o"
+echo "c-test: header compiles as C++17"
+
+# run NAME ARGS...: runs $OUT/NAME; its stderr must stay empty.
+run() {
+    local bin=$1
+    shift
+    if ! "$OUT/$bin" "$@" 2>"$OUT/$bin.stderr"; then
+        echo "c-test: $bin failed; its stderr:"
+        cat "$OUT/$bin.stderr"
+        return 1
+    fi
+    if [ -s "$OUT/$bin.stderr" ]; then
+        echo "c-test: $bin wrote to stderr (sanitizer report or library output):"
+        cat "$OUT/$bin.stderr"
+        return 1
+    fi
+}
+
+build() {
+    local name=$1 src=$2
+    $CC "${CFLAGS[@]}" "$src" -o "$OUT/$name-static" "${STATIC_LIBS[@]}"
+    $CC "${CFLAGS[@]}" "$src" -o "$OUT/$name-dynamic" "${DYNAMIC_LIBS[@]}"
+}
+
+for t in test_conventions test_client_server; do
+    build "$t" "tests/c/$t.c"
+    for link in static dynamic; do
+        run "$t-$link"
+        echo "c-test: $t ($link, ASan+UBSan) passed"
+    done
+done
+
+bash tests/c/interop.sh "$OUT" "$CLI"
