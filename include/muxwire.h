@@ -50,6 +50,13 @@
 #define MUXWIRE_VERSION_NUMBER 100
 #define MUXWIRE_VERSION_STRING "0.1.0"
 
+// `muxwire_conn_open_call` flag: a one-way call (no reply, no stream kept).
+#define MUXWIRE_CALL_ONE_WAY 1
+
+// `muxwire_conn_open_call` flag: keep the request side open (a streaming call; send more
+// with `muxwire_conn_send`).
+#define MUXWIRE_CALL_STREAMING 2
+
 // What a muxwire function returns. 0 is success; 1 to 16 are the wire's status codes
 // with the same numbers (a call's own outcome is reported with them); 100 and up are
 // the library's own. The numbers never change.
@@ -156,9 +163,81 @@ typedef int32_t muxwire_codec;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Which end of the transport a connection is.
+enum muxwire_side
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The end that connected (opens odd stream ids): usually the client.
+  MUXWIRE_SIDE_CONNECTOR = 0,
+  // The end that accepted (even stream ids): usually the server.
+  MUXWIRE_SIDE_ACCEPTOR = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_side muxwire_side;
+#else
+typedef int32_t muxwire_side;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Event kinds (the `kind` of a `muxwire_event`), numbered as the core numbers them.
+enum muxwire_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The peer's HELLO arrived: calls may be opened.
+  MUXWIRE_EVENT_KIND_CONNECTED = 1,
+  // The peer opened a call (`stream`, `method`, `deadline_us`, `one_way`, maybe a
+  // first message). Answer with `muxwire_conn_reply` / `_fail` (not one-way calls).
+  MUXWIRE_EVENT_KIND_CALL = 2,
+  // A message (or a chunk of one, `more`) on an open stream.
+  MUXWIRE_EVENT_KIND_MESSAGE = 3,
+  // The caller half-closed without a message.
+  MUXWIRE_EVENT_KIND_HALF_CLOSED = 4,
+  // The callee's STATUS ended a call this end made (`status`, `reason`, maybe a
+  // final message).
+  MUXWIRE_EVENT_KIND_STATUS = 5,
+  // The caller cancelled a call this end serves; answer soon.
+  MUXWIRE_EVENT_KIND_CANCELLED = 6,
+  // A call this end serves passed its deadline (its STATUS was queued).
+  MUXWIRE_EVENT_KIND_DEADLINE_EXCEEDED = 7,
+  // A call this end made ended without a STATUS (`status`, `fail_reason`).
+  MUXWIRE_EVENT_KIND_CALL_FAILED = 8,
+  // A call this end serves was aborted by a limit (`status`).
+  MUXWIRE_EVENT_KIND_CALL_ABORTED = 9,
+  // Send credit arrived (`stream`, 0 for the connection): retry blocked sends.
+  MUXWIRE_EVENT_KIND_WINDOW_OPENED = 10,
+  // Room for new calls: retry a blocked `muxwire_conn_open_call`.
+  MUXWIRE_EVENT_KIND_STREAMS_AVAILABLE = 11,
+  // The peer is going away (`error_code`, `accepted_calls`): open no new calls.
+  MUXWIRE_EVENT_KIND_GO_AWAY = 12,
+  // The answer to `muxwire_conn_ping` (`rtt_us`).
+  MUXWIRE_EVENT_KIND_PONG = 13,
+  // The connection closed (`error_code`, `reason`, `by_peer`): transmit what is left,
+  // then close the socket.
+  MUXWIRE_EVENT_KIND_CLOSED = 14,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_event_kind muxwire_event_kind;
+#else
+typedef int32_t muxwire_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A client of one server: a pool of connections that reconnect on their own, carrying
 // any number of concurrent calls. Thread-safe: use it from any thread.
 typedef struct muxwire_client muxwire_client;
+
+// A sans-IO muxwire connection: bytes in (`muxwire_conn_feed`), events out
+// (`muxwire_conn_poll_event`), bytes to send out (`muxwire_conn_poll_transmit`), a timer
+// (`muxwire_conn_timeout`). It owns no socket, thread or clock: every function takes
+// the current time in microseconds from any fixed origin (a monotonic clock). One thread
+// at a time may use it.
+typedef struct muxwire_conn muxwire_conn;
 
 // Settings for clients and servers. Not thread-safe: set it up on one thread; clients and
 // servers copy it, so it may be freed right after use.
@@ -230,6 +309,97 @@ typedef struct muxwire_stats {
   // One-way messages received and dropped (no handler, or undecodable).
   uint64_t one_way_dropped;
 } muxwire_stats;
+
+// Settings for `muxwire_conn_new`. Fill it with `muxwire_conn_config_init`, change what
+// you need, pass it in (it is copied). Sizes are bytes, times milliseconds.
+typedef struct muxwire_conn_config {
+  // A `muxwire_side`.
+  int32_t side;
+  // Calls (both directions, plus closing ones) the connection can track: 1 to 65536,
+  // default 256. A full table refuses new calls, never overflows.
+  uint32_t stream_slots;
+  // Largest frame payload accepted (16384 to 16777215; default 65536).
+  uint32_t max_frame_size;
+  // Largest message accepted.
+  uint32_t max_message_size;
+  // Largest metadata block accepted (256 to 65535).
+  uint32_t max_metadata_size;
+  // Calls the peer may have open towards this end.
+  uint32_t max_concurrent_streams;
+  // Receive window per stream (at least 65536).
+  uint32_t initial_stream_window;
+  // Receive window per connection (at least 262144).
+  uint32_t initial_connection_window;
+  // Codecs accepted, as a bit set (bit 1 LZ4, bit 2 Zstandard).
+  uint32_t compression;
+  // Feature bits advertised.
+  uint32_t features;
+  // Close after this much idleness (0: never).
+  uint32_t idle_timeout_ms;
+  // The peer's HELLO must arrive within this time.
+  uint32_t handshake_timeout_ms;
+  // CANCEL frames accepted per second.
+  uint32_t cancel_budget;
+  // PINGs and other control frames accepted per second.
+  uint32_t control_budget;
+  // Unsent PING answers allowed before the peer is deemed abusive.
+  uint32_t ack_queue;
+  // Add a CRC-32 trailer to every frame sent.
+  bool send_crc;
+} muxwire_conn_config;
+
+// One event. Pointers are views into the connection's buffers, valid until the next
+// call on that connection; `method` and `reason` are not NUL-terminated (use the
+// lengths). Fields an event kind does not have are zero, NULL or false.
+typedef struct muxwire_event {
+  // A `muxwire_event_kind`.
+  int32_t kind;
+  // The stream (0 for connection events).
+  uint32_t stream;
+  // CALL: the method (UTF-8).
+  const char *method;
+  // Its length in bytes.
+  size_t method_len;
+  // CALL, STATUS: the whole metadata block, as on the wire.
+  const uint8_t *metadata;
+  // Its length.
+  size_t metadata_len;
+  // CALL, MESSAGE, STATUS: true if a message (or chunk) came with the event.
+  bool has_message;
+  // The message bytes, as on the wire (compressed if `codec` is not 0).
+  const uint8_t *message;
+  // Their length.
+  size_t message_len;
+  // The message's codec (a `muxwire_codec`).
+  int32_t codec;
+  // More chunks of this message follow.
+  bool more;
+  // CALL, MESSAGE: the caller half-closed with this frame.
+  bool end_stream;
+  // CALL: a one-way call (never answer it).
+  bool one_way;
+  // CALL: the time the caller allows, in microseconds; -1 for none.
+  int64_t deadline_us;
+  // STATUS, CANCELLED, CALL_FAILED, CALL_ABORTED: the wire status code.
+  uint32_t status;
+  // STATUS: the callee did not process the call (safe to retry).
+  bool refused;
+  // STATUS: the REASON text; CLOSED: what happened.
+  const char *reason;
+  // Its length.
+  size_t reason_len;
+  // CALL_FAILED: 1 deadline, 2 not processed by the peer, 3 connection closed,
+  // 4 a limit exceeded.
+  uint32_t fail_reason;
+  // GOAWAY, CLOSED: the connection error code (0 NO_ERROR).
+  uint32_t error_code;
+  // CLOSED: the peer closed (or sent the GOAWAY).
+  bool by_peer;
+  // GOAWAY: how many of this end's calls the peer received.
+  uint64_t accepted_calls;
+  // PONG: the round-trip time in microseconds.
+  uint64_t rtt_us;
+} muxwire_event;
 
 // Receives one log record: its level, where it comes from (a module path) and the
 // message with its fields. Both strings are valid only during the call. Called on any
@@ -357,6 +527,214 @@ muxwire_result muxwire_client_close(const struct muxwire_client *client);
 // # Safety
 // `client` is NULL or a client not freed before, no longer used by any other thread.
 void muxwire_client_free(struct muxwire_client *client);
+
+// Opens a call of `method` carrying the `body_len` bytes at `body` as its first (for a
+// unary call, only) request message, with a deadline of `timeout_us` microseconds (0:
+// none) and `flags` (`MUXWIRE_CALL_*`); stores its stream id in `*stream` (may be NULL).
+// MUXWIRE_RESULT_AGAIN when the peer's concurrency limit is reached (wait for
+// STREAMS_AVAILABLE) or the body needs more credit than there is.
+//
+// # Safety
+// `conn` is NULL or live; `method` NULL or a NUL-terminated string; `body` NULL (with
+// `body_len` 0) or `body_len` readable bytes; `stream` NULL or valid for writing.
+muxwire_result muxwire_conn_open_call(struct muxwire_conn *conn,
+                                      uint64_t now_us,
+                                      const char *method,
+                                      const uint8_t *body,
+                                      size_t body_len,
+                                      uint64_t timeout_us,
+                                      uint32_t flags,
+                                      uint32_t *stream);
+
+// Sends the `body_len` bytes at `body` as a message on `stream` (a NULL `body`: no
+// message, only the half-close, which needs `end_stream`); `more` marks a chunk that
+// more chunks of the same message follow (at least 1024 bytes); `end_stream` half-closes
+// this end. For streaming calls, in both directions. MUXWIRE_RESULT_AGAIN when flow
+// control blocks it (wait for MUXWIRE_EVENT_KIND_WINDOW_OPENED).
+//
+// # Safety
+// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes.
+muxwire_result muxwire_conn_send(struct muxwire_conn *conn,
+                                 uint64_t now_us,
+                                 uint32_t stream,
+                                 const uint8_t *body,
+                                 size_t body_len,
+                                 bool more,
+                                 bool end_stream);
+
+// Ends the call on `stream` that this end serves with OK and the `body_len` bytes at
+// `body` as the reply (a NULL `body`: a STATUS without a message, which callers read as
+// an empty reply).
+//
+// # Safety
+// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes.
+muxwire_result muxwire_conn_reply(struct muxwire_conn *conn,
+                                  uint64_t now_us,
+                                  uint32_t stream,
+                                  const uint8_t *body,
+                                  size_t body_len);
+
+// Ends the call on `stream` that this end serves with status `code` (1 to 16) and
+// `reason` (NULL: none).
+//
+// # Safety
+// `conn` is NULL or live; `reason` NULL or a NUL-terminated string.
+muxwire_result muxwire_conn_fail(struct muxwire_conn *conn,
+                                 uint64_t now_us,
+                                 uint32_t stream,
+                                 uint32_t code,
+                                 const char *reason);
+
+// Cancels a call this end made, with status `code` (normally 1, CANCELLED).
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_cancel(struct muxwire_conn *conn,
+                                   uint64_t now_us,
+                                   uint32_t stream,
+                                   uint32_t code);
+
+// Returns flow-control credit for `n` message bytes received on `stream` that the
+// program has dealt with. Call it for every message byte, or the peer stops sending.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_consume(struct muxwire_conn *conn,
+                                    uint32_t stream,
+                                    size_t n);
+
+// Sends a PING; its answer arrives as MUXWIRE_EVENT_KIND_PONG.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_ping(struct muxwire_conn *conn,
+                                 uint64_t now_us);
+
+// Starts a graceful close: calls in flight finish, new ones are refused; the connection
+// closes (MUXWIRE_EVENT_KIND_CLOSED) when none is left.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_drain(struct muxwire_conn *conn,
+                                  uint64_t now_us);
+
+// Closes the connection now (GOAWAY NO_ERROR); every open call ends. Transmit what is
+// left, then close the socket.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_close(struct muxwire_conn *conn,
+                                  uint64_t now_us);
+
+// Fills `*config` with the defaults for `side` (a `muxwire_side`).
+//
+// # Safety
+// `config` is NULL or valid for writing a `muxwire_conn_config`.
+muxwire_result muxwire_conn_config_init(struct muxwire_conn_config *config,
+                                        int32_t side);
+
+// Makes a sans-IO connection with `config` (NULL: the connector's defaults) at time
+// `now_us` and stores it in `*out`. Its first bytes (the preface and HELLO) are ready in
+// `muxwire_conn_poll_transmit` at once.
+//
+// # Safety
+// `config` is NULL or a live config; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_conn_new(const struct muxwire_conn_config *config,
+                                uint64_t now_us,
+                                struct muxwire_conn **out);
+
+// Frees a connection (without sending anything). NULL is accepted and does nothing.
+//
+// # Safety
+// `conn` is NULL or a connection not freed before, used by no other thread.
+void muxwire_conn_free(struct muxwire_conn *conn);
+
+// Hands in `len` bytes received from the peer at time `now_us` (copied; the buffer may
+// be reused at once). Then poll events until MUXWIRE_RESULT_AGAIN: frames are processed
+// as events are taken, so bytes fed while events are waiting are kept until then. Fails
+// with UNAVAILABLE once the connection is closed and RESOURCE_EXHAUSTED if more than
+// 32 MiB would be waiting.
+//
+// # Safety
+// `conn` is NULL or live; `data` NULL (with `len` 0) or `len` readable bytes.
+muxwire_result muxwire_conn_feed(struct muxwire_conn *conn,
+                                 uint64_t now_us,
+                                 const uint8_t *data,
+                                 size_t len);
+
+// Takes the next event into `*event`; MUXWIRE_RESULT_AGAIN when there is none. The
+// event's pointers stay valid until the next call on this connection.
+//
+// # Safety
+// `conn` is NULL or live; `event` NULL or valid for writing a `muxwire_event`.
+muxwire_result muxwire_conn_poll_event(struct muxwire_conn *conn,
+                                       struct muxwire_event *event);
+
+// Points `*data` / `*len` at every byte waiting to be sent (the preface and HELLO first),
+// valid until the next call on this connection; `*len` is 0 when there is nothing. Send
+// them in order and report how many went with `muxwire_conn_transmitted`.
+//
+// # Safety
+// `conn` is NULL or live; `data` and `len` NULL or valid for writing.
+muxwire_result muxwire_conn_poll_transmit(struct muxwire_conn *conn,
+                                          uint64_t now_us,
+                                          const uint8_t **data,
+                                          size_t *len);
+
+// Reports that the first `n` bytes last returned by `muxwire_conn_poll_transmit` were
+// sent. INVALID_ARGUMENT if `n` is more than were pending.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_transmitted(struct muxwire_conn *conn,
+                                        size_t n);
+
+// Stores in `*at_us` when `muxwire_conn_on_timeout` must be called next (same clock as
+// `now_us`); MUXWIRE_RESULT_AGAIN if no timer is set.
+//
+// # Safety
+// `conn` is NULL or live; `at_us` NULL or valid for writing.
+muxwire_result muxwire_conn_timeout(const struct muxwire_conn *conn,
+                                    uint64_t *at_us);
+
+// The time from `muxwire_conn_timeout` has come (early calls do nothing). Poll events
+// and transmit afterwards.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_on_timeout(struct muxwire_conn *conn,
+                                       uint64_t now_us);
+
+// The peer closed the transport (read returned 0) or it broke: every open call ends.
+// Poll events afterwards.
+//
+// # Safety
+// `conn` is NULL or live.
+muxwire_result muxwire_conn_on_eof(struct muxwire_conn *conn,
+                                   uint64_t now_us);
+
+// True once the connection is closed (false for NULL).
+//
+// # Safety
+// `conn` is NULL or live.
+bool muxwire_conn_is_closed(const struct muxwire_conn *conn);
+
+// Stores the connection error code it closed with (0 NO_ERROR) in `*code`;
+// MUXWIRE_RESULT_AGAIN while it is open.
+//
+// # Safety
+// `conn` is NULL or live; `code` NULL or valid for writing.
+muxwire_result muxwire_conn_close_code(const struct muxwire_conn *conn,
+                                       uint32_t *code);
+
+// The core's number for why the last command on this connection (open_call, send,
+// reply, fail, cancel, ping, drain) was refused (0 if it succeeded): 1 buffer too small, 2 unknown stream, 3 invalid state, 4 wrong role,
+// 5 blocked by flow control, 6 the peer's stream limit, 7 storage full, 8 not accepting,
+// 9 closed, 10 events pending, 11 invalid argument, 12 too large, 13 queue full.
+//
+// # Safety
+// `conn` is NULL or live.
+uint32_t muxwire_conn_last_error_kind(const struct muxwire_conn *conn);
 
 // The message of the most recent failure of a muxwire function on the calling thread
 // ("" if none failed yet): what went wrong and which argument, option or bound was

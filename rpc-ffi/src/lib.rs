@@ -11,15 +11,26 @@
 //! - outcomes: `outcome`;
 //! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
 //!   `client`, `call`, `responder`, `server`;
+//! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
+//!   `conn_calls`;
 //! - `testing` (feature `test-hooks`).
 // Every entry point is `unsafe extern "C"` with its pointer contract under `# Safety`.
 #![allow(clippy::missing_safety_doc)]
+// Inside those, every unsafe operation still needs its own block and `// SAFETY:` line.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod args;
 mod boundary;
 mod call;
 mod client;
 mod completion;
+mod conn;
+mod conn_calls;
+mod conn_config;
+mod conn_event;
+mod conn_io;
+#[cfg(test)]
+mod conn_vectors;
 mod error;
 mod log;
 mod log_callback;
@@ -45,6 +56,20 @@ pub use client::{
     muxwire_client_stats,
 };
 pub use completion::muxwire_call_fn;
+pub use conn::muxwire_conn;
+pub use conn_calls::{
+    muxwire_conn_cancel, muxwire_conn_close, muxwire_conn_consume, muxwire_conn_drain,
+    muxwire_conn_fail, muxwire_conn_open_call, muxwire_conn_ping, muxwire_conn_reply,
+    muxwire_conn_send, MUXWIRE_CALL_ONE_WAY, MUXWIRE_CALL_STREAMING,
+};
+pub use conn_config::{muxwire_conn_config, muxwire_conn_config_init, muxwire_side};
+pub use conn_event::{muxwire_event, muxwire_event_kind};
+pub use conn_io::{
+    muxwire_conn_close_code, muxwire_conn_feed, muxwire_conn_free, muxwire_conn_is_closed,
+    muxwire_conn_last_error_kind, muxwire_conn_new, muxwire_conn_on_eof, muxwire_conn_on_timeout,
+    muxwire_conn_poll_event, muxwire_conn_poll_transmit, muxwire_conn_timeout,
+    muxwire_conn_transmitted,
+};
 pub use error::muxwire_last_error;
 pub use log::{muxwire_log_fn, muxwire_log_level};
 pub use log_callback::muxwire_set_log_callback;
