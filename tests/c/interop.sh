@@ -19,7 +19,7 @@ trap cleanup EXIT
 
 fail() { echo "c-test interop: $*"; exit 1; }
 
-for ex in echo_server blocking_client async_client; do
+for ex in echo_server blocking_client async_client sansio_client; do
     $CC "${CFLAGS[@]}" "examples/c/$ex.c" -o "$OUT/$ex-static" "$LIB_DIR/libmuxwire.a" -lpthread -ldl -lm
     $CC "${CFLAGS[@]}" "examples/c/$ex.c" -o "$OUT/$ex-dynamic" -L"$LIB_DIR" -lmuxwire \
         -Wl,-rpath,"$LIB_DIR" -lpthread
@@ -56,6 +56,9 @@ for link in static dynamic; do
     expect_exit 4 "$OUT/blocking_client-$link" "$url" delay 5000 100
     # A method the Rust server does not have: UNIMPLEMENTED (12).
     expect_exit 12 "$OUT/blocking_client-$link" "$url" no.such.method x
+    # The sans-IO client on its own socket and poll(2) loop.
+    expect_output "sans-IO from C" "$OUT/sansio_client-$link" "$url" echo "sans-IO from C"
+    expect_exit 12 "$OUT/sansio_client-$link" "$url" no.such.method x
     kill -INT "$SERVER_PID"
     wait "$SERVER_PID" || true
     SERVER_PID=
@@ -69,6 +72,8 @@ for link in static dynamic; do
     expect_output "hello from Rust" "$CLI" call "$url" echo "hello from Rust"
     expect_output "tsuR morf olleh" "$CLI" call "$url" reverse "hello from Rust"
     expect_exit 4 "$CLI" call "$url" no.such.method x # the CLI's code for UNIMPLEMENTED
+    # And the sans-IO C client against the C server, over TCP.
+    expect_output "olleh" "$OUT/sansio_client-$link" "$url" reverse hello
     # Closing its stdin shuts it down; it must exit cleanly with nothing on stderr.
     exec {C_SERVER[1]}>&-
     wait "$SERVER_PID" || fail "echo_server exited with $?: $(cat "$OUT/echo_server.stderr")"
