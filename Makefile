@@ -4,6 +4,7 @@
 #   make bench  - criterion benchmarks of the codec
 #   make c-test - the C API's tests (ASan+UBSan, static and dynamic); make header rewrites
 #                 include/muxwire.h from rpc-ffi
+#   make install PREFIX=/usr/local - libmuxwire, muxwire.h, pkg-config and CMake files
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,7 +14,7 @@ VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
 .PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
-	c-test header
+	c-test header install
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test
 	@echo "make test: all checks passed"
@@ -81,6 +82,13 @@ c-test:
 	cargo build -p muxwire-ffi --features test-hooks
 	cargo build -p muxwire-cli
 	bash tests/c/run.sh
+
+# Installs libmuxwire (.so with soname links, .a), include/muxwire.h, a pkg-config file and
+# a CMake package config (find_package(muxwire), target muxwire::muxwire) under PREFIX.
+PREFIX  ?= /usr/local
+install:
+	MUXWIRE_SONAME=1 cargo build --release -p muxwire-ffi
+	bash rpc-ffi/pkg/install.sh "$(PREFIX)" target/release
 
 # Rewrites include/muxwire.h from rpc-ffi's sources (cbindgen, pinned in rpc-ffi/Cargo.toml).
 header:

@@ -54,4 +54,15 @@ for t in test_conventions test_client_server test_sansio; do
     done
 done
 
+# The README's C example compiles and runs clean.
+awk '/^### A client and a server/ {on=1} on && /^```c$/ {code=1; next} code && /^```$/ {exit}
+     code {print}' README.md >"$OUT/readme_example.c"
+grep -q muxwire_server_start "$OUT/readme_example.c"
+build readme_example "$OUT/readme_example.c"
+for link in static dynamic; do
+    run "readme_example-$link"
+    echo "c-test: the README's C example ($link, ASan+UBSan) passed"
+done
+
 bash tests/c/interop.sh "$OUT" "$CLI"
+bash tests/c/install.sh "$OUT" "$CLI"
