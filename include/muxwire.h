@@ -25,13 +25,16 @@
  * Threads
  * - muxwire_runtime, muxwire_client and muxwire_server are thread-safe: use them from any
  *   number of threads at once. muxwire_options may be shared too (setters are serialized).
- * - A muxwire_reply is immutable; a muxwire_responder and a muxwire_queue's taking side
- *   (`_next`, `_wait`) are used by one thread at a time, any thread.
+ * - A muxwire_reply is immutable. A muxwire_responder, muxwire_stream,
+ *   muxwire_server_stream, muxwire_conn and a muxwire_queue's taking side (`_next`,
+ *   `_wait`) are used by one thread at a time, any thread.
  * - Completion callbacks run on the runtime's threads, handler callbacks on a server's
- *   worker threads, and the log callback on any thread. None of them may block for long.
+ *   worker threads, streaming handlers on a thread of their own per call, and the log
+ *   callback on any thread. Only streaming handlers may block for long.
  *   Blocking functions (`muxwire_client_call`, `_notify`, `_close`, `_connect`,
+ *   `_open_stream`, `muxwire_stream_*`, `muxwire_server_stream_recv`/`_send`,
  *   `muxwire_server_start`, `_shutdown`) fail with MUXWIRE_RESULT_FAILED_PRECONDITION when
- *   called on a runtime thread, instead of deadlocking.
+ *   called on a runtime thread (inside a callback), instead of deadlocking.
  * - Free an object only when no other thread uses it any more.
  */
 
@@ -267,6 +270,14 @@ typedef struct muxwire_runtime muxwire_runtime;
 // use it from any thread.
 typedef struct muxwire_server muxwire_server;
 
+// A streaming call being served. One thread at a time may use it, any thread.
+typedef struct muxwire_server_stream muxwire_server_stream;
+
+// A streaming call a client made: send messages, half-close, receive the server's
+// messages and final status. Functions block the calling thread (never call them from a
+// callback); one thread at a time may use it, any thread.
+typedef struct muxwire_stream muxwire_stream;
+
 // Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 // `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
 // with `message` saying why (body NULL). Both pointers are valid only during the call.
@@ -429,6 +440,12 @@ typedef struct muxwire_completion {
 // later, from any thread. `responder` belongs to the handler from here on.
 typedef void (*muxwire_handler_fn)(void *userdata,
                                    struct muxwire_responder *responder);
+
+// Serves one streaming call, on a thread of its own: receive with
+// `muxwire_server_stream_recv`, send with `_send`, end it with `_finish` (now or later,
+// from any thread). `call` belongs to the handler from here on.
+typedef void (*muxwire_stream_handler_fn)(void *userdata,
+                                          struct muxwire_server_stream *call);
 
 #ifdef __cplusplus
 extern "C" {
@@ -979,6 +996,18 @@ muxwire_result muxwire_server_handle(const struct muxwire_server *server,
                                      muxwire_handler_fn handler,
                                      void *userdata);
 
+// Registers a streaming `handler` for calls of `method`, before the server starts: each
+// call runs it on a thread of its own, at most `worker_threads` (an option) at once;
+// calls beyond that are refused with RESOURCE_EXHAUSTED, safe to retry. Errors and
+// `userdata` as for `muxwire_server_handle`.
+//
+// # Safety
+// As for `muxwire_server_handle`.
+muxwire_result muxwire_server_handle_stream(const struct muxwire_server *server,
+                                            const char *method,
+                                            muxwire_stream_handler_fn handler,
+                                            void *userdata);
+
 // Starts serving on `rt` at `url` (`tcp://host:port`, port 0 for any free one;
 // `unix:///path`) in the background. Fails with INVALID_ARGUMENT for a bad URL,
 // UNAVAILABLE if the address cannot be bound, FAILED_PRECONDITION if already started.
@@ -1020,6 +1049,94 @@ muxwire_result muxwire_server_shutdown(const struct muxwire_server *server,
 // # Safety
 // `server` is NULL or a server not freed before, no longer used by any other thread.
 void muxwire_server_free(struct muxwire_server *server);
+
+// The method called (NUL-terminated), valid until the call is finished or freed; NULL
+// for NULL.
+//
+// # Safety
+// `call` NULL or live.
+const char *muxwire_server_stream_method(const struct muxwire_server_stream *call);
+
+// Receives the caller's next message into `*message` (free it with
+// `muxwire_reply_free`), waiting up to `timeout_ms`: OK with `*message` NULL once the
+// caller half-closed; MUXWIRE_RESULT_AGAIN if nothing came in time; CANCELLED if the call
+// is gone.
+//
+// # Safety
+// `call` NULL or live; `message` NULL or valid for writing a pointer.
+muxwire_result muxwire_server_stream_recv(const struct muxwire_server_stream *call,
+                                          uint32_t timeout_ms,
+                                          struct muxwire_reply **message);
+
+// Sends one message to the caller. Blocks while 4 MiB of the call's messages wait to be
+// written; CANCELLED (or UNAVAILABLE) if the call is gone.
+//
+// # Safety
+// `call` NULL or live; `body` NULL (with `len` 0) or `len` readable bytes.
+muxwire_result muxwire_server_stream_send(const struct muxwire_server_stream *call,
+                                          const uint8_t *body,
+                                          size_t len);
+
+// Ends the call with status `code` (0 OK, or 1 to 16) and `message` (NULL: none), and
+// frees `call` (always). INVALID_ARGUMENT for a code above 16 (the call then ends with
+// INTERNAL).
+//
+// # Safety
+// `call` NULL or a call not finished or freed before; `message` NULL or a NUL-terminated
+// string.
+muxwire_result muxwire_server_stream_finish(struct muxwire_server_stream *call,
+                                            uint32_t code,
+                                            const char *message);
+
+// Frees the call without finishing it: it ends with INTERNAL. NULL is accepted.
+//
+// # Safety
+// `call` NULL or a call not finished or freed before.
+void muxwire_server_stream_free(struct muxwire_server_stream *call);
+
+// Opens a streaming call of `method` with a deadline of `timeout_ms` (0: the client's
+// default, or none) and stores it in `*out`.
+//
+// # Safety
+// `client` NULL or live; `method` NULL or a NUL-terminated string; `out` NULL or valid
+// for writing a pointer.
+muxwire_result muxwire_client_open_stream(const struct muxwire_client *client,
+                                          const char *method,
+                                          uint64_t timeout_ms,
+                                          struct muxwire_stream **out);
+
+// Sends one message (the `len` bytes at `body`). Blocks while 4 MiB of this call's
+// messages wait to be written (the server's flow control pushes back). INVALID_ARGUMENT
+// after `muxwire_stream_finish`.
+//
+// # Safety
+// `stream` NULL or live; `body` NULL (with `len` 0) or `len` readable bytes.
+muxwire_result muxwire_stream_send(const struct muxwire_stream *stream,
+                                   const uint8_t *body,
+                                   size_t len);
+
+// Half-closes: no more messages from this side (the server sees the end of its input).
+//
+// # Safety
+// `stream` NULL or live.
+muxwire_result muxwire_stream_finish(const struct muxwire_stream *stream);
+
+// Receives the server's next message into `*message` (free it with
+// `muxwire_reply_free`), waiting up to `timeout_ms`. When the call has ended OK, returns
+// OK with `*message` set to NULL; when it failed, its status code (message in
+// `muxwire_last_error()`); MUXWIRE_RESULT_AGAIN if nothing came in time (wait again).
+//
+// # Safety
+// `stream` NULL or live; `message` NULL or valid for writing a pointer.
+muxwire_result muxwire_stream_recv(const struct muxwire_stream *stream,
+                                   uint32_t timeout_ms,
+                                   struct muxwire_reply **message);
+
+// Frees the stream; a call not yet ended is cancelled. NULL is accepted and does nothing.
+//
+// # Safety
+// `stream` NULL or a stream not freed before, used by no other thread.
+void muxwire_stream_free(struct muxwire_stream *stream);
 
 #if defined(MUXWIRE_TEST_HOOKS)
 // Panics inside the library, to show the boundary turns it into `MUXWIRE_RESULT_PANIC`

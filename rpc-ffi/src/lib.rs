@@ -10,7 +10,7 @@
 //! - conventions: `result`, `error`, `log`, `boundary`, `args`, `log_callback`, `version`;
 //! - outcomes: `outcome`;
 //! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
-//!   `client`, `call`, `responder`, `server`;
+//!   `client`, `call`, `wait`, `stream`, `responder`, `server_stream`, `server`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
 //!   `conn_calls`;
 //! - `testing` (feature `test-hooks`).
@@ -42,10 +42,13 @@ mod responder;
 mod result;
 mod runtime;
 mod server;
+mod server_stream;
 mod stats;
+mod stream;
 #[cfg(feature = "test-hooks")]
 mod testing;
 mod version;
+mod wait;
 
 pub use call::{
     muxwire_client_call, muxwire_client_call_async, muxwire_client_call_queued,
@@ -94,10 +97,19 @@ pub use result::{muxwire_result, muxwire_strerror};
 pub use runtime::{muxwire_runtime, muxwire_runtime_free, muxwire_runtime_new};
 pub use server::{
     muxwire_handler_fn, muxwire_server, muxwire_server_endpoint, muxwire_server_free,
-    muxwire_server_handle, muxwire_server_new, muxwire_server_shutdown, muxwire_server_start,
-    muxwire_server_stats,
+    muxwire_server_handle, muxwire_server_handle_stream, muxwire_server_new,
+    muxwire_server_shutdown, muxwire_server_start, muxwire_server_stats,
+};
+pub use server_stream::{
+    muxwire_server_stream, muxwire_server_stream_finish, muxwire_server_stream_free,
+    muxwire_server_stream_method, muxwire_server_stream_recv, muxwire_server_stream_send,
+    muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
+pub use stream::{
+    muxwire_client_open_stream, muxwire_stream, muxwire_stream_finish, muxwire_stream_free,
+    muxwire_stream_recv, muxwire_stream_send,
+};
 #[cfg(feature = "test-hooks")]
 pub use testing::muxwire_test_panic;
 pub use version::{muxwire_version, muxwire_version_number};

@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 use std::ffi::{c_char, c_void, CString};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use crate::options::{muxwire_options, options_or_default};
 use crate::responder::muxwire_responder;
 use crate::result::muxwire_result;
 use crate::runtime::muxwire_runtime;
+use crate::server_stream::{muxwire_stream_handler_fn, serve};
 use crate::stats::muxwire_stats;
 
 /// Handles one call, on a worker thread (never a connection's thread): read the call with
@@ -32,6 +34,8 @@ struct Building {
     router: Router,
     opts: Options,
     names: HashSet<String>,
+    /// Streaming-handler threads in use (bounded by `opts.worker_threads`).
+    stream_threads: Arc<AtomicUsize>,
 }
 
 enum State {
@@ -81,6 +85,7 @@ pub unsafe extern "C" fn muxwire_server_new(
             router: Router::new(),
             opts,
             names: HashSet::new(),
+            stream_threads: Arc::default(),
         }));
         let s = muxwire_server {
             state: Mutex::new(state),
@@ -108,6 +113,50 @@ fn run_handler(
     unsafe { f(userdata.get(), into_handle(r)) };
 }
 
+/// How a method is served.
+enum Handler {
+    Unary(HandlerFn),
+    Streaming(crate::server_stream::StreamHandlerFn),
+}
+
+/// Adds `handler` for `method` to a server that has not started.
+fn register(
+    server: &muxwire_server,
+    method: &str,
+    handler: Handler,
+    userdata: UserData,
+) -> Outcome {
+    if method.is_empty() {
+        return Err(Failure::invalid("method is empty"));
+    }
+    let mut state = server.lock();
+    let State::Building(b) = &mut *state else {
+        return Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            format!("cannot add a handler for {method:?}: the server has started"),
+        ));
+    };
+    if !b.names.insert(method.to_string()) {
+        return Err(Failure::new(
+            muxwire_result::AlreadyExists,
+            format!("method {method:?} already has a handler"),
+        ));
+    }
+    let taken = std::mem::take(&mut b.router);
+    b.router = match handler {
+        Handler::Unary(f) => taken
+            .unary_worker(method, move |ctx: Context, req: Bytes, r: Responder| {
+                run_handler(f, userdata, &ctx, req, r)
+            }),
+        Handler::Streaming(f) => {
+            let max = b.opts.worker_threads;
+            taken.streaming(method, serve(f, userdata, b.stream_threads.clone(), max))
+        }
+    };
+    b.router.check()?;
+    Ok(())
+}
+
 /// Registers `handler` for calls of `method`, before the server starts. Fails with
 /// ALREADY_EXISTS if `method` has a handler and FAILED_PRECONDITION once started.
 /// `userdata` is handed to every call of the handler, on worker threads, and must stay
@@ -127,29 +176,29 @@ pub unsafe extern "C" fn muxwire_server_handle(
         // SAFETY: NULL or valid, by the caller's contract.
         let (server, method) = unsafe { (obj(server, "server")?, text(method, "method")?) };
         let f = handler.ok_or_else(|| Failure::null("handler"))?;
-        if method.is_empty() {
-            return Err(Failure::invalid("method is empty"));
-        }
-        let mut state = server.lock();
-        let State::Building(b) = &mut *state else {
-            return Err(Failure::new(
-                muxwire_result::FailedPrecondition,
-                format!("cannot add a handler for {method:?}: the server has started"),
-            ));
-        };
-        if !b.names.insert(method.to_string()) {
-            return Err(Failure::new(
-                muxwire_result::AlreadyExists,
-                format!("method {method:?} already has a handler"),
-            ));
-        }
-        let userdata = UserData(userdata);
-        let taken = std::mem::take(&mut b.router);
-        b.router = taken.unary_worker(method, move |ctx: Context, req: Bytes, r: Responder| {
-            run_handler(f, userdata, &ctx, req, r)
-        });
-        b.router.check()?;
-        Ok(())
+        register(server, method, Handler::Unary(f), UserData(userdata))
+    })
+}
+
+/// Registers a streaming `handler` for calls of `method`, before the server starts: each
+/// call runs it on a thread of its own, at most `worker_threads` (an option) at once;
+/// calls beyond that are refused with RESOURCE_EXHAUSTED, safe to retry. Errors and
+/// `userdata` as for `muxwire_server_handle`.
+///
+/// # Safety
+/// As for `muxwire_server_handle`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_server_handle_stream(
+    server: *const muxwire_server,
+    method: *const c_char,
+    handler: muxwire_stream_handler_fn,
+    userdata: *mut c_void,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: NULL or valid, by the caller's contract.
+        let (server, method) = unsafe { (obj(server, "server")?, text(method, "method")?) };
+        let f = handler.ok_or_else(|| Failure::null("handler"))?;
+        register(server, method, Handler::Streaming(f), UserData(userdata))
     })
 }
 

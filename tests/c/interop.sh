@@ -56,6 +56,9 @@ for link in static dynamic; do
     expect_exit 4 "$OUT/blocking_client-$link" "$url" delay 5000 100
     # A method the Rust server does not have: UNIMPLEMENTED (12).
     expect_exit 12 "$OUT/blocking_client-$link" "$url" no.such.method x
+    # A C streaming client against the Rust server's echo.stream (test_streaming, built by
+    # run.sh, given the URL).
+    expect_output "test_streaming (against $url): ok" "$OUT/test_streaming-$link" "$url"
     # The sans-IO client on its own socket and poll(2) loop.
     expect_output "sans-IO from C" "$OUT/sansio_client-$link" "$url" echo "sans-IO from C"
     expect_exit 12 "$OUT/sansio_client-$link" "$url" no.such.method x
