@@ -5,6 +5,7 @@
 #   make c-test - the C API's tests (ASan+UBSan, static and dynamic); make header rewrites
 #                 include/muxwire.h from rpc-ffi
 #   make install PREFIX=/usr/local - libmuxwire, muxwire.h, pkg-config and CMake files
+#   make bench-c - the C client beside the Rust client, W1 and W2
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,7 +15,7 @@ VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
 .PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
-	c-test header install
+	c-test header install bench-c
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test
 	@echo "make test: all checks passed"
@@ -89,6 +90,11 @@ PREFIX  ?= /usr/local
 install:
 	MUXWIRE_SONAME=1 cargo build --release -p muxwire-ffi
 	bash rpc-ffi/pkg/install.sh "$(PREFIX)" target/release
+
+# The C client beside the Rust client on W1 and W2 (release builds; QUICK=1 for short runs).
+bench-c:
+	cargo build --release -p muxwire-ffi -p muxwire-cli
+	bash tests/c/bench.sh
 
 # Rewrites include/muxwire.h from rpc-ffi's sources (cbindgen, pinned in rpc-ffi/Cargo.toml).
 header:

@@ -242,8 +242,8 @@ typedef struct muxwire_client muxwire_client;
 // at a time may use it.
 typedef struct muxwire_conn muxwire_conn;
 
-// Settings for clients and servers. Not thread-safe: set it up on one thread; clients and
-// servers copy it, so it may be freed right after use.
+// Settings for clients and servers. Setters may be called from any thread (they are
+// serialized); clients and servers copy the settings, so it may be freed right after use.
 typedef struct muxwire_options muxwire_options;
 
 // A completion queue. Calls started with `muxwire_client_call_queued` finish into it;

@@ -27,8 +27,8 @@ pub enum muxwire_codec {
     Zstd = 2,
 }
 
-/// Settings for clients and servers. Not thread-safe: set it up on one thread; clients and
-/// servers copy it, so it may be freed right after use.
+/// Settings for clients and servers. Setters may be called from any thread (they are
+/// serialized); clients and servers copy the settings, so it may be freed right after use.
 #[allow(non_camel_case_types)]
 pub struct muxwire_options {
     pub(crate) opts: std::sync::Mutex<Options>,

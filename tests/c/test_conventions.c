@@ -17,6 +17,41 @@ static void on_log(void *userdata, muxwire_log_level level, const char *target,
     }
 }
 
+static atomic_int listening_logs;
+
+static void on_info(void *userdata, muxwire_log_level level, const char *target,
+                    const char *message) {
+    CHECK(userdata == &listening_logs);
+    CHECK(level >= MUXWIRE_LOG_LEVEL_ERROR && level <= MUXWIRE_LOG_LEVEL_INFO);
+    if (strncmp(target, "muxwire", 7) == 0 && strstr(message, "listening") != NULL &&
+        strstr(message, "tcp://127.0.0.1:") != NULL) {
+        atomic_fetch_add(&listening_logs, 1);
+    }
+}
+
+/* The library's own log records reach the callback, at the level asked for, and stop
+ * when it is removed. */
+static void log_records_reach_the_callback(void) {
+    muxwire_runtime *rt = NULL;
+    EXPECT_OK(muxwire_runtime_new(1, &rt));
+    EXPECT_OK(muxwire_set_log_callback(on_info, &listening_logs, MUXWIRE_LOG_LEVEL_INFO));
+    muxwire_server *server = NULL;
+    EXPECT_OK(muxwire_server_new(NULL, &server));
+    EXPECT_OK(muxwire_server_start(server, rt, "tcp://127.0.0.1:0"));
+    CHECK(atomic_load(&listening_logs) == 1); /* logged before start returned */
+    EXPECT_OK(muxwire_server_shutdown(server, 0));
+    muxwire_server_free(server);
+    /* WARN: the INFO record is not delivered. */
+    EXPECT_OK(muxwire_set_log_callback(on_info, &listening_logs, MUXWIRE_LOG_LEVEL_WARN));
+    EXPECT_OK(muxwire_server_new(NULL, &server));
+    EXPECT_OK(muxwire_server_start(server, rt, "tcp://127.0.0.1:0"));
+    EXPECT_OK(muxwire_server_shutdown(server, 0));
+    muxwire_server_free(server);
+    CHECK(atomic_load(&listening_logs) == 1);
+    EXPECT_OK(muxwire_set_log_callback(NULL, NULL, MUXWIRE_LOG_LEVEL_OFF));
+    muxwire_runtime_free(rt);
+}
+
 static void results_and_texts(void) {
     CHECK(MUXWIRE_RESULT_OK == 0);
     CHECK(MUXWIRE_RESULT_CANCELLED == 1);
@@ -177,6 +212,7 @@ int main(void) {
     free_accepts_null();
     bad_arguments_are_explained();
     a_refused_connection_is_unavailable();
+    log_records_reach_the_callback();
     a_panic_is_a_result_and_goes_to_the_log();
     printf("test_conventions: ok\n");
     return 0;
