@@ -364,6 +364,37 @@ static void use_after_runtime_free(void) {
     call_expect(c, "echo", "x", 0, MUXWIRE_RESULT_UNAVAILABLE, NULL);
     EXPECT_LAST_ERROR_HAS("runtime");
     EXPECT_RESULT(muxwire_client_notify(c, "count", NULL, 0), MUXWIRE_RESULT_UNAVAILABLE);
+    /* Asynchronous calls still complete exactly once, with UNAVAILABLE. */
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct pending p;
+    memset(&p, 0, sizeof p);
+    p.client = c;
+    p.lock = &lock;
+    p.cond = &cond;
+    muxwire_result started = muxwire_client_call_async(c, "echo", NULL, 0, 0, on_done, &p);
+    if (started == MUXWIRE_RESULT_OK) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += DEADLINE_S;
+        pthread_mutex_lock(&lock);
+        while (!p.done) {
+            CHECK(pthread_cond_timedwait(&cond, &lock, &until) == 0);
+        }
+        pthread_mutex_unlock(&lock);
+        EXPECT_RESULT(p.status, MUXWIRE_RESULT_UNAVAILABLE);
+    } else {
+        EXPECT_RESULT(started, MUXWIRE_RESULT_UNAVAILABLE); /* refused: no callback */
+    }
+    muxwire_queue *q = NULL;
+    EXPECT_OK(muxwire_queue_new(0, &q));
+    muxwire_completion done;
+    if (muxwire_client_call_queued(c, "echo", NULL, 0, 0, q, 5) == MUXWIRE_RESULT_OK) {
+        EXPECT_OK(muxwire_queue_wait(q, DEADLINE_S * 1000, &done));
+        CHECK(done.tag == 5);
+        EXPECT_RESULT(done.status, MUXWIRE_RESULT_UNAVAILABLE);
+    }
+    muxwire_queue_free(q);
     muxwire_client_free(c);
     EXPECT_OK(muxwire_server_shutdown(s, 1000));
     muxwire_server_free(s);
