@@ -30,7 +30,9 @@
  *   `_wait`) are used by one thread at a time, any thread.
  * - Completion callbacks run on the runtime's threads, handler callbacks on a server's
  *   worker threads, streaming handlers on a thread of their own per call, and the log
- *   callback on any thread. Only streaming handlers may block for long.
+ *   callback on any thread. Completion and log callbacks must return quickly; handlers
+ *   may block (and make blocking calls), holding a worker thread (a streaming handler,
+ *   its own thread) while they do.
  *   Blocking functions (`muxwire_client_call`, `_notify`, `_close`, `_connect`,
  *   `_open_stream`, `muxwire_stream_*`, `muxwire_server_stream_recv`/`_send`,
  *   `muxwire_server_start`, `_shutdown`) fail with MUXWIRE_RESULT_FAILED_PRECONDITION when

@@ -58,6 +58,20 @@ static void get_count(void *userdata, muxwire_responder *r) {
     EXPECT_OK(muxwire_responder_reply(r, (const uint8_t *)text, (size_t)n));
 }
 
+/* A client the "nested" handler calls through (set while a test uses it). */
+static muxwire_client *_Atomic nested_client;
+
+/* A handler may block and make blocking calls: it holds a worker thread meanwhile. */
+static void nested(void *userdata, muxwire_responder *r) {
+    (void)userdata;
+    muxwire_reply *inner = NULL;
+    EXPECT_OK(muxwire_client_call(atomic_load(&nested_client), "echo",
+                                  muxwire_responder_request(r), muxwire_responder_request_len(r),
+                                  0, &inner));
+    EXPECT_OK(muxwire_responder_reply(r, muxwire_reply_data(inner), muxwire_reply_len(inner)));
+    muxwire_reply_free(inner);
+}
+
 static void *reply_later(void *arg) {
     muxwire_responder *r = arg;
     const char suffix[] = " (from another thread)";
@@ -97,6 +111,7 @@ static muxwire_server *start_server(muxwire_runtime *rt, const char *url) {
     EXPECT_OK(muxwire_server_handle(s, "count", count, NULL));
     EXPECT_OK(muxwire_server_handle(s, "get_count", get_count, NULL));
     EXPECT_OK(muxwire_server_handle(s, "later", later, NULL));
+    EXPECT_OK(muxwire_server_handle(s, "nested", nested, NULL));
     CHECK(muxwire_server_endpoint(s) == NULL);
     EXPECT_OK(muxwire_server_start(s, rt, url));
     EXPECT_RESULT(muxwire_server_start(s, rt, url), MUXWIRE_RESULT_FAILED_PRECONDITION);
@@ -309,6 +324,9 @@ static void client_against(muxwire_runtime *rt, const char *url) {
     call_expect(c, "echo", "hello", 0, MUXWIRE_RESULT_OK, "hello");
     call_expect(c, "echo", "", 0, MUXWIRE_RESULT_OK, "");
     call_expect(c, "later", "hi", 0, MUXWIRE_RESULT_OK, "hi (from another thread)");
+    atomic_store(&nested_client, c);
+    call_expect(c, "nested", "inner", 0, MUXWIRE_RESULT_OK, "inner");
+    atomic_store(&nested_client, NULL);
     async_calls_with_callbacks(c);
     queued_calls_on_poll(c);
     notifies_arrive(c);
