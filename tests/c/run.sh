@@ -6,6 +6,18 @@
 # (and `cargo build -p muxwire-cli` for the interop tests); `make c-test` does all that.
 set -euo pipefail
 
+# The C toolchain this needs; installed with apt-get when missing (CI runs as root).
+need=()
+command -v "${CC:-cc}" >/dev/null || need+=(gcc)
+command -v "${CXX:-c++}" >/dev/null || need+=(g++)
+command -v cmake >/dev/null || need+=(cmake)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v readelf >/dev/null || need+=(binutils)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "c-test: installing ${need[*]}"
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 LIB_DIR=${LIB_DIR:-$PWD/target/debug}
