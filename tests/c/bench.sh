@@ -24,8 +24,8 @@ for net in tcp unix; do
         rust=$("$CLI" bench-client --mode mux --workload "$w" --cpu 1 --runtime multi \
             --workers 1 ${QUICK:+--quick} "$url")
         c=$("${PIN[@]}" "$OUT/bench_client" "$url" "$w" ${QUICK:+quick})
-        r=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$key'])" "$rust")
-        cv=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$key'])" "$c")
+        r=$(python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$key'], 1))" "$rust")
+        cv=$(python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$key'], 1))" "$c")
         ratio=$(python3 -c "print(f'{float(\"$cv\")/float(\"$r\"):.2f}')")
         printf '%-5s %-5s %-28s %-28s %s\n' "$w" "$net" "$key=$r" "$key=$cv" "$ratio"
     done
