@@ -26,6 +26,12 @@ if readelf -d "$PREFIX/lib/libmuxwire.so" | grep -q SONAME; then
     readelf -d "$PREFIX/lib/libmuxwire.so" | grep -q 'SONAME.*\[libmuxwire.so.0\]' || fail "wrong soname"
 fi
 
+# Every function the header declares is exported, and nothing else is.
+declared=$(grep -oE '^[a-z].*\bmuxwire_[a-z0-9_]+\(' include/muxwire.h | grep -oE 'muxwire_[a-z0-9_]+\($' |
+    tr -d '(' | sort -u)
+exported=$(nm -D --defined-only "$PREFIX/lib/libmuxwire.so" | awk '{print $3}' | sort -u)
+[ "$declared" = "$exported" ] || fail "header and library differ: $(diff <(echo "$declared") <(echo "$exported"))"
+
 # pkg-config
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 # shellcheck disable=SC2046
