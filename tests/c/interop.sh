@@ -74,7 +74,7 @@ for link in static dynamic; do
     url=${line#listening on }
     expect_output "hello from Rust" "$CLI" call "$url" echo "hello from Rust"
     expect_output "tsuR morf olleh" "$CLI" call "$url" reverse "hello from Rust"
-    expect_exit 4 "$CLI" call "$url" no.such.method x # the CLI's code for UNIMPLEMENTED
+    expect_exit 76 "$CLI" call "$url" no.such.method x # 64 + 12, the CLI's code for UNIMPLEMENTED
     # And the sans-IO C client against the C server, over TCP.
     expect_output "olleh" "$OUT/sansio_client-$link" "$url" reverse hello
     # Closing its stdin shuts it down; it must exit cleanly with nothing on stderr.
