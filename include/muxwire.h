@@ -233,6 +233,10 @@ typedef int32_t muxwire_event_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A started call that can be cancelled with `muxwire_call_cancel`. Free it with
+// `muxwire_call_free` (freeing does not cancel). Any thread may use it.
+typedef struct muxwire_call muxwire_call;
+
 // A client of one server: a pool of connections that reconnect on their own, carrying
 // any number of concurrent calls. Thread-safe: use it from any thread.
 typedef struct muxwire_client muxwire_client;
@@ -512,6 +516,35 @@ muxwire_result muxwire_client_notify(const struct muxwire_client *client,
                                      const uint8_t *body,
                                      size_t body_len);
 
+// Starts a call of `method` like `muxwire_client_call_async` (same callback rules; the
+// callback gets CANCELLED if the call is cancelled first) and stores in `*call` a handle
+// to cancel it. If this function fails, nothing was started and `*call` is untouched.
+//
+// # Safety
+// As for `muxwire_client_call_async`; `call` NULL or valid for writing a pointer.
+muxwire_result muxwire_client_call_start(const struct muxwire_client *client,
+                                         const char *method,
+                                         const uint8_t *body,
+                                         size_t body_len,
+                                         uint64_t timeout_ms,
+                                         muxwire_call_fn callback,
+                                         void *userdata,
+                                         struct muxwire_call **call);
+
+// Cancels the call: its callback gets MUXWIRE_RESULT_CANCELLED (unless the outcome was
+// already on its way) and the server is told. FAILED_PRECONDITION if the call had
+// already ended or was cancelled before.
+//
+// # Safety
+// `call` NULL or live.
+muxwire_result muxwire_call_cancel(const struct muxwire_call *call);
+
+// Frees the handle (the call itself runs on). NULL is accepted and does nothing.
+//
+// # Safety
+// `call` NULL or a handle not freed before, used by no other thread.
+void muxwire_call_free(struct muxwire_call *call);
+
 // Connects to `url` (`tcp://host:port` or `unix:///path`) on `rt` with `opts` (NULL: the
 // defaults) and stores the client in `*out`. Blocks until the first connection is up
 // (or, with wait_for_ready, returns at once). Fails with INVALID_ARGUMENT for a bad URL
@@ -755,6 +788,15 @@ muxwire_result muxwire_conn_close_code(const struct muxwire_conn *conn,
 // `conn` is NULL or live.
 uint32_t muxwire_conn_last_error_kind(const struct muxwire_conn *conn);
 
+// The DETAILS of the call status behind this thread's last error (bytes the server
+// attached, opaque to muxwire), and their length in `*len`; NULL with `*len` 0 when it
+// had none. Valid until the next muxwire function fails on this thread. `len` may be
+// NULL.
+//
+// # Safety
+// `len` is NULL or valid for writing a `size_t`.
+const uint8_t *muxwire_last_error_details(size_t *len);
+
 // The message of the most recent failure of a muxwire function on the calling thread
 // ("" if none failed yet): what went wrong and which argument, option or bound was
 // involved. Never NULL. Valid until the next muxwire function fails on this thread.
@@ -820,7 +862,7 @@ muxwire_result muxwire_options_set_worker_threads(struct muxwire_options *opts,
                                                   size_t threads);
 
 // Calls at most waiting for a worker thread before new ones are refused with
-// RESOURCE_EXHAUSTED (default 1024).
+// RESOURCE_EXHAUSTED (at least 1; default 1024).
 //
 // # Safety
 // `opts` is NULL or live.
@@ -935,17 +977,37 @@ muxwire_result muxwire_responder_reply(struct muxwire_responder *responder,
                                        const uint8_t *body,
                                        size_t body_len);
 
-// Ends the call with status `code` (1 to 16, the wire's status codes) and `message`
-// (NULL: none) and frees the responder (always). An invalid code or message ends the
-// call with INTERNAL and returns INVALID_ARGUMENT; CANCELLED if the call had already
-// ended.
+// Ends the call with status `code` (1 to 16, the wire's status codes), `message` (NULL:
+// none) and, if `details_len` is not 0, the `details_len` bytes at `details` as the
+// status DETAILS (opaque bytes the caller reads with `muxwire_last_error_details`), and
+// frees the responder (always). An invalid code, message or details pointer ends the
+// call with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT; CANCELLED if the
+// call had already ended.
 //
 // # Safety
 // `responder` is NULL or a responder not answered or freed before; `message` NULL or a
-// NUL-terminated string.
+// NUL-terminated string; `details` NULL (with `details_len` 0) or `details_len`
+// readable bytes.
 muxwire_result muxwire_responder_fail(struct muxwire_responder *responder,
                                       uint32_t code,
-                                      const char *message);
+                                      const char *message,
+                                      const uint8_t *details,
+                                      size_t details_len);
+
+// Calls `method` back on the caller, over the connection this call came in on (the
+// caller serves it if its client registered handlers, as an interop client does), and
+// waits up to `timeout_ms` (0: none) for the reply, stored in `*reply`. For handlers:
+// blocks the worker thread meanwhile. The responder stays unanswered and the handler's.
+//
+// # Safety
+// `responder` NULL or live; `method` NULL or a NUL-terminated string; `body` NULL (with
+// `body_len` 0) or `body_len` readable bytes; `reply` NULL or valid for writing a pointer.
+muxwire_result muxwire_responder_call_peer(const struct muxwire_responder *responder,
+                                           const char *method,
+                                           const uint8_t *body,
+                                           size_t body_len,
+                                           uint64_t timeout_ms,
+                                           struct muxwire_reply **reply);
 
 // Frees the responder without answering: the call ends with INTERNAL ("the handler ...
 // ended without answering"). NULL is accepted and does nothing.
@@ -988,7 +1050,8 @@ muxwire_result muxwire_server_new(const struct muxwire_options *opts,
 // Registers `handler` for calls of `method`, before the server starts. Fails with
 // ALREADY_EXISTS if `method` has a handler and FAILED_PRECONDITION once started.
 // `userdata` is handed to every call of the handler, on worker threads, and must stay
-// valid until the server is freed.
+// valid while the handler may run: until `muxwire_server_shutdown` has returned (or the
+// runtime was freed) and every responder was answered or freed.
 //
 // # Safety
 // `server` is NULL or live; `method` NULL or a NUL-terminated string; `handler` NULL or

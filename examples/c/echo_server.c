@@ -27,7 +27,7 @@ static void *reverse_later(void *arg) {
     const uint8_t *req = muxwire_responder_request(call);
     uint8_t *out = malloc(len ? len : 1);
     if (out == NULL) {
-        muxwire_responder_fail(call, MUXWIRE_RESULT_RESOURCE_EXHAUSTED, "out of memory");
+        muxwire_responder_fail(call, MUXWIRE_RESULT_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         return NULL;
     }
     for (size_t i = 0; i < len; i++) {
@@ -42,7 +42,7 @@ static void reverse(void *userdata, muxwire_responder *call) {
     (void)userdata;
     pthread_t t;
     if (pthread_create(&t, NULL, reverse_later, call) != 0) {
-        muxwire_responder_fail(call, MUXWIRE_RESULT_UNAVAILABLE, "cannot start a thread");
+        muxwire_responder_fail(call, MUXWIRE_RESULT_UNAVAILABLE, "cannot start a thread", NULL, 0);
         return;
     }
     pthread_detach(t);

@@ -7,7 +7,7 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
-use crate::error::{set_last_error, Outcome};
+use crate::error::{set_last_error, set_last_failure, Outcome};
 use crate::log;
 use crate::result::muxwire_result;
 
@@ -17,7 +17,7 @@ pub(crate) fn guard(f: impl FnOnce() -> Outcome) -> muxwire_result {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => muxwire_result::Ok,
         Ok(Err(failure)) => {
-            set_last_error(&failure.message);
+            set_last_failure(&failure.message, failure.details);
             failure.code
         }
         Err(payload) => {

@@ -16,18 +16,18 @@ use crate::reply::muxwire_reply;
 use crate::result::muxwire_result;
 
 /// The checked arguments every call takes.
-struct CallArgs<'a> {
-    client: &'a muxwire_client,
-    method: String,
-    body: Bytes,
-    opts: CallOptions,
+pub(crate) struct CallArgs<'a> {
+    pub(crate) client: &'a muxwire_client,
+    pub(crate) method: String,
+    pub(crate) body: Bytes,
+    pub(crate) opts: CallOptions,
 }
 
 /// Checks a call's arguments and copies the method and body.
 ///
 /// # Safety
 /// As for the entry points: each pointer NULL or valid.
-unsafe fn call_args<'a>(
+pub(crate) unsafe fn call_args<'a>(
     client: *const muxwire_client,
     method: *const c_char,
     body: *const u8,

@@ -12,6 +12,8 @@ use crate::result::muxwire_result;
 pub(crate) struct Failure {
     pub(crate) code: muxwire_result,
     pub(crate) message: String,
+    /// A call's status DETAILS, if it carried any.
+    pub(crate) details: Option<bytes::Bytes>,
 }
 
 impl Failure {
@@ -20,6 +22,7 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -37,7 +40,10 @@ impl Failure {
 impl From<Status> for Failure {
     fn from(s: Status) -> Failure {
         let code = muxwire_result::from_status_code(s.code);
-        Failure::new(code, s.message)
+        Failure {
+            details: s.details,
+            ..Failure::new(code, s.message)
+        }
     }
 }
 
@@ -46,13 +52,43 @@ pub(crate) type Outcome<T = ()> = Result<T, Failure>;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_DETAILS: RefCell<Option<bytes::Bytes>> = const { RefCell::new(None) };
 }
 
-/// Records `message` as this thread's last error.
+/// Records `message` as this thread's last error, with no details.
 pub(crate) fn set_last_error(message: &str) {
+    set_last_failure(message, None);
+}
+
+/// Records `message` and a status's `details` as this thread's last error.
+pub(crate) fn set_last_failure(message: &str, details: Option<bytes::Bytes>) {
     // Interior NULs would cut the C string short; show them instead.
     let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = text);
+    LAST_DETAILS.with(|d| *d.borrow_mut() = details);
+}
+
+/// The DETAILS of the call status behind this thread's last error (bytes the server
+/// attached, opaque to muxwire), and their length in `*len`; NULL with `*len` 0 when it
+/// had none. Valid until the next muxwire function fails on this thread. `len` may be
+/// NULL.
+///
+/// # Safety
+/// `len` is NULL or valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_last_error_details(len: *mut usize) -> *const u8 {
+    LAST_DETAILS.with(|d| {
+        let d = d.borrow();
+        let (p, n) = d
+            .as_ref()
+            .filter(|b| !b.is_empty())
+            .map_or((std::ptr::null(), 0), |b| (b.as_ptr(), b.len()));
+        if !len.is_null() {
+            // SAFETY: not NULL, writable by the caller's contract.
+            unsafe { len.write(n) };
+        }
+        p
+    })
 }
 
 /// A C string for `s`, NULs shown as `\0` so nothing is cut short.

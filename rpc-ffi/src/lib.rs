@@ -22,6 +22,7 @@
 mod args;
 mod boundary;
 mod call;
+mod call_handle;
 mod client;
 mod completion;
 mod conn;
@@ -54,6 +55,9 @@ pub use call::{
     muxwire_client_call, muxwire_client_call_async, muxwire_client_call_queued,
     muxwire_client_notify,
 };
+pub use call_handle::{
+    muxwire_call, muxwire_call_cancel, muxwire_call_free, muxwire_client_call_start,
+};
 pub use client::{
     muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_free,
     muxwire_client_stats,
@@ -73,7 +77,7 @@ pub use conn_io::{
     muxwire_conn_poll_event, muxwire_conn_poll_transmit, muxwire_conn_timeout,
     muxwire_conn_transmitted,
 };
-pub use error::muxwire_last_error;
+pub use error::{muxwire_last_error, muxwire_last_error_details};
 pub use log::{muxwire_log_fn, muxwire_log_level};
 pub use log_callback::muxwire_set_log_callback;
 pub use options::{
@@ -89,7 +93,7 @@ pub use queue::{
 };
 pub use reply::{muxwire_reply, muxwire_reply_data, muxwire_reply_free, muxwire_reply_len};
 pub use responder::{
-    muxwire_responder, muxwire_responder_fail, muxwire_responder_free,
+    muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail, muxwire_responder_free,
     muxwire_responder_is_cancelled, muxwire_responder_method, muxwire_responder_reply,
     muxwire_responder_request, muxwire_responder_request_len,
 };

@@ -214,7 +214,7 @@ pub unsafe extern "C" fn muxwire_options_set_worker_threads(
 }
 
 /// Calls at most waiting for a worker thread before new ones are refused with
-/// RESOURCE_EXHAUSTED (default 1024).
+/// RESOURCE_EXHAUSTED (at least 1; default 1024).
 ///
 /// # Safety
 /// `opts` is NULL or live.
@@ -226,6 +226,11 @@ pub unsafe extern "C" fn muxwire_options_set_worker_queue(
     // SAFETY: forwarded contract.
     unsafe {
         edit(opts, |o| {
+            if calls == 0 {
+                return Err(Failure::invalid(
+                    "worker queue 0: at least one call must be able to wait for a worker",
+                ));
+            }
             o.worker_queue = calls;
             Ok(())
         })

@@ -3,11 +3,12 @@
 use std::ffi::{c_char, CString};
 
 use bytes::Bytes;
-use muxwire::{Responder, Status, StatusCode};
+use muxwire::{CallOptions, Channel, Responder, Status, StatusCode};
 
-use crate::args::{bytes, take_handle, text};
+use crate::args::{bytes, into_handle, obj, take_handle, text, Out};
 use crate::boundary::{guard, guard_value};
 use crate::error::{Failure, Outcome};
+use crate::reply::muxwire_reply;
 use crate::result::muxwire_result;
 
 /// One call a handler was given: its method and request, and the means to answer it.
@@ -19,6 +20,8 @@ pub struct muxwire_responder {
     pub(crate) method: CString,
     pub(crate) request: Bytes,
     pub(crate) responder: Responder,
+    /// The connection the call came in on.
+    pub(crate) peer: Channel,
 }
 
 /// The method called (NUL-terminated), valid until the responder is answered or freed;
@@ -124,19 +127,24 @@ pub unsafe extern "C" fn muxwire_responder_reply(
     })
 }
 
-/// Ends the call with status `code` (1 to 16, the wire's status codes) and `message`
-/// (NULL: none) and frees the responder (always). An invalid code or message ends the
-/// call with INTERNAL and returns INVALID_ARGUMENT; CANCELLED if the call had already
-/// ended.
+/// Ends the call with status `code` (1 to 16, the wire's status codes), `message` (NULL:
+/// none) and, if `details_len` is not 0, the `details_len` bytes at `details` as the
+/// status DETAILS (opaque bytes the caller reads with `muxwire_last_error_details`), and
+/// frees the responder (always). An invalid code, message or details pointer ends the
+/// call with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT; CANCELLED if the
+/// call had already ended.
 ///
 /// # Safety
 /// `responder` is NULL or a responder not answered or freed before; `message` NULL or a
-/// NUL-terminated string.
+/// NUL-terminated string; `details` NULL (with `details_len` 0) or `details_len`
+/// readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn muxwire_responder_fail(
     responder: *mut muxwire_responder,
     code: u32,
     message: *const c_char,
+    details: *const u8,
+    details_len: usize,
 ) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
@@ -147,18 +155,26 @@ pub unsafe extern "C" fn muxwire_responder_fail(
             // SAFETY: not NULL, NUL-terminated by the caller's contract.
             unsafe { text(message, "message") }
         };
-        let checked = message.and_then(|m| {
-            if (1..=16).contains(&code) {
-                Ok(m)
-            } else {
-                Err(Failure::invalid(format!(
-                    "status code {code} cannot end a call in failure: use 1 to 16"
-                )))
-            }
-        });
+        // SAFETY: NULL with 0 or `details_len` readable bytes, by the caller's contract.
+        let details = unsafe { bytes(details, details_len, "details") };
+        let checked = message
+            .and_then(|m| details.map(|d| (m, d)))
+            .and_then(|(m, d)| {
+                if (1..=16).contains(&code) {
+                    Ok((m, d))
+                } else {
+                    Err(Failure::invalid(format!(
+                        "status code {code} cannot end a call in failure: use 1 to 16"
+                    )))
+                }
+            });
         match checked {
-            Ok(m) => {
-                r.responder.fail(Status::new(StatusCode(code), m))?;
+            Ok((m, d)) => {
+                let mut status = Status::new(StatusCode(code), m);
+                if !d.is_empty() {
+                    status = status.with_details(Bytes::copy_from_slice(d));
+                }
+                r.responder.fail(status)?;
                 Ok(())
             }
             Err(f) => {
@@ -169,6 +185,47 @@ pub unsafe extern "C" fn muxwire_responder_fail(
                 Err(f)
             }
         }
+    })
+}
+
+/// Calls `method` back on the caller, over the connection this call came in on (the
+/// caller serves it if its client registered handlers, as an interop client does), and
+/// waits up to `timeout_ms` (0: none) for the reply, stored in `*reply`. For handlers:
+/// blocks the worker thread meanwhile. The responder stays unanswered and the handler's.
+///
+/// # Safety
+/// `responder` NULL or live; `method` NULL or a NUL-terminated string; `body` NULL (with
+/// `body_len` 0) or `body_len` readable bytes; `reply` NULL or valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_call_peer(
+    responder: *const muxwire_responder,
+    method: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    timeout_ms: u64,
+    reply: *mut *mut muxwire_reply,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: each NULL or valid, by the caller's contract.
+        let (r, method, body) = unsafe {
+            (
+                obj(responder, "responder")?,
+                text(method, "method")?,
+                bytes(body, body_len, "body")?,
+            )
+        };
+        let out = Out::new(reply, "reply")?;
+        let opts = CallOptions {
+            timeout: (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms)),
+            ..CallOptions::default()
+        };
+        let call = r
+            .peer
+            .call_owned(method, Bytes::copy_from_slice(body), opts);
+        let body = r.peer.runtime().block_on(call)??;
+        // SAFETY: checked, writable by the caller's contract.
+        unsafe { out.write(into_handle(muxwire_reply { body })) };
+        Ok(())
     })
 }
 

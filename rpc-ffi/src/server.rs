@@ -108,6 +108,7 @@ fn run_handler(
         method: c_string(ctx.method()),
         request,
         responder,
+        peer: ctx.peer().clone(),
     };
     // SAFETY: the host registered `f` for its method; it now owns the responder.
     unsafe { f(userdata.get(), into_handle(r)) };
@@ -160,7 +161,8 @@ fn register(
 /// Registers `handler` for calls of `method`, before the server starts. Fails with
 /// ALREADY_EXISTS if `method` has a handler and FAILED_PRECONDITION once started.
 /// `userdata` is handed to every call of the handler, on worker threads, and must stay
-/// valid until the server is freed.
+/// valid while the handler may run: until `muxwire_server_shutdown` has returned (or the
+/// runtime was freed) and every responder was answered or freed.
 ///
 /// # Safety
 /// `server` is NULL or live; `method` NULL or a NUL-terminated string; `handler` NULL or

@@ -31,7 +31,8 @@ static void echo(void *userdata, muxwire_responder *r) {
 
 static void fail_not_found(void *userdata, muxwire_responder *r) {
     (void)userdata;
-    EXPECT_OK(muxwire_responder_fail(r, MUXWIRE_RESULT_NOT_FOUND, "no such thing"));
+    EXPECT_OK(muxwire_responder_fail(r, MUXWIRE_RESULT_NOT_FOUND, "no such thing",
+                                     (const uint8_t *)"why\0not", 7));
 }
 
 static void drop_unanswered(void *userdata, muxwire_responder *r) {
@@ -276,6 +277,10 @@ static void error_paths(muxwire_client *c) {
     EXPECT_LAST_ERROR_HAS("no.such.method");
     call_expect(c, "fail", "x", 0, MUXWIRE_RESULT_NOT_FOUND, NULL);
     EXPECT_LAST_ERROR_HAS("no such thing");
+    size_t details_len = 0;
+    const uint8_t *details = muxwire_last_error_details(&details_len);
+    CHECK(details_len == 7 && memcmp(details, "why\0not", 7) == 0); /* opaque bytes, NUL kept */
+    CHECK(muxwire_last_error_details(NULL) == details);
     call_expect(c, "drop", "x", 0, MUXWIRE_RESULT_INTERNAL, NULL);
     EXPECT_LAST_ERROR_HAS("without answering");
     call_expect(c, "", "x", 0, MUXWIRE_RESULT_INVALID_ARGUMENT, NULL);
@@ -297,6 +302,55 @@ static void error_paths(muxwire_client *c) {
         nap_1ms();
     }
     EXPECT_RESULT(muxwire_responder_reply(r, (const uint8_t *)"late", 4), MUXWIRE_RESULT_CANCELLED);
+
+    /* A started call cancelled by its caller once the server has it: the callback gets
+     * CANCELLED, and the handler sees the cancellation. */
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct pending p;
+    memset(&p, 0, sizeof p);
+    p.client = c;
+    p.lock = &lock;
+    p.cond = &cond;
+    muxwire_call *call = NULL;
+    EXPECT_OK(muxwire_client_call_start(c, "hold", (const uint8_t *)"x", 1, 0, on_done, &p, &call));
+    until = time(NULL) + DEADLINE_S;
+    while ((r = atomic_load(&held)) == NULL) {
+        CHECK(time(NULL) < until);
+        nap_1ms();
+    }
+    EXPECT_OK(muxwire_call_cancel(call));
+    EXPECT_RESULT(muxwire_call_cancel(call), MUXWIRE_RESULT_FAILED_PRECONDITION);
+    EXPECT_LAST_ERROR_HAS("cancelled before");
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += DEADLINE_S;
+    pthread_mutex_lock(&lock);
+    while (!p.done) {
+        CHECK(pthread_cond_timedwait(&cond, &lock, &deadline) == 0);
+    }
+    pthread_mutex_unlock(&lock);
+    EXPECT_RESULT(p.status, MUXWIRE_RESULT_CANCELLED);
+    while (!muxwire_responder_is_cancelled(r)) {
+        CHECK(time(NULL) < until);
+        nap_1ms();
+    }
+    CHECK(atomic_exchange(&held, NULL) == r);
+    muxwire_responder_free(r);
+    muxwire_call_free(call);
+    /* A handle freed without cancelling leaves its call running to the end. */
+    memset(&p, 0, sizeof p);
+    p.client = c;
+    p.lock = &lock;
+    p.cond = &cond;
+    EXPECT_OK(muxwire_client_call_start(c, "echo", (const uint8_t *)"kept", 4, 0, on_done, &p, &call));
+    muxwire_call_free(call);
+    pthread_mutex_lock(&lock);
+    while (!p.done) {
+        CHECK(pthread_cond_timedwait(&cond, &lock, &deadline) == 0);
+    }
+    pthread_mutex_unlock(&lock);
+    EXPECT_OK(p.status);
 
     /* An oversized request (the server accepts 64 KiB messages). */
     size_t big = 256 * 1024;

@@ -110,7 +110,12 @@ static void null_arguments_are_named(void) {
     EXPECT_RESULT(muxwire_options_set_timeout_ms(NULL, 5), MUXWIRE_RESULT_NULL_ARGUMENT);
     EXPECT_RESULT(muxwire_responder_reply(NULL, NULL, 0), MUXWIRE_RESULT_NULL_ARGUMENT);
     EXPECT_LAST_ERROR_HAS("responder is NULL");
-    EXPECT_RESULT(muxwire_responder_fail(NULL, 5, "x"), MUXWIRE_RESULT_NULL_ARGUMENT);
+    EXPECT_RESULT(muxwire_responder_call_peer(NULL, "m", NULL, 0, 0, NULL), MUXWIRE_RESULT_NULL_ARGUMENT);
+    EXPECT_RESULT(muxwire_client_call_start(NULL, "m", NULL, 0, 0, NULL, NULL, NULL),
+                  MUXWIRE_RESULT_NULL_ARGUMENT);
+    EXPECT_RESULT(muxwire_call_cancel(NULL), MUXWIRE_RESULT_NULL_ARGUMENT);
+    muxwire_call_free(NULL);
+    EXPECT_RESULT(muxwire_responder_fail(NULL, 5, "x", NULL, 0), MUXWIRE_RESULT_NULL_ARGUMENT);
 
     /* Getters give their documented defaults for NULL. */
     CHECK(muxwire_reply_data(NULL) == NULL);
@@ -161,6 +166,11 @@ static void bad_arguments_are_explained(void) {
     EXPECT_LAST_ERROR_HAS("pool size 0");
     EXPECT_RESULT(muxwire_options_set_worker_threads(opts, 0), MUXWIRE_RESULT_INVALID_ARGUMENT);
     EXPECT_RESULT(muxwire_options_set_max_message_size(opts, 0), MUXWIRE_RESULT_INVALID_ARGUMENT);
+    EXPECT_RESULT(muxwire_options_set_worker_queue(opts, 0), MUXWIRE_RESULT_INVALID_ARGUMENT);
+    EXPECT_LAST_ERROR_HAS("worker queue 0");
+    /* A failure without a status has no details. */
+    size_t details_len = 99;
+    CHECK(muxwire_last_error_details(&details_len) == NULL && details_len == 0);
     EXPECT_OK(muxwire_options_set_compression(opts, MUXWIRE_CODEC_LZ4));
     EXPECT_OK(muxwire_options_set_pool_size(opts, 2));
     EXPECT_OK(muxwire_options_set_timeout_ms(opts, 1000));
