@@ -558,6 +558,19 @@ muxwire_result muxwire_client_connect(const struct muxwire_runtime *rt,
                                       const struct muxwire_options *opts,
                                       struct muxwire_client **out);
 
+// Connects like `muxwire_client_connect`, and serves calls the server makes back over
+// this client's connections with the handlers registered on `handlers`, a
+// `muxwire_server` that is never started (it lends its handlers and may be freed after
+// this returns). FAILED_PRECONDITION if `handlers` was started.
+//
+// # Safety
+// As for `muxwire_client_connect`; `handlers` NULL or live.
+muxwire_result muxwire_client_connect_serving(const struct muxwire_runtime *rt,
+                                              const char *url,
+                                              const struct muxwire_options *opts,
+                                              const struct muxwire_server *handlers,
+                                              struct muxwire_client **out);
+
 // Copies the client's counters into `*out`.
 //
 // # Safety

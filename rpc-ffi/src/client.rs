@@ -7,6 +7,7 @@ use crate::boundary::{guard, guard_value};
 use crate::options::{muxwire_options, options_or_default};
 use crate::result::muxwire_result;
 use crate::runtime::muxwire_runtime;
+use crate::server::{handlers_of, muxwire_server};
 use crate::stats::muxwire_stats;
 
 /// A client of one server: a pool of connections that reconnect on their own, carrying
@@ -41,6 +42,44 @@ pub unsafe extern "C" fn muxwire_client_connect(
         let client = rt
             .handle()
             .block_on(async move { Client::connect_with(&url, opts, None).await })??;
+        // SAFETY: checked, writable by the caller's contract.
+        unsafe { out.write(into_handle(muxwire_client { client })) };
+        Ok(())
+    })
+}
+
+/// Connects like `muxwire_client_connect`, and serves calls the server makes back over
+/// this client's connections with the handlers registered on `handlers`, a
+/// `muxwire_server` that is never started (it lends its handlers and may be freed after
+/// this returns). FAILED_PRECONDITION if `handlers` was started.
+///
+/// # Safety
+/// As for `muxwire_client_connect`; `handlers` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_client_connect_serving(
+    rt: *const muxwire_runtime,
+    url: *const std::ffi::c_char,
+    opts: *const muxwire_options,
+    handlers: *const muxwire_server,
+    out: *mut *mut muxwire_client,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: each pointer is NULL or valid, by the caller's contract.
+        let (rt, url, opts, handlers) = unsafe {
+            (
+                obj(rt, "rt")?,
+                text(url, "url")?,
+                options_or_default(opts),
+                obj(handlers, "handlers")?,
+            )
+        };
+        let out = Out::new(out, "out")?;
+        opts.validate()?;
+        let router = handlers_of(handlers)?;
+        let url = url.to_string();
+        let client = rt
+            .handle()
+            .block_on(async move { Client::connect_with(&url, opts, Some(router)).await })??;
         // SAFETY: checked, writable by the caller's contract.
         unsafe { out.write(into_handle(muxwire_client { client })) };
         Ok(())

@@ -59,8 +59,8 @@ pub use call_handle::{
     muxwire_call, muxwire_call_cancel, muxwire_call_free, muxwire_client_call_start,
 };
 pub use client::{
-    muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_free,
-    muxwire_client_stats,
+    muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_connect_serving,
+    muxwire_client_free, muxwire_client_stats,
 };
 pub use completion::muxwire_call_fn;
 pub use conn::muxwire_conn;

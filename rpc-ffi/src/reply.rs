@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 
-use crate::args::take_handle;
+use crate::args::{into_handle, take_handle};
 use crate::boundary::guard_value;
+use crate::error::Outcome;
 
 /// A reply body. Read it with `muxwire_reply_data` / `muxwire_reply_len`; free it with
 /// `muxwire_reply_free`. Immutable, so any thread may read it.
@@ -43,4 +44,15 @@ pub unsafe extern "C" fn muxwire_reply_len(reply: *const muxwire_reply) -> usize
 pub unsafe extern "C" fn muxwire_reply_free(reply: *mut muxwire_reply) {
     // SAFETY: NULL or from the library, not freed before, by the caller's contract.
     guard_value((), || drop(unsafe { take_handle(reply) }));
+}
+
+/// A received item as the reply handle C gets: a message, NULL at the end, or the status.
+pub(crate) fn received(
+    next: Option<Result<Bytes, muxwire::Status>>,
+) -> Outcome<*mut muxwire_reply> {
+    match next {
+        Some(Ok(body)) => Ok(into_handle(muxwire_reply { body })),
+        Some(Err(status)) => Err(status.into()),
+        None => Ok(std::ptr::null_mut()),
+    }
 }

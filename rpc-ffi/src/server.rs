@@ -204,6 +204,18 @@ pub unsafe extern "C" fn muxwire_server_handle_stream(
     })
 }
 
+/// A copy of the handlers of a server that has not started, for a client to serve calls
+/// from its server with.
+pub(crate) fn handlers_of(server: &muxwire_server) -> Outcome<Router> {
+    match &*server.lock() {
+        State::Building(b) => Ok(b.router.clone()),
+        _ => Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            "handlers come from a server that was not started",
+        )),
+    }
+}
+
 /// Starts serving on `rt` at `url` (`tcp://host:port`, port 0 for any free one;
 /// `unix:///path`) in the background. Fails with INVALID_ARGUMENT for a bad URL,
 /// UNAVAILABLE if the address cannot be bound, FAILED_PRECONDITION if already started.

@@ -13,9 +13,8 @@ use tokio::sync::oneshot;
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
 use crate::error::{c_string, Failure};
-use crate::reply::muxwire_reply;
+use crate::reply::{muxwire_reply, received};
 use crate::result::muxwire_result;
-use crate::stream::received;
 use crate::wait::{wait, wait_at_most};
 
 /// Serves one streaming call, on a thread of its own: receive with

@@ -11,8 +11,8 @@ use muxwire::{CallOptions, CallSink, CallStream, RuntimeHandle};
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out};
 use crate::boundary::{guard, guard_value};
 use crate::client::muxwire_client;
-use crate::error::{Failure, Outcome};
-use crate::reply::muxwire_reply;
+use crate::error::Failure;
+use crate::reply::{muxwire_reply, received};
 use crate::result::muxwire_result;
 use crate::wait::{wait, wait_at_most};
 
@@ -127,17 +127,6 @@ pub unsafe extern "C" fn muxwire_stream_recv(
         unsafe { out.write(value) };
         Ok(())
     })
-}
-
-/// A received item as the reply handle C gets: a message, NULL at the end, or the status.
-pub(crate) fn received(
-    next: Option<Result<Bytes, muxwire::Status>>,
-) -> Outcome<*mut muxwire_reply> {
-    match next {
-        Some(Ok(body)) => Ok(into_handle(muxwire_reply { body })),
-        Some(Err(status)) => Err(status.into()),
-        None => Ok(std::ptr::null_mut()),
-    }
 }
 
 /// Frees the stream; a call not yet ended is cancelled. NULL is accepted and does nothing.
