@@ -15,7 +15,7 @@ VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
 .PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
-	c-test header install bench-c
+	interop fuzz fuzz-tools fuzz-lint c-test header install bench-c
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test
 	@echo "make test: all checks passed"
