@@ -77,7 +77,7 @@ fn server_router(counts: Arc<Counts>) -> Router {
 /// `muxwire interop-server URL`: serves until SIGTERM, SIGINT or the end of stdin.
 pub(crate) fn server(args: InteropArgs) -> i32 {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
+    let code = rt.block_on(async {
         let router = server_router(Arc::default());
         let server = match Server::new(router, Options::default())
             .bind(&args.url)
@@ -90,9 +90,11 @@ pub(crate) fn server(args: InteropArgs) -> i32 {
             }
         };
         println!("interop server (rust) on {}", server.local_endpoint());
+        // Ends when stdin closes; what it reads is discarded.
         let stdin_closed = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            let mut chunk = [0u8; 4096];
+            while matches!(std::io::Read::read(&mut std::io::stdin(), &mut chunk), Ok(n) if n > 0) {
+            }
         });
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("signal");
@@ -103,7 +105,10 @@ pub(crate) fn server(args: InteropArgs) -> i32 {
         }
         server.shutdown(Duration::from_secs(1)).await;
         crate::exit::OK
-    })
+    });
+    // The thread still blocked reading stdin must not hold the exit up.
+    rt.shutdown_background();
+    code
 }
 
 /// The checks, in order.
