@@ -6,6 +6,7 @@
 #                 include/muxwire.h from rpc-ffi
 #   make install PREFIX=/usr/local - libmuxwire, muxwire.h, pkg-config and CMake files
 #   make bench-c - the C client beside the Rust client, W1 and W2
+#   make python - the Python package: build it into target/pyvenv, lint, test, type-check
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,10 +15,10 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
+.PHONY: python python-venv python-build python-lint python-test python-typecheck interop demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
 	interop fuzz fuzz-tools fuzz-lint c-test header install bench-c
 
-test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test
+test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test python
 	@echo "make test: all checks passed"
 
 fmt:
@@ -145,3 +146,25 @@ fuzz: fuzz-tools fuzz-lint
 	  fi
 	  echo "fuzz: $$t: $$(grep -E '^Done [0-9]+ runs' $(FUZZ_LOGS)/$$t.log)"
 	done
+# The Python package (bindings-python/). Its crate is outside the workspace (see Cargo.toml),
+# so it has its own fmt and clippy runs; its target folder is target/python.
+PYVENV   := $(CURDIR)/target/pyvenv
+PYPY     := $(PYVENV)/bin/python
+PYCARGO  := CARGO_TARGET_DIR=$(CURDIR)/target/python PYO3_PYTHON=$(PYPY)
+python: python-lint python-test python-typecheck
+python-venv: $(PYVENV)/.ok
+$(PYVENV)/.ok: bindings-python/requirements-dev.txt
+	$(PYTHON) -m venv $(PYVENV)
+	$(PYPY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-dev.txt
+	touch $@
+python-build: python-venv
+	cd $(CURDIR)/bindings-python && VIRTUAL_ENV=$(PYVENV) $(PYCARGO) $(PYVENV)/bin/maturin develop --release --quiet
+	cd $(CURDIR) && cargo build --release -q -p muxwire-cli
+python-lint: python-venv
+	cd $(CURDIR)/bindings-python && cargo fmt -- --check
+	cd $(CURDIR)/bindings-python && $(PYCARGO) cargo clippy --all-targets -- -D warnings
+python-test: python-build
+	cd $(CURDIR)/bindings-python && MUXWIRE_BIN=$(CURDIR)/target/release/muxwire timeout 900 $(PYPY) -m pytest -q -p no:cacheprovider tests
+python-typecheck: python-build
+	cd $(CURDIR)/bindings-python && $(PYPY) -m mypy --strict examples tests python/muxwire
+	cd $(CURDIR)/bindings-python && $(PYPY) -m mypy.stubtest muxwire --allowlist stubtest-allowlist.txt

@@ -1,0 +1,63 @@
+"""muxwire: multiplexed binary RPC for Python.
+
+Blocking calls (:class:`Client`), asyncio calls (:class:`AsyncClient`), servers with sync
+or async handlers (:class:`Server`, :class:`AsyncServer`), all on the muxwire runtime
+(Rust), which owns the sockets on its own threads. The GIL is released while a call waits.
+
+Logs go to ``logging.getLogger("muxwire")`` (nothing reaches stderr unless the application
+configures logging). After ``fork()``, objects made in the parent raise
+:class:`MuxwireError` in the child: make clients and servers after forking.
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+import logging as _logging
+
+_logging.getLogger("muxwire").addHandler(_logging.NullHandler())
+
+from muxwire._errors import (  # noqa: E402
+    Cancelled,
+    DeadlineExceeded,
+    MuxwireError,
+    ProtocolError,
+    ResourceExhausted,
+    RpcError,
+    StatusCode,
+    Unavailable,
+    Unimplemented,
+)
+from muxwire._muxwire import (  # noqa: E402
+    CallContext,
+    Client,
+    Stats,
+    __version__,
+    refresh_log_level,
+    set_runtime_threads,
+)
+from muxwire._muxwire import _stop_logging  # noqa: E402
+from muxwire._aio import AsyncClient  # noqa: E402
+from muxwire._server import AsyncServer, Server  # noqa: E402
+
+_atexit.register(_stop_logging)
+
+__all__ = [
+    "AsyncClient",
+    "AsyncServer",
+    "CallContext",
+    "Cancelled",
+    "Client",
+    "DeadlineExceeded",
+    "MuxwireError",
+    "ProtocolError",
+    "ResourceExhausted",
+    "RpcError",
+    "Server",
+    "Stats",
+    "StatusCode",
+    "Unavailable",
+    "Unimplemented",
+    "__version__",
+    "refresh_log_level",
+    "set_runtime_threads",
+]

@@ -1,0 +1,151 @@
+"""``AsyncClient``: the :class:`muxwire.Client` calls as coroutines.
+
+Works with whichever event loop is running when a call is made. Cancelling the task that
+awaits a call cancels the call on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TypeVar
+
+from muxwire._loop import running_bridge
+from muxwire._muxwire import CallGuard, Client, Stats, _start_connect
+
+_T = TypeVar("_T")
+
+Metadata = Mapping[str, bytes | str] | Sequence[tuple[str, bytes | str]]
+
+
+async def _settled(future: asyncio.Future[_T], guard: CallGuard) -> _T:
+    """Awaits `future`; cancelling the awaiting task cancels the work behind it."""
+    try:
+        return await future
+    except asyncio.CancelledError:
+        guard.cancel()
+        raise
+
+
+class AsyncClient:
+    """A client for asyncio code: ``async with AsyncClient(url) as client: ...``.
+
+    The connection is made by ``async with`` (or ``await client.connect()``); the options
+    are those of :class:`muxwire.Client`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float | None = None,
+        compression: str | None = None,
+        pool: int = 1,
+        max_message_size: int | None = None,
+        crc: bool = False,
+        wait_for_ready: bool = False,
+        keepalive: float | None = None,
+        agent: str | None = None,
+    ) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._compression = compression
+        self._pool = pool
+        self._max_message_size = max_message_size
+        self._crc = crc
+        self._wait_for_ready = wait_for_ready
+        self._keepalive = keepalive
+        self._agent = agent
+        self._client: Client | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL this client connects to."""
+        return self._url
+
+    async def connect(self) -> AsyncClient:
+        """Connects (once); returns the client itself."""
+        if self._client is None:
+            loop, bridge = running_bridge()
+            future: asyncio.Future[Client] = loop.create_future()
+            guard = _start_connect(
+                bridge,
+                future,
+                self._url,
+                timeout=self._timeout,
+                compression=self._compression,
+                pool=self._pool,
+                max_message_size=self._max_message_size,
+                crc=self._crc,
+                wait_for_ready=self._wait_for_ready,
+                keepalive=self._keepalive,
+                agent=self._agent,
+            )
+            self._client = await _settled(future, guard)
+        return self
+
+    def _connected(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("AsyncClient is not connected: use 'async with' or 'await connect()'")
+        return self._client
+
+    async def call(
+        self,
+        method: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        compression: str | None = None,
+    ) -> bytes:
+        """A unary call: sends `data` to `method` and returns the reply."""
+        client = self._connected()
+        loop, bridge = running_bridge()
+        future: asyncio.Future[bytes] = loop.create_future()
+        guard = client._start_call(bridge, future, method, data, timeout, metadata, compression)
+        return await _settled(future, guard)
+
+    async def notify(self, method: str, data: bytes | bytearray | memoryview) -> None:
+        """A one-way call: returns once the message is queued on a live connection."""
+        client = self._connected()
+        loop, bridge = running_bridge()
+        future: asyncio.Future[None] = loop.create_future()
+        guard = client._start_notify(bridge, future, method, data)
+        await _settled(future, guard)
+
+    async def ping(self) -> float:
+        """The round-trip time of a PING, in seconds."""
+        client = self._connected()
+        loop, bridge = running_bridge()
+        future: asyncio.Future[float] = loop.create_future()
+        guard = client._start_ping(bridge, future)
+        return await _settled(future, guard)
+
+    def stats(self) -> Stats:
+        """The client's counters."""
+        return self._connected().stats()
+
+    async def close(self) -> None:
+        """Drains and closes every connection; later calls fail with Unavailable."""
+        client = self._client
+        if client is None:
+            return
+        loop, bridge = running_bridge()
+        future: asyncio.Future[None] = loop.create_future()
+        guard = client._start_close(bridge, future)
+        await _settled(future, guard)
+
+    async def __aenter__(self) -> AsyncClient:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self._url!r})"

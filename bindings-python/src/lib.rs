@@ -1,0 +1,40 @@
+//! The extension module `muxwire._muxwire`: the muxwire runtime for Python. The package
+//! `muxwire` (in `python/`) re-exports it and adds the asyncio and server layers.
+//!
+//! Modules in layers, bottom up (a module imports only from its own layer or below):
+//! - errors, args, options, stats, log;
+//! - runtime (the process's runtime, fork), wait (blocking waits);
+//! - bridge (asyncio completions), context (what handlers get);
+//! - client, server.
+
+mod args;
+mod bridge;
+mod client;
+mod context;
+mod errors;
+mod log;
+mod options;
+mod runtime;
+mod server;
+mod stats;
+mod wait;
+
+use pyo3::prelude::*;
+
+/// The muxwire runtime: clients, servers, and the asyncio bridge.
+#[pymodule]
+fn _muxwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<client::Client>()?;
+    m.add_class::<client::CallGuard>()?;
+    m.add_class::<bridge::LoopBridge>()?;
+    m.add_class::<context::CallContext>()?;
+    m.add_class::<context::Responder>()?;
+    m.add_class::<server::ServerCore>()?;
+    m.add_class::<stats::Stats>()?;
+    m.add_function(wrap_pyfunction!(client::_start_connect, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::set_runtime_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(log::refresh_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(log::_stop_logging, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

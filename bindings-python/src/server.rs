@@ -1,0 +1,258 @@
+//! `ServerCore`: a bound listener whose methods are Python callables, run on the runtime's
+//! worker threads (never on a connection's task). A sync handler's return value is the
+//! reply; an async handler is started on its event loop with `call_soon_threadsafe` and
+//! answers through a [`Responder`]. `muxwire.Server` and `muxwire.AsyncServer` wrap it.
+
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use muxwire::{Context, Router, Running, RuntimeHandle, StatsSnapshot, Status};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tokio::sync::Notify;
+
+use crate::args::{count, seconds};
+use crate::context::{reply_body, CallContext, Responder};
+use crate::errors::err_to_status;
+use crate::options::Common;
+use crate::runtime::{self, Owner};
+use crate::stats::Stats;
+use crate::wait::wait;
+
+/// Worker threads a server may run handlers on at most.
+const MAX_WORKERS: usize = 256;
+/// Calls that may wait for a worker at most.
+const MAX_WORKER_QUEUE: usize = 1 << 20;
+
+/// Whether the server has shut down, for those waiting on it.
+#[derive(Default)]
+struct Stopped {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Stopped {
+    fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    async fn wait(&self) {
+        loop {
+            let n = self.notify.notified();
+            if self.flag.load(Ordering::Acquire) {
+                return;
+            }
+            n.await;
+        }
+    }
+}
+
+/// A running server: bound, serving its methods until shut down.
+#[pyclass(frozen, module = "muxwire._muxwire")]
+pub(crate) struct ServerCore {
+    /// Never dropped in a `fork()` child, whose runtime threads are gone.
+    running: Mutex<Option<ManuallyDrop<Running>>>,
+    url: String,
+    /// The counters as shutdown began, once it has.
+    final_stats: Mutex<Option<StatsSnapshot>>,
+    stopped: Arc<Stopped>,
+    rt: RuntimeHandle,
+    owner: Owner,
+}
+
+impl Drop for ServerCore {
+    fn drop(&mut self) {
+        let running = self.running.get_mut().map(Option::take);
+        if let Ok(Some(running)) = running {
+            if self.owner.is_home() {
+                // Dropping `Running` stops the listener and its connections.
+                drop(ManuallyDrop::into_inner(running));
+            }
+        }
+    }
+}
+
+/// Runs a sync handler on a worker thread: the reply or the status its exception means.
+fn call_sync(handler: &Py<PyAny>, ctx: Context, request: Bytes) -> Result<Bytes, Status> {
+    Python::attach(|py| {
+        let method = ctx.method().to_string();
+        let ctx =
+            Py::new(py, CallContext { ctx: Arc::new(ctx) }).map_err(|e| err_to_status(py, &e))?;
+        let data = PyBytes::new(py, &request);
+        match handler.call1(py, (ctx, data)) {
+            Ok(reply) => reply_body(reply.bind(py), &method),
+            Err(err) => Err(err_to_status(py, &err)),
+        }
+    })
+}
+
+/// Starts an async handler on its loop: `schedule(dispatch, ctx, data, responder)`.
+fn start_async(
+    schedule: &Py<PyAny>,
+    dispatch: &Py<PyAny>,
+    ctx: Context,
+    request: Bytes,
+    responder: muxwire::Responder,
+    rt: &RuntimeHandle,
+) {
+    let ctx = Arc::new(ctx);
+    Python::attach(|py| {
+        let started = (|| -> PyResult<()> {
+            let responder = Py::new(py, Responder::new(responder, ctx.clone(), rt.clone()))?;
+            let call_ctx = Py::new(py, CallContext { ctx })?;
+            let data = PyBytes::new(py, &request);
+            schedule.call1(py, (dispatch, call_ctx, data, responder))?;
+            Ok(())
+        })();
+        if let Err(err) = started {
+            // The responder, dropped unanswered, ends the call with INTERNAL.
+            crate::log::warn(format!("cannot start an async handler: {err}"));
+        }
+    });
+}
+
+#[pymethods]
+impl ServerCore {
+    /// Binds `url` and serves `methods`: `(name, handler, schedule)` triples, where
+    /// `schedule` is `None` for a sync handler `handler(ctx, data) -> bytes`, or a loop's
+    /// `call_soon_threadsafe` for an async one, called as `handler(ctx, data, responder)`
+    /// on that loop.
+    #[new]
+    #[pyo3(signature = (url, methods, *, compression=None, max_message_size=None, crc=false,
+        keepalive=None, agent=None, workers=None, worker_queue=None, max_concurrent_streams=None,
+        idle_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        methods: Vec<(String, Py<PyAny>, Option<Py<PyAny>>)>,
+        compression: Option<&str>,
+        max_message_size: Option<usize>,
+        crc: bool,
+        keepalive: Option<f64>,
+        agent: Option<String>,
+        workers: Option<usize>,
+        worker_queue: Option<usize>,
+        max_concurrent_streams: Option<usize>,
+        idle_timeout: Option<f64>,
+    ) -> PyResult<ServerCore> {
+        let common = Common {
+            compression,
+            max_message_size,
+            crc,
+            keepalive,
+            agent,
+        };
+        let mut opts = common.options()?;
+        if let Some(n) = workers {
+            opts.worker_threads = count(n, MAX_WORKERS, "workers")?;
+        }
+        if let Some(n) = worker_queue {
+            opts.worker_queue = count(n, MAX_WORKER_QUEUE, "worker_queue")?;
+        }
+        if let Some(n) = max_concurrent_streams {
+            opts.max_concurrent_streams =
+                count(n, u32::MAX as usize, "max_concurrent_streams")? as u32;
+        }
+        opts.idle_timeout = seconds(idle_timeout, "idle_timeout")?;
+        crate::log::sync_level(py);
+        let rt = runtime::handle(py)?;
+        let mut router = Router::new();
+        for (name, handler, schedule) in methods {
+            router = match schedule {
+                None => router.unary_blocking(&name, move |ctx: Context, req: Bytes| {
+                    call_sync(&handler, ctx, req)
+                }),
+                Some(schedule) => {
+                    let rt = rt.clone();
+                    router.unary_worker(
+                        &name,
+                        move |ctx: Context, req: Bytes, r: muxwire::Responder| {
+                            start_async(&schedule, &handler, ctx, req, r, &rt)
+                        },
+                    )
+                }
+            };
+        }
+        let bind = muxwire::Server::new(router, opts).bind(url);
+        let running = wait(py, &rt, bind)?.map_err(|s| crate::errors::status_err(py, s))?;
+        let url = running.local_endpoint().to_string();
+        Ok(ServerCore {
+            running: Mutex::new(Some(ManuallyDrop::new(running))),
+            url,
+            final_stats: Mutex::new(None),
+            stopped: Arc::default(),
+            rt,
+            owner: Owner::here("Server"),
+        })
+    }
+
+    /// The URL the server listens on (with the port the system chose for port 0).
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's counters.
+    /// The server's counters (after shutdown: as shutdown began).
+    fn stats(&self) -> Stats {
+        if let Some(running) = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return running.stats().into();
+        }
+        let last = self.final_stats.lock().unwrap_or_else(|e| e.into_inner());
+        last.clone().unwrap_or_default().into()
+    }
+
+    /// Stops accepting, lets calls in progress finish for up to `grace` seconds, then
+    /// closes every connection. Does nothing if already shut down.
+    #[pyo3(signature = (grace=5.0))]
+    fn shutdown(&self, py: Python<'_>, grace: f64) -> PyResult<()> {
+        self.owner.check(py)?;
+        let grace = seconds(Some(grace), "grace")?.unwrap_or_default();
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(running) = running {
+            let running = ManuallyDrop::into_inner(running);
+            *self.final_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(running.stats());
+            let outcome = wait(py, &self.rt, running.shutdown(grace));
+            self.stopped.set();
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// True once the server has shut down.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.stopped.flag.load(Ordering::Acquire)
+    }
+
+    /// Blocks until the server has shut down (from another thread or a handler), or up
+    /// to `timeout` seconds; True if it has. Ctrl-C raises KeyboardInterrupt.
+    #[pyo3(signature = (timeout=None))]
+    fn wait_closed(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        self.owner.check(py)?;
+        let timeout = seconds(timeout, "timeout")?.unwrap_or(Duration::MAX);
+        let stopped = self.stopped.clone();
+        let done = wait(py, &self.rt, async move {
+            tokio::time::timeout(timeout, stopped.wait()).await.is_ok()
+        })?;
+        Ok(done)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ServerCore({:?})", self.url)
+    }
+}
