@@ -145,6 +145,12 @@ impl Running {
         self.stats.snapshot()
     }
 
+    /// The server's live counters, shared: they stay readable after [`Running::shutdown`]
+    /// (a binding keeps them to report the calls that finished during the shutdown).
+    pub fn stats_handle(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
     /// Connections currently open.
     pub fn open_connections(&self) -> usize {
         self.conns
