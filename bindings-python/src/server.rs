@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Router, Running, RuntimeHandle, StatsSnapshot, Status};
+use muxwire::{Context, Router, Running, RuntimeHandle, Status};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::Notify;
@@ -57,8 +57,8 @@ pub(crate) struct ServerCore {
     /// Never dropped in a `fork()` child, whose runtime threads are gone.
     running: Mutex<Option<ManuallyDrop<Running>>>,
     url: String,
-    /// The counters as shutdown began, once it has.
-    final_stats: Mutex<Option<StatsSnapshot>>,
+    /// The server's counters (they outlive `running`).
+    stats: Arc<muxwire::Stats>,
     stopped: Arc<Stopped>,
     rt: RuntimeHandle,
     owner: Owner,
@@ -181,10 +181,11 @@ impl ServerCore {
         let bind = muxwire::Server::new(router, opts).bind(url);
         let running = wait(py, &rt, bind)?.map_err(|s| crate::errors::status_err(py, s))?;
         let url = running.local_endpoint().to_string();
+        let stats = running.stats_handle();
         Ok(ServerCore {
             running: Mutex::new(Some(ManuallyDrop::new(running))),
             url,
-            final_stats: Mutex::new(None),
+            stats,
             stopped: Arc::default(),
             rt,
             owner: Owner::here("Server"),
@@ -197,19 +198,9 @@ impl ServerCore {
         &self.url
     }
 
-    /// The server's counters.
-    /// The server's counters (after shutdown: as shutdown began).
+    /// The server's counters (still readable after shutdown).
     fn stats(&self) -> Stats {
-        if let Some(running) = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            return running.stats().into();
-        }
-        let last = self.final_stats.lock().unwrap_or_else(|e| e.into_inner());
-        last.clone().unwrap_or_default().into()
+        self.stats.snapshot().into()
     }
 
     /// Stops accepting, lets calls in progress finish for up to `grace` seconds, then
@@ -225,7 +216,6 @@ impl ServerCore {
             .take();
         if let Some(running) = running {
             let running = ManuallyDrop::into_inner(running);
-            *self.final_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(running.stats());
             let outcome = wait(py, &self.rt, running.shutdown(grace));
             self.stopped.set();
             outcome?;

@@ -1,0 +1,241 @@
+"""Python servers (sync and async handlers), called by the Rust client (`muxwire call`)
+and by the Python clients, over TCP and Unix sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+
+import pytest
+
+import muxwire
+from conftest import DEADLINE, muxwire_bin, wait_until
+
+
+def rust_call(url: str, method: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`muxwire call url method args...`."""
+    return subprocess.run(
+        [muxwire_bin(), "call", url, method, *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+
+
+def make_server(url: str, **options: int) -> muxwire.Server:
+    server = muxwire.Server(url, **options)  # type: ignore[arg-type]
+
+    @server.method("greet")
+    def greet(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        if not data:
+            raise muxwire.RpcError(muxwire.StatusCode.INVALID_ARGUMENT, "greet whom?")
+        return b"hello, " + data
+
+    @server.method("echo")
+    def echo(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        return data
+
+    @server.method("context")
+    def context(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        meta = ",".join(f"{k}={v.decode()}" for k, v in ctx.metadata)
+        timed = ctx.remaining is not None and ctx.deadline is not None
+        return f"{ctx.method}|{meta}|{ctx.get('user')!r}|{timed}|{ctx.cancelled}".encode()
+
+    @server.method("broken")
+    def broken(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        raise ValueError("no good")
+
+    @server.method("wrong-type")
+    def wrong_type(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        return 42  # type: ignore[return-value]
+
+    return server
+
+
+def test_rust_client_calls_a_python_server(local_url: str) -> None:
+    with make_server(local_url) as server:
+        done = rust_call(server.url, "greet", "Ada")
+        assert (done.returncode, done.stdout) == (0, "hello, Ada"), done.stderr
+        done = rust_call(server.url, "greet")
+        assert (done.returncode, done.stderr) == (2, "muxwire: INVALID_ARGUMENT (3): greet whom?\n")
+        done = rust_call(server.url, "missing")
+        assert done.returncode == 4
+
+
+def test_handler_context(local_url: str) -> None:
+    with make_server(local_url) as server, muxwire.Client(server.url) as client:
+        reply = client.call("context", b"", metadata=[("user", "ada"), ("k", b"v")], timeout=30)
+        assert reply == b"context|user=ada,k=v|b'ada'|True|False"
+        assert client.call("context", b"") == b"context||None|False|False"
+
+
+def test_handler_errors(local_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with make_server(local_url) as server, muxwire.Client(server.url) as client:
+        with pytest.raises(muxwire.RpcError) as info:
+            client.call("broken", b"")
+        assert info.value.status is muxwire.StatusCode.INTERNAL
+        assert info.value.message == "the handler raised ValueError: no good"
+        with pytest.raises(muxwire.RpcError, match="returned int, not bytes"):
+            client.call("wrong-type", b"")
+    assert any("handler of 'broken' raised" in r.getMessage() for r in caplog.records)
+
+
+def test_large_payloads_both_ways(local_url: str) -> None:
+    body = os.urandom(12 << 20)
+    big = 16 << 20
+    with make_server(local_url, max_message_size=big) as server:
+        with muxwire.Client(server.url, max_message_size=big) as client:
+            assert client.call("echo", body) == body
+
+
+def test_registration_rules() -> None:
+    server = muxwire.Server("tcp://127.0.0.1:0")
+    server.add_method("a", lambda ctx, data: data)
+    with pytest.raises(ValueError, match="registered twice"):
+        server.add_method("a", lambda ctx, data: data)
+
+    async def handler(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        return data
+
+    with pytest.raises(TypeError, match="serve it with AsyncServer"):
+        server.add_method("b", handler)  # type: ignore[arg-type]
+    with server:
+        with pytest.raises(RuntimeError, match="before the server starts"):
+            server.add_method("c", lambda ctx, data: data)
+    empty = muxwire.Server("tcp://127.0.0.1:0")
+    empty.add_method("", lambda ctx, data: data)
+    with pytest.raises(muxwire.RpcError, match="method name cannot be empty"):
+        empty.start()
+
+
+def test_bad_url_and_busy_port() -> None:
+    with pytest.raises(muxwire.RpcError) as info:
+        muxwire.Server("nope://x").start()
+    assert info.value.status is muxwire.StatusCode.INVALID_ARGUMENT
+    with muxwire.Server("tcp://127.0.0.1:0") as first:
+        with pytest.raises(muxwire.MuxwireError, match="[Aa]ddress"):
+            muxwire.Server(first.url).start()
+
+
+def test_serve_forever_returns_after_shutdown_and_grace_lets_calls_finish(local_url: str) -> None:
+    arrived, release = threading.Event(), threading.Event()
+    server = muxwire.Server(local_url)
+
+    @server.method("slow")
+    def slow(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        arrived.set()
+        release.wait(DEADLINE)
+        return b"finished"
+
+    server.start()
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    outcome: list[bytes] = []
+    with muxwire.Client(server.url) as client:
+        caller = threading.Thread(target=lambda: outcome.append(client.call("slow", b"")))
+        caller.start()
+        assert arrived.wait(DEADLINE)
+        stopper = threading.Thread(target=server.shutdown, args=(DEADLINE,))
+        stopper.start()
+        # Shutdown waits for the call in progress; release it.
+        release.set()
+        caller.join()
+        stopper.join()
+        serving.join()
+    assert outcome == [b"finished"]
+    assert server.stats().calls_ok >= 1
+    with pytest.raises(muxwire.Unavailable):
+        muxwire.Client(server.url)
+
+
+def test_worker_queue_bounds_waiting_calls(local_url: str) -> None:
+    running, release = threading.Event(), threading.Event()
+    server = muxwire.Server(local_url, workers=1, worker_queue=1)
+
+    @server.method("block")
+    def block(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        running.set()
+        release.wait(DEADLINE)
+        return data
+
+    async def main() -> tuple[list[BaseException], list[bytes]]:
+        async with muxwire.AsyncClient(server.url) as client:
+            first = asyncio.ensure_future(client.call("block", b"first"))
+            await asyncio.to_thread(running.wait, DEADLINE)
+            # The only worker is busy: one more call may wait, the next two are refused.
+            queued = asyncio.ensure_future(client.call("block", b"queued"))
+            await asyncio.to_thread(wait_until, lambda: server.stats().calls_started == 2, "the queued call")
+            refused = await asyncio.gather(
+                client.call("block", b"3"), client.call("block", b"4"), return_exceptions=True
+            )
+            release.set()
+            return [r for r in refused if isinstance(r, BaseException)], [await first, await queued]
+
+    with server:
+        refused, replies = asyncio.run(main())
+    assert len(refused) == 2
+    for err in refused:
+        assert isinstance(err, muxwire.ResourceExhausted), err
+        assert "worker_queue" in err.message
+    assert replies == [b"first", b"queued"]
+
+
+def test_async_server(local_url: str) -> None:
+    async def main() -> None:
+        server = muxwire.AsyncServer(local_url)
+        started = asyncio.Event()
+        cancelled = asyncio.Event()
+
+        @server.method("echo")
+        async def echo(ctx: muxwire.CallContext, data: bytes) -> bytes:
+            await asyncio.sleep(0)
+            return data
+
+        @server.method("fail")
+        async def fail(ctx: muxwire.CallContext, data: bytes) -> bytes:
+            raise muxwire.Unavailable("try later", retry_safe=True)
+
+        @server.method("hold")
+        async def hold(ctx: muxwire.CallContext, data: bytes) -> bytes:
+            started.set()
+            try:
+                await asyncio.sleep(DEADLINE)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return b"not cancelled"
+
+        async with server:
+            done = await asyncio.to_thread(rust_call, server.url, "echo", "from Rust")
+            assert (done.returncode, done.stdout) == (0, "from Rust"), done.stderr
+            async with muxwire.AsyncClient(server.url) as client:
+                replies = await asyncio.gather(*(client.call("echo", b"%d" % i) for i in range(500)))
+                assert replies == [b"%d" % i for i in range(500)]
+                with pytest.raises(muxwire.Unavailable, match="try later"):
+                    await client.call("fail", b"")
+                call = asyncio.ensure_future(client.call("hold", b""))
+                await started.wait()
+                call.cancel()
+                await asyncio.wait_for(cancelled.wait(), DEADLINE)
+
+    asyncio.run(main())
+
+
+def test_async_server_serve_forever_until_shutdown(local_url: str) -> None:
+    async def main() -> None:
+        server = muxwire.AsyncServer(local_url)
+
+        @server.method("stop")
+        async def stop(ctx: muxwire.CallContext, data: bytes) -> bytes:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(server.shutdown(1.0)))
+            return b"stopping"
+
+        await server.start()
+        serving = asyncio.ensure_future(server.serve_forever())
+        async with muxwire.AsyncClient(server.url) as client:
+            assert await client.call("stop", b"") == b"stopping"
+        await asyncio.wait_for(serving, DEADLINE)
+
+    asyncio.run(main())
