@@ -9,9 +9,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::Status;
+use muxwire::{RuntimeHandle, Status};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFloat};
+use tokio::sync::oneshot;
 
 use crate::errors::status_err;
 
@@ -23,6 +24,8 @@ pub(crate) enum Outcome {
     Done(Result<(), Status>),
     /// A round-trip time (ping).
     Elapsed(Result<Duration, Status>),
+    /// A stream's next message (`None` at its end).
+    Next(Option<Result<Bytes, Status>>),
     /// A Python object made on the loop (a connected client).
     Made(Result<Make, Status>),
 }
@@ -115,6 +118,8 @@ fn settle(py: Python<'_>, future: &Bound<'_, PyAny>, outcome: Outcome) -> PyResu
         Outcome::Reply(r) => r.map(|b| PyBytes::new(py, &b).into_any()),
         Outcome::Done(r) => r.map(|()| py.None().into_bound(py)),
         Outcome::Elapsed(r) => r.map(|d| PyFloat::new(py, d.as_secs_f64()).into_any()),
+        Outcome::Next(None) => Ok(py.None().into_bound(py)),
+        Outcome::Next(Some(r)) => r.map(|b| PyBytes::new(py, &b).into_any()),
         Outcome::Made(r) => match r {
             Ok(make) => Ok(make(py)?.into_bound(py)),
             Err(status) => Err(status),
@@ -128,4 +133,44 @@ fn settle(py: Python<'_>, future: &Bound<'_, PyAny>, outcome: Outcome) -> PyResu
         }
     };
     Ok(())
+}
+
+/// Cancels an asyncio call on the wire when cancelled or dropped before it finished.
+#[pyclass(frozen, module = "muxwire._muxwire")]
+pub(crate) struct CallGuard {
+    cancel: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+#[pymethods]
+impl CallGuard {
+    /// Cancels the call (nothing happens if it already finished).
+    fn cancel(&self) {
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+impl CallGuard {
+    /// Runs `work` on `rt` and settles `future` with its outcome on `bridge`'s loop; the
+    /// guard cancels it.
+    pub(crate) fn start<F>(
+        rt: &RuntimeHandle,
+        bridge: Py<LoopBridge>,
+        future: Py<PyAny>,
+        work: F,
+    ) -> CallGuard
+    where
+        F: std::future::Future<Output = Outcome> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<()>();
+        rt.spawn(async move {
+            tokio::select! {
+                biased;
+                _ = rx => {}
+                outcome = work => LoopBridge::complete(&bridge, future, outcome),
+            }
+        });
+        CallGuard {
+            cancel: Mutex::new(Some(tx)),
+        }
+    }
 }

@@ -3,19 +3,17 @@
 //! `muxwire.AsyncClient`, return at once and settle an asyncio future through a
 //! [`LoopBridge`].
 
-use std::mem::ManuallyDrop;
-use std::sync::Mutex;
-
 use muxwire::{CallOptions, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::oneshot;
+use std::mem::ManuallyDrop;
 
 use crate::args::{body, codec, metadata, seconds};
-use crate::bridge::{LoopBridge, Make, Outcome};
+use crate::bridge::{CallGuard, LoopBridge, Make, Outcome};
 use crate::options::{self, Common};
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
+use crate::stream::Stream;
 use crate::wait::{wait, wait_ok};
 
 /// A client of one endpoint: a pool of connections that reconnect on their own.
@@ -51,41 +49,6 @@ fn call_options(
         metadata: metadata(meta)?,
         compression: codec(compression)?,
     })
-}
-
-/// Cancels an asyncio call on the wire when cancelled or dropped before it finished.
-#[pyclass(frozen, module = "muxwire._muxwire")]
-pub(crate) struct CallGuard {
-    cancel: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-#[pymethods]
-impl CallGuard {
-    /// Cancels the call (nothing happens if it already finished).
-    fn cancel(&self) {
-        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-}
-
-impl Client {
-    /// Runs `work` on the runtime and settles `future` with its outcome; the returned
-    /// guard cancels it.
-    fn start<F>(&self, bridge: Py<LoopBridge>, future: Py<PyAny>, work: F) -> CallGuard
-    where
-        F: std::future::Future<Output = Outcome> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel::<()>();
-        self.rt.spawn(async move {
-            tokio::select! {
-                biased;
-                _ = rx => {}
-                outcome = work => LoopBridge::complete(&bridge, future, outcome),
-            }
-        });
-        CallGuard {
-            cancel: Mutex::new(Some(tx)),
-        }
-    }
 }
 
 #[pymethods]
@@ -194,6 +157,54 @@ impl Client {
         format!("Client({:?})", self.url)
     }
 
+    /// Opens a streaming call to `method`: send requests on it, iterate over the replies.
+    #[pyo3(signature = (method, *, timeout=None, metadata=None, compression=None))]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        timeout: Option<f64>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        compression: Option<&str>,
+    ) -> PyResult<Stream> {
+        self.owner.check(py)?;
+        let opts = call_options(timeout, metadata, compression)?;
+        let (sink, replies) = wait_ok(py, &self.rt, self.inner.open_stream(method, &opts))?;
+        Ok(Stream::new(
+            sink,
+            replies,
+            self.rt.clone(),
+            method.to_string(),
+        ))
+    }
+
+    /// Starts opening a streaming call; `future` is settled with its `Stream`.
+    #[pyo3(signature = (bridge, future, method, timeout=None, metadata=None, compression=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _start_stream(
+        &self,
+        py: Python<'_>,
+        bridge: Py<LoopBridge>,
+        future: Py<PyAny>,
+        method: String,
+        timeout: Option<f64>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        compression: Option<&str>,
+    ) -> PyResult<CallGuard> {
+        self.owner.check(py)?;
+        let opts = call_options(timeout, metadata, compression)?;
+        let (client, rt) = ((*self.inner).clone(), self.rt.clone());
+        let work = async move {
+            let opened = client.open_stream(&method, &opts).await;
+            Outcome::Made(opened.map(|(sink, replies)| {
+                let stream = Stream::new(sink, replies, rt, method);
+                let make: Make = Box::new(move |py| Ok(Py::new(py, stream)?.into_any()));
+                make
+            }))
+        };
+        Ok(CallGuard::start(&self.rt, bridge, future, work))
+    }
+
     /// Starts a unary call whose reply settles `future` on `bridge`'s loop.
     #[pyo3(signature = (bridge, future, method, data, timeout=None, metadata=None, compression=None))]
     #[allow(clippy::too_many_arguments)]
@@ -211,7 +222,9 @@ impl Client {
         self.owner.check(py)?;
         let (body, opts) = (body(data)?, call_options(timeout, metadata, compression)?);
         let call = self.inner.call_owned(method, body, opts);
-        Ok(self.start(bridge, future, async move { Outcome::Reply(call.await) }))
+        Ok(CallGuard::start(&self.rt, bridge, future, async move {
+            Outcome::Reply(call.await)
+        }))
     }
 
     /// Starts a one-way call whose queueing settles `future` on `bridge`'s loop.
@@ -226,7 +239,7 @@ impl Client {
         self.owner.check(py)?;
         let (client, body) = ((*self.inner).clone(), body(data)?);
         let work = async move { Outcome::Done(client.notify(&method, body).await) };
-        Ok(self.start(bridge, future, work))
+        Ok(CallGuard::start(&self.rt, bridge, future, work))
     }
 
     /// Starts a PING whose round-trip time settles `future` on `bridge`'s loop.
@@ -239,7 +252,7 @@ impl Client {
         self.owner.check(py)?;
         let client = (*self.inner).clone();
         let work = async move { Outcome::Elapsed(client.ping().await) };
-        Ok(self.start(bridge, future, work))
+        Ok(CallGuard::start(&self.rt, bridge, future, work))
     }
 
     /// Starts closing the client; `future` is settled once every connection is closed.
@@ -249,7 +262,7 @@ impl Client {
             client.close().await;
             Outcome::Done(Ok(()))
         };
-        self.start(bridge, future, work)
+        CallGuard::start(&self.rt, bridge, future, work)
     }
 }
 
@@ -282,29 +295,19 @@ pub(crate) fn _start_connect(
     let opts = options::client(common, timeout, pool, wait_for_ready)?;
     crate::log::sync_level(py);
     let rt = runtime::handle(py)?;
-    let (tx, rx) = oneshot::channel::<()>();
     let on = rt.clone();
-    rt.spawn(async move {
-        let connect = muxwire::Client::connect_with(&url, opts, None);
-        tokio::select! {
-            biased;
-            _ = rx => {}
-            r = connect => {
-                let outcome = r.map(|inner| {
-                    let client = Client {
-                        inner: ManuallyDrop::new(inner),
-                        rt: on,
-                        owner: Owner::here("Client"),
-                        url,
-                    };
-                    let make: Make = Box::new(move |py| Ok(Py::new(py, client)?.into_any()));
-                    make
-                });
-                LoopBridge::complete(&bridge, future, Outcome::Made(outcome));
-            }
-        }
-    });
-    Ok(CallGuard {
-        cancel: Mutex::new(Some(tx)),
-    })
+    let work = async move {
+        let connected = muxwire::Client::connect_with(&url, opts, None).await;
+        Outcome::Made(connected.map(|inner| {
+            let client = Client {
+                inner: ManuallyDrop::new(inner),
+                rt: on,
+                owner: Owner::here("Client"),
+                url,
+            };
+            let make: Make = Box::new(move |py| Ok(Py::new(py, client)?.into_any()));
+            make
+        }))
+    };
+    Ok(CallGuard::start(&rt, bridge, future, work))
 }

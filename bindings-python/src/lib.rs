@@ -5,7 +5,7 @@
 //! - errors, args, options, stats, log;
 //! - runtime (the process's runtime, fork), wait (blocking waits);
 //! - bridge (asyncio completions), context (what handlers get);
-//! - client, server.
+//! - stream, client, server.
 
 mod args;
 mod bridge;
@@ -17,6 +17,7 @@ mod options;
 mod runtime;
 mod server;
 mod stats;
+mod stream;
 mod wait;
 
 use pyo3::prelude::*;
@@ -25,12 +26,13 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _muxwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
-    m.add_class::<client::CallGuard>()?;
+    m.add_class::<bridge::CallGuard>()?;
     m.add_class::<bridge::LoopBridge>()?;
     m.add_class::<context::CallContext>()?;
     m.add_class::<context::Responder>()?;
     m.add_class::<server::ServerCore>()?;
     m.add_class::<stats::Stats>()?;
+    m.add_class::<stream::Stream>()?;
     m.add_function(wrap_pyfunction!(client::_start_connect, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::set_runtime_threads, m)?)?;
     m.add_function(wrap_pyfunction!(log::refresh_log_level, m)?)?;

@@ -31,12 +31,13 @@ from muxwire._muxwire import (  # noqa: E402
     CallContext,
     Client,
     Stats,
+    Stream,
     __version__,
     refresh_log_level,
     set_runtime_threads,
 )
 from muxwire._muxwire import _stop_logging  # noqa: E402
-from muxwire._aio import AsyncClient  # noqa: E402
+from muxwire._aio import AsyncClient, AsyncStream  # noqa: E402
 from muxwire._server import AsyncServer, Server  # noqa: E402
 
 _atexit.register(_stop_logging)
@@ -44,6 +45,7 @@ _atexit.register(_stop_logging)
 __all__ = [
     "AsyncClient",
     "AsyncServer",
+    "AsyncStream",
     "CallContext",
     "Cancelled",
     "Client",
@@ -55,6 +57,7 @@ __all__ = [
     "Server",
     "Stats",
     "StatusCode",
+    "Stream",
     "Unavailable",
     "Unimplemented",
     "__version__",

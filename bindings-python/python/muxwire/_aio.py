@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from muxwire._loop import running_bridge
-from muxwire._muxwire import CallGuard, Client, Stats, _start_connect
+from muxwire._muxwire import CallGuard, Client, Stats, Stream, _start_connect
 
 _T = TypeVar("_T")
 
@@ -106,6 +106,22 @@ class AsyncClient:
         guard = client._start_call(bridge, future, method, data, timeout, metadata, compression)
         return await _settled(future, guard)
 
+    async def stream(
+        self,
+        method: str,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        compression: str | None = None,
+    ) -> AsyncStream:
+        """Opens a streaming call to `method`: ``await send(...)`` requests on it,
+        ``async for`` over the replies."""
+        client = self._connected()
+        loop, bridge = running_bridge()
+        future: asyncio.Future[Stream] = loop.create_future()
+        guard = client._start_stream(bridge, future, method, timeout, metadata, compression)
+        return AsyncStream(await _settled(future, guard))
+
     async def notify(self, method: str, data: bytes | bytearray | memoryview) -> None:
         """A one-way call: returns once the message is queued on a live connection."""
         client = self._connected()
@@ -149,3 +165,62 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"AsyncClient({self._url!r})"
+
+
+class AsyncStream:
+    """A streaming call for asyncio code. Cancelling a task that awaits ``send`` or the
+    next reply cancels the call; leaving ``async with`` cancels it if it has not ended."""
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    @property
+    def method(self) -> str:
+        """The method called."""
+        return self._stream.method
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Sends one request message; waits while the peer's flow control pushes back."""
+        loop, bridge = running_bridge()
+        future: asyncio.Future[None] = loop.create_future()
+        guard = self._stream._start_send(bridge, future, data)
+        await self._cancelling(future, guard)
+
+    def done_writing(self) -> None:
+        """Half-closes: no more requests from this side (replies keep coming)."""
+        self._stream.done_writing()
+
+    def cancel(self) -> None:
+        """Cancels the call; a reader gets Cancelled."""
+        self._stream.cancel()
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        loop, bridge = running_bridge()
+        future: asyncio.Future[bytes | None] = loop.create_future()
+        guard = self._stream._start_next(bridge, future)
+        reply = await self._cancelling(future, guard)
+        if reply is None:
+            raise StopAsyncIteration
+        return reply
+
+    async def _cancelling(self, future: asyncio.Future[_T], guard: CallGuard) -> _T:
+        try:
+            return await future
+        except asyncio.CancelledError:
+            guard.cancel()
+            self._stream.cancel()
+            raise
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stream.cancel()
