@@ -2,7 +2,7 @@
 //! `muxwire` (in `python/`) re-exports it and adds the asyncio and server layers.
 //!
 //! Modules in layers, bottom up (a module imports only from its own layer or below):
-//! - errors, args, options, stats, log;
+//! - errors, args, options, stats, log, sansio (the core without IO);
 //! - runtime (the process's runtime, fork), wait (blocking waits);
 //! - bridge (asyncio completions), context (what handlers get);
 //! - stream, client, server.
@@ -15,6 +15,7 @@ mod errors;
 mod log;
 mod options;
 mod runtime;
+mod sansio;
 mod server;
 mod stats;
 mod stream;
@@ -32,6 +33,8 @@ fn _muxwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<context::Responder>()?;
     m.add_class::<server::ServerCore>()?;
     m.add_class::<stats::Stats>()?;
+    m.add_class::<sansio::Connection>()?;
+    m.add_class::<sansio::Event>()?;
     m.add_class::<stream::Stream>()?;
     m.add_function(wrap_pyfunction!(client::_start_connect, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::set_runtime_threads, m)?)?;

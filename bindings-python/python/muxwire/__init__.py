@@ -30,6 +30,8 @@ from muxwire._errors import (  # noqa: E402
 from muxwire._muxwire import (  # noqa: E402
     CallContext,
     Client,
+    Connection,
+    Event,
     Stats,
     Stream,
     __version__,
@@ -49,7 +51,9 @@ __all__ = [
     "CallContext",
     "Cancelled",
     "Client",
+    "Connection",
     "DeadlineExceeded",
+    "Event",
     "MuxwireError",
     "ProtocolError",
     "ResourceExhausted",

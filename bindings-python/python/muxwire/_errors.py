@@ -119,7 +119,14 @@ class Unavailable(_FixedStatus):
 
 
 class ProtocolError(MuxwireError):
-    """Bytes that break the muxwire protocol, or a misuse of a sans-IO Connection."""
+    """A sans-IO :class:`muxwire.Connection` refused a command or could not take input;
+    ``kind`` names why (``"blocked"``, ``"unknown_stream"``, ``"buffer_full"``, ...)."""
+
+    kind: str
+
+    def __init__(self, message: str, kind: str = "protocol") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 _BY_CODE: dict[StatusCode, type[_FixedStatus]] = {
