@@ -7,6 +7,7 @@
 #   make install PREFIX=/usr/local - libmuxwire, muxwire.h, pkg-config and CMake files
 #   make bench-c - the C client beside the Rust client, W1 and W2
 #   make python - the Python package: build it into target/pyvenv, lint, test, type-check
+#   make bench-python - Python clients beside grpcio and pyzmq (W1, W2), in one run
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +16,7 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: python python-venv python-build python-lint python-test python-typecheck interop demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
+.PHONY: bench-python python python-venv python-build python-lint python-test python-typecheck interop demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
 	interop fuzz fuzz-tools fuzz-lint c-test header install bench-c
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test python
@@ -168,3 +169,8 @@ python-test: python-build
 python-typecheck: python-build
 	cd $(CURDIR)/bindings-python && $(PYPY) -m mypy --strict examples tests python/muxwire
 	cd $(CURDIR)/bindings-python && $(PYPY) -m mypy.stubtest muxwire --allowlist stubtest-allowlist.txt
+
+# Not part of `make test`: a benchmark, run by hand (about two minutes).
+bench-python: python-build
+	$(PYPY) -m pip install --quiet --disable-pip-version-check -r bindings-python/bench/requirements.txt
+	MUXWIRE_BIN=$(CURDIR)/target/release/muxwire $(PYPY) bindings-python/bench/bench.py

@@ -186,3 +186,30 @@ def test_runtime_threads_are_checked() -> None:
 def test_module_imports_cleanly_in_a_child() -> None:
     done = run_python("import os, muxwire\npid = os.fork()\nos._exit(0) if pid == 0 else print(os.waitpid(pid, 0)[1])")
     assert done.stdout == "0\n"
+
+
+def test_the_benchmark_runs() -> None:
+    # A smoke test of bindings-python/bench (muxwire only, short runs): it must not rot.
+    import pathlib
+    import tempfile
+
+    from conftest import REPO, muxwire_bin
+
+    bench = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench.py"
+    with tempfile.TemporaryDirectory() as d:
+        out = pathlib.Path(d) / "r.json"
+        done = subprocess.run(
+            [sys.executable, str(bench), "--quick", "--only", "muxwire", "--json", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=10 * DEADLINE,
+            env={**os.environ, "MUXWIRE_BIN": muxwire_bin()},
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "muxwire asyncio (128 tasks)" in done.stdout
+        import json
+
+        results = json.loads(out.read_text())
+    assert results["muxwire"]["sync"]["w2_calls_per_s"] > 0
+    assert results["muxwire"]["asyncio"]["p50_us"] > 0
