@@ -1,10 +1,17 @@
 //! Completions from the runtime to an asyncio event loop.
 //!
 //! A [`LoopBridge`] belongs to one event loop. A call's outcome is queued on it from a
-//! runtime thread, and the first outcome queued while none is pending schedules the bridge
-//! itself with `loop.call_soon_threadsafe`; run on the loop, it settles every queued
-//! future at once. Under load many completions share one wake-up of the loop.
+//! runtime thread, and the first outcome queued while none is pending wakes the loop; run
+//! on the loop, the bridge settles every queued future at once, so under load many
+//! completions share one wake-up.
+//!
+//! The wake-up is a write to an eventfd the loop watches (`loop.add_reader`): a runtime
+//! thread never waits for the GIL, which the loop's thread holds whenever it runs Python.
+//! Loops without `add_reader` (Windows' proactor) are woken with
+//! `loop.call_soon_threadsafe`, which takes the GIL.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,6 +53,42 @@ pub(crate) struct LoopBridge {
     event_loop: Py<PyAny>,
     call_soon_threadsafe: Py<PyAny>,
     queue: Mutex<Queue>,
+    /// The eventfd the loop watches, if it could be made.
+    wake_fd: Option<OwnedFd>,
+    /// True once the loop watches `wake_fd` (set by `_wake_by_fd`).
+    by_fd: AtomicBool,
+}
+
+/// A non-blocking eventfd, or `None` if the system refuses one.
+fn eventfd() -> Option<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor that
+    // nothing else owns.
+    #[allow(unsafe_code)]
+    unsafe {
+        let fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Adds one to the eventfd's counter (it cannot overflow in practice: the loop resets it).
+fn signal(fd: &OwnedFd) {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a live local buffer to a descriptor this bridge owns.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len());
+    }
+}
+
+/// Resets the eventfd's counter (nothing happens if it is zero).
+fn reset(fd: &OwnedFd) {
+    let mut buf = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a live local buffer from a descriptor this
+    // bridge owns.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len());
+    }
 }
 
 impl LoopBridge {
@@ -57,8 +100,12 @@ impl LoopBridge {
             q.ready.push((future, outcome));
             !std::mem::replace(&mut q.scheduled, true)
         };
-        if wake {
-            Python::attach(|py| {
+        if !wake {
+            return;
+        }
+        match &this.wake_fd {
+            Some(fd) if this.by_fd.load(Ordering::Acquire) => signal(fd),
+            _ => Python::attach(|py| {
                 if let Err(err) = this.call_soon_threadsafe.call1(py, (bridge.clone_ref(py),)) {
                     // The loop is closed: nobody can await these futures any more.
                     let mut q = this.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -68,7 +115,7 @@ impl LoopBridge {
                         "an asyncio call finished after its event loop closed: {err}"
                     ));
                 }
-            });
+            }),
         }
     }
 }
@@ -83,7 +130,19 @@ impl LoopBridge {
             event_loop: event_loop.unbind(),
             call_soon_threadsafe,
             queue: Mutex::default(),
+            wake_fd: eventfd(),
+            by_fd: AtomicBool::new(false),
         })
+    }
+
+    /// The eventfd to watch with `loop.add_reader(fd, bridge)`, or -1 if there is none.
+    fn fileno(&self) -> i32 {
+        self.wake_fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// Wakes the loop through the eventfd from now on (the loop watches it).
+    fn _wake_by_fd(&self) {
+        self.by_fd.store(self.wake_fd.is_some(), Ordering::Release);
     }
 
     /// The event loop this bridge settles futures on.
@@ -92,8 +151,12 @@ impl LoopBridge {
         self.event_loop.clone_ref(py)
     }
 
-    /// Settles every queued future (run on the loop by `call_soon_threadsafe`).
+    /// Settles every queued future (run on the loop when woken).
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(fd) = &self.wake_fd {
+            // Before the queue is taken: a wake-up for anything queued later stays pending.
+            reset(fd);
+        }
         let ready = {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.scheduled = false;

@@ -22,5 +22,12 @@ def running_bridge() -> tuple[asyncio.AbstractEventLoop, LoopBridge]:
             if old.event_loop.is_closed():
                 del _bridges[key]
         bridge = LoopBridge(loop)
+        fd = bridge.fileno()
+        if fd >= 0:
+            try:
+                loop.add_reader(fd, bridge)
+                bridge._wake_by_fd()
+            except NotImplementedError:
+                pass  # woken with call_soon_threadsafe instead
         _bridges[id(loop)] = bridge
     return loop, bridge
