@@ -162,21 +162,20 @@ impl LoopBridge {
             q.scheduled = false;
             std::mem::take(&mut q.ready)
         };
+        // Every future is settled even if one fails; the first failure is raised.
+        let mut first_error = None;
         for (future, outcome) in ready {
-            settle(py, future.bind(py), outcome)?;
+            if let Err(err) = settle(py, future.bind(py), outcome) {
+                first_error.get_or_insert(err);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 
-/// Sets `future`'s result or exception, unless it is already done (cancelled).
+/// Sets `future`'s result or exception, unless it is already done (cancelled): tried
+/// first, since that is the common case, and checked only if it fails.
 fn settle(py: Python<'_>, future: &Bound<'_, PyAny>, outcome: Outcome) -> PyResult<()> {
-    if future
-        .call_method0(pyo3::intern!(py, "done"))?
-        .is_truthy()?
-    {
-        return Ok(());
-    }
     let result: Result<Bound<'_, PyAny>, Status> = match outcome {
         Outcome::Reply(r) => r.map(|b| PyBytes::new(py, &b).into_any()),
         Outcome::Done(r) => r.map(|()| py.None().into_bound(py)),
@@ -188,14 +187,25 @@ fn settle(py: Python<'_>, future: &Bound<'_, PyAny>, outcome: Outcome) -> PyResu
             Err(status) => Err(status),
         },
     };
-    match result {
-        Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,))?,
+    let set = match result {
+        Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
         Err(status) => {
             let err = status_err(py, status);
-            future.call_method1(pyo3::intern!(py, "set_exception"), (err.into_value(py),))?
+            future.call_method1(pyo3::intern!(py, "set_exception"), (err.into_value(py),))
         }
     };
-    Ok(())
+    match set {
+        Ok(_) => Ok(()),
+        // Cancelled while the call finished: nobody waits for the outcome.
+        Err(_)
+            if future
+                .call_method0(pyo3::intern!(py, "done"))?
+                .is_truthy()? =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Cancels an asyncio call on the wire when cancelled or dropped before it finished.

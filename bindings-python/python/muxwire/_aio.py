@@ -100,11 +100,17 @@ class AsyncClient:
         compression: str | None = None,
     ) -> bytes:
         """A unary call: sends `data` to `method` and returns the reply."""
-        client = self._connected()
+        client = self._client
+        if client is None:
+            client = self._connected()
         loop, bridge = running_bridge()
         future: asyncio.Future[bytes] = loop.create_future()
         guard = client._start_call(bridge, future, method, data, timeout, metadata, compression)
-        return await _settled(future, guard)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            guard.cancel()
+            raise
 
     async def stream(
         self,
