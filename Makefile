@@ -1,6 +1,9 @@
 # muxwire: one entry point for everything.
 #   make test   - every check CI runs (format, lint, Rust tests, spec checks, fuzzing)
 #   make demo   - a server and a client: every kind of call, the bytes, a short benchmark
+#   make test   - every check CI runs (format, lint, Rust tests, spec checks)
+#   make demo   - a server and a client: every kind of call, the bytes, a short benchmark;
+#                 then Python and Rust calling each other
 #   make bench  - criterion benchmarks of the codec
 #   make c-test - the C API's tests (ASan+UBSan, static and dynamic); make header rewrites
 #                 include/muxwire.h from rpc-ffi
@@ -103,7 +106,11 @@ header:
 	UPDATE=1 cargo test -p muxwire-ffi --test header
 
 demo:
+demo: python-build
 	cargo run -q --release -p muxwire-cli -- demo
+	@echo
+	@echo "== Python and Rust: a Python client calls the Rust server, the Rust client calls a Python server"
+	$(PYPY) bindings-python/examples/demo.py $(CURDIR)/target/release/muxwire
 
 bench-rpc:
 	cargo run -q --release -p muxwire-cli -- bench
