@@ -168,16 +168,21 @@ $(PYVENV)/.ok: bindings-python/requirements-dev.txt
 python-build: python-venv
 	cd $(CURDIR)/bindings-python && VIRTUAL_ENV=$(PYVENV) $(PYCARGO) $(PYVENV)/bin/maturin develop --release --quiet
 	cd $(CURDIR) && cargo build --release -q -p muxwire-cli
+	cd $(CURDIR) && cargo build -q -p muxwire-cli
+
 python-lint: python-venv
 	cd $(CURDIR)/bindings-python && cargo fmt -- --check
 	cd $(CURDIR)/bindings-python && $(PYCARGO) cargo clippy --all-targets -- -D warnings
 python-test: python-build
 	cd $(CURDIR)/bindings-python && MUXWIRE_BIN=$(CURDIR)/target/release/muxwire timeout 900 $(PYPY) -m pytest -q -p no:cacheprovider tests
+	cd $(CURDIR)/bindings-python && MUXWIRE_BIN=$(CURDIR)/target/debug/muxwire timeout 900 $(PYPY) -m pytest -q -p no:cacheprovider tests
+
 python-typecheck: python-build
 	cd $(CURDIR)/bindings-python && $(PYPY) -m mypy --strict examples tests python/muxwire
 	cd $(CURDIR)/bindings-python && $(PYPY) -m mypy.stubtest muxwire --allowlist stubtest-allowlist.txt
 
 # Not part of `make test`: a benchmark, run by hand (about two minutes).
 bench-python: python-build
+	cargo build --release -q -p muxwire-cli
 	$(PYPY) -m pip install --quiet --disable-pip-version-check -r bindings-python/bench/requirements.txt
 	MUXWIRE_BIN=$(CURDIR)/target/release/muxwire $(PYPY) bindings-python/bench/bench.py
