@@ -106,3 +106,27 @@ pub(crate) fn count(value: usize, max: usize, what: &str) -> PyResult<usize> {
     }
     Ok(value)
 }
+
+/// Python functions by method name.
+pub(crate) type Handlers = Vec<(String, Py<PyAny>)>;
+
+/// Handlers by method name, from a mapping of names to callables.
+pub(crate) fn handlers(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Handlers>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let map = value.cast::<PyMapping>().map_err(|_| {
+        PyTypeError::new_err("handlers must be a mapping of method names to functions")
+    })?;
+    let mut out = Vec::new();
+    for item in map.items()?.try_iter()? {
+        let (name, handler): (String, Bound<'_, PyAny>) = item?.extract()?;
+        if !handler.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "the handler of {name:?} is not callable"
+            )));
+        }
+        out.push((name, handler.unbind()));
+    }
+    Ok(Some(out))
+}

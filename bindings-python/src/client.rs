@@ -3,13 +3,15 @@
 //! `muxwire.AsyncClient`, return at once and settle an asyncio future through a
 //! [`LoopBridge`].
 
-use muxwire::{CallOptions, RuntimeHandle};
+use bytes::Bytes;
+use muxwire::{CallOptions, Context, Router, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::mem::ManuallyDrop;
 
-use crate::args::{body, codec, metadata, seconds};
+use crate::args::{body, codec, metadata, seconds, Handlers};
 use crate::bridge::{CallGuard, LoopBridge, Make, Outcome};
+use crate::context::call_sync;
 use crate::options::{self, Common};
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
@@ -38,6 +40,18 @@ impl Drop for Client {
     }
 }
 
+/// The methods a client serves to its server (sync handlers, run on worker threads).
+fn router(handlers: Handlers, rt: &RuntimeHandle) -> Router {
+    handlers
+        .into_iter()
+        .fold(Router::new(), |router, (name, handler)| {
+            let rt = rt.clone();
+            router.unary_blocking(&name, move |ctx: Context, req: Bytes| {
+                call_sync(&handler, ctx, req, &rt)
+            })
+        })
+}
+
 /// One call's options from Python arguments.
 fn call_options(
     timeout: Option<f64>,
@@ -56,7 +70,7 @@ impl Client {
     /// Connects to `url` (`tcp://host:port` or `unix:///path`).
     #[new]
     #[pyo3(signature = (url, *, timeout=None, compression=None, pool=1, max_message_size=None,
-        crc=false, wait_for_ready=false, keepalive=None, agent=None))]
+        crc=false, wait_for_ready=false, keepalive=None, agent=None, handlers=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -69,6 +83,7 @@ impl Client {
         wait_for_ready: bool,
         keepalive: Option<f64>,
         agent: Option<String>,
+        handlers: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Client> {
         let common = Common {
             compression,
@@ -80,7 +95,8 @@ impl Client {
         let opts = options::client(common, timeout, pool, wait_for_ready)?;
         crate::log::sync_level(py);
         let rt = runtime::handle(py)?;
-        let inner = wait_ok(py, &rt, muxwire::Client::connect_with(&url, opts, None))?;
+        let router = crate::args::handlers(handlers)?.map(|h| router(h, &rt));
+        let inner = wait_ok(py, &rt, muxwire::Client::connect_with(&url, opts, router))?;
         Ok(Client {
             inner: ManuallyDrop::new(inner),
             rt,
@@ -269,7 +285,8 @@ impl Client {
 /// Connects without blocking: `future` is settled with a `Client` on `bridge`'s loop.
 #[pyfunction]
 #[pyo3(signature = (bridge, future, url, *, timeout=None, compression=None, pool=1,
-    max_message_size=None, crc=false, wait_for_ready=false, keepalive=None, agent=None))]
+    max_message_size=None, crc=false, wait_for_ready=false, keepalive=None, agent=None,
+    handlers=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn _start_connect(
     py: Python<'_>,
@@ -284,6 +301,7 @@ pub(crate) fn _start_connect(
     wait_for_ready: bool,
     keepalive: Option<f64>,
     agent: Option<String>,
+    handlers: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<CallGuard> {
     let common = Common {
         compression,
@@ -296,8 +314,9 @@ pub(crate) fn _start_connect(
     crate::log::sync_level(py);
     let rt = runtime::handle(py)?;
     let on = rt.clone();
+    let router = crate::args::handlers(handlers)?.map(|h| router(h, &rt));
     let work = async move {
-        let connected = muxwire::Client::connect_with(&url, opts, None).await;
+        let connected = muxwire::Client::connect_with(&url, opts, router).await;
         Outcome::Made(connected.map(|inner| {
             let client = Client {
                 inner: ManuallyDrop::new(inner),

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
 use muxwire::{Context, RuntimeHandle, Status};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -11,11 +12,39 @@ use tokio::sync::oneshot;
 
 use crate::args::body;
 use crate::errors::err_to_status;
+use crate::peer::Peer;
 
 /// A call as its handler sees it: method, metadata, deadline, cancellation.
 #[pyclass(frozen, module = "muxwire._muxwire")]
 pub(crate) struct CallContext {
-    pub(crate) ctx: Arc<Context>,
+    ctx: Arc<Context>,
+    rt: RuntimeHandle,
+}
+
+impl CallContext {
+    /// The context of the call `ctx`, served on `rt`.
+    pub(crate) fn new(ctx: Arc<Context>, rt: RuntimeHandle) -> CallContext {
+        CallContext { ctx, rt }
+    }
+}
+
+/// Runs a sync handler (on a worker thread): the reply, or the status its exception means.
+pub(crate) fn call_sync(
+    handler: &Py<PyAny>,
+    ctx: Context,
+    request: Bytes,
+    rt: &RuntimeHandle,
+) -> Result<Bytes, Status> {
+    Python::attach(|py| {
+        let method = ctx.method().to_string();
+        let ctx = Py::new(py, CallContext::new(Arc::new(ctx), rt.clone()))
+            .map_err(|e| err_to_status(py, &e))?;
+        let data = PyBytes::new(py, &request);
+        match handler.call1(py, (ctx, data)) {
+            Ok(reply) => reply_body(reply.bind(py), &method),
+            Err(err) => Err(err_to_status(py, &err)),
+        }
+    })
 }
 
 #[pymethods]
@@ -64,6 +93,12 @@ impl CallContext {
     #[getter]
     fn cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// The caller, to call back over the connection the call came in on.
+    #[getter]
+    fn peer(&self) -> Peer {
+        Peer::new(self.ctx.peer().clone(), self.rt.clone())
     }
 
     fn __repr__(&self) -> String {

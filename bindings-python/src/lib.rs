@@ -4,7 +4,8 @@
 //! Modules in layers, bottom up (a module imports only from its own layer or below):
 //! - errors, args, options, stats, log, sansio (the core without IO);
 //! - runtime (the process's runtime, fork), wait (blocking waits);
-//! - bridge (asyncio completions), context (what handlers get);
+//! - bridge (asyncio completions), peer (calling a caller back), context (what
+//!   handlers get);
 //! - stream, client, server.
 
 mod args;
@@ -14,6 +15,7 @@ mod context;
 mod errors;
 mod log;
 mod options;
+mod peer;
 mod runtime;
 mod sansio;
 mod server;
@@ -31,6 +33,7 @@ fn _muxwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::LoopBridge>()?;
     m.add_class::<context::CallContext>()?;
     m.add_class::<context::Responder>()?;
+    m.add_class::<peer::Peer>()?;
     m.add_class::<server::ServerCore>()?;
     m.add_class::<stats::Stats>()?;
     m.add_class::<sansio::Connection>()?;

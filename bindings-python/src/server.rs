@@ -9,14 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Router, Running, RuntimeHandle, Status};
+use muxwire::{Context, Router, Running, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::Notify;
 
 use crate::args::{count, seconds};
-use crate::context::{reply_body, CallContext, Responder};
-use crate::errors::err_to_status;
+use crate::context::{call_sync, CallContext, Responder};
 use crate::options::Common;
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
@@ -76,20 +75,6 @@ impl Drop for ServerCore {
     }
 }
 
-/// Runs a sync handler on a worker thread: the reply or the status its exception means.
-fn call_sync(handler: &Py<PyAny>, ctx: Context, request: Bytes) -> Result<Bytes, Status> {
-    Python::attach(|py| {
-        let method = ctx.method().to_string();
-        let ctx =
-            Py::new(py, CallContext { ctx: Arc::new(ctx) }).map_err(|e| err_to_status(py, &e))?;
-        let data = PyBytes::new(py, &request);
-        match handler.call1(py, (ctx, data)) {
-            Ok(reply) => reply_body(reply.bind(py), &method),
-            Err(err) => Err(err_to_status(py, &err)),
-        }
-    })
-}
-
 /// Starts an async handler on its loop: `schedule(dispatch, ctx, data, responder)`.
 fn start_async(
     schedule: &Py<PyAny>,
@@ -103,7 +88,7 @@ fn start_async(
     Python::attach(|py| {
         let started = (|| -> PyResult<()> {
             let responder = Py::new(py, Responder::new(responder, ctx.clone(), rt.clone()))?;
-            let call_ctx = Py::new(py, CallContext { ctx })?;
+            let call_ctx = Py::new(py, CallContext::new(ctx, rt.clone()))?;
             let data = PyBytes::new(py, &request);
             schedule.call1(py, (dispatch, call_ctx, data, responder))?;
             Ok(())
@@ -164,9 +149,12 @@ impl ServerCore {
         let mut router = Router::new();
         for (name, handler, schedule) in methods {
             router = match schedule {
-                None => router.unary_blocking(&name, move |ctx: Context, req: Bytes| {
-                    call_sync(&handler, ctx, req)
-                }),
+                None => {
+                    let rt = rt.clone();
+                    router.unary_blocking(&name, move |ctx: Context, req: Bytes| {
+                        call_sync(&handler, ctx, req, &rt)
+                    })
+                }
                 Some(schedule) => {
                     let rt = rt.clone();
                     router.unary_worker(

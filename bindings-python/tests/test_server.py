@@ -240,3 +240,47 @@ def test_async_server_serve_forever_until_shutdown(local_url: str) -> None:
         await asyncio.wait_for(serving, DEADLINE)
 
     asyncio.run(main())
+
+
+def test_a_handler_calls_its_caller_back(local_url: str) -> None:
+    server = muxwire.Server(local_url)
+
+    @server.method("callback")
+    def callback(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        assert not ctx.peer.closed
+        return b"server got " + ctx.peer.call("client.echo", data, timeout=DEADLINE)
+
+    def client_echo(ctx: muxwire.CallContext, data: bytes) -> bytes:
+        return b"client says " + data
+
+    with server, muxwire.Client(server.url, handlers={"client.echo": client_echo}) as client:
+        assert client.call("callback", b"hi") == b"server got client says hi"
+
+    async def main() -> None:
+        async with muxwire.AsyncClient(server2.url, handlers={"client.echo": client_echo}) as aclient:
+            assert await aclient.call("callback", b"yo") == b"server got client says yo"
+
+    server2 = muxwire.Server(local_url if local_url.startswith("tcp") else local_url + ".2")
+    server2.add_method("callback", callback)
+    with server2:
+        asyncio.run(main())
+
+
+def test_the_rust_interop_server_calls_a_python_client_back(local_url: str) -> None:
+    proc = subprocess.Popen(
+        [muxwire_bin(), "interop-server", local_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = next(w for w in proc.stdout.readline().split() if "://" in w)
+        handlers = {"client.echo": lambda ctx, data: data}
+        with muxwire.Client(url, handlers=handlers) as client:
+            assert client.call("callback", b"ping") == b"ping"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=DEADLINE)
+
+
+def test_handlers_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="not callable"):
+        muxwire.Client("tcp://127.0.0.1:1", handlers={"x": 1})  # type: ignore[dict-item]

@@ -7,12 +7,12 @@ awaits a call cancels the call on the wire.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 from muxwire._loop import running_bridge
-from muxwire._muxwire import CallGuard, Client, Stats, Stream, _start_connect
+from muxwire._muxwire import CallContext, CallGuard, Client, Stats, Stream, _start_connect
 
 _T = TypeVar("_T")
 
@@ -32,7 +32,8 @@ class AsyncClient:
     """A client for asyncio code: ``async with AsyncClient(url) as client: ...``.
 
     The connection is made by ``async with`` (or ``await client.connect()``); the options
-    are those of :class:`muxwire.Client`.
+    are those of :class:`muxwire.Client` (``handlers`` are sync functions, run on worker
+    threads, that the server may call back).
     """
 
     def __init__(
@@ -47,8 +48,10 @@ class AsyncClient:
         wait_for_ready: bool = False,
         keepalive: float | None = None,
         agent: str | None = None,
+        handlers: Mapping[str, Callable[[CallContext, bytes], bytes]] | None = None,
     ) -> None:
         self._url = url
+        self._handlers = handlers
         self._timeout = timeout
         self._compression = compression
         self._pool = pool
@@ -81,6 +84,7 @@ class AsyncClient:
                 wait_for_ready=self._wait_for_ready,
                 keepalive=self._keepalive,
                 agent=self._agent,
+                handlers=self._handlers,
             )
             self._client = await _settled(future, guard)
         return self

@@ -7,6 +7,7 @@ from typing import Any, final
 from typing_extensions import Buffer
 
 _Metadata = Mapping[str, Buffer | str] | Sequence[tuple[str, Buffer | str]]
+_Handler = Callable[[CallContext, bytes], Buffer]
 
 __version__: str
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Connection",
     "Event",
     "LoopBridge",
+    "Peer",
     "Responder",
     "ServerCore",
     "Stats",
@@ -43,6 +45,7 @@ def _start_connect(
     wait_for_ready: bool = False,
     keepalive: float | None = None,
     agent: str | None = None,
+    handlers: Mapping[str, _Handler] | None = None,
 ) -> CallGuard: ...
 @final
 class Stats:
@@ -98,6 +101,7 @@ class Client:
         wait_for_ready: bool = False,
         keepalive: float | None = None,
         agent: str | None = None,
+        handlers: Mapping[str, _Handler] | None = None,
     ) -> Client: ...
     @property
     def url(self) -> str: ...
@@ -177,6 +181,23 @@ class CallContext:
     def deadline(self) -> float | None: ...
     @property
     def cancelled(self) -> bool: ...
+    @property
+    def peer(self) -> Peer: ...
+
+@final
+class Peer:
+    def call(
+        self,
+        method: str,
+        data: Buffer,
+        *,
+        timeout: float | None = None,
+        metadata: _Metadata | None = None,
+        compression: str | None = None,
+    ) -> bytes: ...
+    def notify(self, method: str, data: Buffer) -> None: ...
+    @property
+    def closed(self) -> bool: ...
 
 @final
 class Responder:
