@@ -6,7 +6,7 @@
 //! - runtime (the process's runtime, fork), wait (blocking waits);
 //! - bridge (asyncio completions), peer (calling a caller back), context (what
 //!   handlers get);
-//! - stream, client, server.
+//! - stream, streaming (streaming handlers), client, server.
 
 mod args;
 mod bridge;
@@ -21,6 +21,7 @@ mod sansio;
 mod server;
 mod stats;
 mod stream;
+mod streaming;
 mod wait;
 
 use pyo3::prelude::*;
@@ -39,6 +40,7 @@ fn _muxwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sansio::Connection>()?;
     m.add_class::<sansio::Event>()?;
     m.add_class::<stream::Stream>()?;
+    m.add_class::<streaming::Requests>()?;
     m.add_function(wrap_pyfunction!(client::_start_connect, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::set_runtime_threads, m)?)?;
     m.add_function(wrap_pyfunction!(log::refresh_log_level, m)?)?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Router, Running, RuntimeHandle};
+use muxwire::{Context, Inbound, Outbound, Router, Running, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::Notify;
@@ -19,6 +19,7 @@ use crate::context::{call_sync, CallContext, Responder};
 use crate::options::Common;
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
+use crate::streaming::StreamHandlers;
 use crate::wait::wait;
 
 /// Worker threads a server may run handlers on at most.
@@ -105,16 +106,18 @@ impl ServerCore {
     /// Binds `url` and serves `methods`: `(name, handler, schedule)` triples, where
     /// `schedule` is `None` for a sync handler `handler(ctx, data) -> bytes`, or a loop's
     /// `call_soon_threadsafe` for an async one, called as `handler(ctx, data, responder)`
-    /// on that loop.
+    /// on that loop; and `streams`: `(name, handler)` pairs, `handler(ctx, requests)`
+    /// returning an iterable of replies.
     #[new]
-    #[pyo3(signature = (url, methods, *, compression=None, max_message_size=None, crc=false,
-        keepalive=None, agent=None, workers=None, worker_queue=None, max_concurrent_streams=None,
-        idle_timeout=None))]
+    #[pyo3(signature = (url, methods, *, streams=Vec::new(), compression=None,
+        max_message_size=None, crc=false, keepalive=None, agent=None, workers=None,
+        worker_queue=None, max_concurrent_streams=None, idle_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         url: &str,
         methods: Vec<(String, Py<PyAny>, Option<Py<PyAny>>)>,
+        streams: Vec<(String, Py<PyAny>)>,
         compression: Option<&str>,
         max_message_size: Option<usize>,
         crc: bool,
@@ -165,6 +168,16 @@ impl ServerCore {
                     )
                 }
             };
+        }
+        let stream_handlers = StreamHandlers::limit(opts.worker_threads, rt.clone());
+        for (name, handler) in streams {
+            let (handler, on) = (Arc::new(handler), stream_handlers.clone());
+            router = router.streaming(
+                &name,
+                move |ctx: Context, inbound: Inbound, outbound: Outbound| {
+                    on.clone().serve(handler.clone(), ctx, inbound, outbound)
+                },
+            );
         }
         let bind = muxwire::Server::new(router, opts).bind(url);
         let running = wait(py, &rt, bind)?.map_err(|s| crate::errors::status_err(py, s))?;

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -284,3 +285,71 @@ def test_the_rust_interop_server_calls_a_python_client_back(local_url: str) -> N
 def test_handlers_must_be_callable() -> None:
     with pytest.raises(TypeError, match="not callable"):
         muxwire.Client("tcp://127.0.0.1:1", handlers={"x": 1})  # type: ignore[dict-item]
+
+
+def make_stream_server(url: str) -> muxwire.Server:
+    server = muxwire.Server(url, workers=2)
+
+    @server.stream("echo.stream")
+    def echo_stream(ctx: muxwire.CallContext, requests: Iterator[bytes]) -> Iterator[bytes]:
+        for m in requests:
+            yield m
+
+    @server.stream("count")
+    def count(ctx: muxwire.CallContext, requests: Iterator[bytes]) -> list[bytes]:
+        n = int(next(requests))
+        return [b"%d" % i for i in range(n)]
+
+    @server.stream("fail.after")
+    def fail_after(ctx: muxwire.CallContext, requests: Iterator[bytes]) -> Iterator[bytes]:
+        yield b"first"
+        raise muxwire.RpcError(muxwire.StatusCode.ABORTED, "stopped on purpose")
+
+    @server.stream("forever")
+    def forever(ctx: muxwire.CallContext, requests: Iterator[bytes]) -> Iterator[bytes]:
+        while True:
+            yield b"tick"
+
+    return server
+
+
+def test_streaming_handlers(local_url: str) -> None:
+    with make_stream_server(local_url) as server, muxwire.Client(server.url) as client:
+        with client.stream("echo.stream") as stream:
+            messages = [os.urandom(n) for n in (1, 100, 200_000)] * 20
+            for m in messages:
+                stream.send(m)
+            stream.done_writing()
+            assert list(stream) == messages
+        with client.stream("count") as stream:
+            stream.send(b"1000")
+            assert list(stream) == [b"%d" % i for i in range(1000)]
+        with client.stream("fail.after") as stream:
+            stream.done_writing()
+            assert next(stream) == b"first"
+            with pytest.raises(muxwire.RpcError, match="stopped on purpose") as info:
+                next(stream)
+            assert info.value.status is muxwire.StatusCode.ABORTED
+
+
+def test_cancelling_a_stream_stops_its_handler(local_url: str) -> None:
+    with make_stream_server(local_url) as server, muxwire.Client(server.url) as client:
+        for _ in range(5):  # more calls than workers: each cancelled one frees its thread
+            stream = client.stream("forever")
+            assert next(stream) == b"tick"
+            stream.cancel()
+        with client.stream("count") as stream:
+            stream.send(b"3")
+            assert list(stream) == [b"0", b"1", b"2"]
+
+
+def test_rust_client_streams_to_a_python_server(local_url: str) -> None:
+    with make_stream_server(local_url) as server:
+        done = subprocess.run(
+            [muxwire_bin(), "stream", server.url, "echo.stream"],
+            input="a\nbb\nccc\n",
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
+        assert (done.returncode, done.stdout) == (0, "a\nbb\nccc\n"), done.stderr

@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "LoopBridge",
     "Peer",
+    "Requests",
     "Responder",
     "ServerCore",
     "Stats",
@@ -185,6 +186,11 @@ class CallContext:
     def peer(self) -> Peer: ...
 
 @final
+class Requests:
+    def __iter__(self) -> Requests: ...
+    def __next__(self) -> bytes: ...
+
+@final
 class Peer:
     def call(
         self,
@@ -214,6 +220,7 @@ class ServerCore:
         url: str,
         methods: Sequence[tuple[str, Callable[..., Any], Callable[..., Any] | None]],
         *,
+        streams: Sequence[tuple[str, Callable[..., Any]]] = ...,
         compression: str | None = None,
         max_message_size: int | None = None,
         crc: bool = False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from muxwire._muxwire import CallContext, Responder, ServerCore, Stats
 _log = logging.getLogger("muxwire")
 
 SyncHandler = Callable[[CallContext, bytes], bytes | bytearray | memoryview]
+StreamHandler = Callable[[CallContext, Iterator[bytes]], Iterable[bytes | bytearray | memoryview]]
 AsyncHandler = Callable[[CallContext, bytes], Awaitable[bytes | bytearray | memoryview]]
 _H = TypeVar("_H", bound=Callable[..., Any])
 
@@ -35,6 +36,21 @@ def _logged(method: str, handler: SyncHandler) -> SyncHandler:
             raise
         except Exception:
             _log.exception("handler of %r raised", method)
+            raise
+
+    return run
+
+
+def _logged_stream(method: str, handler: StreamHandler) -> StreamHandler:
+    """`handler`, logging any exception other than RpcError before it ends the call."""
+
+    def run(ctx: CallContext, requests: Iterator[bytes]) -> Iterator[bytes | bytearray | memoryview]:
+        try:
+            yield from handler(ctx, requests)
+        except RpcError:
+            raise
+        except Exception:
+            _log.exception("streaming handler of %r raised", method)
             raise
 
     return run
@@ -79,7 +95,27 @@ class Server:
             agent=agent,
         )
         self._methods: dict[str, SyncHandler] = {}
+        self._streams: dict[str, StreamHandler] = {}
         self._core: ServerCore | None = None
+
+    def stream(self, name: str) -> Callable[[_H], _H]:
+        """Registers the decorated function as the streaming handler of `name`: it gets
+        ``(ctx, requests)``, an iterator over the caller's messages, and returns (or
+        yields) the replies. Each call runs on a thread of its own, at most ``workers``
+        at once."""
+
+        def register(handler: _H) -> _H:
+            self._check_name(name)
+            self._streams[name] = handler
+            return handler
+
+        return register
+
+    def _check_name(self, name: str) -> None:
+        if self._core is not None:
+            raise RuntimeError("methods must be registered before the server starts")
+        if name in self._methods or name in self._streams:
+            raise ValueError(f"method {name!r} is registered twice")
 
     def method(self, name: str) -> Callable[[_H], _H]:
         """Registers the decorated function as the handler of `name`."""
@@ -92,10 +128,7 @@ class Server:
 
     def add_method(self, name: str, handler: SyncHandler) -> None:
         """Registers `handler` for `name` (before the server starts)."""
-        if self._core is not None:
-            raise RuntimeError("methods must be registered before the server starts")
-        if name in self._methods:
-            raise ValueError(f"method {name!r} is registered twice")
+        self._check_name(name)
         if inspect.iscoroutinefunction(handler):
             raise TypeError(f"the handler of {name!r} is async: serve it with AsyncServer")
         self._methods[name] = handler
@@ -104,7 +137,8 @@ class Server:
         """Binds and starts serving (once); handlers run on worker threads from now on."""
         if self._core is None:
             methods = [(n, _logged(n, h), None) for n, h in self._methods.items()]
-            self._core = ServerCore(self._url, methods, **self._options)
+            streams = [(n, _logged_stream(n, h)) for n, h in self._streams.items()]
+            self._core = ServerCore(self._url, methods, streams=streams, **self._options)
 
     @property
     def url(self) -> str:
