@@ -1,7 +1,6 @@
 # muxwire: one entry point for everything.
-#   make test   - every check CI runs (format, lint, Rust tests, spec checks, fuzzing)
-#   make demo   - a server and a client: every kind of call, the bytes, a short benchmark
-#   make test   - every check CI runs (format, lint, Rust tests, spec checks)
+#   make test   - every check CI runs (format, lint, Rust tests, spec checks, fuzzing, C,
+#                 Python)
 #   make demo   - a server and a client: every kind of call, the bytes, a short benchmark;
 #                 then Python and Rust calling each other
 #   make bench  - criterion benchmarks of the codec
@@ -19,7 +18,7 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: bench-python python python-venv python-build python-lint python-test python-typecheck interop demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
+.PHONY: bench-python python python-venv python-build python-lint python-test python-typecheck demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
 	interop fuzz fuzz-tools fuzz-lint c-test header install bench-c
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test python
@@ -105,7 +104,6 @@ bench-c:
 header:
 	UPDATE=1 cargo test -p muxwire-ffi --test header
 
-demo:
 demo: python-build
 	cargo run -q --release -p muxwire-cli -- demo
 	@echo
@@ -154,27 +152,31 @@ fuzz: fuzz-tools fuzz-lint
 	  fi
 	  echo "fuzz: $$t: $$(grep -E '^Done [0-9]+ runs' $(FUZZ_LOGS)/$$t.log)"
 	done
+
 # The Python package (bindings-python/). Its crate is outside the workspace (see Cargo.toml),
 # so it has its own fmt and clippy runs; its target folder is target/python.
 PYVENV   := $(CURDIR)/target/pyvenv
 PYPY     := $(PYVENV)/bin/python
 PYCARGO  := CARGO_TARGET_DIR=$(CURDIR)/target/python PYO3_PYTHON=$(PYPY)
+
 python: python-lint python-test python-typecheck
+
 python-venv: $(PYVENV)/.ok
 $(PYVENV)/.ok: bindings-python/requirements-dev.txt
 	$(PYTHON) -m venv $(PYVENV)
 	$(PYPY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-dev.txt
 	touch $@
+
+# The tests use the debug muxwire binary the Rust tests already built.
 python-build: python-venv
 	cd $(CURDIR)/bindings-python && VIRTUAL_ENV=$(PYVENV) $(PYCARGO) $(PYVENV)/bin/maturin develop --release --quiet
-	cd $(CURDIR) && cargo build --release -q -p muxwire-cli
 	cd $(CURDIR) && cargo build -q -p muxwire-cli
 
 python-lint: python-venv
 	cd $(CURDIR)/bindings-python && cargo fmt -- --check
 	cd $(CURDIR)/bindings-python && $(PYCARGO) cargo clippy --all-targets -- -D warnings
+
 python-test: python-build
-	cd $(CURDIR)/bindings-python && MUXWIRE_BIN=$(CURDIR)/target/release/muxwire timeout 900 $(PYPY) -m pytest -q -p no:cacheprovider tests
 	cd $(CURDIR)/bindings-python && MUXWIRE_BIN=$(CURDIR)/target/debug/muxwire timeout 900 $(PYPY) -m pytest -q -p no:cacheprovider tests
 
 python-typecheck: python-build
