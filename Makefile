@@ -75,9 +75,20 @@ spec-check: venv
 
 # Every client implementation against every server, over TCP and Unix sockets
 # (tests/interop/README.md).
-interop:
+# Rust, C (over libmuxwire) and Python (over the package) each serve the interop service
+# and run its checks.
+interop: python-build
 	cargo build -q -p muxwire-cli
-	$(PYTHON) tests/interop/matrix.py --muxwire target/debug/muxwire
+	cargo build -q -p muxwire-ffi --features test-hooks
+	mkdir -p target/interop
+	for prog in c_server c_client; do
+	  $${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror -O1 -Iinclude tests/interop/$$prog.c \
+	    -o target/interop/$$prog target/debug/libmuxwire.a -lpthread -ldl -lm
+	done
+	$(PYTHON) tests/interop/matrix.py --muxwire target/debug/muxwire \
+	  --with c "target/interop/c_server {url}" "target/interop/c_client {url}" \
+	  --with python "$(PYPY) tests/interop/python_server.py {url}" \
+	    "$(PYPY) tests/interop/python_client.py {url}"
 
 # The C API: C programs under tests/c and examples/c built with -Werror, linked statically
 # and dynamically, run under AddressSanitizer and UndefinedBehaviorSanitizer (leaks, any

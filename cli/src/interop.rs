@@ -24,11 +24,18 @@ const PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct Counts {
     sunk: AtomicU64,
+    started: AtomicU64,
     cancelled: AtomicU64,
 }
 
 fn server_router(counts: Arc<Counts>) -> Router {
-    let (c1, c2, c3, c4) = (counts.clone(), counts.clone(), counts.clone(), counts);
+    let (c1, c2, c3, c4, c5) = (
+        counts.clone(),
+        counts.clone(),
+        counts.clone(),
+        counts.clone(),
+        counts,
+    );
     Router::new()
         .unary_sync("echo", |_: &Context, req: Bytes| Ok(req))
         .streaming(
@@ -50,6 +57,7 @@ fn server_router(counts: Arc<Counts>) -> Router {
         .unary("delay", move |ctx: Context, req: Bytes| {
             let counts = c3.clone();
             async move {
+                counts.started.fetch_add(1, Relaxed);
                 let ms: u64 = String::from_utf8_lossy(&req)
                     .trim()
                     .parse()
@@ -63,8 +71,11 @@ fn server_router(counts: Arc<Counts>) -> Router {
                 }
             }
         })
+        .unary_sync("started", move |_: &Context, _req: Bytes| {
+            Ok(Bytes::from(c4.started.load(Relaxed).to_string()))
+        })
         .unary_sync("cancelled", move |_: &Context, _req: Bytes| {
-            Ok(Bytes::from(c4.cancelled.load(Relaxed).to_string()))
+            Ok(Bytes::from(c5.cancelled.load(Relaxed).to_string()))
         })
         .unary_sync("fail", |_: &Context, req: Bytes| {
             Err(Status::invalid_argument("interop failure").with_details(req))
@@ -225,17 +236,16 @@ async fn check(client: &Client, name: &str) -> Result<(), String> {
                 .ok_or(format!("got {r:?}"))
         }
         "cancel" => {
-            let before = number(client, "cancelled").await?;
-            let started = client.stats().calls_started;
+            let (before, begun) = (
+                number(client, "cancelled").await?,
+                number(client, "started").await?,
+            );
             let c = client.clone();
             let call =
                 tokio::spawn(async move { c.call("delay", Bytes::from_static(b"30000")).await });
-            // Frames on one connection arrive in order: once an echo sent after it is
-            // answered, the server has the delay call.
-            while client.stats().calls_started == started {
-                tokio::task::yield_now().await;
-            }
-            client.call("echo", Bytes::new()).await.map_err(status)?;
+            // Cancel only once the handler runs (README: a call cancelled while it waits
+            // for a handler thread may never run one).
+            until_count(client, "started", begun + 1).await?;
             call.abort();
             let _ = call.await;
             until_count(client, "cancelled", before + 1).await

@@ -1,5 +1,5 @@
 /* The interop server (tests/interop/README.md) in C, over libmuxwire's runtime layer:
- * echo, echo.stream, sink, count, delay, cancelled, fail, callback.
+ * echo, echo.stream, sink, count, delay, started, cancelled, fail, callback.
  *
  *   c_server URL
  *
@@ -14,7 +14,7 @@
 
 #include "muxwire.h"
 
-static atomic_ulong sunk, cancelled;
+static atomic_ulong sunk, started, cancelled;
 
 static void reply_number(muxwire_responder *r, unsigned long n) {
     char text[32];
@@ -38,6 +38,11 @@ static void count(void *u, muxwire_responder *r) {
     reply_number(r, atomic_load(&sunk));
 }
 
+static void count_started(void *u, muxwire_responder *r) {
+    (void)u;
+    reply_number(r, atomic_load(&started));
+}
+
 static void count_cancelled(void *u, muxwire_responder *r) {
     (void)u;
     reply_number(r, atomic_load(&cancelled));
@@ -46,6 +51,7 @@ static void count_cancelled(void *u, muxwire_responder *r) {
 /* delay runs on a thread of its own, so a long wait holds no worker thread. */
 static void *delay_thread(void *arg) {
     muxwire_responder *r = arg;
+    atomic_fetch_add(&started, 1);
     char text[32] = {0};
     size_t len = muxwire_responder_request_len(r);
     memcpy(text, muxwire_responder_request(r), len < sizeof text - 1 ? len : sizeof text - 1);
@@ -138,6 +144,7 @@ int main(int argc, char **argv) {
     if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "sink", sink, NULL);
     if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "count", count, NULL);
     if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "delay", delay, NULL);
+    if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "started", count_started, NULL);
     if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "cancelled", count_cancelled, NULL);
     if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "fail", fail, NULL);
     if (r == MUXWIRE_RESULT_OK) r = muxwire_server_handle(s, "callback", callback, NULL);
