@@ -18,7 +18,7 @@ PYTHON ?= python3
 VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
-.PHONY: bench-python python python-venv python-build python-lint python-test python-typecheck demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
+.PHONY: interop-run bench-python python python-venv python-build python-lint python-test python-typecheck demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
 	interop fuzz fuzz-tools fuzz-lint c-test header install bench-c
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test python
@@ -77,7 +77,10 @@ spec-check: venv
 # (tests/interop/README.md).
 # Rust, C (over libmuxwire) and Python (over the package) each serve the interop service
 # and run its checks.
-interop: python-build
+interop: python-build interop-run
+
+# The matrix alone (the Python package already built).
+interop-run:
 	cargo build -q -p muxwire-cli
 	cargo build -q -p muxwire-ffi --features test-hooks
 	mkdir -p target/interop
@@ -120,6 +123,10 @@ demo: python-build
 	@echo
 	@echo "== Python and Rust: a Python client calls the Rust server, the Rust client calls a Python server"
 	$(PYPY) bindings-python/examples/demo.py $(CURDIR)/target/release/muxwire
+	@echo
+	@echo "== Rust, C and Python: every client calls every server (unary, notify, streams, a call back,"
+	@echo "   cancellation, a deadline, an error with details), over TCP and Unix sockets"
+	$(MAKE) -s --no-print-directory interop-run
 
 bench-rpc:
 	cargo run -q --release -p muxwire-cli -- bench
