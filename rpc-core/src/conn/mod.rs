@@ -26,6 +26,8 @@
 //! before more input is handed in), drain `poll_transmit` until it returns 0 and write the
 //! bytes, and re-arm its timer from `poll_timeout`. The first `poll_transmit` (or the first
 //! command) writes the preface and HELLO, so call it right after creating the connection.
+//! If [`Connection::awaits_room`] is then true, hand the unconsumed input in again at once:
+//! whole frames were left for want of queue room, and the peer owes no more bytes.
 //!
 //! # Memory
 //!
@@ -135,7 +137,11 @@ pub struct Connection<S: Storage> {
     peer_accepted: u64,
     started: Instant,
     last_recv: Instant,
+    /// When the frame at the front of the unconsumed input started to arrive, if it is
+    /// incomplete.
     partial_since: Option<Instant>,
+    /// The last `handle_input` left whole frames unprocessed for want of queue room.
+    awaits_room: bool,
     ping: Option<(u32, Instant)>,
     ping_counter: u32,
     cancels: Budget,
@@ -180,6 +186,7 @@ impl<S: Storage> Connection<S> {
             started: now,
             last_recv: now,
             partial_since: None,
+            awaits_room: false,
             ping: None,
             ping_counter: 0,
             cancels: Budget::new(cfg.cancel_budget),
@@ -228,6 +235,14 @@ impl<S: Storage> Connection<S> {
     /// The stream's state, if it is in the table.
     pub fn stream_state(&self, stream: StreamId) -> Option<(Role, StreamState)> {
         self.table.get(stream.0).map(|s| (s.role, s.state))
+    }
+
+    /// True when the last [`Connection::handle_input`] stopped before the end of its input
+    /// because its event or control queue was full, not for want of bytes: drain
+    /// `poll_event` and `poll_transmit`, then hand the rest in again at once (more bytes
+    /// from the peer may never come).
+    pub const fn awaits_room(&self) -> bool {
+        self.awaits_room
     }
 
     /// Whole frames taken from the input so far (valid or not).

@@ -39,9 +39,11 @@ impl<S: Storage> Connection<S> {
             self.preface_matched += 1;
             pos += 1;
         }
+        self.awaits_room = false;
         while self.phase != Phase::Closed {
             // Room for what one frame can produce.
             if self.events.free() < 4 || self.control.free() < 3 {
+                self.awaits_room = pos < input.len();
                 break;
             }
             let rest = &input[pos..];
@@ -63,12 +65,18 @@ impl<S: Storage> Connection<S> {
                 }
             }
         }
-        if pos < input.len() && self.phase != Phase::Closed {
-            self.partial_since.get_or_insert(now);
-        } else {
-            self.partial_since = None;
-        }
+        self.time_partial_frame(now, pos < input.len());
         Ok(pos)
+    }
+
+    /// Arms the frame-completion timer while input is left over. Bytes left over only
+    /// because the queues were full are whole frames: no clock runs for them.
+    fn time_partial_frame(&mut self, now: Instant, left_over: bool) {
+        self.partial_since = if !left_over || self.awaits_room || self.phase == Phase::Closed {
+            None
+        } else {
+            Some(self.partial_since.unwrap_or(now))
+        };
     }
 
     pub(super) fn on_frame(

@@ -19,18 +19,30 @@ use crate::status::Status;
 impl Driver {
     /// Hands the bytes in `rbuf` to the core and delivers the events of what it took.
     pub(super) fn input(&mut self, rbuf: &mut BytesMut) {
+        // Set by a turn that freed the core's queues and took nothing: one more such turn
+        // in a row means the core cannot go on, and waiting for input is all that is left.
+        let mut drained = false;
         loop {
             let now = self.now();
             match self.conn.handle_input(now, &rbuf[..]) {
                 Ok(0) => {
-                    // Nothing consumed: either more bytes are needed or events are owed.
+                    // Nothing consumed: more bytes are needed, events are owed, or the
+                    // core's queues are full of frames to send (a burst of refusals).
                     self.events(&Bytes::new());
                     if self.conn.is_closed() {
                         return;
                     }
+                    if self.conn.awaits_room() && !drained {
+                        // Whole frames wait behind output: write it, then take them now,
+                        // since the peer may send nothing more.
+                        self.flush();
+                        drained = true;
+                        continue;
+                    }
                     break;
                 }
                 Ok(n) => {
+                    drained = false;
                     let chunk = rbuf.split_to(n).freeze();
                     self.events(&chunk);
                     if rbuf.is_empty() {

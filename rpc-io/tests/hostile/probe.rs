@@ -1,0 +1,84 @@
+//! The server under attack, the well-behaved client that must keep being served, and the
+//! memory bound the attack must stay within.
+
+use bytes::Bytes;
+use muxwire::{Client, Context, Inbound, Options, Outbound, Router, Running};
+
+use crate::common::{echo_router, serve, within};
+use crate::live_bytes;
+
+/// A server on loopback TCP with the hostile suite's methods: `echo`; `hold`, a streaming
+/// call that ends when the caller ends its side; `delay`, a unary call that ends only when
+/// cancelled (its deadline, the caller's CANCEL or the connection's end).
+pub(crate) struct Target {
+    pub(crate) server: Running,
+    pub(crate) url: String,
+    /// host:port for raw peers.
+    pub(crate) addr: String,
+}
+
+impl Target {
+    pub(crate) async fn start(opts: Options) -> Target {
+        let router: Router = echo_router()
+            .streaming(
+                "hold",
+                |_ctx: Context, mut inbound: Inbound, _out: Outbound| async move {
+                    while let Some(m) = inbound.next().await {
+                        m?;
+                    }
+                    Ok(())
+                },
+            )
+            .unary("delay", |ctx: Context, _req: Bytes| async move {
+                ctx.cancelled().await;
+                Ok(Bytes::new())
+            });
+        let server = serve("tcp://127.0.0.1:0", router, opts).await;
+        let url = server.local_endpoint().to_string();
+        let addr = url.trim_start_matches("tcp://").to_string();
+        Target { server, url, addr }
+    }
+
+    /// A well-behaved client on its own connection.
+    pub(crate) async fn probe(&self) -> Probe {
+        Probe {
+            client: Client::connect(&self.url)
+                .await
+                .expect("the probe connects"),
+        }
+    }
+}
+
+/// A well-behaved client.
+pub(crate) struct Probe {
+    client: Client,
+}
+
+impl Probe {
+    /// One echo call round-trips (a hang detector bounds the wait, not a speed claim).
+    pub(crate) async fn served(&self, what: &str) {
+        let body = Bytes::from(format!("probe: {what}"));
+        let got = within(what, self.client.call("echo", body.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("the probe was not served ({what}): {e}"));
+        assert_eq!(got, body);
+    }
+}
+
+/// Memory the process held before an attack, to compare with during and after it.
+pub(crate) struct Baseline(usize);
+
+impl Baseline {
+    pub(crate) fn now() -> Baseline {
+        Baseline(live_bytes())
+    }
+
+    /// Fails if the process now holds more than `bound` bytes above the baseline.
+    pub(crate) fn assert_within(&self, bound: usize, what: &str) {
+        let grown = live_bytes().saturating_sub(self.0);
+        assert!(
+            grown <= bound,
+            "{what}: the process grew by {grown} bytes, more than the bound of {bound}"
+        );
+    }
+}
