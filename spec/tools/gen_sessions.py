@@ -703,6 +703,20 @@ def protocol_1_1(s):
           config={"control_budget": 10})
 
 
+def hardening(s):
+    """Sessions added with the hostile-input work (issue 15): behaviour an attack suite
+    found wrong, pinned down."""
+    A = "acceptor"
+    pings = [raw(PING, 0, 0, i) for i in (1, 2, 3)]
+    s.add("frame timeout runs from each frame's own first byte: inputs that always end "
+          "mid-frame are fine while each frame completes in time", ["Timeout"], A,
+          [recv(pings[0][:10]), advance(6 * SECOND),
+           recv(pings[0][10:], pings[1][:10]), advance(6 * SECOND),
+           recv(pings[1][10:], pings[2][:10]), advance(6 * SECOND),
+           recv(pings[2][10:]),
+           sent(*[f(PING, 0, flags=ACK, arg=i) for i in (1, 2, 3)])])
+
+
 # Sessions in which the implementation discards or refuses message bytes and then checks
 # its output. Section 14.1 lets a receiver return that credit at once (one WINDOW on stream
 # 0 per frame, "eager") instead of batching it up to half of the initial window (the
@@ -769,6 +783,7 @@ def main(argv):
     table_sessions(s)
     handwritten(s)
     protocol_1_1(s)
+    hardening(s)
     eager_credit(s.items)
     text = json.dumps(document(s.items), indent=1) + "\n"
     out = [a for a in argv if not a.startswith("--")][0]

@@ -39,6 +39,7 @@ impl<S: Storage> Connection<S> {
             self.preface_matched += 1;
             pos += 1;
         }
+        let mut took_frame = false;
         self.awaits_room = false;
         while self.phase != Phase::Closed {
             // Room for what one frame can produce.
@@ -62,18 +63,23 @@ impl<S: Storage> Connection<S> {
                         break;
                     }
                     pos += len;
+                    took_frame = true;
                 }
             }
         }
-        self.time_partial_frame(now, pos < input.len());
+        self.time_partial_frame(now, pos < input.len(), took_frame);
         Ok(pos)
     }
 
-    /// Arms the frame-completion timer while input is left over. Bytes left over only
-    /// because the queues were full are whole frames: no clock runs for them.
-    fn time_partial_frame(&mut self, now: Instant, left_over: bool) {
+    /// Arms the frame-completion timer from the first byte of the frame that is still
+    /// incomplete (PROTOCOL.md section 15.2): a frame that started in this input starts
+    /// its clock now; one still incomplete from an earlier input keeps its start. Bytes
+    /// left over only because the queues were full are whole frames: no clock runs.
+    fn time_partial_frame(&mut self, now: Instant, left_over: bool, took_frame: bool) {
         self.partial_since = if !left_over || self.awaits_room || self.phase == Phase::Closed {
             None
+        } else if took_frame {
+            Some(now)
         } else {
             Some(self.partial_since.unwrap_or(now))
         };

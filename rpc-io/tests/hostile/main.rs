@@ -12,6 +12,7 @@ mod common;
 mod admission;
 mod peer;
 mod probe;
+mod timers;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

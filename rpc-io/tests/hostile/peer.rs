@@ -43,7 +43,10 @@ impl Peer {
 
     /// Writes `bytes` in one write.
     pub(crate) async fn send(&mut self, bytes: &[u8]) {
-        self.sock.write_all(bytes).await.expect("write");
+        self.sock
+            .write_all(bytes)
+            .await
+            .expect("write (has the server closed the connection?)");
     }
 
     /// The next frame from the server; `None` once it closed the connection (or after
