@@ -715,6 +715,18 @@ def hardening(s):
            recv(pings[1][10:], pings[2][:10]), advance(6 * SECOND),
            recv(pings[2][10:]),
            sent(*[f(PING, 0, flags=ACK, arg=i) for i in (1, 2, 3)])])
+    empty = raw(DATA, MSG, 1, 0, b"", b"")
+    s.add("control budget: DATA for a stream that was never opened counts (empty messages "
+          "cost no credit, so flow control does not bound them)", ["Budget"], A,
+          [recv(*[empty] * 11), sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
+          config={"control_budget": 10})
+    s.add("control budget: late DATA of a refused call is not counted until the caller's "
+          "END_STREAM; DATA after it counts", ["Budget", "Admission"], A,
+          [recv(call(1, 0), *[empty] * 15, raw(DATA, END, 1, 0)),
+           sent(f(STATUS, 1, arg=14, flags=REFUSED)), events(),
+           recv(*[empty] * 9), sent(), recv(empty),
+           sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
+          config={"max_concurrent_streams": 0, "control_budget": 10})
 
 
 # Sessions in which the implementation discards or refuses message bytes and then checks

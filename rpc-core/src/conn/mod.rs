@@ -72,6 +72,7 @@ mod lifecycle;
 mod links;
 mod queue;
 mod recv;
+mod refusals;
 mod send;
 #[cfg(test)]
 mod tests;
@@ -88,6 +89,7 @@ pub use streams::{Role, Storage, StreamSlot, StreamState, SLOT_ALIGN, SLOT_SIZE}
 use budget::Budget;
 use control::Control;
 use links::Queue;
+use refusals::Refusals;
 use ring::Ring;
 use streams::Table;
 use window::{RecvWindow, SendWindow};
@@ -146,6 +148,8 @@ pub struct Connection<S: Storage> {
     ping_counter: u32,
     cancels: Budget,
     control_budget: Budget,
+    /// Calls refused lately, whose late DATA is not counted against `control_budget`.
+    refusals: Refusals,
     control: Ring<Control, CONTROL_QUEUE>,
     events: Ring<Event, EVENT_QUEUE>,
     payload_events: usize,
@@ -191,6 +195,7 @@ impl<S: Storage> Connection<S> {
             ping_counter: 0,
             cancels: Budget::new(cfg.cancel_budget),
             control_budget: Budget::new(cfg.control_budget),
+            refusals: Refusals::new(),
             control: Ring::new(),
             events: Ring::new(),
             payload_events: 0,

@@ -124,7 +124,7 @@ impl<S: Storage> Connection<S> {
         match f.ty() {
             FrameType::HELLO => Err(FrameError::handshake(Rule::RepeatedHello)),
             FrameType::CALL => self.on_call(now, f, input),
-            FrameType::DATA => self.on_data(f, input),
+            FrameType::DATA => self.on_data(now, f, input),
             FrameType::STATUS => self.on_status(f, input),
             FrameType::CANCEL => self.on_cancel(now, f),
             FrameType::WINDOW => self.on_window(now, f),
@@ -245,6 +245,7 @@ impl<S: Storage> Connection<S> {
         };
         if let Some(c) = rejection {
             self.consume(StreamId::CONNECTION, flow);
+            self.refusals.remember(id.0);
             if !self.control_budget.spend(now) {
                 return Err(FrameError::budget("control_budget"));
             }
@@ -269,6 +270,7 @@ impl<S: Storage> Connection<S> {
         }
         let deadline = meta.deadline_us().map(Duration::from_micros);
         let _ = self.table.insert(s);
+        self.refusals.forget(id.0);
         self.set_deadline(id.0, deadline.map(|d| now + d));
         self.peer_open += 1;
         self.push_call_event(f, input, deadline);
@@ -297,7 +299,12 @@ impl<S: Storage> Connection<S> {
         });
     }
 
-    pub(super) fn on_data(&mut self, f: &Frame<'_>, input: &[u8]) -> Result<(), FrameError> {
+    pub(super) fn on_data(
+        &mut self,
+        now: Instant,
+        f: &Frame<'_>,
+        input: &[u8],
+    ) -> Result<(), FrameError> {
         let id = f.stream_id();
         let flow = f.flow_len();
         let flags = f.flags();
@@ -307,8 +314,13 @@ impl<S: Storage> Connection<S> {
             if id.opener() == Some(self.cfg.side) {
                 return state_error;
             }
-            // Late DATA for a refused or finished call: ignored, credit returned.
+            // Ignored, its credit returned. Late DATA of a call refused lately is what a
+            // caller sends before it sees the refusal (section 14.2); any other is a
+            // frame that costs work and no credit, and counts (section 16).
             self.consume(StreamId::CONNECTION, flow);
+            if !self.refusals.excuse(id.0, end) {
+                self.spend_control(now)?;
+            }
             return Ok(());
         };
         let deliver = match (s.role, s.state) {
@@ -445,6 +457,8 @@ impl<S: Storage> Connection<S> {
             if id.opener() == Some(self.cfg.side) {
                 return state_error;
             }
+            // A refused caller's CANCEL ends what it may still send late.
+            self.refusals.forget(id.0);
             return Ok(());
         };
         if s.role != Role::Callee {

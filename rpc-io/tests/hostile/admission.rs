@@ -71,7 +71,7 @@ async fn a_refused_burst_is_answered_in_full_and_pings_still_answered() {
     probe.served("after the burst").await;
     base.assert_within(16 << 20, "a refused burst");
     drop(peer);
-    target.server.shutdown(crate::common::GRACE).await;
+    target.stop().await;
 }
 
 /// Finding 1, the deadline variant: more unary calls than MAX_CONCURRENT_STREAMS (1 024)
@@ -101,5 +101,5 @@ async fn expired_calls_in_one_write_are_all_answered_without_more_input() {
     probe.served("after the expired burst").await;
     base.assert_within(16 << 20, "a burst of expired calls");
     drop(peer);
-    target.server.shutdown(crate::common::GRACE).await;
+    target.stop().await;
 }

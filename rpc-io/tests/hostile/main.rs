@@ -10,6 +10,7 @@
 mod common;
 
 mod admission;
+mod floods;
 mod peer;
 mod probe;
 mod timers;

@@ -4,13 +4,21 @@
 use bytes::Bytes;
 use muxwire::{Client, Context, Inbound, Options, Outbound, Router, Running};
 
-use crate::common::{echo_router, serve, within};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::common::{echo_router, serve, within, GRACE};
 use crate::live_bytes;
+
+/// One test at a time (see [`Target`]).
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// A server on loopback TCP with the hostile suite's methods: `echo`; `hold`, a streaming
 /// call that ends when the caller ends its side; `delay`, a unary call that ends only when
 /// cancelled (its deadline, the caller's CANCEL or the connection's end).
 pub(crate) struct Target {
+    /// Held for the whole test: the memory bound is measured over the whole process, so
+    /// the tests of this binary run one at a time.
+    _serial: MutexGuard<'static, ()>,
     pub(crate) server: Running,
     pub(crate) url: String,
     /// host:port for raw peers.
@@ -19,6 +27,7 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) async fn start(opts: Options) -> Target {
+        let serial = SERIAL.lock().await;
         let router: Router = echo_router()
             .streaming(
                 "hold",
@@ -36,7 +45,17 @@ impl Target {
         let server = serve("tcp://127.0.0.1:0", router, opts).await;
         let url = server.local_endpoint().to_string();
         let addr = url.trim_start_matches("tcp://").to_string();
-        Target { server, url, addr }
+        Target {
+            _serial: serial,
+            server,
+            url,
+            addr,
+        }
+    }
+
+    /// Shuts the server down (the next test may start once this returns).
+    pub(crate) async fn stop(self) {
+        self.server.shutdown(GRACE).await;
     }
 
     /// A well-behaved client on its own connection.

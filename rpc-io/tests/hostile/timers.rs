@@ -52,5 +52,5 @@ async fn writes_that_always_end_mid_frame_are_not_a_stalled_frame() {
     probe.served("after the paced peer").await;
     base.assert_within(16 << 20, "a paced peer");
     drop(peer);
-    target.server.shutdown(crate::common::GRACE).await;
+    target.stop().await;
 }
