@@ -28,6 +28,7 @@ async fn read_answers(peer: &mut Peer, opaque: u32, enough: impl Fn(&Answers) ->
         match f.ty {
             FrameType::GOAWAY => panic!("the server sent GOAWAY {}; answers so far: {a:?}", f.arg),
             FrameType::STATUS => {
+                assert_eq!(f.stream % 2, 1, "a STATUS for one of the peer's calls");
                 a.statuses += 1;
                 if f.flags.contains(Flags::REFUSED) {
                     assert_eq!(f.arg, StatusCode::UNAVAILABLE.0, "a refusal is UNAVAILABLE");
