@@ -57,6 +57,12 @@ pub struct Options {
     pub cancel_budget: u32,
     /// PINGs and ignored frames accepted per second.
     pub control_budget: u32,
+    /// Bytes of messages still arriving in chunks that one connection holds at most, over
+    /// all its calls; a chunk past it fails its call with RESOURCE_EXHAUSTED naming
+    /// `partial_message_limit` (spec section 16). The flow-control windows alone do not
+    /// bound these: a message larger than its window arrives with credit returned as it
+    /// grows.
+    pub partial_message_limit: usize,
     /// Stream slots per connection (calls in flight both ways plus closing ones).
     pub stream_slots: usize,
     /// Connections a client keeps (calls are spread round-robin).
@@ -113,6 +119,7 @@ impl Default for Options {
             idle_timeout: None,
             cancel_budget: 1_000,
             control_budget: 1_000,
+            partial_message_limit: 64 << 20,
             stream_slots: 2_304,
             pool_size: 1,
             wait_for_ready: false,

@@ -458,6 +458,7 @@ impl Driver {
     /// Forgets served call `stream` (cancelling its handler) and counts its end with `code`.
     pub(super) fn end_served(&mut self, stream: u32, code: StatusCode) {
         if let Some(s) = self.callee.served.remove(&stream) {
+            self.partials.release(&s.incoming);
             s.cancel.cancel();
             let cancel = s.cancel.clone();
             drop(s);

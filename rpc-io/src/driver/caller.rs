@@ -67,6 +67,7 @@ impl Driver {
         let Some(mut c) = self.caller.calls.remove(&stream) else {
             return;
         };
+        self.partials.release(&c.incoming);
         self.caller.tokens.remove(&c.token);
         self.queues.remove(&stream);
         if let Some(status) = failure {
@@ -122,6 +123,7 @@ impl Driver {
     /// Ends the call on `stream`, if it is still under way, with `result`.
     pub(super) fn finish_call(&mut self, stream: u32, result: Result<Bytes, Status>) {
         if let Some(c) = self.caller.calls.remove(&stream) {
+            self.partials.release(&c.incoming);
             self.caller.tokens.remove(&c.token);
             self.queues.remove(&stream);
             self.complete(c, result);

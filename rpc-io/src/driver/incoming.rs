@@ -254,11 +254,23 @@ impl Driver {
         let max = self.opts.max_message_size as usize;
         if let Some(s) = self.callee.served.get_mut(&stream) {
             let streaming = s.inbound.is_some();
-            let Some((msg, wire)) =
-                s.incoming
-                    .piece(&mut self.conn, stream, streaming, data, more, &self.opts)
-            else {
-                return;
+            let piece = s.incoming.piece(
+                &mut self.conn,
+                &mut self.partials,
+                stream,
+                streaming,
+                data,
+                more,
+                &self.opts,
+            );
+            let (msg, wire) = match piece {
+                Ok(Some(whole)) => whole,
+                Ok(None) => return,
+                Err(e) => {
+                    Stats::add(&self.stats.limit_rejections, 1);
+                    self.reply(stream, Err(e));
+                    return;
+                }
             };
             let msg = compress::decompress(codec, msg, max);
             if codec != Codec::Identity {
@@ -306,11 +318,24 @@ impl Driver {
         }
         if let Some(c) = self.caller.calls.get_mut(&stream) {
             let streaming = c.inbound.is_some();
-            let Some((msg, wire)) =
-                c.incoming
-                    .piece(&mut self.conn, stream, streaming, data, more, &self.opts)
-            else {
-                return;
+            let piece = c.incoming.piece(
+                &mut self.conn,
+                &mut self.partials,
+                stream,
+                streaming,
+                data,
+                more,
+                &self.opts,
+            );
+            let (msg, wire) = match piece {
+                Ok(Some(whole)) => whole,
+                Ok(None) => return,
+                Err(e) => {
+                    Stats::add(&self.stats.limit_rejections, 1);
+                    let token = c.token;
+                    self.cancel_token(token, e);
+                    return;
+                }
             };
             match compress::decompress(codec, msg, max) {
                 Ok(m) => match &c.inbound {
@@ -343,12 +368,36 @@ impl Driver {
     }
 }
 
+/// Bytes of messages still arriving in chunks on one connection, against
+/// `Options::partial_message_limit`.
+#[derive(Debug)]
+pub(super) struct Partials {
+    /// Bytes held now, over every call's [`Incoming`].
+    held: usize,
+    /// The most it may hold.
+    limit: usize,
+}
+
+impl Partials {
+    /// Nothing held yet, at most `limit` bytes.
+    pub(super) fn new(limit: usize) -> Partials {
+        Partials { held: 0, limit }
+    }
+
+    /// A call whose incoming side still counted bytes has ended.
+    pub(super) fn release(&mut self, incoming: &Incoming) {
+        self.held -= incoming.counted;
+    }
+}
+
 /// The incoming side of a stream: chunks of the message being reassembled, and the credit
 /// held back for a streaming reader.
 #[derive(Default)]
 pub(super) struct Incoming {
     /// The message so far, while it arrives in chunks.
     pub(super) assembling: Option<Vec<u8>>,
+    /// Bytes of the message so far counted in the connection's [`Partials`].
+    counted: usize,
     /// Credit not yet returned for a streaming reader's message.
     withheld: usize,
 }
@@ -361,16 +410,20 @@ impl Incoming {
     /// slow reader slows the sender down; past `withhold_at` the credit of a growing
     /// message is returned at once, so that any message up to MAX_MESSAGE_SIZE can arrive
     /// whole. The connection's credit, and all credit of other calls, is returned
-    /// immediately.
+    /// immediately. Since credit comes back while a message grows, the windows do not bound
+    /// what partial messages hold: `partials` does, and a piece past its limit fails the
+    /// call (the message so far is dropped).
+    #[allow(clippy::too_many_arguments)]
     fn piece(
         &mut self,
         conn: &mut Connection<Box<[StreamSlot]>>,
+        partials: &mut Partials,
         stream: u32,
         streaming: bool,
         data: Piece,
         more: bool,
         opts: &Options,
-    ) -> Option<(Bytes, usize)> {
+    ) -> Result<Option<(Bytes, usize)>, Status> {
         let max_message = opts.max_message_size as usize;
         let len = data.len();
         if streaming {
@@ -395,16 +448,32 @@ impl Incoming {
                     .extend_from_slice(data);
             }
         }
-        if more {
-            return None;
+        // What the buffer holds is what counts, its room reserved up front included.
+        let held = self.assembling.as_ref().map_or(0, Vec::capacity);
+        partials.held = partials.held - self.counted + held;
+        self.counted = held;
+        if more && partials.held > partials.limit {
+            partials.release(self);
+            self.counted = 0;
+            self.assembling = None;
+            return Err(Status::resource_exhausted(format!(
+                "messages arriving in chunks on this connection exceed \
+                 partial_message_limit ({} bytes)",
+                partials.limit
+            )));
         }
+        if more {
+            return Ok(None);
+        }
+        partials.release(self);
+        self.counted = 0;
         let message = match (self.assembling.take(), data) {
             (Some(buf), _) => pool::freeze(buf),
             (None, Piece::Bytes(data)) => data,
             // A landed piece always has its buffer.
             (None, Piece::Landed(_)) => Bytes::new(),
         };
-        Some((message, std::mem::take(&mut self.withheld)))
+        Ok(Some((message, std::mem::take(&mut self.withheld))))
     }
 }
 

@@ -44,6 +44,7 @@ use crate::{Options, Status};
 use arena::WriteArena;
 use callee::Callee;
 use caller::Caller;
+use incoming::Partials;
 use send::SendQueue;
 
 /// A connection's driver: the core's state machine and everything the runtime keeps
@@ -83,6 +84,8 @@ pub(crate) struct Driver {
     outcomes: Vec<(u32, Result<Bytes, Status>)>,
     /// Scratch room for the wakers of those reply slots.
     wakers: Vec<std::task::Waker>,
+    /// Bytes of messages still arriving in chunks, and their bound.
+    partials: Partials,
     /// Earlier read buffers, reused once their messages are gone.
     read_bufs: Recycler,
     /// Frames encoded and not yet written, and the writer's queue.
@@ -111,6 +114,7 @@ pub(crate) fn spawn(
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
     let outbox = Arc::new(Outbox::default());
+    let partial_limit = opts.partial_message_limit;
     Stats::add(&stats.connections, 1);
     let writer = tokio::spawn(write_loop(
         io.write,
@@ -137,6 +141,7 @@ pub(crate) fn spawn(
         outcomes: Vec::new(),
         tally: Tally::default(),
         wakers: Vec::new(),
+        partials: Partials::new(partial_limit),
         read_bufs: Recycler::default(),
         out: WriteArena::new(outbox),
     };

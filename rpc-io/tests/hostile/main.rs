@@ -10,6 +10,7 @@
 mod common;
 
 mod admission;
+mod chunks;
 mod floods;
 mod peer;
 mod probe;
