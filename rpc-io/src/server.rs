@@ -14,6 +14,7 @@ use crate::route::Router;
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::{Sockets, Transport};
+use crate::writer::FINAL_WRITE_GRACE;
 use crate::{Endpoint, Options, Status};
 
 /// A server: a router and options, ready to listen.
@@ -28,7 +29,7 @@ pub struct Server {
 pub struct Running {
     local: Endpoint,
     stats: Arc<Stats>,
-    conns: Arc<Mutex<Vec<Handle>>>,
+    conns: Arc<Mutex<Vec<Conn>>>,
     stop_accept: Arc<Notify>,
     accept_task: tokio::task::JoinHandle<()>,
 }
@@ -81,7 +82,7 @@ impl Server {
             .local_endpoint()
             .map_err(|e| Status::internal(e.to_string()))?;
         let stats = Arc::new(Stats::default());
-        let conns: Arc<Mutex<Vec<Handle>>> = Arc::default();
+        let conns: Arc<Mutex<Vec<Conn>>> = Arc::default();
         let stop_accept = Arc::new(Notify::new());
         let accept_task = {
             let (stats, conns, stop) = (stats.clone(), conns.clone(), stop_accept.clone());
@@ -100,7 +101,7 @@ impl Server {
                         },
                     };
                     tracing::debug!(peer = %io.peer, "accepted");
-                    let (h, _task) = driver::spawn(
+                    let (handle, task) = driver::spawn(
                         io,
                         Side::Acceptor,
                         opts.clone(),
@@ -108,8 +109,11 @@ impl Server {
                         Some(router.clone()),
                     );
                     let mut list = conns.lock().expect("lock");
-                    list.retain(|c| !c.closed.is_closed());
-                    list.push(h);
+                    list.retain(|c| !c.handle.closed.is_closed());
+                    list.push(Conn {
+                        handle,
+                        task: task.abort_handle(),
+                    });
                 }
             })
         };
@@ -129,7 +133,7 @@ impl Drop for Running {
         // After `shutdown` this finds nothing left to do.
         self.stop_accept.notify_one();
         for c in self.conns.lock().expect("lock").drain(..) {
-            c.send(Cmd::Drain);
+            c.handle.send(Cmd::Drain);
         }
     }
 }
@@ -157,31 +161,38 @@ impl Running {
             .lock()
             .expect("lock")
             .iter()
-            .filter(|c| !c.closed.is_closed())
+            .filter(|c| !c.handle.closed.is_closed())
             .count()
     }
 
     /// Stops accepting, drains every connection (calls in flight finish, new ones are
-    /// refused as safe to retry), and after `grace` closes whatever is left.
+    /// refused as safe to retry), and after `grace` closes whatever is left. A connection
+    /// that cannot even close (its peer reads nothing, so neither the close nor its GOAWAY
+    /// goes out) is cut off after a further 5 s.
     pub async fn shutdown(mut self, grace: Duration) {
         self.stop_accept.notify_one();
         let _ = (&mut self.accept_task).await;
-        let conns: Vec<Handle> = self.conns.lock().expect("lock").drain(..).collect();
+        let conns: Vec<Conn> = self.conns.lock().expect("lock").drain(..).collect();
         for c in &conns {
-            c.send(Cmd::Drain);
+            c.handle.send(Cmd::Drain);
         }
-        let all_closed = async {
+        if tokio::time::timeout(grace, all_closed(&conns))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        for c in &conns {
+            c.handle.send(Cmd::Close);
+        }
+        if tokio::time::timeout(FINAL_WRITE_GRACE, all_closed(&conns))
+            .await
+            .is_err()
+        {
             for c in &conns {
-                c.closed.wait().await;
+                c.task.abort();
             }
-        };
-        if tokio::time::timeout(grace, all_closed).await.is_err() {
-            for c in &conns {
-                c.send(Cmd::Close);
-            }
-            for c in &conns {
-                c.closed.wait().await;
-            }
+            all_closed(&conns).await;
         }
     }
 }
@@ -197,5 +208,19 @@ fn listen_failed(endpoint: &Endpoint, e: &std::io::Error) -> Status {
         }
         std::io::ErrorKind::PermissionDenied => Status::new(StatusCode::PERMISSION_DENIED, message),
         _ => Status::unavailable(message),
+    }
+}
+
+/// A connection the server accepted: its handle, and its task to abort when it cannot
+/// close.
+struct Conn {
+    handle: Handle,
+    task: tokio::task::AbortHandle,
+}
+
+/// Resolves once every connection in `conns` has closed.
+async fn all_closed(conns: &[Conn]) {
+    for c in conns {
+        c.handle.closed.wait().await;
     }
 }

@@ -18,6 +18,10 @@ use crate::transport::WriteHalf;
 /// queues them as they are, and the writer never gathers them.
 pub(crate) const ZERO_COPY_MIN: usize = 4_096;
 
+/// How long a closed connection's writer may take to write what was queued before the
+/// close (the final GOAWAY); a peer that does not read it by then is cut off.
+pub(crate) const FINAL_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Unwritten bytes past which the connection takes no new commands until the writer
 /// catches up (a 4 MiB message written from its own buffer still passes on its own).
 pub(crate) const OUTBOX_MAX: usize = 8 << 20;
@@ -48,7 +52,12 @@ impl Outbox {
     /// True while the writer has so much to write that the connection should stop taking
     /// new work from the application (its input is still read).
     pub(crate) fn is_full(&self) -> bool {
-        self.queued.load(Ordering::Acquire) >= OUTBOX_MAX
+        self.queued() >= OUTBOX_MAX
+    }
+
+    /// Bytes handed to the writer and not yet written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// The writer wrote `n` bytes.

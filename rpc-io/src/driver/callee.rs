@@ -497,6 +497,19 @@ impl Driver {
         }
     }
 
+    /// Gives a call answered inline (`inline_sync`) the stream state it needs when its
+    /// reply cannot go out at once.
+    fn serve_on_stream(&mut self, stream: u32, request_codec: Option<Codec>) {
+        if !self.callee.served.contains_key(&stream) {
+            let gen = self.callee.next_gen;
+            self.callee.next_gen += 1;
+            let cancel = self.callee.cancel_state();
+            let mut s = Served::new(gen, cancel, None, None);
+            s.request_codec = request_codec;
+            self.callee.served.insert(stream, s);
+        }
+    }
+
     /// Writes a call's STATUS with its reply message (compressed with `request_codec`,
     /// the request's own, when worthwhile and `Options::reply_with_request_codec`), and
     /// returns the status code sent; `None` if the message is too large for one frame or
@@ -508,6 +521,14 @@ impl Driver {
         result: Result<Option<Bytes>, Status>,
         request_codec: Option<Codec>,
     ) -> Option<StatusCode> {
+        if self.out.is_full() {
+            // The peer is not reading: the reply waits for the socket, and its call stays
+            // open meanwhile (so MAX_CONCURRENT_STREAMS bounds the replies waiting).
+            self.serve_on_stream(stream, request_codec);
+            self.queues.entry(stream).or_default().status = Some(result);
+            self.wait_for_room(stream);
+            return None;
+        }
         let now = self.now();
         let (body, codec, failure) = match result {
             Ok(Some(b)) => {
@@ -524,14 +545,7 @@ impl Driver {
             if b.len() > frame_room.min(credit) {
                 // Large reply: DATA chunks first, then a STATUS without message. A call
                 // answered inline (`inline_sync`) gets its stream state for that.
-                if !self.callee.served.contains_key(&stream) {
-                    let gen = self.callee.next_gen;
-                    self.callee.next_gen += 1;
-                    let cancel = self.callee.cancel_state();
-                    self.callee
-                        .served
-                        .insert(stream, Served::new(gen, cancel, None, None));
-                }
+                self.serve_on_stream(stream, request_codec);
                 let q = self.queues.entry(stream).or_default();
                 q.items.push_back(Item::new(b.clone(), false, codec));
                 q.status = Some(Ok(None));

@@ -38,7 +38,7 @@ use crate::route::Router;
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, Tally};
 use crate::transport::Io;
-use crate::writer::{write_loop, Outbox};
+use crate::writer::{write_loop, Outbox, FINAL_WRITE_GRACE};
 use crate::{Options, Status};
 
 use arena::WriteArena;
@@ -76,6 +76,8 @@ pub(crate) struct Driver {
     callee: Callee,
     /// Messages waiting for credit, by stream id.
     queues: FxHashMap<u32, SendQueue>,
+    /// Streams whose queued messages wait for the writer to catch up, in order.
+    room_waiters: VecDeque<u32>,
     /// PINGs sent, in order, with whoever waits for the round-trip time.
     pings: VecDeque<(oneshot::Sender<Option<std::time::Duration>>, Instant)>,
     /// Per-call counts not yet added to `stats`.
@@ -116,12 +118,12 @@ pub(crate) fn spawn(
     let outbox = Arc::new(Outbox::default());
     let partial_limit = opts.partial_message_limit;
     Stats::add(&stats.connections, 1);
-    let writer = tokio::spawn(write_loop(
+    let mut writer = AbortOnDrop(tokio::spawn(write_loop(
         io.write,
         outbox.clone(),
         opts.flush_delay,
         stats.clone(),
-    ));
+    )));
     let mut driver = Driver {
         conn,
         opts,
@@ -137,6 +139,7 @@ pub(crate) fn spawn(
         caller: Caller::default(),
         callee: Callee::new(router),
         queues: FxHashMap::default(),
+        room_waiters: VecDeque::new(),
         pings: VecDeque::new(),
         outcomes: Vec::new(),
         tally: Tally::default(),
@@ -154,12 +157,24 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         let read = io.read;
         driver.run(read).await;
-        // Let the writer flush the final GOAWAY, then stop it.
+        // Let the writer flush the final GOAWAY, then stop it (a peer that does not read
+        // cannot keep it, and the socket, for longer than the grace).
         driver.out.outbox.close();
-        let _ = writer.await;
+        let _ = tokio::time::timeout(FINAL_WRITE_GRACE, &mut writer.0).await;
+        drop(writer);
         drop(ending);
     });
     (handle, task)
+}
+
+/// A task aborted when this is dropped: the writer goes with its connection's task, also
+/// when that task is aborted or panics.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Ends a connection once its driver is gone, also when the driver panicked (then this

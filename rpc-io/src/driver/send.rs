@@ -1,7 +1,9 @@
 //! Send scheduling: messages wait per stream in a [`SendQueue`] until flow-control credit
 //! lets them out, cut into chunks when credit or the frame size demands; a served call's
 //! STATUS waits behind its messages. `pump` sends what credit allows, and runs again when
-//! the core reports the window open.
+//! the core reports the window open. Messages and replies also wait while the connection
+//! has as much encoded and unwritten as it may hold (the peer is not reading): they wait
+//! in their queues, listed in `room_waiters`, until the writer has caught up.
 
 use std::collections::VecDeque;
 
@@ -62,6 +64,8 @@ pub(super) struct SendQueue {
     pub(super) items: VecDeque<Item>,
     /// The call's outcome, once its handler has it: sent after the messages.
     pub(super) status: Option<Result<Option<Bytes>, Status>>,
+    /// Listed in the driver's `room_waiters` (waiting for the writer to catch up).
+    waits_for_room: bool,
 }
 
 impl Driver {
@@ -99,9 +103,37 @@ impl Driver {
         q.items.push_front(item);
     }
 
-    /// Sends queued messages (and a queued STATUS) for `id` while credit lasts.
+    /// Lists `id`'s queue as waiting for the writer to catch up (once).
+    pub(super) fn wait_for_room(&mut self, id: u32) {
+        if let Some(q) = self.queues.get_mut(&id) {
+            if !q.waits_for_room {
+                q.waits_for_room = true;
+                self.room_waiters.push_back(id);
+            }
+        }
+    }
+
+    /// Pumps the queues that waited for the writer, in order, while there is room.
+    pub(super) fn pump_room_waiters(&mut self) {
+        while !self.out.is_full() {
+            let Some(id) = self.room_waiters.pop_front() else {
+                return;
+            };
+            if let Some(q) = self.queues.get_mut(&id) {
+                q.waits_for_room = false;
+                self.pump(id);
+            }
+        }
+    }
+
+    /// Sends queued messages (and a queued STATUS) for `id` while credit lasts and the
+    /// connection has room for more unwritten bytes.
     pub(super) fn pump(&mut self, id: u32) {
         loop {
+            if self.out.is_full() {
+                self.wait_for_room(id);
+                return;
+            }
             let Some(q) = self.queues.get_mut(&id) else {
                 return;
             };

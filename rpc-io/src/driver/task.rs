@@ -58,7 +58,9 @@ impl Driver {
                     self.tick();
                     self.commands();
                 }
-                r = read_some(&mut read, &mut rbuf, &mut landing, peek), if !eof => {
+                r = read_some(&mut read, &mut rbuf, &mut landing, peek),
+                    if !eof && !self.input_paused() =>
+                {
                     peek = false;
                     self.tick();
                     Stats::add(&self.stats.read_syscalls, 1);
@@ -124,10 +126,25 @@ impl Driver {
         }
     }
 
+    /// True while the peer's input waits: the connection has as much unwritten output as
+    /// it may hold and calls it serves have replies waiting for the socket. New calls would
+    /// only add replies the peer does not read. A connection that serves no calls never
+    /// stops reading, so two peers cannot both stop reading because of calls one of them
+    /// makes (which would deadlock them); both stop only if each serves the other's calls
+    /// and neither reads.
+    fn input_paused(&self) -> bool {
+        self.out.is_full()
+            && self
+                .room_waiters
+                .iter()
+                .any(|id| self.callee.served.contains_key(id))
+    }
+
     /// Events, then output: after every input, command or timer.
     fn after(&mut self) {
         self.events(&Bytes::new());
         self.retry_waiting();
+        self.pump_room_waiters();
         self.flush();
         self.handle
             .commands

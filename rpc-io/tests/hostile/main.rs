@@ -14,6 +14,7 @@ mod chunks;
 mod floods;
 mod peer;
 mod probe;
+mod readers;
 mod timers;
 
 use std::alloc::{GlobalAlloc, Layout, System};

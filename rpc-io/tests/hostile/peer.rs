@@ -33,6 +33,15 @@ impl Peer {
         }
     }
 
+    /// A peer on a socket the test set up itself.
+    pub(crate) fn from_stream(sock: TcpStream) -> Peer {
+        Peer {
+            sock,
+            buf: Vec::new(),
+            preface_seen: false,
+        }
+    }
+
     /// Connects and sends the preface and a HELLO with `settings`.
     pub(crate) async fn handshake(addr: &str, settings: Settings) -> Peer {
         let mut p = Peer::connect(addr).await;

@@ -55,7 +55,12 @@ impl Target {
 
     /// Shuts the server down (the next test may start once this returns).
     pub(crate) async fn stop(self) {
-        self.server.shutdown(GRACE).await;
+        self.stop_with(GRACE).await;
+    }
+
+    /// Shuts the server down with `grace` for the calls in flight.
+    pub(crate) async fn stop_with(self, grace: std::time::Duration) {
+        self.server.shutdown(grace).await;
     }
 
     /// A well-behaved client on its own connection.
@@ -90,6 +95,11 @@ pub(crate) struct Baseline(usize);
 impl Baseline {
     pub(crate) fn now() -> Baseline {
         Baseline(live_bytes())
+    }
+
+    /// The bytes held when the baseline was taken.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0
     }
 
     /// Fails if the process now holds more than `bound` bytes above the baseline.

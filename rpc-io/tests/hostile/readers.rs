@@ -1,0 +1,115 @@
+//! Peers that do not read (PROTOCOL.md sections 14.1 and 18): what the server has to
+//! send them waits for the socket, within a bound, instead of piling up in memory up to
+//! the windows the peer granted itself.
+
+use muxwire::Options;
+use muxwire_core::wire::{Flags, Settings, MAX_WINDOW};
+use tokio::io::AsyncWriteExt;
+
+use crate::common::wait_until_still;
+use crate::live_bytes;
+use crate::peer::{call, hello, Peer};
+use crate::probe::{Baseline, Target};
+
+/// Finding 4: a client that grants the largest windows, keeps a small receive buffer and
+/// never reads, while it sends 60 KiB echo calls. The server's unwritten output stops at
+/// its bound, replies wait for the socket and the server stops reading the calls that
+/// would add more; memory stays bounded and the probe is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_cannot_make_the_server_buffer_its_replies() {
+    const CALLS: u32 = 1_000;
+    const SIZE: usize = 60 * 1024;
+    let target = Target::start(Options::default()).await;
+    let probe = target.probe().await;
+    let base = Baseline::now();
+
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let stream = sock.connect(target.addr.parse().unwrap()).await.unwrap();
+    let mut settings = Settings::INITIAL;
+    settings.initial_stream_window = MAX_WINDOW;
+    settings.initial_connection_window = MAX_WINDOW;
+    settings.max_frame_size = 1 << 20;
+    let mut peer = Peer::from_stream(stream);
+    peer.send(&[&muxwire_core::wire::PREFACE[..], &hello(settings)].concat())
+        .await;
+    let (read, mut write) = peer.sock.into_split();
+    // 60 MiB of calls (the server returns the credit of each as it arrives). Once the
+    // server stops reading, this writer blocks for good: it is aborted at the end.
+    let body = vec![9u8; SIZE];
+    let writer = tokio::spawn(async move {
+        for i in 0..CALLS {
+            let c = call(
+                2 * i + 1,
+                Flags::END_STREAM | Flags::MESSAGE,
+                "echo",
+                None,
+                &body,
+            );
+            if write.write_all(&c).await.is_err() {
+                return;
+            }
+        }
+    });
+    let held = wait_until_still(
+        "the server's memory under a client that never reads",
+        std::time::Duration::from_millis(500),
+        || live_bytes().saturating_sub(base.bytes()) / (1 << 20),
+        || writer.is_finished(),
+    )
+    .await;
+    base.assert_within(24 << 20, "a client that never reads");
+    probe.served("beside a client that never reads").await;
+    // Closing the socket ends the server's side at once.
+    writer.abort();
+    let _ = writer.await;
+    drop(read);
+    let _ = held;
+    target.stop().await;
+}
+
+/// A server shuts down although a peer that reads nothing keeps its connection: the
+/// close cannot go out, so the connection is cut off once `shutdown`'s grace and the
+/// final write's grace (5 s) have passed. Before, `shutdown` never returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_not_held_up_by_a_peer_that_never_reads() {
+    let target = Target::start(Options::default()).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let stream = sock.connect(target.addr.parse().unwrap()).await.unwrap();
+    let mut settings = Settings::INITIAL;
+    settings.initial_stream_window = MAX_WINDOW;
+    settings.initial_connection_window = MAX_WINDOW;
+    let mut peer = Peer::from_stream(stream);
+    peer.send(&[&muxwire_core::wire::PREFACE[..], &hello(settings)].concat())
+        .await;
+    // Enough calls to fill the server's output (16 MiB of replies), sent from a task that
+    // blocks for good once the server stops reading.
+    let (read, mut write) = peer.sock.into_split();
+    let body = vec![9u8; 60 * 1024];
+    let writer = tokio::spawn(async move {
+        for i in 0..300u32 {
+            let c = call(
+                2 * i + 1,
+                Flags::END_STREAM | Flags::MESSAGE,
+                "echo",
+                None,
+                &body,
+            );
+            if write.write_all(&c).await.is_err() {
+                return;
+            }
+        }
+    });
+    crate::common::wait_until("the server's output to fill up", || {
+        target.server.stats().write_queue_peak >= 8 << 20
+    })
+    .await;
+    crate::common::within(
+        "shutdown",
+        target.stop_with(std::time::Duration::from_millis(100)),
+    )
+    .await;
+    writer.abort();
+    drop(read);
+}
