@@ -727,6 +727,14 @@ def hardening(s):
            recv(*[empty] * 9), sent(), recv(empty),
            sent(goaway("ENHANCE_YOUR_CALM")), closed("ENHANCE_YOUR_CALM")],
           config={"max_concurrent_streams": 0, "control_budget": 10})
+    s.add("drain: a CALL after the peer's own GOAWAY is refused, a one-way one dropped; the "
+          "peer's open calls finish", ["Drain"], A,
+          [recv(call(1, 0)), events(ev("call", stream=1)),
+           recv(raw(GOAWAY, 0, 0, 0, b"", u64(0))), events(ev("goaway", code=0, accepted_calls=0)),
+           recv(call(3), call(5, NO_REPLY | END | MSG, body=b"")),
+           sent(f(STATUS, 3, arg=14, flags=REFUSED)), events(),
+           recv(raw(DATA, END, 1, 0)), events(ev("half_closed", stream=1)),
+           cmd("status", stream=1, code=0), sent(f(STATUS, 1, arg=0)), closed("NO_ERROR")])
 
 
 # Sessions in which the implementation discards or refuses message bytes and then checks

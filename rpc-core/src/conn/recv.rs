@@ -197,7 +197,7 @@ impl<S: Storage> Connection<S> {
         if one_way {
             let fits = flow as u64 <= u64::from(limits.max_message_size)
                 && meta.as_bytes().len() <= limits.max_metadata_size as usize;
-            if self.goaway_sent || !fits {
+            if self.goaway_sent || self.goaway_received || !fits {
                 self.consume(StreamId::CONNECTION, flow);
                 return Ok(());
             }
@@ -220,6 +220,11 @@ impl<S: Storage> Connection<S> {
         };
         let rejection = if self.goaway_sent {
             Some(refuse(Reason::Text("draining")))
+        } else if self.goaway_received {
+            // The peer sent GOAWAY and then opened a call (section 15.3 forbids it).
+            Some(refuse(Reason::Text(
+                "call opened after the caller's own GOAWAY",
+            )))
         } else if self.peer_open >= limits.max_concurrent_streams {
             Some(refuse(Reason::Limit(
                 "max_concurrent_streams",

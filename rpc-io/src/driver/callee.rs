@@ -566,7 +566,7 @@ impl Driver {
             .unwrap_or_default();
         let spec = StatusSpec {
             code: failure.as_ref().map_or(StatusCode::OK, |f| f.code),
-            reason: failure.as_ref().map(|f| f.message.as_str()),
+            reason: failure.as_ref().map(|f| short_reason(&f.message)),
             entries: Entries::Pairs(&trailers),
             details: failure.as_ref().and_then(|f| f.details.as_deref()),
             message,
@@ -587,7 +587,7 @@ impl Driver {
                         now,
                         StreamId(stream),
                         status.code,
-                        Some(&status.message),
+                        Some(short_reason(&status.message)),
                         &[],
                         None,
                         out,
@@ -602,6 +602,23 @@ impl Driver {
         }
         Some(code)
     }
+}
+
+/// The longest REASON a STATUS carries: a longer message is cut at a character boundary,
+/// so that a REASON quoting what the peer sent (an 8 KiB method name) still fits the
+/// peer's MAX_METADATA_SIZE and the STATUS keeps its code.
+const REASON_MAX: usize = 1024;
+
+/// `message` cut to at most [`REASON_MAX`] bytes.
+fn short_reason(message: &str) -> &str {
+    if message.len() <= REASON_MAX {
+        return message;
+    }
+    let mut end = REASON_MAX;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
 }
 
 /// An async unary handler's future.

@@ -15,6 +15,7 @@ mod floods;
 mod peer;
 mod probe;
 mod readers;
+mod smaller;
 mod timers;
 
 use std::alloc::{GlobalAlloc, Layout, System};
