@@ -63,6 +63,11 @@ pub struct Options {
     /// bound these: a message larger than its window arrives with credit returned as it
     /// grows.
     pub partial_message_limit: usize,
+    /// One-way calls whose async handlers run at once per connection; as many more wait
+    /// for a slot (then the connection stops reading). A one-way call's connection credit
+    /// comes back when its handler has finished (spec sections 5.2 and 16). Sync handlers
+    /// run inline and take no slot.
+    pub max_one_way_handlers: usize,
     /// Stream slots per connection (calls in flight both ways plus closing ones).
     pub stream_slots: usize,
     /// Connections a client keeps (calls are spread round-robin).
@@ -120,6 +125,7 @@ impl Default for Options {
             cancel_budget: 1_000,
             control_budget: 1_000,
             partial_message_limit: 64 << 20,
+            max_one_way_handlers: 1_024,
             stream_slots: 2_304,
             pool_size: 1,
             wait_for_ready: false,

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::arena::{core_error_status, outgoing};
 use super::incoming::{Incoming, Piece};
+use super::one_way::WaitingOneWay;
 use super::send::Item;
 use super::Driver;
 use crate::commands::{CallRef, Cmd};
@@ -170,14 +171,19 @@ impl Driver {
         let Some((data, codec, _)) = body else {
             return;
         };
-        self.conn.consume(StreamId(stream), data.len());
+        let wire = data.len();
         // Borrow the router without sharing it (no reference count per message).
         let router = self.callee.router.take();
-        self.run_one_way(router.as_deref(), method, entries, deadline, data, codec);
+        let held = self.run_one_way(router.as_deref(), method, entries, deadline, data, codec);
         self.callee.router = router;
+        if !held {
+            self.conn.consume(StreamId(stream), wire);
+        }
     }
 
-    /// Runs one-way call `method` with `router`'s handler, if it has a unary one.
+    /// Runs one-way call `method` with `router`'s handler, if it has a unary one. Returns
+    /// true if the message's connection credit is held (by a handler still running, or by
+    /// the message waiting for a handler slot); it comes back when the handler finishes.
     fn run_one_way(
         &mut self,
         router: Option<&Router>,
@@ -186,7 +192,8 @@ impl Driver {
         deadline: Option<CoreDuration>,
         data: Bytes,
         codec: Codec,
-    ) {
+    ) -> bool {
+        let wire = data.len();
         let name = std::str::from_utf8(method).unwrap_or("");
         let (method, handler) = match router.and_then(|r| r.get(name)) {
             Some(Route {
@@ -196,12 +203,12 @@ impl Driver {
             Some(_) => {
                 let why = "the method is streaming, a one-way call needs a unary handler";
                 self.callee.one_way_dropped(&self.stats, name, why);
-                return;
+                return false;
             }
             None => {
                 let why = "no handler for its method";
                 self.callee.one_way_dropped(&self.stats, name, why);
-                return;
+                return false;
             }
         };
         let req = match compress::decompress(codec, data, self.opts.max_message_size as usize) {
@@ -209,36 +216,86 @@ impl Driver {
             Err(e) => {
                 let why = e.to_string();
                 self.callee.one_way_dropped(&self.stats, name, &why);
-                return;
+                return false;
             }
         };
         let deadline =
             deadline.map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros()));
         match handler {
             Unary::Sync(h) => {
-                if let Err(status) = self.run_sync(&**h, method, deadline, entries, req) {
-                    self.tally.one_way_ended(status.code);
-                    return;
-                }
+                let code = match self.run_sync(&**h, method, deadline, entries, req) {
+                    Ok(_) => StatusCode::OK,
+                    Err(status) => status.code,
+                };
+                self.tally.one_way_ended(code);
+                false
+            }
+            Unary::Async(h) if !self.one_way.has_room() => {
+                // Every slot is taken: the message waits, holding its credit.
+                self.one_way.waiting.push_back(WaitingOneWay {
+                    method: method.clone(),
+                    handler: h.clone(),
+                    entries,
+                    deadline,
+                    req,
+                    wire,
+                });
+                true
             }
             Unary::Async(h) => {
-                let ctx = self.new_context(method.clone(), deadline, entries);
-                match start_unary(method, &**h, ctx, req) {
-                    Ok((fut, None)) => {
-                        let watched = CatchPanic::new(fut, method.clone());
-                        tokio::spawn(async move {
-                            let _ = watched.await;
-                        });
-                    }
-                    Ok((_, Some(Ok(_)))) => {}
-                    Ok((_, Some(Err(status)))) | Err(status) => {
-                        self.tally.one_way_ended(status.code);
-                        return;
-                    }
-                }
+                let h = h.clone();
+                self.start_one_way(method, &*h, entries, deadline, req, wire)
             }
         }
-        self.tally.one_way_ended(StatusCode::OK);
+    }
+
+    /// Starts an async one-way handler; returns true if it runs on (in a task holding a
+    /// slot and `wire` bytes of credit), false if it finished at once.
+    fn start_one_way(
+        &mut self,
+        method: &Bytes,
+        h: &dyn UnaryHandler,
+        entries: Vec<(String, Bytes)>,
+        deadline: Option<Instant>,
+        req: Bytes,
+        wire: usize,
+    ) -> bool {
+        let ctx = self.new_context(method.clone(), deadline, entries);
+        let (held, code) = match start_unary(method, h, ctx, req) {
+            Ok((fut, None)) => {
+                let slot = self.one_way.take(wire);
+                let watched = CatchPanic::new(fut, method.clone());
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                    drop(slot);
+                });
+                (true, StatusCode::OK)
+            }
+            Ok((_, Some(Ok(_)))) => (false, StatusCode::OK),
+            Ok((_, Some(Err(status)))) | Err(status) => (false, status.code),
+        };
+        self.tally.one_way_ended(code);
+        held
+    }
+
+    /// Collects the slots and credit of one-way handlers that finished, and starts
+    /// waiting ones in the slots freed. With `all`, every waiting one starts (the
+    /// connection is closing: none is left behind).
+    pub(super) fn one_way_finished(&mut self, all: bool) {
+        let credit = self.one_way.collect();
+        if credit > 0 {
+            self.conn.consume_connection(credit);
+        }
+        while all || self.one_way.has_room() {
+            let Some(w) = self.one_way.waiting.pop_front() else {
+                break;
+            };
+            let held =
+                self.start_one_way(&w.method, &*w.handler, w.entries, w.deadline, w.req, w.wire);
+            if !held {
+                self.conn.consume_connection(w.wire);
+            }
+        }
     }
 
     /// Runs a sync handler. It only borrows its context, so one is kept and refilled: no

@@ -17,6 +17,7 @@ mod callee;
 mod caller;
 mod incoming;
 mod landing;
+mod one_way;
 mod send;
 mod task;
 
@@ -45,6 +46,7 @@ use arena::WriteArena;
 use callee::Callee;
 use caller::Caller;
 use incoming::Partials;
+use one_way::OneWaySlots;
 use send::SendQueue;
 
 /// A connection's driver: the core's state machine and everything the runtime keeps
@@ -88,6 +90,8 @@ pub(crate) struct Driver {
     wakers: Vec<std::task::Waker>,
     /// Bytes of messages still arriving in chunks, and their bound.
     partials: Partials,
+    /// One-way handlers running and waiting, and their bound.
+    one_way: OneWaySlots,
     /// Earlier read buffers, reused once their messages are gone.
     read_bufs: Recycler,
     /// Frames encoded and not yet written, and the writer's queue.
@@ -117,6 +121,7 @@ pub(crate) fn spawn(
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
     let outbox = Arc::new(Outbox::default());
     let partial_limit = opts.partial_message_limit;
+    let one_way_limit = opts.max_one_way_handlers;
     Stats::add(&stats.connections, 1);
     let mut writer = AbortOnDrop(tokio::spawn(write_loop(
         io.write,
@@ -145,6 +150,7 @@ pub(crate) fn spawn(
         tally: Tally::default(),
         wakers: Vec::new(),
         partials: Partials::new(partial_limit),
+        one_way: OneWaySlots::new(one_way_limit),
         read_bufs: Recycler::default(),
         out: WriteArena::new(outbox),
     };

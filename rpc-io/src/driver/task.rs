@@ -58,6 +58,10 @@ impl Driver {
                     self.tick();
                     self.commands();
                 }
+                _ = self.one_way.done.notify.notified(), if self.one_way.running > 0 => {
+                    self.tick();
+                    self.one_way_finished(false);
+                }
                 r = read_some(&mut read, &mut rbuf, &mut landing, peek),
                     if !eof && !self.input_paused() =>
                 {
@@ -132,12 +136,15 @@ impl Driver {
     /// stops reading, so two peers cannot both stop reading because of calls one of them
     /// makes (which would deadlock them); both stop only if each serves the other's calls
     /// and neither reads.
+    ///
+    /// Input also waits while as many one-way calls wait for a handler slot as may run.
     fn input_paused(&self) -> bool {
-        self.out.is_full()
-            && self
-                .room_waiters
-                .iter()
-                .any(|id| self.callee.served.contains_key(id))
+        self.one_way.is_full()
+            || self.out.is_full()
+                && self
+                    .room_waiters
+                    .iter()
+                    .any(|id| self.callee.served.contains_key(id))
     }
 
     /// Events, then output: after every input, command or timer.
@@ -294,6 +301,8 @@ impl Driver {
                 self.fail_req(*req, status);
             }
         }
+        // One-way calls that waited for a slot still run: none is lost.
+        self.one_way_finished(true);
         let served: Vec<u32> = self.callee.served.keys().copied().collect();
         for id in served {
             self.end_served(id, StatusCode::UNAVAILABLE);

@@ -12,6 +12,7 @@ mod common;
 mod admission;
 mod chunks;
 mod floods;
+mod one_way;
 mod peer;
 mod probe;
 mod readers;

@@ -4,17 +4,26 @@
 use bytes::Bytes;
 use muxwire::{Client, Context, Inbound, Options, Outbound, Router, Running};
 
-use tokio::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Mutex, MutexGuard, Semaphore};
 
 use crate::common::{echo_router, serve, within, GRACE};
 use crate::live_bytes;
+
+/// `gated` calls wait here until a test adds permits.
+pub(crate) static GATE: Semaphore = Semaphore::const_new(0);
+
+/// `gated` calls that got through the gate.
+pub(crate) static GATED_DONE: AtomicUsize = AtomicUsize::new(0);
 
 /// One test at a time (see [`Target`]).
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// A server on loopback TCP with the hostile suite's methods: `echo`; `hold`, a streaming
 /// call that ends when the caller ends its side; `delay`, a unary call that ends only when
-/// cancelled (its deadline, the caller's CANCEL or the connection's end).
+/// cancelled (its deadline, the caller's CANCEL or the connection's end); `gated`, a
+/// unary call that ends once [`GATE`] opens.
 pub(crate) struct Target {
     /// Held for the whole test: the memory bound is measured over the whole process, so
     /// the tests of this binary run one at a time.
@@ -40,6 +49,12 @@ impl Target {
             )
             .unary("delay", |ctx: Context, _req: Bytes| async move {
                 ctx.cancelled().await;
+                Ok(Bytes::new())
+            })
+            .unary("gated", |_ctx: Context, _req: Bytes| async move {
+                // Returned at once: the permit only says the gate is open.
+                drop(GATE.acquire().await);
+                GATED_DONE.fetch_add(1, Ordering::SeqCst);
                 Ok(Bytes::new())
             });
         let server = serve("tcp://127.0.0.1:0", router, opts).await;
