@@ -1,6 +1,7 @@
 //! Servers: a router served on a listening endpoint, a connection per peer, graceful
 //! shutdown. Handlers and their context are in `handler`, the router in `route`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub struct Running {
     stats: Arc<Stats>,
     conns: Arc<Mutex<Vec<Conn>>>,
     stop_accept: Arc<Notify>,
+    /// Set (before the connection list is drained) once the server stops: a connection
+    /// the accept loop takes after that is drained at once instead of served.
+    stopping: Arc<AtomicBool>,
     accept_task: tokio::task::JoinHandle<()>,
 }
 
@@ -84,12 +88,15 @@ impl Server {
         let stats = Arc::new(Stats::default());
         let conns: Arc<Mutex<Vec<Conn>>> = Arc::default();
         let stop_accept = Arc::new(Notify::new());
+        let stopping = Arc::new(AtomicBool::new(false));
         let accept_task = {
             let (stats, conns, stop) = (stats.clone(), conns.clone(), stop_accept.clone());
+            let stopping = stopping.clone();
             let (router, opts) = (self.router, self.opts);
             tokio::spawn(async move {
                 loop {
                     let io = tokio::select! {
+                        biased;
                         _ = stop.notified() => break,
                         r = listener.accept() => match r {
                             Ok(io) => io,
@@ -109,6 +116,11 @@ impl Server {
                         Some(router.clone()),
                     );
                     let mut list = conns.lock().expect("lock");
+                    if stopping.load(Ordering::SeqCst) {
+                        // Accepted as the server stopped, after its connections were
+                        // drained: this one drains too.
+                        handle.send(Cmd::Drain);
+                    }
                     list.retain(|c| !c.handle.closed.is_closed());
                     list.push(Conn {
                         handle,
@@ -123,6 +135,7 @@ impl Server {
             stats,
             conns,
             stop_accept,
+            stopping,
             accept_task,
         })
     }
@@ -131,6 +144,7 @@ impl Server {
 impl Drop for Running {
     fn drop(&mut self) {
         // After `shutdown` this finds nothing left to do.
+        self.stopping.store(true, Ordering::SeqCst);
         self.stop_accept.notify_one();
         for c in self.conns.lock().expect("lock").drain(..) {
             c.handle.send(Cmd::Drain);
@@ -170,6 +184,7 @@ impl Running {
     /// that cannot even close (its peer reads nothing, so neither the close nor its GOAWAY
     /// goes out) is cut off after a further 5 s.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
         self.stop_accept.notify_one();
         let _ = (&mut self.accept_task).await;
         let conns: Vec<Conn> = self.conns.lock().expect("lock").drain(..).collect();
