@@ -148,7 +148,7 @@ fn a_broken_testee_fails_exactly_the_vectors_it_should_and_the_failure_list_stay
     ]
     .map(str::to_string);
     let broken: Vec<&str> = broken.iter().map(String::as_str).collect();
-    let timeout = ["--answer-timeout-ms", "1000"];
+    let timeout = ["--answer-timeout-ms", "3000"];
     let want = broken_testee_failures();
     assert!(
         want.len() >= 8,
@@ -167,7 +167,7 @@ fn a_broken_testee_fails_exactly_the_vectors_it_should_and_the_failure_list_stay
         .collect();
     assert!(reasons
         .iter()
-        .any(|r| r.contains("no answer to decode within 1000 ms")));
+        .any(|r| r.contains("no answer to decode within 3000 ms")));
     assert!(reasons.iter().any(|r| r.contains("exited with status 3")));
     // The vectors after a crash or a hang pass: the testee was restarted.
     assert_eq!(ids(&report, "pass").len(), vector_count() - want.len());
@@ -290,7 +290,7 @@ fn the_reference_server_passes_every_live_scenario_over_tcp_and_unix_sockets() {
 fn a_broken_server_fails_every_live_scenario_it_gets_wrong() {
     let script = root().join("tests/conformance/broken_server.py");
     let server = start(Command::new("python3").arg(script));
-    let (out, report) = live(&server.1, &["--timeout-ms", "500"]);
+    let (out, report) = live(&server.1, &["--timeout-ms", "2000"]);
     assert_eq!(out.status.code(), Some(1));
     // It handshakes and answers PINGs; everything else it gets wrong.
     let pass = BTreeSet::from(["L1".to_string(), "L9".to_string()]);
@@ -348,7 +348,7 @@ fn the_reference_client_passes_every_client_scenario_over_tcp_and_unix_sockets()
 fn a_broken_client_fails_exactly_the_client_scenarios_it_gets_wrong() {
     let script = root().join("tests/conformance/broken_client.py");
     let client = ["python3", script.to_str().unwrap(), "{url}"];
-    let (out, report) = live_client("tcp://127.0.0.1:0", &client, &["--timeout-ms", "1000"]);
+    let (out, report) = live_client("tcp://127.0.0.1:0", &client, &["--timeout-ms", "2000"]);
     assert_eq!(out.status.code(), Some(1));
     let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(ids(&report, "pass"), set(&["C1", "C2", "C6"]), "{report}");
