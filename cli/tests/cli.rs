@@ -747,3 +747,47 @@ fn metrics_are_served_to_prometheus_and_to_muxwire_stats() {
         "the drain still works with metrics on"
     );
 }
+
+#[test]
+fn at_info_the_server_logs_each_connection_and_each_failed_call() {
+    let mut child = bin()
+        .args(["serve", "tcp://127.0.0.1:0"])
+        .env("MUXWIRE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .unwrap()
+        .to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let out = bin()
+        .args(["call", &url, "no.such.method"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64 + 12));
+    let (mut accepted, mut failed) = (false, false);
+    while !(accepted && failed) {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server logged the connection and the failed call");
+        accepted |= line.contains("connection accepted");
+        failed |= line.contains("call failed") && line.contains("UNIMPLEMENTED");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -107,7 +107,7 @@ impl Server {
                             }
                         },
                     };
-                    tracing::debug!(peer = %io.peer, "accepted");
+                    tracing::info!(peer = %io.peer, "connection accepted");
                     let (handle, task) = driver::spawn(
                         io,
                         Side::Acceptor,

@@ -594,7 +594,11 @@ impl Driver {
                 (body, codec, None)
             }
             Ok(None) => (None, Codec::Identity, None),
-            Err(s) => (None, Codec::Identity, Some(s)),
+            Err(s) => {
+                // One line per failed call at info (an operator's `MUXWIRE_LOG=info`).
+                tracing::info!(stream, code = s.code.name(), message = %s.message, "call failed");
+                (None, Codec::Identity, Some(s))
+            }
         };
         let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(128);
         let credit = self.conn.send_credit(StreamId(stream)) as usize;
