@@ -482,6 +482,19 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
                 return;
             }
             this.publish_state();
+            // Only a connection whose handshake completed ends the run of failures. One
+            // that ended before it (a listener that accepts and closes: a proxy with no
+            // backend, a port taken by another service) counts as a failed attempt, so
+            // the reconnects back off instead of storming.
+            if h.peer_max_frame.load(Ordering::Acquire) > 0 {
+                attempt = 0;
+                continue;
+            }
+            tracing::debug!(endpoint = %this.endpoint, attempt, "connection ended before its handshake");
+            let delay = backoff(&this.opts, attempt, &mut rng);
+            drop(this);
+            attempt = attempt.saturating_add(1);
+            tokio::time::sleep(delay).await;
             continue;
         }
         match this.transport.connect(&this.endpoint).await {
@@ -499,7 +512,6 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
                     Stats::add(&this.stats.reconnects, 1);
                 }
                 this.publish_state();
-                attempt = 0;
                 continue;
             }
             Err(e) => {

@@ -484,3 +484,43 @@ async fn binding_a_unix_path_replaces_only_a_stale_socket() {
     assert!(!stale.exists(), "its own socket is removed on shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// Issue 15, finding 9: against a listener that accepts and closes at once (a proxy with no
+// backend), reconnects back off as after a refused connect instead of storming; a
+// connection counts as a success only once its handshake completed. The bound is a lower
+// one on time, so a slow machine cannot make it fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_back_off_when_connections_end_before_their_handshake() {
+    // A real server first, so the client is connected; then, on the same address, a
+    // listener that accepts and closes at once.
+    let server = Server::new(echo_router(), Options::default())
+        .bind("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = server.local_endpoint().to_string();
+    let addr = url.trim_start_matches("tcp://").to_string();
+    let mut opts = Options::default();
+    opts.reconnect_base = Duration::from_millis(200);
+    opts.reconnect_max = Duration::from_millis(200);
+    let client = Client::connect_with(&url, opts, None).await.unwrap();
+    client
+        .call("echo", Bytes::from_static(b"up"))
+        .await
+        .unwrap();
+    server.shutdown(GRACE).await;
+    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+    let mut accepted = Vec::new();
+    for _ in 0..4 {
+        let (sock, _) = within("a reconnect", listener.accept()).await.unwrap();
+        accepted.push(tokio::time::Instant::now());
+        drop(sock);
+    }
+    // Every delay is at least half of 200 ms (the jitter), so three reconnects take at
+    // least 300 ms; without backoff they came back to back.
+    let spread = accepted[3] - accepted[0];
+    assert!(
+        spread >= Duration::from_millis(300),
+        "4 connections in {spread:?}: no backoff"
+    );
+    client.close().await;
+}
