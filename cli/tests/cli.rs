@@ -16,23 +16,49 @@ impl Drop for Serving {
     }
 }
 
-fn serve() -> Serving {
-    let mut child = bin()
-        .args(["serve", "tcp://127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
+/// Starts `cmd` (a `muxwire serve` with its arguments, environment and stderr set); the
+/// process, the URL its banner names and the banner itself.
+fn spawn_serve(cmd: &mut Command) -> (Child, String, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut banner = String::new();
     BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
+        .read_line(&mut banner)
         .unwrap();
-    let url = line
+    let url = banner
         .split_whitespace()
-        .find(|w| w.starts_with("tcp://"))
-        .unwrap()
+        .find(|w| w.starts_with("tcp://") || w.starts_with("unix://"))
+        .unwrap_or_else(|| panic!("no URL in the banner {banner:?}"))
         .to_string();
+    (child, url, banner)
+}
+
+/// `muxwire serve` on a TCP port with `extra` flags; the process and its URL.
+fn serve_with(extra: &[&str]) -> (Child, String) {
+    let mut cmd = bin();
+    cmd.args(["serve", "tcp://127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::null());
+    let (child, url, _) = spawn_serve(&mut cmd);
+    (child, url)
+}
+
+fn serve() -> Serving {
+    let (child, url) = serve_with(&[]);
     Serving(child, url)
+}
+
+/// The lines `child` writes to stderr (piped), as they come.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 #[test]
@@ -179,16 +205,7 @@ fn serve_refuses_to_replace_a_file_or_a_live_server() {
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 
     let sock = format!("unix://{}", dir.join("s.sock").display());
-    let mut live = bin()
-        .args(["serve", &sock])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(live.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut live, _, _) = spawn_serve(bin().args(["serve", &sock]).stderr(Stdio::null()));
     let out = bin().args(["serve", &sock]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("running server"));
@@ -210,27 +227,6 @@ fn signal(child: &Child, sig: i32) {
         .unwrap()
         .success();
     assert!(ok, "kill -{sig} failed");
-}
-
-/// Starts `muxwire serve` with `extra` flags; the process and its URL.
-fn serve_with(extra: &[&str]) -> (Child, String) {
-    let mut child = bin()
-        .args(["serve", "tcp://127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("tcp://"))
-        .unwrap()
-        .to_string();
-    (child, url)
 }
 
 /// A `delay` call of `ms` started on `client`, returned once the server has it: an echo
@@ -364,31 +360,13 @@ fn notify_ping_and_grpcurl_style_data() {
 
 #[test]
 fn serve_limits_are_flags_and_the_banner_says_them() {
-    let (mut child, url) = {
-        let mut child = bin()
-            .args([
-                "serve",
-                "tcp://127.0.0.1:0",
-                "--max-message-size",
-                "1024",
-                "--crc",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("max message 1024 bytes"), "{line}");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("tcp://"))
-            .unwrap()
-            .to_string();
-        (child, url)
-    };
+    let flags = ["--max-message-size", "1024", "--crc"];
+    let mut cmd = bin();
+    cmd.args(["serve", "tcp://127.0.0.1:0"])
+        .args(flags)
+        .stderr(Stdio::null());
+    let (mut child, url, banner) = spawn_serve(&mut cmd);
+    assert!(banner.contains("max message 1024 bytes"), "{banner}");
     let big = "x".repeat(2_000);
     let out = bin().args(["call", &url, "echo", &big]).output().unwrap();
     assert_eq!(out.status.code(), Some(64 + 8), "64 + RESOURCE_EXHAUSTED");
@@ -471,31 +449,12 @@ fn a_file_over_the_message_limit_is_refused_before_it_is_read() {
 
 #[test]
 fn logs_go_to_stderr_without_colour_when_it_is_not_a_terminal() {
-    let mut child = bin()
-        .args(["serve", "tcp://127.0.0.1:0"])
+    let mut cmd = bin();
+    cmd.args(["serve", "tcp://127.0.0.1:0"])
         .env("MUXWIRE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("tcp://"))
-        .unwrap()
-        .to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            if tx.send(line.unwrap_or_default()).is_err() {
-                return;
-            }
-        }
-    });
+        .stderr(Stdio::piped());
+    let (mut child, url, _) = spawn_serve(&mut cmd);
+    let rx = stderr_lines(&mut child);
     // A one-way message to a method nobody serves is dropped with a warning.
     let out = bin()
         .args(["notify", &url, "no.such.method", "-d", "x"])
@@ -637,21 +596,7 @@ fn call_formats_repeats_and_serve_answers_canned_replies_and_metadata() {
     assert_eq!(out.stdout, b"trace-id=42\nuser=ada\n");
 
     // A canned reply.
-    let mut child = bin()
-        .args(["serve", "tcp://127.0.0.1:0", "--reply", "always this"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("tcp://"))
-        .unwrap()
-        .to_string();
+    let (mut child, url) = serve_with(&["--reply", "always this"]);
     let out = bin()
         .args(["call", &url, "echo", "anything"])
         .output()
@@ -694,21 +639,10 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn metrics_are_served_to_prometheus_and_to_muxwire_stats() {
-    let mut child = bin()
-        .args(["serve", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("tcp://"))
-        .unwrap()
-        .to_string();
+    let mut cmd = bin();
+    cmd.args(["serve", "tcp://127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .stderr(Stdio::null());
+    let (child, url, line) = spawn_serve(&mut cmd);
     let metrics = line
         .split("http://")
         .nth(1)
@@ -750,31 +684,12 @@ fn metrics_are_served_to_prometheus_and_to_muxwire_stats() {
 
 #[test]
 fn at_info_the_server_logs_each_connection_and_each_failed_call() {
-    let mut child = bin()
-        .args(["serve", "tcp://127.0.0.1:0"])
+    let mut cmd = bin();
+    cmd.args(["serve", "tcp://127.0.0.1:0"])
         .env("MUXWIRE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("tcp://"))
-        .unwrap()
-        .to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            if tx.send(line.unwrap_or_default()).is_err() {
-                return;
-            }
-        }
-    });
+        .stderr(Stdio::piped());
+    let (mut child, url, _) = spawn_serve(&mut cmd);
+    let rx = stderr_lines(&mut child);
     let out = bin()
         .args(["call", &url, "no.such.method"])
         .output()
