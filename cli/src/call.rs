@@ -8,6 +8,7 @@ use clap::Args;
 use muxwire::{CallOptions, Client, Status, StatusCode};
 
 use crate::exit;
+use crate::hex::hex;
 
 /// Where to connect and how long to wait: shared by `call` and `list`.
 #[derive(Args)]
@@ -322,7 +323,6 @@ pub(crate) fn run(args: CallArgs) -> i32 {
 /// caller reports it on stderr).
 fn print_outcome(format: Format, r: &Result<Bytes, Status>, took: Duration) {
     let mut out = std::io::stdout();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     match (format, r) {
         (Format::Json, r) => {
             let v = match r {
@@ -438,7 +438,7 @@ pub(crate) fn stream(args: StreamArgs) -> i32 {
         .filter(|l| !l.is_empty())
         .map(Bytes::copy_from_slice)
         .collect();
-    let (method, hex, timeout) = (args.method.clone(), args.hex, args.target.timeout_ms);
+    let (method, as_hex, timeout) = (args.method.clone(), args.hex, args.target.timeout_ms);
     let run = |client: Client| async move {
         let opts = CallOptions {
             timeout: timeout.map(Duration::from_millis),
@@ -457,12 +457,8 @@ pub(crate) fn stream(args: StreamArgs) -> i32 {
             let mut out = std::io::stdout();
             while let Some(m) = replies.next().await {
                 let m = m?;
-                if hex {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        m.iter().map(|b| format!("{b:02x}")).collect::<String>()
-                    );
+                if as_hex {
+                    let _ = writeln!(out, "{}", hex(&m));
                 } else {
                     let _ = out.write_all(&m);
                     let _ = writeln!(out);

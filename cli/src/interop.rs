@@ -107,11 +107,15 @@ pub(crate) fn server(args: InteropArgs) -> i32 {
             while matches!(std::io::Read::read(&mut std::io::stdin(), &mut chunk), Ok(n) if n > 0) {
             }
         });
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("signal");
+        let mut signals = match crate::serve::StopSignals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("interop-server: cannot watch for signals: {e}");
+                return crate::exit::FAILED;
+            }
+        };
         tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = signals.next() => {}
             _ = stdin_closed => {}
         }
         server.shutdown(Duration::from_secs(1)).await;

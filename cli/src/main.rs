@@ -14,6 +14,7 @@ mod conformance;
 mod decode;
 mod demo;
 mod exit;
+mod hex;
 mod interop;
 mod load;
 mod metrics_http;

@@ -99,13 +99,13 @@ pub(crate) struct ServeArgs {
 
 /// SIGINT and SIGTERM (the signals Ctrl-C, `kill`, systemd and docker send), watched
 /// from before the server starts until it ends, so that none is missed in between.
-struct StopSignals {
+pub(crate) struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    fn new() -> std::io::Result<StopSignals> {
+    pub(crate) fn new() -> std::io::Result<StopSignals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(StopSignals {
             term: signal(SignalKind::terminate())?,
@@ -114,7 +114,7 @@ impl StopSignals {
     }
 
     /// The next one's name.
-    async fn next(&mut self) -> &'static str {
+    pub(crate) async fn next(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",

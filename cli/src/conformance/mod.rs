@@ -4,7 +4,6 @@
 
 mod adapter;
 mod frames;
-mod hex;
 mod live;
 mod report;
 mod sessions;

@@ -6,8 +6,8 @@ use muxwire_core::wire::{self, Decoded, Flags, FrameEncoder, FrameType, Settings
 use serde_json::{json, Map, Value};
 
 use super::adapter::{Answer, Testee};
-use super::hex::{hex, unhex};
 use super::report::Outcome;
+use crate::hex::{hex, unhex};
 
 /// The time a session starts at (µs), as the reference runner's.
 const T0: u64 = 1_000_000;

@@ -13,8 +13,8 @@ use muxwire_core::wire::{
 use serde_json::{json, Map, Value};
 
 use super::adapter::{read_message, write_message};
-use super::hex::{hex, unhex};
 use super::sessions::apply_settings;
+use crate::hex::{hex, unhex};
 
 /// Stream slots per session, as the reference runner gives its connections.
 const SLOTS: usize = 64;

@@ -1,4 +1,5 @@
-//! Hex strings, as the vectors and the adapter protocol carry bytes.
+//! Hex strings: how the vectors and the adapter protocol carry bytes, and how `call`
+//! and `stream` print replies.
 
 /// Lower-case hex of `b`.
 pub(crate) fn hex(b: &[u8]) -> String {
