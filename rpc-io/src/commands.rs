@@ -17,7 +17,7 @@ use muxwire_core::wire::Codec;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::budget::{Permit, QUEUE_BUDGET};
-use crate::replies::{run_callbacks, sort, Completion, Replies, Runs};
+use crate::replies::{hand_over, sort, Completion, Replies, Runs};
 use crate::Status;
 
 /// A request to the driver.
@@ -372,7 +372,7 @@ impl Commands {
     }
 
     /// Fills reply slots with their outcomes (all under one lock), then wakes the tasks
-    /// that wait for them and runs the callbacks (see [`run_callbacks`]); leaves both
+    /// that wait for them and runs the callbacks (see [`hand_over`]); leaves both
     /// vectors empty.
     pub(crate) fn deliver(
         &self,
@@ -390,10 +390,7 @@ impl Commands {
             }
         }
         drop(s);
-        for w in wakers.drain(..) {
-            w.wake();
-        }
-        run_callbacks(runs);
+        hand_over(wakers.drain(..), runs);
     }
 
     /// Ends every call still under way with `status` (the connection is gone and nothing
@@ -404,8 +401,7 @@ impl Commands {
         for r in ready {
             sort(r, &mut wakers, &mut runs);
         }
-        wakers.into_iter().for_each(Waker::wake);
-        run_callbacks(runs);
+        hand_over(wakers.into_iter(), runs);
     }
 
     /// Queues one-way calls to `method` if the budget has room for them (a batch larger

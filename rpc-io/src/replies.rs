@@ -174,6 +174,13 @@ pub(crate) fn sort(ready: Ready, wakers: &mut Vec<Waker>, runs: &mut Runs) {
     }
 }
 
+/// Wakes `wakers` and runs `runs` (see [`run_callbacks`]): every hand-over of outcomes
+/// ends so, once the table's lock is released.
+pub(crate) fn hand_over(wakers: impl Iterator<Item = Waker>, runs: Runs) {
+    wakers.for_each(Waker::wake);
+    run_callbacks(runs);
+}
+
 /// Runs callbacks with their outcomes on one task of the current runtime (a callback may
 /// be slow, so never on the connection's own task), each guarded so that one that panics
 /// does not lose the others. Outside a runtime (a connection torn down as its runtime
