@@ -268,7 +268,7 @@ struct State {
     one_way: usize,
     room_waiters: bool,
     closed: bool,
-    /// The outcomes of unary calls.
+    /// The outcomes of calls.
     replies: Replies,
     /// Unary calls queued so far (their tokens).
     unary_tokens: u64,
@@ -371,20 +371,20 @@ impl Commands {
         }
     }
 
-    /// Fills reply slots with their outcomes (all under one lock), then wakes the tasks
-    /// that wait for them and runs the callbacks (see [`hand_over`]); leaves both
-    /// vectors empty.
+    /// Fills reply slots of `outcomes` (all under one lock), then wakes the tasks
+    /// that wait for them and runs the callbacks (see [`hand_over`]); leaves `wakers`
+    /// empty.
     pub(crate) fn deliver(
         &self,
-        outcomes: &mut Vec<(u32, Result<Bytes, Status>)>,
+        outcomes: impl ExactSizeIterator<Item = (u32, Result<Bytes, Status>)>,
         wakers: &mut Vec<Waker>,
     ) {
-        if outcomes.is_empty() {
+        if outcomes.len() == 0 {
             return;
         }
         let mut runs = Runs::new();
         let mut s = self.state();
-        for (slot, result) in outcomes.drain(..) {
+        for (slot, result) in outcomes {
             if let Some(ready) = s.replies.complete(slot, result) {
                 sort(ready, wakers, &mut runs);
             }

@@ -117,7 +117,7 @@ impl Driver {
     /// Hands a call's outcome to its caller: into its reply slot at the end of this turn
     /// (`after`), with the others, under one lock.
     pub(super) fn answer(&mut self, slot: u32, result: Result<Bytes, Status>) {
-        self.outcomes.push((slot, result));
+        self.outcomes.push_back((slot, result));
     }
 
     /// Ends the call on `stream`, if it is still under way, with `result`.

@@ -85,7 +85,7 @@ pub(crate) struct Driver {
     /// Per-call counts not yet added to `stats`.
     tally: Tally,
     /// Outcomes of unary calls that ended this turn, for their reply slots (see `answer`).
-    outcomes: Vec<(u32, Result<Bytes, Status>)>,
+    outcomes: VecDeque<(u32, Result<Bytes, Status>)>,
     /// Scratch room for the wakers of those reply slots.
     wakers: Vec<std::task::Waker>,
     /// Bytes of messages still arriving in chunks, and their bound.
@@ -146,7 +146,7 @@ pub(crate) fn spawn(
         queues: FxHashMap::default(),
         room_waiters: VecDeque::new(),
         pings: VecDeque::new(),
-        outcomes: Vec::new(),
+        outcomes: VecDeque::new(),
         tally: Tally::default(),
         wakers: Vec::new(),
         partials: Partials::new(partial_limit),

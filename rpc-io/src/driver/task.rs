@@ -19,6 +19,9 @@ use crate::status::Status;
 /// that it starts early and the write queue's bound is checked against what is encoded.
 const FLUSH_AT: usize = 256 * 1024;
 
+/// Outcomes handed to their callers per turn at most (see `deliver`).
+const DELIVER_AT_ONCE: usize = 32;
+
 /// Bytes are read into a buffer with this much room (renewed below 64 KiB).
 const READ_BUFFER_SIZE: usize = 256 * 1024;
 
@@ -61,6 +64,15 @@ impl Driver {
                 _ = self.one_way.done.notify.notified(), if self.one_way.running > 0 => {
                     self.tick();
                     self.one_way_finished(false);
+                }
+                // Outcomes not yet handed over: the callers woken last turn run first and
+                // queue their next calls, which leave with this turn (see `deliver`).
+                _ = std::future::ready(()),
+                    if !self.out.outbox.is_full() && !self.outcomes.is_empty() =>
+                {
+                    tokio::task::yield_now().await;
+                    self.tick();
+                    self.commands();
                 }
                 r = read_some(&mut read, &mut rbuf, &mut landing, peek),
                     if !eof && !self.input_paused() =>
@@ -159,16 +171,25 @@ impl Driver {
         let frames = self.conn.frames_received();
         Stats::add(&self.stats.frames_in, frames - self.frames_counted);
         self.frames_counted = frames;
-        self.deliver();
+        self.deliver(false);
     }
 
-    /// Fills the reply slots of the calls that ended this turn and wakes their callers
-    /// (who find them counted).
-    fn deliver(&mut self) {
+    /// Fills the reply slots of calls that ended and wakes their callers (who find them
+    /// counted): `all` of them, or, with `DELIVER_AT_ONCE` or more waiting, that many. The
+    /// rest wait for the next turn (see `run`), so that the callers woken now can queue
+    /// their next calls and those leave before the others are woken: with many calls in
+    /// flight, the peer works on one part while this side works on the next, instead of
+    /// both sides taking turns with one batch of every call.
+    fn deliver(&mut self, all: bool) {
+        let n = if all || self.conn.is_closed() {
+            self.outcomes.len()
+        } else {
+            self.outcomes.len().min(DELIVER_AT_ONCE)
+        };
         self.tally.publish(&self.stats);
         self.handle
             .commands
-            .deliver(&mut self.outcomes, &mut self.wakers);
+            .deliver(self.outcomes.drain(..n), &mut self.wakers);
     }
 
     /// Carries out queued commands (those left from the last turn first), handing frames
@@ -310,7 +331,7 @@ impl Driver {
         for (tx, _) in self.pings.drain(..) {
             let _ = tx.send(None);
         }
-        self.deliver();
+        self.deliver(true);
     }
 }
 
