@@ -147,7 +147,9 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
                 return crate::exit::FAILED;
             }
         };
-        let opts = args.tuning.options();
+        let mut opts = args.tuning.options();
+        // Operators read calls per method and their latencies (`--metrics`, `stats`).
+        opts.method_metrics = true;
         let limits = format!(
             "max message {} bytes, {} calls at once per connection",
             opts.max_message_size, opts.max_concurrent_streams

@@ -669,6 +669,19 @@ fn metrics_are_served_to_prometheus_and_to_muxwire_stats() {
     };
     assert!(value("muxwire_calls_ok_total") >= 1);
     assert!(value("muxwire_calls_failed_total{code=\"UNIMPLEMENTED\"}") >= 1);
+    // Per method: counts by status and a latency histogram; unregistered names pooled.
+    assert_eq!(
+        value("muxwire_method_calls_handled_total{method=\"echo\",code=\"OK\"}"),
+        1
+    );
+    assert_eq!(
+        value("muxwire_method_calls_handled_total{method=\"(unknown)\",code=\"UNIMPLEMENTED\"}"),
+        1
+    );
+    assert_eq!(
+        value("muxwire_method_latency_seconds_bucket{method=\"echo\",le=\"+Inf\"}"),
+        1
+    );
     assert!(http_get(&metrics, "/other").starts_with("HTTP/1.1 404"));
 
     let out = bin().args(["stats", &url]).output().unwrap();

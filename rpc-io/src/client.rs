@@ -145,6 +145,10 @@ impl Client {
             r.check()?;
         }
         let router = router.map(|r| Arc::new(r.sealed(&opts)));
+        let stats = Arc::new(Stats::default());
+        if let Some(r) = router.as_ref().filter(|_| opts.method_metrics) {
+            stats.track_methods(r.metrics());
+        }
         let pool = opts.pool_size.max(1);
         let wait = opts.wait_for_ready;
         let state = StatePublisher::new(ConnState::Connecting);
@@ -152,7 +156,7 @@ impl Client {
             endpoint,
             transport,
             opts: Arc::new(opts),
-            stats: Arc::new(Stats::default()),
+            stats,
             router,
             slots: (0..pool)
                 .map(|_| PoolSlot {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use muxwire_core::wire::StatusCode;
 
+use crate::method_stats::LATENCY_BOUNDS_US;
 use crate::stats::StatsSnapshot;
 
 impl StatsSnapshot {
@@ -79,8 +80,83 @@ impl StatsSnapshot {
             let name = StatusCode(code as u32).name();
             let _ = writeln!(out, "muxwire_calls_failed_total{{code=\"{name}\"}} {n}");
         }
+        if !self.methods.is_empty() {
+            self.write_methods(&mut out);
+        }
         out
     }
+
+    /// The per-method series (`Options::method_metrics`): calls started and handled, and
+    /// the latency histogram, labelled by method.
+    fn write_methods(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP muxwire_method_calls_started_total Calls started, by method (one-way calls too)."
+        );
+        let _ = writeln!(out, "# TYPE muxwire_method_calls_started_total counter");
+        for m in &self.methods {
+            let method = label_value(&m.method);
+            let _ = writeln!(
+                out,
+                "muxwire_method_calls_started_total{{method=\"{method}\"}} {}",
+                m.started
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP muxwire_method_calls_handled_total Calls answered, by method and status code."
+        );
+        let _ = writeln!(out, "# TYPE muxwire_method_calls_handled_total counter");
+        for m in &self.methods {
+            let method = label_value(&m.method);
+            for (code, n) in m.ended.iter().enumerate() {
+                // OK always (so that every method has a series), other codes once seen.
+                if code == 0 || *n > 0 {
+                    let name = StatusCode(code as u32).name();
+                    let _ = writeln!(
+                        out,
+                        "muxwire_method_calls_handled_total{{method=\"{method}\",code=\"{name}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP muxwire_method_latency_seconds From a call's arrival to its status, by method."
+        );
+        let _ = writeln!(out, "# TYPE muxwire_method_latency_seconds histogram");
+        for m in &self.methods {
+            let method = label_value(&m.method);
+            let mut seen = 0;
+            for (i, n) in m.latency_buckets.iter().enumerate() {
+                seen += n;
+                let le = match LATENCY_BOUNDS_US.get(i) {
+                    Some(us) => format!("{}", *us as f64 / 1e6),
+                    None => "+Inf".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "muxwire_method_latency_seconds_bucket{{method=\"{method}\",le=\"{le}\"}} {seen}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "muxwire_method_latency_seconds_sum{{method=\"{method}\"}} {}",
+                m.latency_sum_us as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "muxwire_method_latency_seconds_count{{method=\"{method}\"}} {seen}"
+            );
+        }
+    }
+}
+
+/// `v` escaped for a Prometheus label value (backslash, double quote and newline).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -109,5 +185,45 @@ mod tests {
             }
         }
         assert_eq!(names.len(), 15);
+        assert!(
+            !text.contains("muxwire_method_"),
+            "no per-method series unless kept"
+        );
+    }
+
+    #[test]
+    fn per_method_series_are_labelled_escaped_and_cumulative() {
+        let m = crate::method_stats::MethodMetrics::default();
+        m.started();
+        m.started();
+        m.ended(StatusCode::OK, Some(std::time::Duration::from_micros(20)));
+        m.ended(
+            StatusCode::UNAVAILABLE,
+            Some(std::time::Duration::from_micros(300)),
+        );
+        let s = StatsSnapshot {
+            methods: vec![m.snapshot("a\"b\\c\nd")],
+            ..StatsSnapshot::default()
+        };
+        let text = s.prometheus();
+        let label = r#"method="a\"b\\c\nd""#;
+        for line in [
+            format!("muxwire_method_calls_started_total{{{label}}} 2"),
+            format!("muxwire_method_calls_handled_total{{{label},code=\"OK\"}} 1"),
+            format!("muxwire_method_calls_handled_total{{{label},code=\"UNAVAILABLE\"}} 1"),
+            format!("muxwire_method_latency_seconds_bucket{{{label},le=\"0.000025\"}} 1"),
+            format!("muxwire_method_latency_seconds_bucket{{{label},le=\"0.00025\"}} 1"),
+            format!("muxwire_method_latency_seconds_bucket{{{label},le=\"0.0005\"}} 2"),
+            format!("muxwire_method_latency_seconds_bucket{{{label},le=\"+Inf\"}} 2"),
+            format!("muxwire_method_latency_seconds_sum{{{label}}} 0.00032"),
+            format!("muxwire_method_latency_seconds_count{{{label}}} 2"),
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing {line} in\n{text}"
+            );
+        }
+        let unseen = format!("muxwire_method_calls_handled_total{{{label},code=\"CANCELLED\"}}");
+        assert!(!text.contains(&unseen), "codes never seen stay out");
     }
 }

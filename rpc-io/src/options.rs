@@ -95,6 +95,10 @@ pub struct Options {
     pub worker_queue: usize,
     /// The AGENT this endpoint names itself with in HELLO (at most 64 bytes; empty: none).
     pub agent: String,
+    /// Keep counters and a latency histogram per method for the calls this end serves
+    /// (`StatsSnapshot::methods`, and in `StatsSnapshot::prometheus`). Off by default: it
+    /// reads the clock twice per call and adds to counters shared by every connection.
+    pub method_metrics: bool,
 }
 
 impl Default for Options {
@@ -138,6 +142,7 @@ impl Default for Options {
                 .clamp(4, 64),
             worker_queue: 1_024,
             agent: DEFAULT_AGENT.to_string(),
+            method_metrics: false,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::handler::{Context, StreamHandler, SyncHandler, UnaryHandler};
+use crate::method_stats::{MethodMetrics, UNKNOWN_METHOD};
 use crate::options::Options;
 use crate::status::Status;
 use crate::worker::{OnWorkers, Responder, WorkerHandler, WorkerPool};
@@ -34,6 +35,18 @@ pub(crate) enum Unary {
 pub(crate) struct Route {
     pub(crate) name: Bytes,
     pub(crate) method: Method,
+    /// The method's counters (see `Options::method_metrics`).
+    pub(crate) metrics: Arc<MethodMetrics>,
+}
+
+impl Route {
+    fn new(name: &str, method: Method) -> Route {
+        Route {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            method,
+            metrics: Arc::default(),
+        }
+    }
 }
 
 /// Handlers by method name. Registering a name twice (or the built-in `muxwire.list`,
@@ -44,6 +57,8 @@ pub struct Router {
     /// Handlers for the worker pool, bound to one when the router is put to use.
     workers: BTreeMap<String, Arc<dyn WorkerHandler>>,
     list: Option<Route>,
+    /// Counters of calls to methods nobody registered.
+    pub(crate) unknown: Arc<MethodMetrics>,
     /// Why the registrations are invalid, if they are (reported at bind).
     invalid: Option<Status>,
 }
@@ -98,11 +113,8 @@ impl Router {
         if self.duplicate(name) {
             return self;
         }
-        let route = Route {
-            name: Bytes::copy_from_slice(name.as_bytes()),
-            method,
-        };
-        self.methods.insert(name.to_string(), route);
+        self.methods
+            .insert(name.to_string(), Route::new(name, method));
         self.list = None;
         self
     }
@@ -160,20 +172,37 @@ impl Router {
                     handler,
                     pool: pool.clone(),
                 };
-                let route = Route {
-                    name: Bytes::copy_from_slice(name.as_bytes()),
-                    method: Method::Unary(Unary::Async(Arc::new(bound))),
-                };
+                let route = Route::new(&name, Method::Unary(Unary::Async(Arc::new(bound))));
                 self.methods.insert(name, route);
             }
         }
         let listing = Bytes::from(self.names().join("\n"));
         let list = move |_ctx: &Context, _req: Bytes| Ok(listing.clone());
-        self.list = Some(Route {
-            name: Bytes::from_static(LIST_METHOD.as_bytes()),
-            method: Method::Unary(Unary::Sync(Arc::new(list))),
-        });
+        self.list = Some(Route::new(
+            LIST_METHOD,
+            Method::Unary(Unary::Sync(Arc::new(list))),
+        ));
+        // Counters of their own, even if a clone of this router serves elsewhere too.
+        for route in self.methods.values_mut() {
+            route.metrics = Arc::default();
+        }
+        self.unknown = Arc::default();
         self
+    }
+
+    /// Every method's counters, with its name ([`UNKNOWN_METHOD`] last).
+    pub(crate) fn metrics(&self) -> Vec<(String, Arc<MethodMetrics>)> {
+        let mut v: Vec<(String, Arc<MethodMetrics>)> = self
+            .methods
+            .iter()
+            .map(|(name, r)| (name.clone(), r.metrics.clone()))
+            .collect();
+        if let Some(list) = &self.list {
+            v.push((LIST_METHOD.to_string(), list.metrics.clone()));
+        }
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.push((UNKNOWN_METHOD.to_string(), self.unknown.clone()));
+        v
     }
 
     /// The route of method `name`.

@@ -86,6 +86,9 @@ impl Server {
             .local_endpoint()
             .map_err(|e| Status::internal(e.to_string()))?;
         let stats = Arc::new(Stats::default());
+        if self.opts.method_metrics {
+            stats.track_methods(self.router.metrics());
+        }
         let conns: Arc<Mutex<Vec<Conn>>> = Arc::default();
         let stop_accept = Arc::new(Notify::new());
         let stopping = Arc::new(AtomicBool::new(false));

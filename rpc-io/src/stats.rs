@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::method_stats::{MethodMetrics, MethodSnapshot};
+
 /// Live counters, shared by every connection of a client or server.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -21,6 +23,8 @@ pub struct Stats {
     pub(crate) write_queue_peak: AtomicU64,
     pub(crate) bytes_in_place: AtomicU64,
     pub(crate) one_way_dropped: AtomicU64,
+    /// Per-method counters, when `Options::method_metrics` is on (see `track_methods`).
+    methods: std::sync::Mutex<Vec<(String, std::sync::Arc<MethodMetrics>)>>,
 }
 
 /// A point-in-time copy of [`Stats`] (more counters may be added).
@@ -63,6 +67,10 @@ pub struct StatsSnapshot {
     /// body that could not be decompressed (each also logged, at most every 10 s per
     /// connection).
     pub one_way_dropped: u64,
+    /// Calls handled, per method: counts by status code and latency histograms (empty
+    /// unless `Options::method_metrics` is on). Sorted by name, with calls to
+    /// unregistered methods last, under [`crate::UNKNOWN_METHOD`].
+    pub methods: Vec<MethodSnapshot>,
 }
 
 impl Stats {
@@ -89,7 +97,20 @@ impl Stats {
             write_queue_peak: self.write_queue_peak.load(Relaxed),
             bytes_in_place: self.bytes_in_place.load(Relaxed),
             one_way_dropped: self.one_way_dropped.load(Relaxed),
+            methods: self
+                .methods
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|(name, m)| m.snapshot(name))
+                .collect(),
         }
+    }
+
+    /// Reports these methods' counters from now on (in place of any before): a router's
+    /// (`Router::metrics`).
+    pub(crate) fn track_methods(&self, methods: Vec<(String, std::sync::Arc<MethodMetrics>)>) {
+        *self.methods.lock().expect("lock") = methods;
     }
 
     /// Raises `c` to `v` if `v` is larger.

@@ -25,6 +25,7 @@ use crate::handle::Channel;
 use crate::handler::{
     BoxFuture, CancelState, Context, Inbound, Outbound, SyncHandler, UnaryHandler,
 };
+use crate::method_stats::{CallTimer, MethodMetrics};
 use crate::panics::{self, CatchPanic};
 use crate::route::{Method, Route, Router, Unary};
 use crate::stats::Stats;
@@ -65,6 +66,8 @@ pub(super) struct Served {
     /// The codec the caller compressed its request with, if any: replies use it too
     /// (`Options::reply_with_request_codec`).
     pub(super) request_codec: Option<Codec>,
+    /// The method's counters, with `Options::method_metrics`.
+    pub(super) timer: Option<CallTimer>,
 }
 
 impl Served {
@@ -82,6 +85,7 @@ impl Served {
             incoming: Incoming::default(),
             unary,
             request_codec: None,
+            timer: None,
         }
     }
 }
@@ -195,10 +199,19 @@ impl Driver {
     ) -> bool {
         let wire = data.len();
         let name = std::str::from_utf8(method).unwrap_or("");
+        if self.opts.method_metrics {
+            // One-way calls count as started only: nobody waits for their end.
+            match router.map(|r| (r, r.get(name))) {
+                Some((_, Some(route))) => route.metrics.started(),
+                Some((r, None)) => r.unknown.started(),
+                None => {}
+            }
+        }
         let (method, handler) = match router.and_then(|r| r.get(name)) {
             Some(Route {
                 name,
                 method: Method::Unary(h),
+                ..
             }) => (name, h),
             Some(_) => {
                 let why = "the method is streaming, a one-way call needs a unary handler";
@@ -338,11 +351,13 @@ impl Driver {
         stream: u32,
         method: &Bytes,
         h: &dyn SyncHandler,
+        metrics: Option<&Arc<MethodMetrics>>,
         entries: Vec<(String, Bytes)>,
         deadline: Option<CoreDuration>,
         data: Bytes,
         codec: Codec,
     ) {
+        let timer = metrics.map(CallTimer::start);
         self.conn.consume(StreamId(stream), data.len());
         let max = self.opts.max_message_size as usize;
         let result = compress::decompress(codec, data, max).and_then(|req| {
@@ -351,8 +366,19 @@ impl Driver {
             self.run_sync(h, method, deadline, entries, req)
         });
         let hint = (codec != Codec::Identity).then_some(codec);
-        if let Some(code) = self.write_reply(stream, result.map(Some), hint) {
-            self.tally.ended(code);
+        match self.write_reply(stream, result.map(Some), hint) {
+            Some(code) => {
+                self.tally.ended(code);
+                if let Some(t) = timer {
+                    t.end(code);
+                }
+            }
+            // The reply waits on a stream of its own: timed until it ends there.
+            None => {
+                if let Some(s) = self.callee.served.get_mut(&stream) {
+                    s.timer = timer;
+                }
+            }
         }
     }
 
@@ -383,12 +409,14 @@ impl Driver {
             Some(Route {
                 name,
                 method: Method::Unary(Unary::Sync(h)),
-            }) if end => Some((name, h)),
+                metrics,
+            }) if end => Some((name, h, metrics)),
             _ => None,
         };
         let body = match (sync, body) {
-            (Some((name, h)), Some((data, codec, false))) => {
-                self.inline_sync(stream, name, &**h, entries, deadline, data, codec);
+            (Some((name, h, metrics)), Some((data, codec, false))) => {
+                let metrics = self.opts.method_metrics.then_some(metrics);
+                self.inline_sync(stream, name, &**h, metrics, entries, deadline, data, codec);
                 self.callee.router = router;
                 return;
             }
@@ -401,9 +429,11 @@ impl Driver {
         self.callee.next_gen += 1;
         let call = CallRef { stream, gen };
         let Some(route) = router.as_ref().and_then(|r| r.get(name)).cloned() else {
-            self.callee
-                .served
-                .insert(stream, Served::new(gen, cancel, None, None));
+            let mut served = Served::new(gen, cancel, None, None);
+            if let Some(r) = router.as_ref().filter(|_| self.opts.method_metrics) {
+                served.timer = Some(CallTimer::start(&r.unknown));
+            }
+            self.callee.served.insert(stream, served);
             let msg = format!("unknown method {name:?}");
             self.reply(stream, Err(Status::unimplemented(msg)));
             return;
@@ -418,11 +448,15 @@ impl Driver {
             cancel: cancel.clone(),
             peer: Channel::new(self.handle.clone(), self.opts.clone()),
         };
+        let timer = self
+            .opts
+            .method_metrics
+            .then(|| CallTimer::start(&route.metrics));
         match route.method {
             Method::Unary(h) => {
-                self.callee
-                    .served
-                    .insert(stream, Served::new(gen, cancel, None, Some((h, ctx, None))));
+                let mut served = Served::new(gen, cancel, None, Some((h, ctx, None)));
+                served.timer = timer;
+                self.callee.served.insert(stream, served);
                 if let Some((data, codec, more)) = body {
                     self.message(stream, Piece::Bytes(data), codec, more, end);
                 } else if end {
@@ -431,9 +465,9 @@ impl Driver {
             }
             Method::Streaming(h) => {
                 let (itx, irx) = mpsc::unbounded_channel();
-                self.callee
-                    .served
-                    .insert(stream, Served::new(gen, cancel, Some(itx), None));
+                let mut served = Served::new(gen, cancel, Some(itx), None);
+                served.timer = timer;
+                self.callee.served.insert(stream, served);
                 let inbound = Inbound::new(irx, self.handle.clone(), call);
                 let outbound = Outbound::new(self.handle.clone(), call);
                 let method = ctx.method.clone();
@@ -514,7 +548,8 @@ impl Driver {
 
     /// Forgets served call `stream` (cancelling its handler) and counts its end with `code`.
     pub(super) fn end_served(&mut self, stream: u32, code: StatusCode) {
-        if let Some(s) = self.callee.served.remove(&stream) {
+        if let Some(mut s) = self.callee.served.remove(&stream) {
+            let s_timer = s.timer.take();
             self.partials.release(&s.incoming);
             s.cancel.cancel();
             let cancel = s.cancel.clone();
@@ -522,6 +557,9 @@ impl Driver {
             self.callee.recycle(cancel);
             self.queues.remove(&stream);
             self.tally.ended(code);
+            if let Some(t) = s_timer {
+                t.end(code);
+            }
         }
     }
 
