@@ -696,7 +696,7 @@ fn metrics_are_served_to_prometheus_and_to_muxwire_stats() {
 }
 
 #[test]
-fn at_info_the_server_logs_each_connection_and_each_failed_call() {
+fn at_info_the_server_logs_each_connection_and_each_failed_call_with_method_and_peer() {
     let mut cmd = bin();
     cmd.args(["serve", "tcp://127.0.0.1:0"])
         .env("MUXWIRE_LOG", "info")
@@ -714,7 +714,11 @@ fn at_info_the_server_logs_each_connection_and_each_failed_call() {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the server logged the connection and the failed call");
         accepted |= line.contains("connection accepted");
-        failed |= line.contains("call failed") && line.contains("UNIMPLEMENTED");
+        // The failed call's line names its method, and (its connection's span) the peer.
+        failed |= line.contains("call failed")
+            && line.contains("UNIMPLEMENTED")
+            && line.contains("method=no.such.method")
+            && line.contains("conn{peer=127.0.0.1:");
     }
     let _ = child.kill();
     let _ = child.wait();

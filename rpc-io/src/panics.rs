@@ -26,24 +26,43 @@ fn panicked(method: &[u8], payload: Box<dyn Any + Send>) -> Status {
     Status::internal(format!("the handler for {method:?} panicked"))
 }
 
-/// Runs `f`, a handler or the first step of one; a panic becomes an INTERNAL status.
+/// The span a handler runs in (at debug level): `call` with its method, inside its
+/// connection's span (`conn`, with the peer's address), so that whatever a handler logs
+/// names both. Disabled, it costs one check of the level.
+fn call_span(method: &[u8]) -> tracing::Span {
+    tracing::debug_span!("call", method = %String::from_utf8_lossy(method))
+}
+
+/// Runs `f`, a handler or the first step of one, in its call's span; a panic becomes an
+/// INTERNAL status.
 #[inline]
 pub(crate) fn catch<R>(method: &[u8], f: impl FnOnce() -> R) -> Result<R, Status> {
+    let span = call_span(method);
+    let _in_span = span.enter();
+    unwind(method, f)
+}
+
+/// Runs `f`; a panic becomes an INTERNAL status.
+#[inline]
+fn unwind<R>(method: &[u8], f: impl FnOnce() -> R) -> Result<R, Status> {
     // The handler shares no state with the connection's task but what it was handed (its
     // context, the request, handles that send commands), so nothing is left half-changed.
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| panicked(method, p))
 }
 
-/// A handler's future whose panic becomes an INTERNAL status as its outcome.
+/// A handler's future, polled in its call's span, whose panic becomes an INTERNAL status
+/// as its outcome.
 pub(crate) struct CatchPanic<F> {
     fut: F,
     method: bytes::Bytes,
+    span: tracing::Span,
 }
 
 impl<F> CatchPanic<F> {
     /// Watches `fut`, the handler for `method`.
     pub(crate) fn new(fut: F, method: bytes::Bytes) -> CatchPanic<F> {
-        CatchPanic { fut, method }
+        let span = call_span(&method);
+        CatchPanic { fut, method, span }
     }
 }
 
@@ -53,7 +72,8 @@ impl<T, F: Future<Output = Result<T, Status>> + Unpin> Future for CatchPanic<F> 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let fut = &mut this.fut;
-        match catch(&this.method, || Pin::new(fut).poll(cx)) {
+        let _in_span = this.span.enter();
+        match unwind(&this.method, || Pin::new(fut).poll(cx)) {
             Ok(poll) => poll,
             Err(status) => Poll::Ready(Err(status)),
         }

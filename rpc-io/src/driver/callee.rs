@@ -55,6 +55,8 @@ const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 pub(super) struct Served {
     /// Tells this call from earlier ones on the same stream id.
     pub(super) gen: u64,
+    /// The method called (the router's copy, or the name as received if unregistered).
+    pub(super) method: Bytes,
     /// Messages for a streaming handler, with their wire size (credit returned on take).
     pub(super) inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
     /// Shared with the handler's context.
@@ -71,15 +73,17 @@ pub(super) struct Served {
 }
 
 impl Served {
-    /// A served call of generation `gen`.
+    /// A served call of generation `gen`, to `method`.
     fn new(
         gen: u64,
+        method: Bytes,
         cancel: Arc<CancelState>,
         inbound: Option<mpsc::UnboundedSender<Result<(Bytes, usize), Status>>>,
         unary: Option<(Unary, Context, Option<Bytes>)>,
     ) -> Served {
         Served {
             gen,
+            method,
             inbound,
             cancel,
             incoming: Incoming::default(),
@@ -366,7 +370,7 @@ impl Driver {
             self.run_sync(h, method, deadline, entries, req)
         });
         let hint = (codec != Codec::Identity).then_some(codec);
-        match self.write_reply(stream, result.map(Some), hint) {
+        match self.write_reply(stream, method, result.map(Some), hint) {
             Some(code) => {
                 self.tally.ended(code);
                 if let Some(t) = timer {
@@ -429,7 +433,8 @@ impl Driver {
         self.callee.next_gen += 1;
         let call = CallRef { stream, gen };
         let Some(route) = router.as_ref().and_then(|r| r.get(name)).cloned() else {
-            let mut served = Served::new(gen, cancel, None, None);
+            let unknown = Bytes::copy_from_slice(name.as_bytes());
+            let mut served = Served::new(gen, unknown, cancel, None, None);
             if let Some(r) = router.as_ref().filter(|_| self.opts.method_metrics) {
                 served.timer = Some(CallTimer::start(&r.unknown));
             }
@@ -441,7 +446,7 @@ impl Driver {
         let ctx = Context {
             // The router's copy of the name: the received frame may be large, and the
             // context lives as long as the handler runs.
-            method: route.name,
+            method: route.name.clone(),
             deadline: deadline
                 .map(|d| Instant::now() + std::time::Duration::from_micros(d.as_micros())),
             metadata: entries,
@@ -454,7 +459,7 @@ impl Driver {
             .then(|| CallTimer::start(&route.metrics));
         match route.method {
             Method::Unary(h) => {
-                let mut served = Served::new(gen, cancel, None, Some((h, ctx, None)));
+                let mut served = Served::new(gen, route.name, cancel, None, Some((h, ctx, None)));
                 served.timer = timer;
                 self.callee.served.insert(stream, served);
                 if let Some((data, codec, more)) = body {
@@ -465,7 +470,7 @@ impl Driver {
             }
             Method::Streaming(h) => {
                 let (itx, irx) = mpsc::unbounded_channel();
-                let mut served = Served::new(gen, cancel, Some(itx), None);
+                let mut served = Served::new(gen, route.name, cancel, Some(itx), None);
                 served.timer = timer;
                 self.callee.served.insert(stream, served);
                 let inbound = Inbound::new(irx, self.handle.clone(), call);
@@ -582,24 +587,23 @@ impl Driver {
                 return;
             }
         }
-        let hint = self
-            .callee
-            .served
-            .get(&stream)
-            .and_then(|s| s.request_codec);
-        if let Some(code) = self.write_reply(stream, result, hint) {
+        let Some(s) = self.callee.served.get(&stream) else {
+            return;
+        };
+        let (method, hint) = (s.method.clone(), s.request_codec);
+        if let Some(code) = self.write_reply(stream, &method, result, hint) {
             self.end_served(stream, code);
         }
     }
 
     /// Gives a call answered inline (`inline_sync`) the stream state it needs when its
     /// reply cannot go out at once.
-    fn serve_on_stream(&mut self, stream: u32, request_codec: Option<Codec>) {
+    fn serve_on_stream(&mut self, stream: u32, method: &Bytes, request_codec: Option<Codec>) {
         if !self.callee.served.contains_key(&stream) {
             let gen = self.callee.next_gen;
             self.callee.next_gen += 1;
             let cancel = self.callee.cancel_state();
-            let mut s = Served::new(gen, cancel, None, None);
+            let mut s = Served::new(gen, method.clone(), cancel, None, None);
             s.request_codec = request_codec;
             self.callee.served.insert(stream, s);
         }
@@ -613,13 +617,14 @@ impl Driver {
     fn write_reply(
         &mut self,
         stream: u32,
+        method: &Bytes,
         result: Result<Option<Bytes>, Status>,
         request_codec: Option<Codec>,
     ) -> Option<StatusCode> {
         if self.out.is_full() {
             // The peer is not reading: the reply waits for the socket, and its call stays
             // open meanwhile (so MAX_CONCURRENT_STREAMS bounds the replies waiting).
-            self.serve_on_stream(stream, request_codec);
+            self.serve_on_stream(stream, method, request_codec);
             self.queues.entry(stream).or_default().status = Some(result);
             self.wait_for_room(stream);
             return None;
@@ -634,7 +639,8 @@ impl Driver {
             Ok(None) => (None, Codec::Identity, None),
             Err(s) => {
                 // One line per failed call at info (an operator's `MUXWIRE_LOG=info`).
-                tracing::info!(stream, code = s.code.name(), message = %s.message, "call failed");
+                let method = String::from_utf8_lossy(method);
+                tracing::info!(%method, stream, code = s.code.name(), message = %s.message, "call failed");
                 (None, Codec::Identity, Some(s))
             }
         };
@@ -644,7 +650,7 @@ impl Driver {
             if b.len() > frame_room.min(credit) {
                 // Large reply: DATA chunks first, then a STATUS without message. A call
                 // answered inline (`inline_sync`) gets its stream state for that.
-                self.serve_on_stream(stream, request_codec);
+                self.serve_on_stream(stream, method, request_codec);
                 let q = self.queues.entry(stream).or_default();
                 q.items.push_back(Item::new(b.clone(), false, codec));
                 q.status = Some(Ok(None));

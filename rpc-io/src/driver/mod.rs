@@ -160,17 +160,30 @@ pub(crate) fn spawn(
         closed: handle.closed.clone(),
         ready: handle.ready.clone(),
     };
-    let task = tokio::spawn(async move {
-        let read = io.read;
-        driver.run(read).await;
-        // Let the writer flush the final GOAWAY, then stop it (a peer that does not read
-        // cannot keep it, and the socket, for longer than the grace).
-        driver.out.outbox.close();
-        let _ = tokio::time::timeout(FINAL_WRITE_GRACE, &mut writer.0).await;
-        drop(writer);
-        drop(ending);
-    });
+    // Whatever the connection and the handlers it runs log names the peer.
+    let span = tracing::info_span!("conn", peer = %io.peer, side = side_name(side));
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let read = io.read;
+            driver.run(read).await;
+            // Let the writer flush the final GOAWAY, then stop it (a peer that does not read
+            // cannot keep it, and the socket, for longer than the grace).
+            driver.out.outbox.close();
+            let _ = tokio::time::timeout(FINAL_WRITE_GRACE, &mut writer.0).await;
+            drop(writer);
+            drop(ending);
+        },
+        span,
+    ));
     (handle, task)
+}
+
+/// How logs name a connection's side.
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Acceptor => "server",
+        Side::Connector => "client",
+    }
 }
 
 /// A task aborted when this is dropped: the writer goes with its connection's task, also
