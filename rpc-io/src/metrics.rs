@@ -13,7 +13,7 @@ impl StatsSnapshot {
     /// `_total`), failed calls labelled by status code name. Serve it with the content
     /// type `text/plain; version=0.0.4`.
     pub fn prometheus(&self) -> String {
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "calls_started_total",
                 "Calls started (made by a client, or received by a server).",
@@ -52,6 +52,11 @@ impl StatsSnapshot {
                 self.one_way_dropped,
             ),
             (
+                "keepalive_timeouts_total",
+                "Connections closed because a keepalive PING went unanswered.",
+                self.keepalive_timeouts,
+            ),
+            (
                 "write_queue_peak_bytes",
                 "The most bytes one connection has had waiting for its socket.",
                 self.write_queue_peak,
@@ -79,6 +84,30 @@ impl StatsSnapshot {
         for (code, n) in self.calls_failed.iter().enumerate().skip(1) {
             let name = StatusCode(code as u32).name();
             let _ = writeln!(out, "muxwire_calls_failed_total{{code=\"{name}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP muxwire_connections_closed_total Connections closed, by connection error code and by which end."
+        );
+        let _ = writeln!(out, "# TYPE muxwire_connections_closed_total counter");
+        for (by, counts) in [
+            ("local", &self.connections_closed_local),
+            ("peer", &self.connections_closed_by_peer),
+        ] {
+            for (code, n) in counts.iter().enumerate() {
+                // NO_ERROR always (so both series exist), other codes once seen.
+                if code == 0 || *n > 0 {
+                    let name = if code < 13 {
+                        muxwire_core::wire::ErrorCode(code as u32).name()
+                    } else {
+                        "UNKNOWN"
+                    };
+                    let _ = writeln!(
+                        out,
+                        "muxwire_connections_closed_total{{code=\"{name}\",by=\"{by}\"}} {n}"
+                    );
+                }
+            }
         }
         if !self.methods.is_empty() {
             self.write_methods(&mut out);
@@ -171,7 +200,14 @@ mod tests {
             ..StatsSnapshot::default()
         };
         s.calls_failed[14] = 3;
+        s.connections_closed_local[12] = 2;
         let text = s.prometheus();
+        assert!(
+            text.contains("muxwire_connections_closed_total{code=\"TIMEOUT\",by=\"local\"} 2\n")
+        );
+        assert!(
+            text.contains("muxwire_connections_closed_total{code=\"NO_ERROR\",by=\"peer\"} 0\n")
+        );
         assert!(text.contains("muxwire_calls_started_total 7\n"));
         assert!(text.contains("muxwire_in_flight 2\n"));
         assert!(text.contains("muxwire_calls_failed_total{code=\"UNAVAILABLE\"} 3\n"));
@@ -184,7 +220,7 @@ mod tests {
                 assert!(names.insert(name.to_string()), "{name} twice");
             }
         }
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
         assert!(
             !text.contains("muxwire_method_"),
             "no per-method series unless kept"

@@ -23,6 +23,11 @@ pub struct Stats {
     pub(crate) write_queue_peak: AtomicU64,
     pub(crate) bytes_in_place: AtomicU64,
     pub(crate) one_way_dropped: AtomicU64,
+    /// Connections closed, by connection error code (13: codes this version does not
+    /// know), closed by this end and by the peer.
+    closed_local: [AtomicU64; 14],
+    closed_by_peer: [AtomicU64; 14],
+    pub(crate) keepalive_timeouts: AtomicU64,
     /// Per-method counters, when `Options::method_metrics` is on (see `track_methods`).
     methods: std::sync::Mutex<Vec<(String, std::sync::Arc<MethodMetrics>)>>,
 }
@@ -67,6 +72,14 @@ pub struct StatsSnapshot {
     /// body that could not be decompressed (each also logged, at most every 10 s per
     /// connection).
     pub one_way_dropped: u64,
+    /// Connections this end closed, by connection error code (index = code: NO_ERROR for
+    /// a drain, an idle timeout or a shutdown; index 13 counts codes past TIMEOUT).
+    pub connections_closed_local: [u64; 14],
+    /// Connections the peer closed (its GOAWAY, or the transport ending), by code.
+    pub connections_closed_by_peer: [u64; 14],
+    /// Connections closed because the peer did not answer a keepalive PING within
+    /// `Options::ping_timeout` (also counted under TIMEOUT above).
+    pub keepalive_timeouts: u64,
     /// Calls handled, per method: counts by status code and latency histograms (empty
     /// unless `Options::method_metrics` is on). Sorted by name, with calls to
     /// unregistered methods last, under [`crate::UNKNOWN_METHOD`].
@@ -97,6 +110,11 @@ impl Stats {
             write_queue_peak: self.write_queue_peak.load(Relaxed),
             bytes_in_place: self.bytes_in_place.load(Relaxed),
             one_way_dropped: self.one_way_dropped.load(Relaxed),
+            connections_closed_local: std::array::from_fn(|i| self.closed_local[i].load(Relaxed)),
+            connections_closed_by_peer: std::array::from_fn(|i| {
+                self.closed_by_peer[i].load(Relaxed)
+            }),
+            keepalive_timeouts: self.keepalive_timeouts.load(Relaxed),
             methods: self
                 .methods
                 .lock()
@@ -111,6 +129,17 @@ impl Stats {
     /// (`Router::metrics`).
     pub(crate) fn track_methods(&self, methods: Vec<(String, std::sync::Arc<MethodMetrics>)>) {
         *self.methods.lock().expect("lock") = methods;
+    }
+
+    /// Counts a connection closed with connection error `code`, by the peer or not.
+    pub(crate) fn connection_closed(&self, code: muxwire_core::wire::ErrorCode, by_peer: bool) {
+        let i = (code.0 as usize).min(13);
+        let side = if by_peer {
+            &self.closed_by_peer
+        } else {
+            &self.closed_local
+        };
+        side[i].fetch_add(1, Relaxed);
     }
 
     /// Raises `c` to `v` if `v` is larger.

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use muxwire_core::conn::{Connection, Event, FailReason, StreamSlot};
-use muxwire_core::wire::{Codec, ErrorCode, Metadata, StatusCode, StreamId, MIN_CHUNK};
+use muxwire_core::wire::{Codec, ErrorCode, Metadata, Rule, StatusCode, StreamId, MIN_CHUNK};
 
 use super::Driver;
 use crate::compress;
@@ -232,6 +232,10 @@ impl Driver {
                 tracing::debug!(code = code.0, accepted_calls, "peer sent GOAWAY");
             }
             Event::Closed(reason) => {
+                self.stats.connection_closed(reason.code, reason.by_peer);
+                if reason.rule == Some(Rule::TimedOut("ping_timeout")) {
+                    Stats::add(&self.stats.keepalive_timeouts, 1);
+                }
                 if reason.code != ErrorCode::NO_ERROR {
                     tracing::warn!(code = %reason.code, rule = ?reason.rule, by_peer = reason.by_peer, "connection closed");
                 } else {

@@ -117,8 +117,10 @@ impl Driver {
                 }
             }
             self.after();
-            // `after` has delivered every event (the close included) and queued the GOAWAY.
             if self.conn.is_closed() {
+                // A close found while flushing (a drain whose last frame just went out)
+                // comes after `after` delivered events: its own events are delivered here.
+                self.events(&Bytes::new());
                 break;
             }
         }
