@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 
 use crate::handler::{Context, StreamHandler, SyncHandler, UnaryHandler};
 use crate::method_stats::{MethodMetrics, UNKNOWN_METHOD};
@@ -53,7 +54,9 @@ impl Route {
 /// or an empty name) is an error that [`crate::Server::bind`] reports.
 #[derive(Clone, Default)]
 pub struct Router {
-    methods: BTreeMap<String, Route>,
+    /// Looked up once per call: hashed (a tree compared names byte by byte several
+    /// times per lookup, a tenth of a one-way message's cost on the server).
+    methods: FxHashMap<String, Route>,
     /// Handlers for the worker pool, bound to one when the router is put to use.
     workers: BTreeMap<String, Arc<dyn WorkerHandler>>,
     list: Option<Route>,
