@@ -202,16 +202,17 @@ impl Driver {
         codec: Codec,
     ) -> bool {
         let wire = data.len();
-        let name = std::str::from_utf8(method).unwrap_or("");
         if self.opts.method_metrics {
             // One-way calls count as started only: nobody waits for their end.
-            match router.map(|r| (r, r.get(name))) {
+            match router.map(|r| (r, r.get(method))) {
                 Some((_, Some(route))) => route.metrics.started(),
                 Some((r, None)) => r.unknown.started(),
                 None => {}
             }
         }
-        let (method, handler) = match router.and_then(|r| r.get(name)) {
+        // Named in warnings only: not checked as UTF-8 on the way.
+        let name = || String::from_utf8_lossy(method);
+        let (method, handler) = match router.and_then(|r| r.get(method)) {
             Some(Route {
                 name,
                 method: Method::Unary(h),
@@ -219,12 +220,12 @@ impl Driver {
             }) => (name, h),
             Some(_) => {
                 let why = "the method is streaming, a one-way call needs a unary handler";
-                self.callee.one_way_dropped(&self.stats, name, why);
+                self.callee.one_way_dropped(&self.stats, &name(), why);
                 return false;
             }
             None => {
                 let why = "no handler for its method";
-                self.callee.one_way_dropped(&self.stats, name, why);
+                self.callee.one_way_dropped(&self.stats, &name(), why);
                 return false;
             }
         };
@@ -232,7 +233,7 @@ impl Driver {
             Ok(req) => req,
             Err(e) => {
                 let why = e.to_string();
-                self.callee.one_way_dropped(&self.stats, name, &why);
+                self.callee.one_way_dropped(&self.stats, &name(), &why);
                 return false;
             }
         };
@@ -325,10 +326,12 @@ impl Driver {
         entries: Vec<(String, Bytes)>,
         req: Bytes,
     ) -> Result<Bytes, Status> {
-        let mut ctx = match self.callee.spare_ctx.take() {
-            Some(ctx) => ctx,
-            None => self.new_context(Bytes::new(), None, Vec::new()),
-        };
+        if self.callee.spare_ctx.is_none() {
+            self.callee.spare_ctx = Some(self.new_context(Bytes::new(), None, Vec::new()));
+        }
+        // Used in place (a context is large: moving it out and back cost more than the
+        // rest of this function).
+        let ctx = self.callee.spare_ctx.as_mut().expect("filled above");
         // The kept context still names the last method (the router's copy): a run of calls
         // to one method shares it without touching its count.
         if ctx.method.as_ptr() != method.as_ptr() || ctx.method.len() != method.len() {
@@ -336,11 +339,15 @@ impl Driver {
         }
         ctx.deadline = deadline;
         ctx.metadata = entries;
-        let done = panics::catch(&ctx.method, || h.call(&ctx, req)).and_then(|r| r);
+        let ctx = &*ctx;
+        let done = panics::catch(&ctx.method, || h.call(ctx, req)).and_then(|r| r);
         // Keep it only if the handler kept no part of it.
         if Arc::strong_count(&ctx.cancel) == 1 {
-            ctx.metadata.clear();
-            self.callee.spare_ctx = Some(ctx);
+            if let Some(ctx) = self.callee.spare_ctx.as_mut() {
+                ctx.metadata.clear();
+            }
+        } else {
+            self.callee.spare_ctx = None;
         }
         done
     }
@@ -401,15 +408,14 @@ impl Driver {
             self.one_way_call(stream, method, entries, deadline, body);
             return;
         }
-        let name = std::str::from_utf8(method).unwrap_or("");
         #[cfg(test)]
-        if name == super::tests::PANIC_METHOD {
+        if method == super::tests::PANIC_METHOD.as_bytes() {
             panic!("a test asked this connection's driver to panic");
         }
         // The hot path: borrow the router (no reference count) and answer a whole request
         // to a sync handler inline.
         let router = self.callee.router.take();
-        let sync = match router.as_deref().and_then(|r| r.get(name)) {
+        let sync = match router.as_deref().and_then(|r| r.get(method)) {
             Some(Route {
                 name,
                 method: Method::Unary(Unary::Sync(h)),
@@ -432,14 +438,14 @@ impl Driver {
         let gen = self.callee.next_gen;
         self.callee.next_gen += 1;
         let call = CallRef { stream, gen };
-        let Some(route) = router.as_ref().and_then(|r| r.get(name)).cloned() else {
-            let unknown = Bytes::copy_from_slice(name.as_bytes());
+        let Some(route) = router.as_ref().and_then(|r| r.get(method)).cloned() else {
+            let unknown = Bytes::copy_from_slice(method);
             let mut served = Served::new(gen, unknown, cancel, None, None);
             if let Some(r) = router.as_ref().filter(|_| self.opts.method_metrics) {
                 served.timer = Some(CallTimer::start(&r.unknown));
             }
             self.callee.served.insert(stream, served);
-            let msg = format!("unknown method {name:?}");
+            let msg = format!("unknown method {:?}", String::from_utf8_lossy(method));
             self.reply(stream, Err(Status::unimplemented(msg)));
             return;
         };
