@@ -19,11 +19,13 @@ impl Transport for Traced {
         let endpoint = endpoint.clone();
         Box::pin(async move {
             let io = self.0.connect(&endpoint).await?;
-            Ok(Io {
-                read: Box::pin(Tee::new(io.read, '<')),
-                write: Box::pin(Tee::new(io.write, '>')),
-                peer: io.peer,
-            })
+            let mut traced = Io::new(
+                Box::pin(Tee::new(io.read, '<')),
+                Box::pin(Tee::new(io.write, '>')),
+                io.peer,
+            );
+            traced.identity = io.identity;
+            Ok(traced)
         })
     }
 

@@ -22,7 +22,7 @@ use crate::replies::Callback;
 use crate::route::{Router, LIST_METHOD};
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
-use crate::transport::{Sockets, Transport};
+use crate::transport::Transport;
 use crate::{Endpoint, Options, Status};
 
 /// Why a client cannot start here.
@@ -125,7 +125,7 @@ impl Client {
         opts: Options,
         router: Option<Router>,
     ) -> Result<Client, Status> {
-        Client::connect_via(Arc::new(Sockets::new(&opts)), url, opts, router).await
+        Client::connect_via(crate::transport::for_options(&opts), url, opts, router).await
     }
 
     /// Like [`Client::connect_with`], over any [`Transport`] (TLS, shared memory, a test

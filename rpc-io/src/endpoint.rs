@@ -1,4 +1,4 @@
-//! Endpoint addresses: `tcp://host:port` and `unix:///path`.
+//! Endpoint addresses: `tcp://host:port`, `tls://host:port` and `unix:///path`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,6 +11,9 @@ pub enum Endpoint {
     Tcp(String),
     /// A Unix stream socket path.
     Unix(PathBuf),
+    /// TLS over TCP, `host:port` (the host is also the name the certificate must carry,
+    /// unless the client's TLS settings name another).
+    Tls(String),
 }
 
 /// A malformed endpoint URL.
@@ -29,17 +32,25 @@ impl FromStr for Endpoint {
     type Err = EndpointError;
 
     fn from_str(url: &str) -> Result<Endpoint, EndpointError> {
-        if let Some(rest) = url.strip_prefix("tcp://") {
+        for (scheme, what) in [("tcp://", "TCP"), ("tls://", "TLS")] {
+            let Some(rest) = url.strip_prefix(scheme) else {
+                continue;
+            };
             let rest = rest.trim_end_matches('/');
             let ok = rest
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
             if !ok {
                 return Err(EndpointError(format!(
-                    "bad TCP endpoint {url:?}: expected tcp://host:port with a port of 0..65535"
+                    "bad {what} endpoint {url:?}: expected {scheme}host:port with a port of \
+                     0..65535"
                 )));
             }
-            return Ok(Endpoint::Tcp(rest.to_string()));
+            return Ok(if scheme == "tcp://" {
+                Endpoint::Tcp(rest.to_string())
+            } else {
+                Endpoint::Tls(rest.to_string())
+            });
         }
         if let Some(path) = url.strip_prefix("unix://") {
             if !path.starts_with('/') || path.len() < 2 {
@@ -50,7 +61,7 @@ impl FromStr for Endpoint {
             return Ok(Endpoint::Unix(PathBuf::from(path)));
         }
         Err(EndpointError(format!(
-            "unsupported endpoint {url:?}: use tcp://host:port or unix:///path"
+            "unsupported endpoint {url:?}: use tcp://host:port, tls://host:port or unix:///path"
         )))
     }
 }
@@ -60,6 +71,7 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Tls(a) => write!(f, "tls://{a}"),
         }
     }
 }
@@ -76,6 +88,15 @@ mod tests {
         );
         assert_eq!("tcp://[::1]:1".parse(), Ok(Endpoint::Tcp("[::1]:1".into())));
         assert_eq!(
+            "tls://example.com:443".parse(),
+            Ok(Endpoint::Tls("example.com:443".into()))
+        );
+        assert_eq!(
+            Endpoint::Tls("h:1".into()).to_string(),
+            "tls://h:1",
+            "displays as parsed"
+        );
+        assert_eq!(
             "unix:///tmp/x.sock".parse(),
             Ok(Endpoint::Unix("/tmp/x.sock".into()))
         );
@@ -84,6 +105,8 @@ mod tests {
             "tcp://x",
             "tcp://:80",
             "tcp://x:99999",
+            "tls://x",
+            "tls://:443",
             "unix://rel",
             "7000",
         ] {

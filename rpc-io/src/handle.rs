@@ -14,6 +14,7 @@ use crate::options::Options;
 use crate::runtime::RuntimeHandle;
 use crate::stats::Stats;
 use crate::status::Status;
+use crate::transport::PeerIdentity;
 
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
@@ -36,6 +37,10 @@ pub(crate) struct HandleInner {
     pub(crate) stats: Arc<Stats>,
     /// The runtime the connection's tasks run on.
     pub(crate) rt: RuntimeHandle,
+    /// The peer's address, as the transport names it.
+    pub(crate) peer_addr: String,
+    /// Who the peer proved to be (a TLS client certificate), if the transport checked.
+    pub(crate) identity: Option<Arc<PeerIdentity>>,
 }
 
 impl HandleInner {
@@ -119,7 +124,12 @@ impl Flag {
 
 impl Handle {
     /// A handle for a new connection: nothing queued, not ready, not closed.
-    pub(crate) fn new(stats: Arc<Stats>, rt: RuntimeHandle) -> Handle {
+    pub(crate) fn new(
+        stats: Arc<Stats>,
+        rt: RuntimeHandle,
+        peer_addr: String,
+        identity: Option<Arc<PeerIdentity>>,
+    ) -> Handle {
         Handle(Arc::new(HandleInner {
             commands: Arc::default(),
             closed: Arc::new(Flag::default()),
@@ -127,6 +137,8 @@ impl Handle {
             peer_max_frame: AtomicU32::new(0),
             stats,
             rt,
+            peer_addr,
+            identity,
         }))
     }
 
@@ -193,5 +205,16 @@ impl Channel {
     /// The application's handle on the connection `handle` (with its `opts`).
     pub(crate) fn new(handle: Handle, opts: Arc<Options>) -> Channel {
         Channel { handle, opts }
+    }
+
+    /// The peer's address, as the transport names it (`host:port`, or a socket path).
+    pub fn peer_address(&self) -> &str {
+        &self.handle.peer_addr
+    }
+
+    /// Who the peer proved to be: over TLS with client certificates, its verified
+    /// certificate; `None` otherwise.
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.handle.identity.as_deref()
     }
 }

@@ -103,6 +103,12 @@ impl Context {
     pub fn peer(&self) -> &Channel {
         &self.peer
     }
+
+    /// Who the caller proved to be (see [`Channel::peer_identity`]): over TLS with client
+    /// certificates, its verified certificate's subject, names and chain.
+    pub fn peer_identity(&self) -> Option<&crate::PeerIdentity> {
+        self.peer.peer_identity()
+    }
 }
 
 /// A unary handler: one request, one reply.

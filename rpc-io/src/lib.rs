@@ -80,5 +80,9 @@ pub use runtime::{Runtime, RuntimeHandle};
 pub use server::{Running, Server};
 pub use stats::{Stats, StatsSnapshot};
 pub use status::Status;
-pub use transport::{Acceptor, Io, IoFuture, ReadHalf, Sockets, Transport, WriteHalf};
+#[cfg(feature = "tls")]
+pub use transport::tls::{Tls, TlsClientConfig, TlsServerConfig, ALPN, MAX_PENDING_HANDSHAKES};
+pub use transport::{
+    Acceptor, Io, IoFuture, PeerIdentity, ReadHalf, Sockets, Transport, WriteHalf,
+};
 pub use worker::{Responder, WorkerHandler};

@@ -99,6 +99,14 @@ pub struct Options {
     /// (`StatsSnapshot::methods`, and in `StatsSnapshot::prometheus`). Off by default: it
     /// reads the clock twice per call and adds to counters shared by every connection.
     pub method_metrics: bool,
+    /// A server's TLS certificate and key, and its client-certificate policy: needed to
+    /// bind a `tls://` endpoint.
+    #[cfg(feature = "tls")]
+    pub tls_server: Option<crate::TlsServerConfig>,
+    /// Which servers a client trusts on `tls://` endpoints, and its own certificate;
+    /// `None` trusts the platform's CA store.
+    #[cfg(feature = "tls")]
+    pub tls_client: Option<crate::TlsClientConfig>,
 }
 
 impl Default for Options {
@@ -143,6 +151,10 @@ impl Default for Options {
             worker_queue: 1_024,
             agent: DEFAULT_AGENT.to_string(),
             method_metrics: false,
+            #[cfg(feature = "tls")]
+            tls_server: None,
+            #[cfg(feature = "tls")]
+            tls_client: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::handle::Handle;
 use crate::route::Router;
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
-use crate::transport::{Sockets, Transport};
+use crate::transport::Transport;
 use crate::writer::FINAL_WRITE_GRACE;
 use crate::{Endpoint, Options, Status};
 
@@ -50,8 +50,8 @@ impl Server {
     /// Binds `endpoint` (`tcp://host:port`, port 0 for any; `unix:///path`) and serves in
     /// the background.
     pub async fn bind(self, endpoint: &str) -> Result<Running, Status> {
-        let sockets = Sockets::new(&self.opts);
-        self.bind_via(&sockets, endpoint).await
+        let transport = crate::transport::for_options(&self.opts);
+        self.bind_via(&*transport, endpoint).await
     }
 
     /// Binds on the runtime `rt` (the server and its connections live there) from any

@@ -115,7 +115,7 @@ pub(crate) fn spawn(
     router: Option<Arc<Router>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let rt = RuntimeHandle::current().expect("connections are spawned on a runtime");
-    let handle = Handle::new(stats.clone(), rt);
+    let handle = Handle::new(stats.clone(), rt, io.peer.clone(), io.identity.clone());
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));

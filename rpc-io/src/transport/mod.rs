@@ -11,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::Endpoint;
 
 mod socket;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 /// The read half of a connection.
 pub type ReadHalf = Pin<Box<dyn AsyncRead + Send>>;
@@ -25,6 +27,35 @@ pub struct Io {
     pub write: WriteHalf,
     /// Peer description for logs.
     pub peer: String,
+    /// Who the peer proved to be, if the transport authenticated it (a TLS client
+    /// certificate); handlers see it as [`crate::Context::peer_identity`].
+    pub identity: Option<std::sync::Arc<PeerIdentity>>,
+}
+
+impl Io {
+    /// A connection over these halves, to `peer`, with no identity.
+    pub fn new(read: ReadHalf, write: WriteHalf, peer: String) -> Io {
+        Io {
+            read,
+            write,
+            peer,
+            identity: None,
+        }
+    }
+}
+
+/// Who a peer proved to be: its certificate chain, verified by the transport (mutual
+/// TLS), with the names an authorization check looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerIdentity {
+    /// The peer's certificates, DER, its own first.
+    pub certificates: Vec<bytes::Bytes>,
+    /// The subject of its own certificate, e.g. `CN=client-1, O=Example` (empty if the
+    /// certificate could not be read as X.509).
+    pub subject: String,
+    /// The DNS names (subjectAltName) of its own certificate.
+    pub dns_names: Vec<String>,
 }
 
 /// A boxed future, as transports return them.
@@ -105,7 +136,30 @@ pub(crate) async fn connect(endpoint: &Endpoint, setup: Sockets) -> io::Result<I
             let s = UnixStream::connect(path).await?;
             unix_io(s, path.display().to_string(), setup)
         }
+        Endpoint::Tls(_) => Err(no_tls(endpoint)),
     }
+}
+
+/// The transport `Client::connect` and `Server::bind` use: sockets set up as `opts`
+/// says, speaking TLS on `tls://` endpoints when the `tls` feature is on.
+pub(crate) fn for_options(opts: &crate::Options) -> std::sync::Arc<dyn Transport> {
+    #[cfg(feature = "tls")]
+    return std::sync::Arc::new(tls::Tls::new(opts));
+    #[cfg(not(feature = "tls"))]
+    return std::sync::Arc::new(Sockets::new(opts));
+}
+
+/// Plain sockets do not speak TLS: the transport to use says so.
+fn no_tls(endpoint: &Endpoint) -> io::Error {
+    let how = if cfg!(feature = "tls") {
+        "use the Tls transport (what Client::connect and Server::bind use)"
+    } else {
+        "this build has no TLS (the `tls` feature is off)"
+    };
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{endpoint}: plain sockets do not speak TLS: {how}"),
+    )
 }
 
 fn tcp_io(s: TcpStream) -> io::Result<Io> {
@@ -116,11 +170,7 @@ fn tcp_io(s: TcpStream) -> io::Result<Io> {
 
 fn halves(fd: std::os::fd::OwnedFd, peer: String) -> io::Result<Io> {
     let (r, w) = socket::split(fd)?;
-    Ok(Io {
-        read: Box::pin(r),
-        write: Box::pin(w),
-        peer,
-    })
+    Ok(Io::new(Box::pin(r), Box::pin(w), peer))
 }
 
 fn set_up_unix(s: &UnixStream, setup: Sockets) {
@@ -198,6 +248,7 @@ impl Listener {
                 let id = file_id(path);
                 Ok(Listener::Unix(l, path.clone(), setup, id))
             }
+            Endpoint::Tls(_) => Err(no_tls(endpoint)),
         }
     }
 
