@@ -141,7 +141,8 @@ pub(crate) fn fail(s: &Status) -> i32 {
 }
 
 impl Target {
-    /// Checks the URL before anything runs: a malformed one is a usage error.
+    /// Checks the URL before anything runs (a malformed one is a usage error), and the
+    /// TLS files it names (one that cannot be used fails the command).
     fn check(&self) -> Result<(), i32> {
         self.url
             .parse::<muxwire::Endpoint>()
@@ -149,7 +150,18 @@ impl Target {
             .map_err(|e| {
                 eprintln!("muxwire: {}", e.0);
                 exit::USAGE
-            })
+            })?;
+        self.tuning.client_options().map(drop).map_err(|e| {
+            eprintln!("muxwire: {e}");
+            exit::FAILED
+        })
+    }
+
+    /// The client's options (their TLS files were checked by `check`).
+    fn client_options(&self) -> Result<muxwire::Options, Status> {
+        self.tuning
+            .client_options()
+            .map_err(Status::invalid_argument)
     }
 
     /// Connects, then runs `then` on the client: the whole within `--timeout-ms`, the
@@ -162,7 +174,7 @@ impl Target {
         let work = async {
             let client = match tokio::time::timeout(
                 connect_within,
-                connect(&self.url, self.tuning.options(), self.verbose),
+                connect(&self.url, self.client_options()?, self.verbose),
             )
             .await
             {
@@ -196,7 +208,7 @@ impl Target {
 /// A client whose connection has finished its handshake (a listener that never speaks
 /// makes this wait, which the caller bounds).
 async fn connect(url: &str, opts: muxwire::Options, verbose: bool) -> Result<Client, Status> {
-    let sockets = muxwire::Sockets::new(&opts);
+    let sockets = muxwire::Tls::new(&opts);
     let transport: std::sync::Arc<dyn muxwire::Transport> = if verbose {
         std::sync::Arc::new(crate::trace::Traced(sockets))
     } else {

@@ -73,9 +73,15 @@ pub(crate) fn run(args: LoadArgs) -> i32 {
         (None, Some(_)) => None,
         (None, None) => Some(Duration::from_secs(10)),
     };
+    let mut opts = match args.tuning.client_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("muxwire load: {e}");
+            return exit::FAILED;
+        }
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let result = rt.block_on(async {
-        let mut opts = args.tuning.options();
         opts.pool_size = args.connections.max(1);
         let client = Client::connect_with(&args.url, opts, None).await?;
         client.ping().await?;

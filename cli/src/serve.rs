@@ -147,7 +147,13 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
                 return crate::exit::FAILED;
             }
         };
-        let mut opts = args.tuning.options();
+        let mut opts = match args.tuning.server_options() {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("muxwire serve: {e}");
+                return crate::exit::FAILED;
+            }
+        };
         // Operators read calls per method and their latencies (`--metrics`, `stats`).
         opts.method_metrics = true;
         let limits = format!(

@@ -7,12 +7,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use muxwire::{Acceptor, Endpoint, Io, IoFuture, Sockets, Transport};
+use muxwire::{Acceptor, Endpoint, Io, IoFuture, Tls, Transport};
 use muxwire_core::wire::{self, Decoded, MAX_MAX_FRAME_SIZE, PREFACE};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Sockets whose connections print their frames.
-pub(crate) struct Traced(pub(crate) Sockets);
+/// Sockets (plain or TLS) whose connections print their frames (after decryption).
+pub(crate) struct Traced(pub(crate) Tls);
 
 impl Transport for Traced {
     fn connect(&self, endpoint: &Endpoint) -> IoFuture<'_, Io> {

@@ -1,10 +1,11 @@
 //! Flags that set the connection's limits and options, shared by `serve`, `call` and the
 //! other verbs that connect; each maps onto a field of `muxwire::Options`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use muxwire::{Codec, Options};
+use muxwire::{Codec, Options, TlsClientConfig, TlsServerConfig};
 
 /// A compression codec, as a flag value.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -38,6 +39,25 @@ pub(crate) struct Tuning {
     /// Protect every frame sent with a CRC-32 trailer, and ask the peer to do the same.
     #[arg(long)]
     crc: bool,
+    /// TLS (tls:// URLs): this end's certificate chain, PEM: a server's own, or a
+    /// client's for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// TLS: the private key of --cert, PEM.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// TLS: a client trusts servers signed by this CA (PEM; default: the platform's
+    /// roots); a server given it requires client certificates signed by it.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// TLS, client: accept any server certificate (encrypted but not authenticated:
+    /// for tests only).
+    #[arg(long, conflicts_with = "cacert")]
+    insecure: bool,
+    /// TLS, client: the name sent (SNI) and checked in the server's certificate,
+    /// instead of the URL's host.
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
 }
 
 impl Tuning {
@@ -63,6 +83,48 @@ impl Tuning {
         }
         o
     }
+
+    /// The options of a server: [`Tuning::options`] with its TLS certificate (for
+    /// `tls://` URLs), reading the files named; an error says which file and what is wrong.
+    pub(crate) fn server_options(&self) -> Result<Options, String> {
+        let mut o = self.options();
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            let mut tls = TlsServerConfig::from_pem_files(cert, key).map_err(|e| e.message)?;
+            if let Some(ca) = &self.cacert {
+                tls = tls
+                    .require_client_certificates_file(ca)
+                    .map_err(|e| e.message)?;
+            }
+            o.tls_server = Some(tls);
+        }
+        Ok(o)
+    }
+
+    /// The options of a client: [`Tuning::options`] with its TLS trust and certificate.
+    pub(crate) fn client_options(&self) -> Result<Options, String> {
+        let mut o = self.options();
+        let trust = match (&self.cacert, self.insecure) {
+            (_, true) => Some(TlsClientConfig::danger_accept_any_server_certificate()),
+            (Some(ca), false) => Some(TlsClientConfig::from_ca_file(ca).map_err(|e| e.message)?),
+            (None, false) if self.cert.is_some() || self.server_name.is_some() => {
+                Some(TlsClientConfig::platform_roots().map_err(|e| e.message)?)
+            }
+            (None, false) => None,
+        };
+        let Some(mut tls) = trust else {
+            return Ok(o);
+        };
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            tls = tls
+                .with_client_certificate_files(cert, key)
+                .map_err(|e| e.message)?;
+        }
+        if let Some(name) = &self.server_name {
+            tls = tls.with_server_name(name);
+        }
+        o.tls_client = Some(tls);
+        Ok(o)
+    }
 }
 
 #[cfg(test)]
@@ -82,6 +144,7 @@ mod tests {
             idle_timeout_ms: Some(9_000),
             compression: Some(Compression::Zstd),
             crc: true,
+            ..Tuning::default()
         };
         let o = t.options();
         assert_eq!((o.max_message_size, o.max_concurrent_streams), (1024, 7));

@@ -50,7 +50,7 @@ enum State {
     /// Shutting down or shut down: the endpoint and the counters as they were at the end.
     Stopped {
         endpoint: CString,
-        stats: StatsSnapshot,
+        stats: Box<StatsSnapshot>,
     },
 }
 
@@ -250,7 +250,7 @@ pub unsafe extern "C" fn muxwire_server_start(
                 // to serve, so refuse it.
                 *state = State::Stopped {
                     endpoint: CString::default(),
-                    stats: StatsSnapshot::default(),
+                    stats: Box::default(),
                 };
                 return Err(status.into());
             }
@@ -301,7 +301,7 @@ pub unsafe extern "C" fn muxwire_server_stats(
         let stats = match &*server.lock() {
             State::Building(_) => StatsSnapshot::default(),
             State::Running { running, .. } => running.stats(),
-            State::Stopped { stats, .. } => stats.clone(),
+            State::Stopped { stats, .. } => (**stats).clone(),
         };
         // SAFETY: checked, writable by the caller's contract.
         unsafe { out.write(stats.into()) };
@@ -343,7 +343,7 @@ fn stop(server: &muxwire_server, grace: Duration) -> Outcome {
         else {
             return Ok(());
         };
-        let stats = running.stats();
+        let stats = Box::new(running.stats());
         let endpoint = std::mem::take(endpoint);
         match std::mem::replace(&mut *state, State::Stopped { endpoint, stats }) {
             State::Running { running, rt, .. } => (running, rt),
