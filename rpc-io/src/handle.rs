@@ -213,7 +213,8 @@ impl Channel {
     }
 
     /// Who the peer proved to be: over TLS with client certificates, its verified
-    /// certificate; `None` otherwise.
+    /// certificate; over a Unix socket, its process credentials (SO_PEERCRED); `None`
+    /// otherwise.
     pub fn peer_identity(&self) -> Option<&PeerIdentity> {
         self.handle.identity.as_deref()
     }

@@ -105,7 +105,8 @@ impl Context {
     }
 
     /// Who the caller proved to be (see [`Channel::peer_identity`]): over TLS with client
-    /// certificates, its verified certificate's subject, names and chain.
+    /// certificates, its verified certificate's subject, names and chain; over a Unix
+    /// socket, its process credentials.
     pub fn peer_identity(&self) -> Option<&crate::PeerIdentity> {
         self.peer.peer_identity()
     }

@@ -27,12 +27,13 @@
 
 // Modules in layers, bottom up; a module imports only from its own layer or below, so
 // there are no import cycles:
-// - shared pieces: status, options, method_stats, stats, budget, compress, panics, pool, recycle,
+// - shared pieces: status, options, authorize, method_stats, stats, budget, compress, panics, pool, recycle,
 //   endpoint, transport, runtime, conn_state;
 // - a connection: commands and replies (its queue), writer, handle; handler, route and
 //   worker (what it runs for the calls it serves); driver (its task, in parts);
 // - channel: calls over one connection;
 // - client (a pool of connections) and server (a listener).
+mod authorize;
 mod budget;
 mod channel;
 mod client;
@@ -59,6 +60,7 @@ mod transport;
 mod worker;
 mod writer;
 
+pub use authorize::{CallInfo, PeerInfo};
 pub use channel::{CallOptions, CallSink, CallStream};
 pub use client::Client;
 pub use conn_state::{ConnState, StateWatch};
@@ -83,6 +85,6 @@ pub use status::Status;
 #[cfg(feature = "tls")]
 pub use transport::tls::{Tls, TlsClientConfig, TlsServerConfig, ALPN, MAX_PENDING_HANDSHAKES};
 pub use transport::{
-    Acceptor, Io, IoFuture, PeerIdentity, ReadHalf, Sockets, Transport, WriteHalf,
+    Acceptor, Io, IoFuture, PeerIdentity, ReadHalf, Sockets, Transport, UnixCredentials, WriteHalf,
 };
 pub use worker::{Responder, WorkerHandler};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
+use crate::authorize::{CallCheck, CallInfo, ConnectionCheck, PeerInfo};
 use crate::handler::{Context, StreamHandler, SyncHandler, UnaryHandler};
 use crate::method_stats::{MethodMetrics, UNKNOWN_METHOD};
 use crate::options::Options;
@@ -63,6 +64,9 @@ pub struct Router {
     list: Option<Route>,
     /// Counters of calls to methods nobody registered.
     pub(crate) unknown: Arc<MethodMetrics>,
+    /// Checks run before a connection is served and before each call's handler.
+    pub(crate) connection_check: Option<ConnectionCheck>,
+    pub(crate) call_check: Option<CallCheck>,
     /// Why the registrations are invalid, if they are (reported at bind).
     invalid: Option<Status>,
 }
@@ -111,6 +115,31 @@ impl Router {
             // The call may be gone by now; then nobody waits for this answer.
             let _ = r.finish(handler(ctx, req));
         })
+    }
+
+    /// Checks each connection once, when it is made: a refusal answers every call on it
+    /// with that status (UNAUTHENTICATED or PERMISSION_DENIED, typically) and runs no
+    /// handler. The check sees the peer's address and what the transport verified (a TLS
+    /// client certificate, a Unix socket peer's credentials). Keep it short: it runs on
+    /// the connection's task. A later call replaces an earlier check.
+    pub fn authorize_connections(
+        mut self,
+        check: impl Fn(&PeerInfo<'_>) -> Result<(), Status> + Send + Sync + 'static,
+    ) -> Router {
+        self.connection_check = Some(Arc::new(check));
+        self
+    }
+
+    /// Checks every call before its handler runs (also one-way calls, which are dropped
+    /// and counted when refused): the method, the metadata (a bearer token, say) and the
+    /// peer. A refusal is the call's status. It runs on the connection's task for every
+    /// call: keep it short. A later call replaces an earlier check.
+    pub fn authorize_calls(
+        mut self,
+        check: impl Fn(&CallInfo<'_>) -> Result<(), Status> + Send + Sync + 'static,
+    ) -> Router {
+        self.call_check = Some(Arc::new(check));
+        self
     }
 
     fn add(mut self, name: &str, method: Method) -> Router {

@@ -19,6 +19,7 @@ use super::incoming::{Incoming, Piece};
 use super::one_way::WaitingOneWay;
 use super::send::Item;
 use super::Driver;
+use crate::authorize::{self, CallInfo, PeerInfo};
 use crate::commands::{CallRef, Cmd};
 use crate::compress;
 use crate::handle::Channel;
@@ -46,6 +47,9 @@ pub(super) struct Callee {
     /// Dropped one-way messages not yet logged, and when the last warning was.
     dropped_unlogged: u64,
     last_drop_warning: Option<Instant>,
+    /// Why this connection's peer may not call at all (`Router::authorize_connections`):
+    /// every call is answered with it.
+    pub(super) refused: Option<Status>,
 }
 
 /// A connection warns about dropped one-way messages at most this often.
@@ -105,7 +109,18 @@ impl Callee {
             spare_ctx: None,
             dropped_unlogged: 0,
             last_drop_warning: None,
+            refused: None,
         }
+    }
+
+    /// The same, answering every call with `refused` if it is set (the connection's peer
+    /// was refused by `Router::authorize_connections`).
+    pub(super) fn refusing(mut self, refused: Option<Status>) -> Callee {
+        if let Some(r) = &refused {
+            tracing::info!(code = r.code.name(), message = %r.message, "connection refused by its check");
+        }
+        self.refused = refused;
+        self
     }
 
     /// Counts a one-way message dropped for `why`, and warns now and then (a peer that
@@ -150,6 +165,24 @@ impl Callee {
 }
 
 impl Driver {
+    /// Why call `method` with metadata `entries` may not be served, if it may not: the
+    /// connection was refused, or the router's call check refuses it.
+    fn refusal(&self, method: &[u8], entries: &[(String, Bytes)]) -> Option<Status> {
+        if let Some(r) = &self.callee.refused {
+            return Some(r.clone());
+        }
+        let check = self.callee.router.as_ref()?.call_check.as_ref()?;
+        let call = CallInfo {
+            method: std::str::from_utf8(method).unwrap_or(""),
+            metadata: entries,
+            peer: PeerInfo {
+                address: &self.handle.peer_addr,
+                identity: self.handle.identity.as_deref(),
+            },
+        };
+        authorize::run(|| check(&call)).err()
+    }
+
     /// A handler's context with a fresh (or recycled) cancellation state.
     fn new_context(
         &mut self,
@@ -180,6 +213,13 @@ impl Driver {
             return;
         };
         let wire = data.len();
+        if let Some(refused) = self.refusal(method, &entries) {
+            let why = format!("refused: {refused}");
+            self.callee
+                .one_way_dropped(&self.stats, &String::from_utf8_lossy(method), &why);
+            self.conn.consume(StreamId(stream), wire);
+            return;
+        }
         // Borrow the router without sharing it (no reference count per message).
         let router = self.callee.router.take();
         let held = self.run_one_way(router.as_deref(), method, entries, deadline, data, codec);
@@ -411,6 +451,15 @@ impl Driver {
         #[cfg(test)]
         if method == super::tests::PANIC_METHOD.as_bytes() {
             panic!("a test asked this connection's driver to panic");
+        }
+        if let Some(refused) = self.refusal(method, &entries) {
+            let gen = self.callee.next_gen;
+            self.callee.next_gen += 1;
+            let cancel = self.callee.cancel_state();
+            let served = Served::new(gen, Bytes::copy_from_slice(method), cancel, None, None);
+            self.callee.served.insert(stream, served);
+            self.reply(stream, Err(refused));
+            return;
         }
         // The hot path: borrow the router (no reference count) and answer a whole request
         // to a sync handler inline.

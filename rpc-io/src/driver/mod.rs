@@ -32,6 +32,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::authorize::{self, PeerInfo};
 use crate::commands::{Cmd, Commands};
 use crate::handle::{Flag, Handle};
 use crate::recycle::Recycler;
@@ -116,6 +117,17 @@ pub(crate) fn spawn(
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let rt = RuntimeHandle::current().expect("connections are spawned on a runtime");
     let handle = Handle::new(stats.clone(), rt, io.peer.clone(), io.identity.clone());
+    // The router's connection check, once, before anything is served.
+    let refused = router
+        .as_ref()
+        .and_then(|r| r.connection_check.as_ref())
+        .and_then(|check| {
+            let peer = PeerInfo {
+                address: &io.peer,
+                identity: io.identity.as_deref(),
+            };
+            authorize::run(|| check(&peer)).err()
+        });
     let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
     let epoch = Instant::now();
     let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
@@ -142,7 +154,7 @@ pub(crate) fn spawn(
         epoch,
         clock: CoreInstant(0),
         caller: Caller::default(),
-        callee: Callee::new(router),
+        callee: Callee::new(router).refusing(refused),
         queues: FxHashMap::default(),
         room_waiters: VecDeque::new(),
         pings: VecDeque::new(),

@@ -56,6 +56,39 @@ pub struct PeerIdentity {
     pub subject: String,
     /// The DNS names (subjectAltName) of its own certificate.
     pub dns_names: Vec<String>,
+    /// Over a Unix socket: the peer process's credentials, as the kernel gave them
+    /// (SO_PEERCRED) when the connection was made.
+    pub unix: Option<UnixCredentials>,
+}
+
+/// A Unix socket peer's process credentials (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixCredentials {
+    /// The peer's user id.
+    pub uid: u32,
+    /// The peer's group id.
+    pub gid: u32,
+    /// The peer's process id, if the kernel reports it.
+    pub pid: Option<i32>,
+}
+
+impl PeerIdentity {
+    /// An identity with nothing in it yet (transports fill in what they verified).
+    pub fn new() -> PeerIdentity {
+        PeerIdentity {
+            certificates: Vec::new(),
+            subject: String::new(),
+            dns_names: Vec::new(),
+            unix: None,
+        }
+    }
+}
+
+impl Default for PeerIdentity {
+    fn default() -> PeerIdentity {
+        PeerIdentity::new()
+    }
 }
 
 /// A boxed future, as transports return them.
@@ -182,7 +215,20 @@ fn set_up_unix(s: &UnixStream, setup: Sockets) {
 
 fn unix_io(s: UnixStream, peer: String, setup: Sockets) -> io::Result<Io> {
     set_up_unix(&s, setup);
-    halves(s.into_std()?.into(), peer)
+    // The kernel vouches for the peer process: its credentials are its identity.
+    let creds = s.peer_cred().ok().map(|c| UnixCredentials {
+        uid: c.uid(),
+        gid: c.gid(),
+        pid: c.pid(),
+    });
+    let mut io = halves(s.into_std()?.into(), peer)?;
+    io.identity = creds.map(|c| {
+        std::sync::Arc::new(PeerIdentity {
+            unix: Some(c),
+            ..PeerIdentity::new()
+        })
+    });
+    Ok(io)
 }
 
 /// A bound listener for either socket kind.

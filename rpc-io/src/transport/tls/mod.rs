@@ -147,6 +147,7 @@ fn identity_of(certs: &[CertificateDer<'_>]) -> Option<Arc<PeerIdentity>> {
             .collect(),
         subject,
         dns_names,
+        unix: None,
     }))
 }
 
