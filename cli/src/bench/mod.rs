@@ -19,8 +19,9 @@ pub(crate) struct BenchArgs {
     /// Shorter runs (seconds instead of tens of seconds).
     #[arg(long)]
     quick: bool,
-    /// tcp, unix or both.
-    #[arg(long, default_value = "both", value_parser = ["tcp", "unix", "both"])]
+    /// tcp, unix, tls (muxwire over TLS beside the plain TCP floor), both (tcp and unix)
+    /// or all three.
+    #[arg(long, default_value = "all", value_parser = ["tcp", "unix", "tls", "both", "all"])]
     transport: String,
     /// The tokio scheduler both processes run: current (current-thread), multi
     /// (multi-thread, as `#[tokio::main]`, a C host or a Python host runs it) or both.
@@ -285,7 +286,9 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
     let transports: Vec<&str> = match args.transport.as_str() {
         "tcp" => vec!["tcp"],
         "unix" => vec!["unix"],
-        _ => vec!["tcp", "unix"],
+        "tls" => vec!["tls"],
+        "both" => vec!["tcp", "unix"],
+        _ => vec!["tcp", "unix", "tls"],
     };
     let flavors: Vec<Flavor> = match args.runtime.as_str() {
         "current" => vec![Flavor::Current],
@@ -304,8 +307,11 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
                     std::env::temp_dir()
                         .join(format!("muxwire-bench-{}-{mode}.sock", std::process::id())),
                 );
-                let url = match *t {
-                    "tcp" => "tcp://127.0.0.1:0".to_string(),
+                let url = match (*t, mode) {
+                    // The floor of TLS is the plain TCP one: what encryption costs shows
+                    // against it (and against muxwire over TCP, below the table).
+                    ("tcp", _) | ("tls", "raw") => "tcp://127.0.0.1:0".to_string(),
+                    ("tls", _) => "tls://127.0.0.1:0".to_string(),
                     _ => format!("unix://{}", socket.0.display()),
                 };
                 let (server, url) = match start_server(mode, &url, rt) {
@@ -414,7 +420,23 @@ fn print_table(
             }
         }
     }
-    println!("\n(ratios above 1.0x beat the raw floor; W1 compares latency, so raw/mux)");
+    println!(
+        "\n(ratios above 1.0x beat the raw floor; W1 compares latency, so raw/mux; the tls \
+         rows' floor is the plain TCP one)"
+    );
+    if transports.contains(&"tls") && transports.contains(&"tcp") {
+        for flavor in flavors {
+            let rt = flavor.name();
+            for (w, _, key, higher_better) in WORKLOADS {
+                let tcp = get(format!("{rt}/tcp/mux/{w}"), key);
+                let tls = get(format!("{rt}/tls/mux/{w}"), key);
+                if let (Some(tcp), Some(tls)) = (tcp, tls) {
+                    let ratio = if higher_better { tls / tcp } else { tcp / tls };
+                    println!("{w} {rt}: muxwire over TLS / over plain TCP = {ratio:.2}x");
+                }
+            }
+        }
+    }
     if flavors.len() == 2 {
         for t in transports {
             let cur = get(format!("current/{t}/mux/W2"), "calls_per_s");

@@ -17,8 +17,37 @@ fn options() -> Options {
     o
 }
 
+/// A throwaway self-signed certificate for a `tls://` bench server (the client trusts
+/// anything: the work of encrypting is the same whoever signed the certificate).
+fn tls_options(url: &str, server: bool) -> Result<Options, String> {
+    let mut o = options();
+    if !url.starts_with("tls://") {
+        return Ok(o);
+    }
+    if server {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+            .map_err(|e| e.to_string())?;
+        let tls = muxwire::TlsServerConfig::from_pem(
+            ck.cert.pem().as_bytes(),
+            ck.key_pair.serialize_pem().as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        o.tls_server = Some(tls);
+    } else {
+        o.tls_client = Some(muxwire::TlsClientConfig::danger_accept_any_server_certificate());
+    }
+    Ok(o)
+}
+
 pub(crate) async fn serve(url: &str) -> i32 {
-    let server = match Server::new(crate::serve::router(Arc::default()), options())
+    let opts = match tls_options(url, true) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench server: {e}");
+            return 1;
+        }
+    };
+    let server = match Server::new(crate::serve::router(Arc::default()), opts)
         .bind(url)
         .await
     {
@@ -44,7 +73,7 @@ async fn server_allocs(c: &Client) -> Result<u64, String> {
 }
 
 pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, String> {
-    let client = Client::connect_with(url, options(), None)
+    let client = Client::connect_with(url, tls_options(url, false)?, None)
         .await
         .map_err(|e| e.to_string())?;
     let msg = Bytes::from(vec![7u8; 64]);
