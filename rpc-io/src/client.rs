@@ -264,6 +264,15 @@ impl Client {
         self.inner.state.watch()
     }
 
+    /// Calls this client has in flight now (counted once per connection turn, so a
+    /// moment behind): what load balancing compares.
+    pub fn in_flight(&self) -> u64 {
+        self.inner
+            .stats
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The connection state now (see [`Client::state`] to wait for changes).
     pub fn current_state(&self) -> ConnState {
         self.inner.state.get()

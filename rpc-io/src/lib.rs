@@ -32,8 +32,10 @@
 // - a connection: commands and replies (its queue), writer, handle; handler, route and
 //   worker (what it runs for the calls it serves); driver (its task, in parts);
 // - channel: calls over one connection;
-// - client (a pool of connections) and server (a listener).
+// - client (a pool of connections) and server (a listener);
+// - balance: many servers behind one client.
 mod authorize;
+mod balance;
 mod budget;
 mod channel;
 mod client;
@@ -61,6 +63,7 @@ mod worker;
 mod writer;
 
 pub use authorize::{CallInfo, PeerInfo};
+pub use balance::{BalanceOptions, Balanced, EndpointStats, Policy};
 pub use channel::{CallOptions, CallSink, CallStream};
 pub use client::Client;
 pub use conn_state::{ConnState, StateWatch};
