@@ -134,6 +134,18 @@ pub(crate) struct ListArgs {
     target: Target,
 }
 
+/// Arguments of `muxwire describe`.
+#[derive(Args)]
+pub(crate) struct DescribeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Only this method.
+    method: Option<String>,
+    /// Print the server's JSON as it came.
+    #[arg(long)]
+    json: bool,
+}
+
 /// The exit status for a call that ended with `s` (printed on stderr).
 pub(crate) fn fail(s: &Status) -> i32 {
     eprintln!("muxwire: {} ({}): {}", s.code.name(), s.code.0, s.message);
@@ -377,6 +389,43 @@ pub(crate) fn list(args: ListArgs) -> i32 {
         }
         Err(e) => fail(&e),
     }
+}
+
+pub(crate) fn describe(args: DescribeArgs) -> i32 {
+    if let Err(code) = args.target.check() {
+        return code;
+    }
+    let which = Bytes::from(args.method.clone().unwrap_or_default());
+    let describe =
+        |client: Client| async move { client.call(muxwire::DESCRIBE_METHOD, which).await };
+    let reply = match runtime().block_on(args.target.run(describe)) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    if args.json {
+        println!("{}", String::from_utf8_lossy(&reply));
+        return exit::OK;
+    }
+    let doc: serde_json::Value = match serde_json::from_slice(&reply) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("muxwire: the server's description is not JSON: {e}");
+            return exit::FAILED;
+        }
+    };
+    let text = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or("").to_string();
+    for m in doc["methods"].as_array().into_iter().flatten() {
+        println!("{} ({})", text(m, "name"), text(m, "kind"));
+        if m.get("description").is_some() {
+            println!("    {}", text(m, "description"));
+            println!(
+                "    request: {}; reply: {}",
+                text(m, "request"),
+                text(m, "reply")
+            );
+        }
+    }
+    exit::OK
 }
 
 pub(crate) fn notify(args: NotifyArgs) -> i32 {

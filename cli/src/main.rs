@@ -48,6 +48,8 @@ enum Cmd {
     Call(call::CallArgs),
     /// List the methods URL serves.
     List(call::ListArgs),
+    /// Describe the methods URL serves (kind, what they do, request and reply types).
+    Describe(call::DescribeArgs),
     /// Send one-way messages to METHOD on URL (each confirmed as sent).
     Notify(call::NotifyArgs),
     /// Measure round trips to URL with PING.
@@ -96,6 +98,7 @@ fn main() {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Call(args) => call::run(args),
         Cmd::List(args) => call::list(args),
+        Cmd::Describe(args) => call::describe(args),
         Cmd::Notify(args) => call::notify(args),
         Cmd::Ping(args) => call::ping(args),
         Cmd::Load(args) => load::run(args),

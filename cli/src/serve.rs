@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Inbound, Outbound, Router, Server, Status};
+use muxwire::{Context, Inbound, MethodInfo, Outbound, Router, Server, Status};
 
 /// Counters behind the `count` method.
 #[derive(Default)]
@@ -73,6 +73,62 @@ pub(crate) fn with_reply(counters: Arc<Counters>, canned: Option<Bytes>) -> Rout
                 }
                 Ok(())
             },
+        )
+        .describe(
+            "echo",
+            MethodInfo::new("Answers the request (or --reply)", "bytes", "bytes"),
+        )
+        .describe(
+            "echo.metadata",
+            MethodInfo::new(
+                "The request's metadata, one key=value per line",
+                "any",
+                "text",
+            ),
+        )
+        .describe(
+            "sink",
+            MethodInfo::new("Counts messages and bytes (see count)", "bytes", "empty"),
+        )
+        .describe(
+            "delay",
+            MethodInfo::new(
+                "Answers after the given time unless cancelled",
+                "milliseconds as text",
+                "the request",
+            ),
+        )
+        .describe(
+            "count",
+            MethodInfo::new(
+                "Messages and bytes sink has received",
+                "empty",
+                "\"MESSAGES BYTES\"",
+            ),
+        )
+        .describe(
+            "stats",
+            MethodInfo::new(
+                "Heap allocations by this process so far",
+                "empty",
+                "decimal text",
+            ),
+        )
+        .describe(
+            "metrics",
+            MethodInfo::new(
+                "The server's counters",
+                "empty",
+                "Prometheus text format 0.0.4",
+            ),
+        )
+        .describe(
+            "echo.stream",
+            MethodInfo::new(
+                "Sends each message back as it arrives",
+                "stream of bytes",
+                "stream of bytes",
+            ),
         )
 }
 
@@ -190,7 +246,7 @@ pub(crate) fn run(args: ServeArgs) -> i32 {
             .unwrap_or_default();
         println!(
             "muxwire serving on {} (methods: echo, echo.metadata, sink, delay, count, stats, \
-             metrics, echo.stream, muxwire.list; {limits}){metrics_note}; SIGINT or SIGTERM \
+             metrics, echo.stream, muxwire.list, muxwire.describe; {limits}){metrics_note}; SIGINT or SIGTERM \
              drains",
             server.local_endpoint()
         );

@@ -723,3 +723,29 @@ fn at_info_the_server_logs_each_connection_and_each_failed_call_with_method_and_
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn describe_prints_each_method_with_its_kind_and_text() {
+    let server = serve();
+    let url = server.1.clone();
+    let out = bin().args(["describe", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("echo.stream (streaming)"), "{text}");
+    assert!(
+        text.contains("request: milliseconds as text; reply: the request"),
+        "{text}"
+    );
+    assert!(text.contains("muxwire.describe (unary)"), "{text}");
+    let out = bin()
+        .args(["describe", &url, "echo", "--json"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        json.starts_with("{\"methods\":[{\"name\":\"echo\""),
+        "{json}"
+    );
+    let out = bin().args(["describe", &url, "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64 + 5), "NOT_FOUND");
+}

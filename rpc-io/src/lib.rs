@@ -27,7 +27,7 @@
 
 // Modules in layers, bottom up; a module imports only from its own layer or below, so
 // there are no import cycles:
-// - shared pieces: status, options, authorize, method_stats, stats, budget, compress, panics, pool, recycle,
+// - shared pieces: status, options, authorize, describe, method_stats, stats, budget, compress, panics, pool, recycle,
 //   endpoint, transport, runtime, conn_state;
 // - a connection: commands and replies (its queue), writer, handle; handler, route and
 //   worker (what it runs for the calls it serves); driver (its task, in parts);
@@ -42,6 +42,7 @@ mod client;
 mod commands;
 mod compress;
 mod conn_state;
+mod describe;
 mod driver;
 mod endpoint;
 mod handle;
@@ -78,6 +79,7 @@ pub use muxwire_core::wire::{Codec, StatusCode};
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+pub use describe::{MethodInfo, DESCRIBE_METHOD};
 pub use method_stats::{MethodSnapshot, LATENCY_BOUNDS_US, UNKNOWN_METHOD};
 pub use options::Options;
 pub use route::{Router, LIST_METHOD};

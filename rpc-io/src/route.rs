@@ -8,6 +8,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use crate::authorize::{CallCheck, CallInfo, ConnectionCheck, PeerInfo};
+use crate::describe::{self, MethodInfo, DESCRIBE_METHOD};
 use crate::handler::{Context, StreamHandler, SyncHandler, UnaryHandler};
 use crate::method_stats::{MethodMetrics, UNKNOWN_METHOD};
 use crate::options::Options;
@@ -62,6 +63,10 @@ pub struct Router {
     /// Handlers for the worker pool, bound to one when the router is put to use.
     workers: BTreeMap<String, Arc<dyn WorkerHandler>>,
     list: Option<Route>,
+    /// The built-in description of the methods (see [`Router::describe`]).
+    describe: Option<Route>,
+    /// What the application said of its methods, by name.
+    descriptions: BTreeMap<String, MethodInfo>,
     /// Counters of calls to methods nobody registered.
     pub(crate) unknown: Arc<MethodMetrics>,
     /// Checks run before a connection is served and before each call's handler.
@@ -117,6 +122,15 @@ impl Router {
         })
     }
 
+    /// Describes method `name` (registered before or after this) for the built-in
+    /// `muxwire.describe`: what it does and its request and reply types (free text: a type
+    /// name or a schema reference). Describing a name never registered is an error that
+    /// [`crate::Server::bind`] reports.
+    pub fn describe(mut self, name: &str, info: MethodInfo) -> Router {
+        self.descriptions.insert(name.to_string(), info);
+        self
+    }
+
     /// Checks each connection once, when it is made: a refusal answers every call on it
     /// with that status (UNAUTHENTICATED or PERMISSION_DENIED, typically) and runs no
     /// handler. The check sees the peer's address and what the transport verified (a TLS
@@ -158,6 +172,7 @@ impl Router {
         let problem = if name.is_empty() {
             Some(Status::invalid_argument("a method name cannot be empty"))
         } else if name == LIST_METHOD
+            || name == DESCRIBE_METHOD
             || self.methods.contains_key(name.as_bytes())
             || self.workers.contains_key(name)
         {
@@ -180,8 +195,15 @@ impl Router {
     /// Whether the registrations are valid: the first duplicate or empty name otherwise
     /// (the same error [`crate::Server::bind`] returns).
     pub fn check(&self) -> Result<(), Status> {
-        match &self.invalid {
-            Some(s) => Err(s.clone()),
+        if let Some(s) = &self.invalid {
+            return Err(s.clone());
+        }
+        match self.descriptions.keys().find(|n| {
+            !self.methods.contains_key(n.as_bytes()) && !self.workers.contains_key(n.as_str())
+        }) {
+            Some(n) => Err(Status::invalid_argument(format!(
+                "method {n:?} is described but not registered"
+            ))),
             None => Ok(()),
         }
     }
@@ -191,6 +213,7 @@ impl Router {
         let mut v: Vec<String> = self.methods.keys().map(|k| utf8(k)).collect();
         v.extend(self.workers.keys().cloned());
         v.push(LIST_METHOD.to_string());
+        v.push(DESCRIBE_METHOD.to_string());
         v.sort();
         v
     }
@@ -215,12 +238,50 @@ impl Router {
             LIST_METHOD,
             Method::Unary(Unary::Sync(Arc::new(list))),
         ));
+        self.describe = Some(self.describe_route());
         // Counters of their own, even if a clone of this router serves elsewhere too.
         for route in self.methods.values_mut() {
             route.metrics = Arc::default();
         }
         self.unknown = Arc::default();
         self
+    }
+
+    /// The built-in `muxwire.describe`, its replies made once.
+    fn describe_route(&self) -> Route {
+        let entries: BTreeMap<String, String> = self
+            .names()
+            .into_iter()
+            .map(|name| {
+                let streaming = matches!(
+                    self.methods.get(name.as_bytes()).map(|r| &r.method),
+                    Some(Method::Streaming(_))
+                );
+                let e = describe::entry(&name, streaming, self.descriptions.get(&name));
+                (name, e)
+            })
+            .collect();
+        let all = Bytes::from(describe::document(entries.values()));
+        let one: BTreeMap<String, Bytes> = entries
+            .iter()
+            .map(|(n, e)| (n.clone(), Bytes::from(describe::document([e]))))
+            .collect();
+        let handler = move |_ctx: &Context, req: Bytes| {
+            if req.is_empty() {
+                return Ok(all.clone());
+            }
+            let name = String::from_utf8_lossy(&req);
+            one.get(name.as_ref()).cloned().ok_or_else(|| {
+                Status::new(
+                    crate::StatusCode::NOT_FOUND,
+                    format!("no method {name:?} here"),
+                )
+            })
+        };
+        Route::new(
+            DESCRIBE_METHOD,
+            Method::Unary(Unary::Sync(Arc::new(handler))),
+        )
     }
 
     /// Every method's counters, with its name ([`UNKNOWN_METHOD`] last).
@@ -233,6 +294,9 @@ impl Router {
         if let Some(list) = &self.list {
             v.push((LIST_METHOD.to_string(), list.metrics.clone()));
         }
+        if let Some(d) = &self.describe {
+            v.push((DESCRIBE_METHOD.to_string(), d.metrics.clone()));
+        }
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.push((UNKNOWN_METHOD.to_string(), self.unknown.clone()));
         v
@@ -243,6 +307,9 @@ impl Router {
     pub(crate) fn get(&self, name: &[u8]) -> Option<&Route> {
         if name == LIST_METHOD.as_bytes() {
             return self.list.as_ref();
+        }
+        if name == DESCRIBE_METHOD.as_bytes() {
+            return self.describe.as_ref();
         }
         self.methods.get(name)
     }

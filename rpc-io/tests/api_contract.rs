@@ -404,7 +404,7 @@ async fn a_handler_uses_every_kind_of_call_on_its_channel() {
     .await
     .unwrap();
     let r = client.call("back", Bytes::new()).await.unwrap();
-    assert_eq!(r, "5|client.note,client.sum,muxwire.list");
+    assert_eq!(r, "5|client.note,client.sum,muxwire.describe,muxwire.list");
     wait_until("three notes", || {
         notes.load(std::sync::atomic::Ordering::Relaxed) == 3
     })

@@ -72,6 +72,7 @@ async fn every_kind_of_served_call_counts_under_its_method() {
             "count",
             "echo",
             "fail",
+            "muxwire.describe",
             "muxwire.list",
             "slow",
             "sum",

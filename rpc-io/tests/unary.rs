@@ -33,7 +33,15 @@ async fn unary_over_tcp_and_unix() {
         assert!(e.message.contains("nope"));
         assert_eq!(
             client.list().await.unwrap(),
-            vec!["count", "echo", "fail", "muxwire.list", "slow", "sum"]
+            vec![
+                "count",
+                "echo",
+                "fail",
+                "muxwire.describe",
+                "muxwire.list",
+                "slow",
+                "sum"
+            ]
         );
         // A ping is answered (how fast is a benchmark's question, not a test's).
         client.ping().await.expect("ping answered");
