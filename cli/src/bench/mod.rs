@@ -165,6 +165,10 @@ pub(crate) fn client(args: ClientArgs) -> i32 {
     let result = rt.block_on(async move {
         match args.mode.as_str() {
             "raw" => raw::workload(&args.workload, &args.url, args.quick).await,
+            _ if args.workload == "W2x3" => {
+                let urls: Vec<&str> = args.url.split(',').collect();
+                mux::balanced_w2(&urls, args.quick).await
+            }
             _ => mux::workload(&args.workload, &args.url, args.quick).await,
         }
     });
@@ -338,6 +342,23 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
             }
         }
     }
+    if transports.contains(&"tcp") {
+        for flavor in &flavors {
+            let rt = RuntimeArgs {
+                runtime: *flavor,
+                workers: args.workers,
+            };
+            match balanced(rt, args.quick) {
+                Ok(v) => {
+                    results.insert(format!("{}/tcp/mux/W2x3", flavor.name()), v);
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 1;
+                }
+            }
+        }
+    }
     print_table(&results, &transports, &flavors, args.workers);
     let doc = json!({
         "machine": { "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()) },
@@ -358,6 +379,18 @@ pub(crate) fn run(args: BenchArgs) -> i32 {
             crate::exit::FAILED
         }
     }
+}
+
+/// W2 with three muxwire servers (all on the server's core) behind one `Balanced` client.
+fn balanced(rt: RuntimeArgs, quick: bool) -> Result<Value, String> {
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let (s, url) = start_server("mux", "tcp://127.0.0.1:0", rt)?;
+        servers.push(s);
+        urls.push(url);
+    }
+    run_client("mux", "W2x3", &urls.join(","), quick, rt)
 }
 
 /// A Unix socket path the bench servers listen on, removed when dropped (the servers are
@@ -435,6 +468,19 @@ fn print_table(
                     println!("{w} {rt}: muxwire over TLS / over plain TCP = {ratio:.2}x");
                 }
             }
+        }
+    }
+    for flavor in flavors {
+        let rt = flavor.name();
+        let one = get(format!("{rt}/tcp/mux/W2"), "calls_per_s");
+        let three = get(format!("{rt}/tcp/mux/W2x3"), "calls_per_s");
+        if let (Some(one), Some(three)) = (one, three) {
+            println!(
+                "W2 over tcp, {rt}: three servers behind one Balanced client (power of two \
+                 choices, servers sharing one core) {} calls/s = {:.2}x one server",
+                fmt(three),
+                three / one
+            );
         }
     }
     if flavors.len() == 2 {

@@ -72,6 +72,50 @@ async fn server_allocs(c: &Client) -> Result<u64, String> {
         .map_err(|_| "bad stats reply".to_string())
 }
 
+/// W2 across several servers behind one `Balanced` client (power of two choices): 128
+/// calls in flight in all, 64 B echo.
+pub(crate) async fn balanced_w2(urls: &[&str], quick: bool) -> Result<Value, String> {
+    let b = muxwire::Balanced::connect(urls, options(), muxwire::BalanceOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let msg = Bytes::from(vec![7u8; 64]);
+    for _ in 0..3000 {
+        b.call("echo", msg.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let dur = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(3)
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..128 {
+        let (b, m) = (b.clone(), msg.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            'run: while start.elapsed() < dur {
+                for _ in 0..16 {
+                    if b.call("echo", m.clone()).await.is_err() {
+                        break 'run;
+                    }
+                    n += 1;
+                }
+            }
+            n
+        }));
+    }
+    let mut calls = 0;
+    for t in tasks {
+        calls += t.await.map_err(|e| e.to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let per_server: Vec<u64> = b.endpoints().iter().map(|e| e.calls).collect();
+    b.close().await;
+    Ok(json!({"calls_per_s": calls as f64 / secs, "calls": calls, "per_server": per_server}))
+}
+
 pub(crate) async fn workload(w: &str, url: &str, quick: bool) -> Result<Value, String> {
     let client = Client::connect_with(url, tls_options(url, false)?, None)
         .await
