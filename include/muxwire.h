@@ -233,6 +233,28 @@ typedef int32_t muxwire_event_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What `muxwire_frame_decode` found (the `outcome` of a `muxwire_frame_decoded`).
+enum muxwire_decode_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A whole, valid frame is at the front of the buffer (`frame`).
+  MUXWIRE_DECODE_OUTCOME_FRAME = 0,
+  // The buffer holds only the start of a frame: read at least `needed` more bytes.
+  MUXWIRE_DECODE_OUTCOME_INCOMPLETE = 1,
+  // The bytes break the protocol (`error_code`, `error_rule`): a receiver sends GOAWAY
+  // with that code and closes the connection.
+  MUXWIRE_DECODE_OUTCOME_INVALID = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_decode_outcome muxwire_decode_outcome;
+#else
+typedef int32_t muxwire_decode_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A started call that can be cancelled with `muxwire_call_cancel`. Free it with
 // `muxwire_call_free` (freeing does not cancel). Any thread may use it.
 typedef struct muxwire_call muxwire_call;
@@ -418,6 +440,93 @@ typedef struct muxwire_event {
   uint64_t rtt_us;
 } muxwire_event;
 
+// One decoded frame: its header fields and views into the caller's buffer (valid as
+// long as that buffer is, and unchanged). `metadata` is the TLV block as on the wire,
+// already validated; walk it with `muxwire_metadata_iter_init` / `_next`.
+typedef struct muxwire_frame_view {
+  // Bytes of the buffer the frame takes (header, payload and CRC trailer).
+  size_t frame_len;
+  // The frame type (1 HELLO to 8 GOAWAY; 0x80 and above are extension types).
+  uint8_t frame_type;
+  // The flags, as on the wire (0x80: a CRC trailer follows).
+  uint8_t flags;
+  // The header's metadata length field (for an extension frame, uninterpreted).
+  uint16_t meta_len;
+  // The stream id.
+  uint32_t stream_id;
+  // The header's Argument field.
+  uint32_t arg;
+  // The frame carried a CRC-32 trailer, and it matched.
+  bool crc;
+  // An extension frame (type 0x80 and above): nothing after the header is interpreted,
+  // `metadata` is empty and `body` is the whole payload without the CRC trailer.
+  bool extension;
+  // The metadata block (NULL when empty).
+  const uint8_t *metadata;
+  // Its length in bytes.
+  size_t metadata_len;
+  // The body (for an extension frame, the payload); NULL when empty.
+  const uint8_t *body;
+  // Its length in bytes.
+  size_t body_len;
+} muxwire_frame_view;
+
+// The outcome of `muxwire_frame_decode`. Only the fields of its `outcome` are set; the
+// others are zero.
+typedef struct muxwire_frame_decoded {
+  // A `muxwire_decode_outcome`.
+  int32_t outcome;
+  // FRAME: the frame.
+  struct muxwire_frame_view frame;
+  // INCOMPLETE: at least this many more bytes are needed before the decoder can say
+  // more.
+  size_t needed;
+  // INVALID: the connection error code (PROTOCOL.md section 4.4; its name from
+  // `muxwire_error_code_name`).
+  uint32_t error_code;
+  // INVALID: which rule the bytes broke, as the core numbers its rules (stable; 1
+  // frame too large, 3 CRC mismatch, ...: `muxwire_core::wire::Rule::code`).
+  uint32_t error_rule;
+} muxwire_frame_decoded;
+
+// One metadata TLV: a tag and its value. As `muxwire_metadata_next` fills it, `value`
+// points into the block being walked.
+typedef struct muxwire_tlv {
+  // The tag (0x0010 METHOD, 0x0012 REASON, 0x0014 ENTRY, ...).
+  uint16_t tag;
+  // The value bytes (NULL when empty).
+  const uint8_t *value;
+  // Their length.
+  size_t value_len;
+} muxwire_tlv;
+
+// A frame to encode. For a core frame type the metadata is the `metadata_count` TLVs at
+// `metadata`, written in that order, and `meta_len` is computed; for an extension type
+// (0x80 and above) `metadata` must be empty, `body` is the whole payload and `meta_len`
+// is written as given. A CRC trailer is added when `flags` has the CRC bit (0x80).
+// The encoder checks sizes only: which flags and tags a frame type allows is the
+// sender's business (a receiver's decoder enforces it).
+typedef struct muxwire_frame_fields {
+  // The frame type.
+  uint8_t frame_type;
+  // The flags, as on the wire.
+  uint8_t flags;
+  // Extension frames only: the header's metadata length field.
+  uint16_t meta_len;
+  // The stream id.
+  uint32_t stream_id;
+  // The Argument field.
+  uint32_t arg;
+  // The TLVs (NULL with `metadata_count` 0).
+  const struct muxwire_tlv *metadata;
+  // How many.
+  size_t metadata_count;
+  // The body, or an extension frame's payload (NULL with `body_len` 0).
+  const uint8_t *body;
+  // Its length in bytes.
+  size_t body_len;
+} muxwire_frame_fields;
+
 // Receives one log record: its level, where it comes from (a module path) and the
 // message with its fields. Both strings are valid only during the call. Called on any
 // thread, possibly on several at once; it must not call back into muxwire.
@@ -425,6 +534,18 @@ typedef void (*muxwire_log_fn)(void *userdata,
                                muxwire_log_level level,
                                const char *target,
                                const char *message);
+
+// A walk over a metadata block, on the caller's stack: set it up with
+// `muxwire_metadata_iter_init`, then call `muxwire_metadata_next` until it returns
+// MUXWIRE_RESULT_AGAIN. The fields are the library's; do not change them.
+typedef struct muxwire_metadata_iter {
+  // The block.
+  const uint8_t *block;
+  // Its length.
+  size_t len;
+  // Where the next TLV starts.
+  size_t pos;
+} muxwire_metadata_iter;
 
 // One finished call, as `muxwire_queue_next` hands it out.
 typedef struct muxwire_completion {
@@ -735,6 +856,16 @@ muxwire_result muxwire_conn_feed(struct muxwire_conn *conn,
 muxwire_result muxwire_conn_poll_event(struct muxwire_conn *conn,
                                        struct muxwire_event *event);
 
+// Bytes fed with `muxwire_conn_feed` that the connection has not processed yet (0 for
+// NULL): the start of a frame still incomplete, or frames waiting because events were
+// not yet taken. A program may stop reading its socket while this is large; once every
+// event is taken, anything left is an incomplete frame. Those bytes are the connection's:
+// never feed them again.
+//
+// # Safety
+// `conn` is NULL or live.
+size_t muxwire_conn_unprocessed_input(const struct muxwire_conn *conn);
+
 // Points `*data` / `*len` at every byte waiting to be sent (the preface and HELLO first),
 // valid until the next call on this connection; `*len` is 0 when there is nothing. Send
 // them in order and report how many went with `muxwire_conn_transmitted`.
@@ -815,6 +946,39 @@ const uint8_t *muxwire_last_error_details(size_t *len);
 // involved. Never NULL. Valid until the next muxwire function fails on this thread.
 const char *muxwire_last_error(void);
 
+// Decodes the frame at the front of the `len` bytes at `input` as a receiver whose
+// MAX_FRAME_SIZE is `max_frame_size` (16384 before the peer's HELLO) and stores what it
+// found in `*out`: a frame (views into `input`), "incomplete" with the bytes still
+// needed, or "invalid" with the connection error code. Returns MUXWIRE_RESULT_OK
+// whenever the bytes were judged, whatever the verdict; NULL_ARGUMENT for a NULL `out`
+// or a NULL `input` with a non-zero `len`. Checks what a frame's own bytes determine
+// (section 17, steps 1 to 13); stream states, credit and budgets are a connection's.
+// Any thread; no state is kept.
+//
+// # Safety
+// `input` is NULL (with `len` 0) or `len` readable bytes; `out` NULL or valid for
+// writing a `muxwire_frame_decoded`.
+muxwire_result muxwire_frame_decode(const uint8_t *input,
+                                    size_t len,
+                                    uint32_t max_frame_size,
+                                    struct muxwire_frame_decoded *out);
+
+// Encodes `*frame` into the `out_len` bytes at `out` and stores the frame's length in
+// `*len`. With `out` NULL and `out_len` 0 it only stores the length a buffer needs
+// (as snprintf does). RESOURCE_EXHAUSTED, with nothing written, when `out_len` is
+// smaller than that (the last error names the size); INVALID_ARGUMENT for metadata on
+// an extension frame, a TLV value over 65535 bytes, a metadata block over 65535 bytes
+// or a payload over 2^32 - 1. Any thread; no state is kept.
+//
+// # Safety
+// `frame` is NULL or a valid `muxwire_frame_fields` whose pointers satisfy its field
+// docs; `out` NULL (with `out_len` 0) or `out_len` writable bytes; `len` NULL or valid
+// for writing a `size_t`.
+muxwire_result muxwire_frame_encode(const struct muxwire_frame_fields *frame,
+                                    uint8_t *out,
+                                    size_t out_len,
+                                    size_t *len);
+
 // Sets the function that receives the library's log records at `max_level` and below
 // (`MUXWIRE_LOG_LEVEL_OFF` or a NULL `callback`: none, the default). Replaces any
 // earlier callback; `userdata` is handed to every call. May be called at any time from
@@ -823,6 +987,33 @@ const char *muxwire_last_error(void);
 muxwire_result muxwire_set_log_callback(muxwire_log_fn callback,
                                         void *userdata,
                                         int32_t max_level);
+
+// Starts a walk over the `len` bytes of a metadata block at `block` (a
+// `muxwire_frame_view`'s or a `muxwire_event`'s `metadata`), which must stay unchanged
+// during the walk.
+//
+// # Safety
+// `iter` is NULL or valid for writing a `muxwire_metadata_iter`; `block` NULL (with
+// `len` 0) or `len` readable bytes.
+muxwire_result muxwire_metadata_iter_init(struct muxwire_metadata_iter *iter,
+                                          const uint8_t *block,
+                                          size_t len);
+
+// Stores the next TLV of the walk in `*tlv` (its value a view into the block) and
+// advances; MUXWIRE_RESULT_AGAIN when no TLV is left. A TLV that overruns the block
+// (possible only in a block that no decoder validated) gives INVALID_ARGUMENT and ends
+// the walk.
+//
+// # Safety
+// `iter` is NULL or set up by `muxwire_metadata_iter_init` over a block still live and
+// unchanged; `tlv` NULL or valid for writing a `muxwire_tlv`.
+muxwire_result muxwire_metadata_next(struct muxwire_metadata_iter *iter,
+                                     struct muxwire_tlv *tlv);
+
+// The name of connection error code `code` as PROTOCOL.md section 4.4 spells it
+// ("NO_ERROR", "FRAME_SIZE_ERROR", ...), or "RESERVED" for a number without one. Static
+// and NUL-terminated; never NULL.
+const char *muxwire_error_code_name(uint32_t code);
 
 // Makes options with the defaults (no default call timeout, no compression, one
 // connection per client, 4 MiB messages) and stores them in `*out`.

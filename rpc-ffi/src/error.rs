@@ -96,12 +96,6 @@ pub(crate) fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
 
-/// This thread's last error, as Rust text (for tests).
-#[cfg(test)]
-pub(crate) fn last_error_text() -> String {
-    LAST_ERROR.with(|e| e.borrow().to_string_lossy().into_owned())
-}
-
 /// The message of the most recent failure of a muxwire function on the calling thread
 /// ("" if none failed yet): what went wrong and which argument, option or bound was
 /// involved. Never NULL. Valid until the next muxwire function fails on this thread.

@@ -11,6 +11,8 @@
 //! - outcomes: `outcome`;
 //! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
 //!   `client`, `call`, `wait`, `stream`, `responder`, `server_stream`, `server`;
+//! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
+//!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
 //!   `conn_calls`;
 //! - `testing` (feature `test-hooks`).
@@ -30,11 +32,12 @@ mod conn_calls;
 mod conn_config;
 mod conn_event;
 mod conn_io;
-#[cfg(test)]
-mod conn_vectors;
 mod error;
+mod frame;
+mod frame_encode;
 mod log;
 mod log_callback;
+mod metadata;
 mod options;
 mod outcome;
 mod queue;
@@ -75,11 +78,19 @@ pub use conn_io::{
     muxwire_conn_close_code, muxwire_conn_feed, muxwire_conn_free, muxwire_conn_is_closed,
     muxwire_conn_last_error_kind, muxwire_conn_new, muxwire_conn_on_eof, muxwire_conn_on_timeout,
     muxwire_conn_poll_event, muxwire_conn_poll_transmit, muxwire_conn_timeout,
-    muxwire_conn_transmitted,
+    muxwire_conn_transmitted, muxwire_conn_unprocessed_input,
 };
 pub use error::{muxwire_last_error, muxwire_last_error_details};
+pub use frame::{
+    muxwire_decode_outcome, muxwire_frame_decode, muxwire_frame_decoded, muxwire_frame_view,
+};
+pub use frame_encode::{muxwire_frame_encode, muxwire_frame_fields};
 pub use log::{muxwire_log_fn, muxwire_log_level};
 pub use log_callback::muxwire_set_log_callback;
+pub use metadata::{
+    muxwire_error_code_name, muxwire_metadata_iter, muxwire_metadata_iter_init,
+    muxwire_metadata_next, muxwire_tlv,
+};
 pub use options::{
     muxwire_codec, muxwire_options, muxwire_options_free, muxwire_options_new,
     muxwire_options_set_compression, muxwire_options_set_max_message_size,
