@@ -308,7 +308,9 @@ typedef struct muxwire_stream muxwire_stream;
 
 // Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 // `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
-// with `message` saying why (body NULL). Both pointers are valid only during the call.
+// with `message` saying why (body NULL); for a failure, `muxwire_last_error_details` and
+// `muxwire_last_error_trailers` give the status's DETAILS and trailers during the
+// callback. All of these are valid only until the callback returns.
 // It must return quickly and must not make blocking muxwire calls (they fail with
 // FAILED_PRECONDITION there); it may start other asynchronous calls.
 typedef void (*muxwire_call_fn)(void *userdata,
@@ -440,6 +442,24 @@ typedef struct muxwire_event {
   uint64_t rtt_us;
 } muxwire_event;
 
+// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
+// bytes of `[a-z0-9-_.]`; values are opaque bytes.
+//
+// Handed out by the library: `key` is NUL-terminated, `key_len` its length, and both
+// views live as long as the object that handed them out says. Handed in: `key` is a
+// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
+// `value_len` 0) or `value_len` readable bytes; everything is copied.
+typedef struct muxwire_entry {
+  // The key (NUL-terminated).
+  const char *key;
+  // Its length in bytes.
+  size_t key_len;
+  // The value (NULL when empty).
+  const uint8_t *value;
+  // Its length in bytes.
+  size_t value_len;
+} muxwire_entry;
+
 // One decoded frame: its header fields and views into the caller's buffer (valid as
 // long as that buffer is, and unchanged). `metadata` is the TLV block as on the wire,
 // already validated; walk it with `muxwire_metadata_iter_init` / `_next`.
@@ -560,6 +580,16 @@ typedef struct muxwire_completion {
   size_t body_len;
   // Why the call failed ("" when OK), NUL-terminated; valid as long as `body`.
   const char *message;
+  // The failed call's status DETAILS (opaque bytes the handler attached), NULL when
+  // none; valid as long as `body`.
+  const uint8_t *details;
+  // Their length.
+  size_t details_len;
+  // The failed call's trailers (the entries its STATUS carried, in order), NULL when
+  // none; valid as long as `body`.
+  const struct muxwire_entry *trailers;
+  // How many.
+  size_t trailers_count;
 } muxwire_completion;
 
 // Handles one call, on a worker thread (never a connection's thread): read the call with
@@ -932,10 +962,19 @@ muxwire_result muxwire_conn_close_code(const struct muxwire_conn *conn,
 // `conn` is NULL or live.
 uint32_t muxwire_conn_last_error_kind(const struct muxwire_conn *conn);
 
+// The trailers of the call status behind this thread's last error (the entries the
+// handler's STATUS carried, in order) and their number in `*count`; NULL with `*count`
+// 0 when it had none. Valid until the next muxwire function fails on this thread (in a
+// completion callback: until it returns). `count` may be NULL.
+//
+// # Safety
+// `count` is NULL or valid for writing a `size_t`.
+const struct muxwire_entry *muxwire_last_error_trailers(size_t *count);
+
 // The DETAILS of the call status behind this thread's last error (bytes the server
 // attached, opaque to muxwire), and their length in `*len`; NULL with `*len` 0 when it
-// had none. Valid until the next muxwire function fails on this thread. `len` may be
-// NULL.
+// had none. Valid until the next muxwire function fails on this thread (in a
+// completion callback: until it returns). `len` may be NULL.
 //
 // # Safety
 // `len` is NULL or valid for writing a `size_t`.
@@ -1197,6 +1236,22 @@ muxwire_result muxwire_responder_fail(struct muxwire_responder *responder,
                                       const char *message,
                                       const uint8_t *details,
                                       size_t details_len);
+
+// As `muxwire_responder_fail`, with `trailers_count` entries at `trailers` sent as the
+// STATUS's trailers (copied; keys as `muxwire_entry` says): the caller reads them with
+// `muxwire_last_error_trailers`, or a completion's `trailers`. A bad entry ends the call
+// with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT naming it.
+//
+// # Safety
+// As for `muxwire_responder_fail`; `trailers` NULL (with `trailers_count` 0) or
+// `trailers_count` readable entries.
+muxwire_result muxwire_responder_fail_with_trailers(struct muxwire_responder *responder,
+                                                    uint32_t code,
+                                                    const char *message,
+                                                    const uint8_t *details,
+                                                    size_t details_len,
+                                                    const struct muxwire_entry *trailers,
+                                                    size_t trailers_count);
 
 // Calls `method` back on the caller, over the connection this call came in on (the
 // caller serves it if its client registered handlers, as an interop client does), and

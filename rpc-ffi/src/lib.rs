@@ -7,7 +7,7 @@
 //! panic never crosses into C; nothing is printed, log records go to a callback.
 //!
 //! Modules, bottom up (each imports only from those before it):
-//! - conventions: `result`, `error`, `log`, `boundary`, `args`, `log_callback`, `version`;
+//! - conventions: `result`, `entries`, `error`, `log`, `boundary`, `args`, `entry_args`, `log_callback`, `version`;
 //! - outcomes: `outcome`;
 //! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
 //!   `client`, `call`, `wait`, `stream`, `responder`, `server_stream`, `server`;
@@ -32,6 +32,8 @@ mod conn_calls;
 mod conn_config;
 mod conn_event;
 mod conn_io;
+mod entries;
+mod entry_args;
 mod error;
 mod frame;
 mod frame_encode;
@@ -80,7 +82,8 @@ pub use conn_io::{
     muxwire_conn_poll_event, muxwire_conn_poll_transmit, muxwire_conn_timeout,
     muxwire_conn_transmitted, muxwire_conn_unprocessed_input,
 };
-pub use error::{muxwire_last_error, muxwire_last_error_details};
+pub use entries::muxwire_entry;
+pub use error::{muxwire_last_error, muxwire_last_error_details, muxwire_last_error_trailers};
 pub use frame::{
     muxwire_decode_outcome, muxwire_frame_decode, muxwire_frame_decoded, muxwire_frame_view,
 };
@@ -104,9 +107,10 @@ pub use queue::{
 };
 pub use reply::{muxwire_reply, muxwire_reply_data, muxwire_reply_free, muxwire_reply_len};
 pub use responder::{
-    muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail, muxwire_responder_free,
-    muxwire_responder_is_cancelled, muxwire_responder_method, muxwire_responder_reply,
-    muxwire_responder_request, muxwire_responder_request_len,
+    muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail,
+    muxwire_responder_fail_with_trailers, muxwire_responder_free, muxwire_responder_is_cancelled,
+    muxwire_responder_method, muxwire_responder_reply, muxwire_responder_request,
+    muxwire_responder_request_len,
 };
 pub use result::{muxwire_result, muxwire_strerror};
 pub use runtime::{muxwire_runtime, muxwire_runtime_free, muxwire_runtime_new};

@@ -7,6 +7,8 @@ use muxwire::{CallOptions, Channel, Responder, Status, StatusCode};
 
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out};
 use crate::boundary::{guard, guard_value};
+use crate::entries::muxwire_entry;
+use crate::entry_args::entries_in;
 use crate::error::{Failure, Outcome};
 use crate::reply::muxwire_reply;
 use crate::result::muxwire_result;
@@ -146,34 +148,54 @@ pub unsafe extern "C" fn muxwire_responder_fail(
     details: *const u8,
     details_len: usize,
 ) -> muxwire_result {
+    // SAFETY: forwarded contract (no trailers).
+    unsafe {
+        muxwire_responder_fail_with_trailers(
+            responder,
+            code,
+            message,
+            details,
+            details_len,
+            std::ptr::null(),
+            0,
+        )
+    }
+}
+
+/// As `muxwire_responder_fail`, with `trailers_count` entries at `trailers` sent as the
+/// STATUS's trailers (copied; keys as `muxwire_entry` says): the caller reads them with
+/// `muxwire_last_error_trailers`, or a completion's `trailers`. A bad entry ends the call
+/// with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT naming it.
+///
+/// # Safety
+/// As for `muxwire_responder_fail`; `trailers` NULL (with `trailers_count` 0) or
+/// `trailers_count` readable entries.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_fail_with_trailers(
+    responder: *mut muxwire_responder,
+    code: u32,
+    message: *const c_char,
+    details: *const u8,
+    details_len: usize,
+    trailers: *const muxwire_entry,
+    trailers_count: usize,
+) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
         let r = unsafe { take(responder) }?;
-        let message = if message.is_null() {
-            Ok("")
-        } else {
-            // SAFETY: not NULL, NUL-terminated by the caller's contract.
-            unsafe { text(message, "message") }
+        // SAFETY: each pointer NULL or valid as documented, by the caller's contract.
+        let checked = unsafe {
+            failure_status(
+                code,
+                message,
+                details,
+                details_len,
+                trailers,
+                trailers_count,
+            )
         };
-        // SAFETY: NULL with 0 or `details_len` readable bytes, by the caller's contract.
-        let details = unsafe { bytes(details, details_len, "details") };
-        let checked = message
-            .and_then(|m| details.map(|d| (m, d)))
-            .and_then(|(m, d)| {
-                if (1..=16).contains(&code) {
-                    Ok((m, d))
-                } else {
-                    Err(Failure::invalid(format!(
-                        "status code {code} cannot end a call in failure: use 1 to 16"
-                    )))
-                }
-            });
         match checked {
-            Ok((m, d)) => {
-                let mut status = Status::new(StatusCode(code), m);
-                if !d.is_empty() {
-                    status = status.with_details(Bytes::copy_from_slice(d));
-                }
+            Ok(status) => {
                 r.responder.fail(status)?;
                 Ok(())
             }
@@ -186,6 +208,41 @@ pub unsafe extern "C" fn muxwire_responder_fail(
             }
         }
     })
+}
+
+/// The status a failing handler described, checked.
+///
+/// # Safety
+/// As for `muxwire_responder_fail_with_trailers`.
+unsafe fn failure_status(
+    code: u32,
+    message: *const c_char,
+    details: *const u8,
+    details_len: usize,
+    trailers: *const muxwire_entry,
+    trailers_count: usize,
+) -> Outcome<Status> {
+    let message = if message.is_null() {
+        ""
+    } else {
+        // SAFETY: not NULL, NUL-terminated by the caller's contract.
+        unsafe { text(message, "message") }?
+    };
+    // SAFETY: NULL with 0 or `details_len` readable bytes, by the caller's contract.
+    let details = unsafe { bytes(details, details_len, "details") }?;
+    // SAFETY: NULL with 0 or `trailers_count` readable entries, by the caller's contract.
+    let trailers = unsafe { entries_in(trailers, trailers_count, "trailers") }?;
+    if !(1..=16).contains(&code) {
+        return Err(Failure::invalid(format!(
+            "status code {code} cannot end a call in failure: use 1 to 16"
+        )));
+    }
+    let mut status = Status::new(StatusCode(code), message);
+    if !details.is_empty() {
+        status = status.with_details(Bytes::copy_from_slice(details));
+    }
+    status.trailers = trailers;
+    Ok(status)
 }
 
 /// Calls `method` back on the caller, over the connection this call came in on (the

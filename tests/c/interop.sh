@@ -85,6 +85,23 @@ for link in static dynamic; do
     echo "c-test: the Rust client against the C server ($link, ASan+UBSan) passed"
 done
 
+# The Rust client reads a C handler's whole failure: code, message and DETAILS (the CLI
+# prints no trailers; test_status checks those C to C).
+for link in static dynamic; do
+    coproc C_STATUS { exec "$OUT/test_status-$link" tcp://127.0.0.1:0 2>"$OUT/status_server.stderr"; }
+    SERVER_PID=$C_STATUS_PID
+    read -r line <&"${C_STATUS[0]}" || fail "test_status did not start as a server"
+    url=${line#listening on }
+    got=$("$CLI" call "$url" fail.rich x --format json 2>/dev/null) && fail "fail.rich succeeded"
+    grep -q '"code":5,"details_hex":"776879006e6f74",.*"message":"no such thing"' <<<"$got" ||
+        fail "the Rust client saw $got"
+    exec {C_STATUS[1]}>&-
+    wait "$SERVER_PID" || fail "test_status (server) exited with $?: $(cat "$OUT/status_server.stderr")"
+    SERVER_PID=
+    [ ! -s "$OUT/status_server.stderr" ] || fail "test_status (server) wrote to stderr"
+    echo "c-test: the Rust client reads a C handler's status details ($link, ASan+UBSan) passed"
+done
+
 # The interop matrix (tests/interop/README.md) with the C server and client beside the
 # Rust ones: every client against every server over TCP and Unix sockets, seven checks each.
 for prog in c_server c_client; do
