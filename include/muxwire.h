@@ -259,6 +259,12 @@ typedef int32_t muxwire_decode_outcome;
 // `muxwire_call_free` (freeing does not cancel). Any thread may use it.
 typedef struct muxwire_call muxwire_call;
 
+// Options for one call: a timeout, request metadata and compression. Make it with
+// `muxwire_call_options_new`, set what the call needs, pass it to a `_with` call function
+// (which copies it: reuse it for the next call or free it at once). One thread at a time
+// may change it; calls may read it from any number of threads while nobody changes it.
+typedef struct muxwire_call_options muxwire_call_options;
+
 // A client of one server: a pool of connections that reconnect on their own, carrying
 // any number of concurrent calls. Thread-safe: use it from any thread.
 typedef struct muxwire_client muxwire_client;
@@ -695,6 +701,116 @@ muxwire_result muxwire_call_cancel(const struct muxwire_call *call);
 // # Safety
 // `call` NULL or a handle not freed before, used by no other thread.
 void muxwire_call_free(struct muxwire_call *call);
+
+// Makes call options with the defaults (the client's default timeout, no metadata, the
+// client's compression) and stores them in `*out`.
+//
+// # Safety
+// `out` is NULL or valid for writing a pointer.
+muxwire_result muxwire_call_options_new(struct muxwire_call_options **out);
+
+// Frees call options. NULL is accepted and does nothing.
+//
+// # Safety
+// `opts` is NULL or options not freed before, used by no other thread.
+void muxwire_call_options_free(struct muxwire_call_options *opts);
+
+// The call fails with DEADLINE_EXCEEDED after `timeout_ms` milliseconds, which the server
+// also gets as the call's deadline (0: the client's default timeout, or none).
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now.
+muxwire_result muxwire_call_options_set_timeout_ms(struct muxwire_call_options *opts,
+                                                   uint64_t timeout_ms);
+
+// Adds a request metadata entry (an ENTRY TLV): `key` is 1 to 255 bytes of
+// `[a-z0-9-_.]`, the value the `value_len` bytes at `value` (both copied). Entries go in
+// the order added; a key may repeat. The server's handler reads them with
+// `muxwire_responder_metadata`. INVALID_ARGUMENT for a bad key, RESOURCE_EXHAUSTED past
+// 1024 entries; a call whose metadata exceeds the server's MAX_METADATA_SIZE fails.
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now; `key` NULL or a NUL-terminated
+// string; `value` NULL (with `value_len` 0) or `value_len` readable bytes.
+muxwire_result muxwire_call_options_add_metadata(struct muxwire_call_options *opts,
+                                                 const char *key,
+                                                 const uint8_t *value,
+                                                 size_t value_len);
+
+// Removes every metadata entry added so far (to reuse the options for another call).
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now.
+muxwire_result muxwire_call_options_clear_metadata(struct muxwire_call_options *opts);
+
+// Compresses this call's request messages with `codec` (a `muxwire_codec`) when the
+// server accepts it and the message is large enough to gain, whatever the client's
+// options say; MUXWIRE_CODEC_IDENTITY sends this call uncompressed. The server replies
+// in the request's codec when that helps. INVALID_ARGUMENT for an unknown codec.
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now.
+muxwire_result muxwire_call_options_set_compression(struct muxwire_call_options *opts,
+                                                    int32_t codec);
+
+// `muxwire_client_call` with `opts` (NULL: the defaults): a blocking call carrying the
+// options' timeout, metadata and compression.
+//
+// # Safety
+// As for `muxwire_client_call`; `opts` NULL or live.
+muxwire_result muxwire_client_call_with(const struct muxwire_client *client,
+                                        const char *method,
+                                        const uint8_t *body,
+                                        size_t body_len,
+                                        const struct muxwire_call_options *opts,
+                                        struct muxwire_reply **reply);
+
+// `muxwire_client_call_async` with `opts` (NULL: the defaults).
+//
+// # Safety
+// As for `muxwire_client_call_async`; `opts` NULL or live.
+muxwire_result muxwire_client_call_async_with(const struct muxwire_client *client,
+                                              const char *method,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              const struct muxwire_call_options *opts,
+                                              muxwire_call_fn callback,
+                                              void *userdata);
+
+// `muxwire_client_call_queued` with `opts` (NULL: the defaults).
+//
+// # Safety
+// As for `muxwire_client_call_queued`; `opts` NULL or live.
+muxwire_result muxwire_client_call_queued_with(const struct muxwire_client *client,
+                                               const char *method,
+                                               const uint8_t *body,
+                                               size_t body_len,
+                                               const struct muxwire_call_options *opts,
+                                               const struct muxwire_queue *queue,
+                                               uint64_t tag);
+
+// `muxwire_client_call_start` with `opts` (NULL: the defaults).
+//
+// # Safety
+// As for `muxwire_client_call_start`; `opts` NULL or live.
+muxwire_result muxwire_client_call_start_with(const struct muxwire_client *client,
+                                              const char *method,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              const struct muxwire_call_options *opts,
+                                              muxwire_call_fn callback,
+                                              void *userdata,
+                                              struct muxwire_call **call);
+
+// `muxwire_client_open_stream` with `opts` (NULL: the defaults): the streaming call's
+// CALL carries the options' metadata and deadline; its messages use their compression.
+//
+// # Safety
+// As for `muxwire_client_open_stream`; `opts` NULL or live.
+muxwire_result muxwire_client_open_stream_with(const struct muxwire_client *client,
+                                               const char *method,
+                                               const struct muxwire_call_options *opts,
+                                               struct muxwire_stream **out);
 
 // Connects to `url` (`tcp://host:port` or `unix:///path`) on `rt` with `opts` (NULL: the
 // defaults) and stores the client in `*out`. Blocks until the first connection is up
@@ -1201,6 +1317,16 @@ const uint8_t *muxwire_responder_request(const struct muxwire_responder *respond
 // `responder` is NULL or live.
 size_t muxwire_responder_request_len(const struct muxwire_responder *responder);
 
+// The request's metadata entries (the caller's `muxwire_call_options_add_metadata`, or
+// any client's metadata), in the order sent, and their number in `*count` (may be NULL);
+// NULL with `*count` 0 when there are none or `responder` is NULL. Valid until the
+// responder is answered or freed.
+//
+// # Safety
+// `responder` is NULL or live; `count` NULL or valid for writing a `size_t`.
+const struct muxwire_entry *muxwire_responder_metadata(const struct muxwire_responder *responder,
+                                                       size_t *count);
+
 // True once the answer would be thrown away (the caller cancelled, its deadline passed or
 // the connection closed): long work may stop early. False for NULL.
 //
@@ -1380,6 +1506,15 @@ void muxwire_server_free(struct muxwire_server *server);
 // # Safety
 // `call` NULL or live.
 const char *muxwire_server_stream_method(const struct muxwire_server_stream *call);
+
+// The request's metadata entries, in the order sent, and their number in `*count` (may
+// be NULL); NULL with `*count` 0 when there are none or `call` is NULL. Valid until the
+// call is finished or freed.
+//
+// # Safety
+// `call` NULL or live; `count` NULL or valid for writing a `size_t`.
+const struct muxwire_entry *muxwire_server_stream_metadata(const struct muxwire_server_stream *call,
+                                                           size_t *count);
 
 // Receives the caller's next message into `*message` (free it with
 // `muxwire_reply_free`), waiting up to `timeout_ms`: OK with `*message` NULL once the

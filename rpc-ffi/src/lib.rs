@@ -9,8 +9,9 @@
 //! Modules, bottom up (each imports only from those before it):
 //! - conventions: `result`, `entries`, `error`, `log`, `boundary`, `args`, `entry_args`, `log_callback`, `version`;
 //! - outcomes: `outcome`;
-//! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
-//!   `client`, `call`, `wait`, `stream`, `responder`, `server_stream`, `server`;
+//! - runtime layer objects: `runtime`, `options`, `call_options`, `stats`, `reply`, `queue`,
+//!   `completion`, `client`, `call`, `call_handle`, `wait`, `stream`, `call_with`,
+//!   `responder`, `server_stream`, `server`;
 //! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
 //!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
@@ -25,6 +26,8 @@ mod args;
 mod boundary;
 mod call;
 mod call_handle;
+mod call_options;
+mod call_with;
 mod client;
 mod completion;
 mod conn;
@@ -62,6 +65,15 @@ pub use call::{
 };
 pub use call_handle::{
     muxwire_call, muxwire_call_cancel, muxwire_call_free, muxwire_client_call_start,
+};
+pub use call_options::{
+    muxwire_call_options, muxwire_call_options_add_metadata, muxwire_call_options_clear_metadata,
+    muxwire_call_options_free, muxwire_call_options_new, muxwire_call_options_set_compression,
+    muxwire_call_options_set_timeout_ms,
+};
+pub use call_with::{
+    muxwire_client_call_async_with, muxwire_client_call_queued_with,
+    muxwire_client_call_start_with, muxwire_client_call_with, muxwire_client_open_stream_with,
 };
 pub use client::{
     muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_connect_serving,
@@ -109,8 +121,8 @@ pub use reply::{muxwire_reply, muxwire_reply_data, muxwire_reply_free, muxwire_r
 pub use responder::{
     muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail,
     muxwire_responder_fail_with_trailers, muxwire_responder_free, muxwire_responder_is_cancelled,
-    muxwire_responder_method, muxwire_responder_reply, muxwire_responder_request,
-    muxwire_responder_request_len,
+    muxwire_responder_metadata, muxwire_responder_method, muxwire_responder_reply,
+    muxwire_responder_request, muxwire_responder_request_len,
 };
 pub use result::{muxwire_result, muxwire_strerror};
 pub use runtime::{muxwire_runtime, muxwire_runtime_free, muxwire_runtime_new};
@@ -121,8 +133,8 @@ pub use server::{
 };
 pub use server_stream::{
     muxwire_server_stream, muxwire_server_stream_finish, muxwire_server_stream_free,
-    muxwire_server_stream_method, muxwire_server_stream_recv, muxwire_server_stream_send,
-    muxwire_stream_handler_fn,
+    muxwire_server_stream_metadata, muxwire_server_stream_method, muxwire_server_stream_recv,
+    muxwire_server_stream_send, muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
 pub use stream::{

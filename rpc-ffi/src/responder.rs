@@ -7,7 +7,7 @@ use muxwire::{CallOptions, Channel, Responder, Status, StatusCode};
 
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out};
 use crate::boundary::{guard, guard_value};
-use crate::entries::muxwire_entry;
+use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::entry_args::entries_in;
 use crate::error::{Failure, Outcome};
 use crate::reply::muxwire_reply;
@@ -24,6 +24,8 @@ pub struct muxwire_responder {
     pub(crate) responder: Responder,
     /// The connection the call came in on.
     pub(crate) peer: Channel,
+    /// The request's metadata entries.
+    pub(crate) metadata: OwnedEntries,
 }
 
 /// The method called (NUL-terminated), valid until the responder is answered or freed;
@@ -68,6 +70,30 @@ pub unsafe extern "C" fn muxwire_responder_request_len(
         // SAFETY: NULL or live, by the caller's contract.
         let r = unsafe { responder.as_ref() };
         r.map_or(0, |r| r.request.len())
+    })
+}
+
+/// The request's metadata entries (the caller's `muxwire_call_options_add_metadata`, or
+/// any client's metadata), in the order sent, and their number in `*count` (may be NULL);
+/// NULL with `*count` 0 when there are none or `responder` is NULL. Valid until the
+/// responder is answered or freed.
+///
+/// # Safety
+/// `responder` is NULL or live; `count` NULL or valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_metadata(
+    responder: *const muxwire_responder,
+    count: *mut usize,
+) -> *const muxwire_entry {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let r = unsafe { responder.as_ref() };
+        let (p, n) = r.map_or((std::ptr::null(), 0), |r| r.metadata.as_c());
+        if !count.is_null() {
+            // SAFETY: not NULL, writable by the caller's contract.
+            unsafe { count.write(n) };
+        }
+        p
     })
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
+use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::error::{c_string, Failure};
 use crate::reply::{muxwire_reply, received};
 use crate::result::muxwire_result;
@@ -32,6 +33,8 @@ pub(crate) type StreamHandlerFn = unsafe extern "C" fn(*mut c_void, *mut muxwire
 pub struct muxwire_server_stream {
     rt: RuntimeHandle,
     method: CString,
+    /// The request's metadata entries.
+    metadata: OwnedEntries,
     inbound: Mutex<Inbound>,
     outbound: Outbound,
     /// Where the call's final status goes; taken by `_finish` (or by free: INTERNAL).
@@ -89,6 +92,7 @@ pub(crate) fn serve(
         let call = muxwire_server_stream {
             rt,
             method: c_string(ctx.method()),
+            metadata: OwnedEntries::new(ctx.metadata().to_vec()),
             inbound: Mutex::new(inbound),
             outbound,
             done: Mutex::new(Some(tx)),
@@ -131,6 +135,29 @@ pub unsafe extern "C" fn muxwire_server_stream_method(
         // SAFETY: NULL or live, by the caller's contract.
         let c = unsafe { call.as_ref() };
         c.map_or(std::ptr::null(), |c| c.method.as_ptr())
+    })
+}
+
+/// The request's metadata entries, in the order sent, and their number in `*count` (may
+/// be NULL); NULL with `*count` 0 when there are none or `call` is NULL. Valid until the
+/// call is finished or freed.
+///
+/// # Safety
+/// `call` NULL or live; `count` NULL or valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_server_stream_metadata(
+    call: *const muxwire_server_stream,
+    count: *mut usize,
+) -> *const muxwire_entry {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let c = unsafe { call.as_ref() };
+        let (p, n) = c.map_or((std::ptr::null(), 0), |c| c.metadata.as_c());
+        if !count.is_null() {
+            // SAFETY: not NULL, writable by the caller's contract.
+            unsafe { count.write(n) };
+        }
+        p
     })
 }
 
