@@ -451,8 +451,9 @@ typedef struct muxwire_event {
 // One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
 // bytes of `[a-z0-9-_.]`; values are opaque bytes.
 //
-// Handed out by the library: `key` is NUL-terminated, `key_len` its length, and both
-// views live as long as the object that handed them out says. Handed in: `key` is a
+// Handed out by the library: `key_len` is the key's length, and both views live as long
+// as the function that handed them out says; `key` is NUL-terminated too, except from
+// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
 // NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
 // `value_len` 0) or `value_len` readable bytes; everything is copied.
 typedef struct muxwire_entry {
@@ -465,6 +466,29 @@ typedef struct muxwire_entry {
   // Its length in bytes.
   size_t value_len;
 } muxwire_entry;
+
+// A call to open with `muxwire_conn_open_call_with`. Zero-initialise it, then set what
+// the call needs (`method` is required).
+typedef struct muxwire_conn_call {
+  // The method (NUL-terminated UTF-8).
+  const char *method;
+  // The first (for a unary call, only) request message (NULL with `body_len` 0: empty).
+  const uint8_t *body;
+  // Its length in bytes.
+  size_t body_len;
+  // The codec `body` is already compressed with (a `muxwire_codec`; see
+  // `muxwire_compress`): the peer's HELLO must have offered it. 0: uncompressed.
+  int32_t codec;
+  // The deadline, in microseconds from now (0: none).
+  uint64_t timeout_us;
+  // `MUXWIRE_CALL_*` flags.
+  uint32_t flags;
+  // Request metadata entries (NULL with `metadata_count` 0), as `muxwire_entry` says
+  // for entries handed in.
+  const struct muxwire_entry *metadata;
+  // How many.
+  size_t metadata_count;
+} muxwire_conn_call;
 
 // One decoded frame: its header fields and views into the caller's buffer (valid as
 // long as that buffer is, and unchanged). `metadata` is the TLV block as on the wire,
@@ -860,6 +884,35 @@ muxwire_result muxwire_client_close(const struct muxwire_client *client);
 // `client` is NULL or a client not freed before, no longer used by any other thread.
 void muxwire_client_free(struct muxwire_client *client);
 
+// Compresses the `len` bytes at `data` with `codec` (a `muxwire_codec`) into a new
+// buffer stored in `*out` (read it with `muxwire_reply_data` / `_len`, free it with
+// `muxwire_reply_free`). Send it with that codec only if it is smaller and the peer's
+// HELLO offered the codec. INVALID_ARGUMENT for an unknown codec. Any thread.
+//
+// # Safety
+// `data` NULL (with `len` 0) or `len` readable bytes; `out` NULL or valid for writing a
+// pointer.
+muxwire_result muxwire_compress(int32_t codec,
+                                const uint8_t *data,
+                                size_t len,
+                                struct muxwire_reply **out);
+
+// Decompresses one message of `codec` (a `muxwire_codec`, as a `muxwire_event` reports
+// it), the `len` bytes at `data`, into a new buffer stored in `*out` (free it with
+// `muxwire_reply_free`). RESOURCE_EXHAUSTED once the result would exceed `max` bytes
+// (pass the connection's MAX_MESSAGE_SIZE), INTERNAL for bytes that are not a valid
+// frame of the codec (as the spec says: the call fails with INTERNAL), INVALID_ARGUMENT
+// for an unknown codec. Any thread.
+//
+// # Safety
+// `data` NULL (with `len` 0) or `len` readable bytes; `out` NULL or valid for writing a
+// pointer.
+muxwire_result muxwire_decompress(int32_t codec,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  size_t max,
+                                  struct muxwire_reply **out);
+
 // Opens a call of `method` carrying the `body_len` bytes at `body` as its first (for a
 // unary call, only) request message, with a deadline of `timeout_us` microseconds (0:
 // none) and `flags` (`MUXWIRE_CALL_*`); stores its stream id in `*stream` (may be NULL).
@@ -1078,6 +1131,54 @@ muxwire_result muxwire_conn_close_code(const struct muxwire_conn *conn,
 // `conn` is NULL or live.
 uint32_t muxwire_conn_last_error_kind(const struct muxwire_conn *conn);
 
+// `muxwire_conn_open_call` with metadata entries and a compressed body: opens the call
+// `*call` describes and stores its stream id in `*stream` (may be NULL). Errors as
+// `muxwire_conn_open_call`; INVALID_ARGUMENT (with the core's reason) for a codec the
+// peer did not offer or a bad entry.
+//
+// # Safety
+// `conn` is NULL or live; `call` NULL or valid, its pointers as its fields say; `stream`
+// NULL or valid for writing.
+muxwire_result muxwire_conn_open_call_with(struct muxwire_conn *conn,
+                                           uint64_t now_us,
+                                           const struct muxwire_conn_call *call,
+                                           uint32_t *stream);
+
+// `muxwire_conn_reply` with trailers and a compressed reply: ends the call on `stream`
+// with OK, the `body_len` bytes at `body` (NULL: no message) in `codec` (a
+// `muxwire_codec` the caller's HELLO offered; 0 uncompressed), and `trailers_count`
+// entries at `trailers` as the STATUS's metadata.
+//
+// # Safety
+// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes;
+// `trailers` NULL (with `trailers_count` 0) or that many readable entries.
+muxwire_result muxwire_conn_reply_with(struct muxwire_conn *conn,
+                                       uint64_t now_us,
+                                       uint32_t stream,
+                                       const uint8_t *body,
+                                       size_t body_len,
+                                       int32_t codec,
+                                       const struct muxwire_entry *trailers,
+                                       size_t trailers_count);
+
+// `muxwire_conn_fail` with DETAILS and trailers: ends the call on `stream` with status
+// `code` (1 to 16), `reason` (NULL: none), the `details_len` bytes at `details` as
+// DETAILS (none if 0) and `trailers_count` entries at `trailers`.
+//
+// # Safety
+// `conn` is NULL or live; `reason` NULL or a NUL-terminated string; `details` NULL (with
+// `details_len` 0) or readable; `trailers` NULL (with `trailers_count` 0) or that many
+// readable entries.
+muxwire_result muxwire_conn_fail_with(struct muxwire_conn *conn,
+                                      uint64_t now_us,
+                                      uint32_t stream,
+                                      uint32_t code,
+                                      const char *reason,
+                                      const uint8_t *details,
+                                      size_t details_len,
+                                      const struct muxwire_entry *trailers,
+                                      size_t trailers_count);
+
 // The trailers of the call status behind this thread's last error (the entries the
 // handler's STATUS carried, in order) and their number in `*count`; NULL with `*count`
 // 0 when it had none. Valid until the next muxwire function fails on this thread (in a
@@ -1164,6 +1265,17 @@ muxwire_result muxwire_metadata_iter_init(struct muxwire_metadata_iter *iter,
 // unchanged; `tlv` NULL or valid for writing a `muxwire_tlv`.
 muxwire_result muxwire_metadata_next(struct muxwire_metadata_iter *iter,
                                      struct muxwire_tlv *tlv);
+
+// Stores the next ENTRY of the walk (application metadata: request metadata on a CALL,
+// trailers on a STATUS) in `*entry` and advances, skipping TLVs of other tags;
+// MUXWIRE_RESULT_AGAIN when none is left. Key and value are views into the block: here
+// the key is not NUL-terminated, use `key_len`. A malformed TLV or ENTRY (possible only
+// in a block that no decoder validated) gives INVALID_ARGUMENT and ends the walk.
+//
+// # Safety
+// As for `muxwire_metadata_next`; `entry` NULL or valid for writing a `muxwire_entry`.
+muxwire_result muxwire_metadata_next_entry(struct muxwire_metadata_iter *iter,
+                                           struct muxwire_entry *entry);
 
 // The name of connection error code `code` as PROTOCOL.md section 4.4 spells it
 // ("NO_ERROR", "FRAME_SIZE_ERROR", ...), or "RESERVED" for a number without one. Static

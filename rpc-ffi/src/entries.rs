@@ -8,8 +8,9 @@ use bytes::Bytes;
 /// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
 /// bytes of `[a-z0-9-_.]`; values are opaque bytes.
 ///
-/// Handed out by the library: `key` is NUL-terminated, `key_len` its length, and both
-/// views live as long as the object that handed them out says. Handed in: `key` is a
+/// Handed out by the library: `key_len` is the key's length, and both views live as long
+/// as the function that handed them out says; `key` is NUL-terminated too, except from
+/// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
 /// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
 /// `value_len` 0) or `value_len` readable bytes; everything is copied.
 #[repr(C)]

@@ -15,7 +15,8 @@
 //! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
 //!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
-//!   `conn_calls`;
+//!   `conn_calls`, `conn_with` (metadata, DETAILS, compressed messages), `codec`
+//!   (compress and decompress messages);
 //! - `testing` (feature `test-hooks`).
 // Every entry point is `unsafe extern "C"` with its pointer contract under `# Safety`.
 #![allow(clippy::missing_safety_doc)]
@@ -29,12 +30,14 @@ mod call_handle;
 mod call_options;
 mod call_with;
 mod client;
+mod codec;
 mod completion;
 mod conn;
 mod conn_calls;
 mod conn_config;
 mod conn_event;
 mod conn_io;
+mod conn_with;
 mod entries;
 mod entry_args;
 mod error;
@@ -79,6 +82,7 @@ pub use client::{
     muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_connect_serving,
     muxwire_client_free, muxwire_client_stats,
 };
+pub use codec::{muxwire_compress, muxwire_decompress};
 pub use completion::muxwire_call_fn;
 pub use conn::muxwire_conn;
 pub use conn_calls::{
@@ -94,6 +98,9 @@ pub use conn_io::{
     muxwire_conn_poll_event, muxwire_conn_poll_transmit, muxwire_conn_timeout,
     muxwire_conn_transmitted, muxwire_conn_unprocessed_input,
 };
+pub use conn_with::{
+    muxwire_conn_call, muxwire_conn_fail_with, muxwire_conn_open_call_with, muxwire_conn_reply_with,
+};
 pub use entries::muxwire_entry;
 pub use error::{muxwire_last_error, muxwire_last_error_details, muxwire_last_error_trailers};
 pub use frame::{
@@ -104,7 +111,7 @@ pub use log::{muxwire_log_fn, muxwire_log_level};
 pub use log_callback::muxwire_set_log_callback;
 pub use metadata::{
     muxwire_error_code_name, muxwire_metadata_iter, muxwire_metadata_iter_init,
-    muxwire_metadata_next, muxwire_tlv,
+    muxwire_metadata_next, muxwire_metadata_next_entry, muxwire_tlv,
 };
 pub use options::{
     muxwire_codec, muxwire_options, muxwire_options_free, muxwire_options_new,

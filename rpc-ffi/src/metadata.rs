@@ -3,11 +3,12 @@
 
 use std::ffi::c_char;
 
-use muxwire_core::wire::TlvIter;
+use muxwire_core::wire::{Entry, Tag, TlvIter};
 
 use crate::args::{bytes, Out};
 use crate::boundary::{guard, guard_value};
-use crate::error::Failure;
+use crate::entries::muxwire_entry;
+use crate::error::{Failure, Outcome};
 use crate::frame::view_ptr;
 use crate::result::muxwire_result;
 
@@ -69,6 +70,41 @@ pub unsafe extern "C" fn muxwire_metadata_iter_init(
     })
 }
 
+/// The next TLV of the walk over `it`'s block (ending the walk at a malformed one).
+///
+/// # Safety
+/// `it` was set up over a block still live and unchanged.
+unsafe fn next_tlv<'a>(it: &mut muxwire_metadata_iter) -> Outcome<Option<(u16, &'a [u8])>> {
+    // SAFETY: the block the iterator was set up over, live by the caller's contract.
+    let block: &'a [u8] = unsafe { bytes(it.block, it.len, "iter->block") }?;
+    let rest = block.get(it.pos..).ok_or_else(|| {
+        Failure::invalid(format!(
+            "iter->pos {} is past the block ({})",
+            it.pos, it.len
+        ))
+    })?;
+    match TlvIter::new(rest).next() {
+        None => Ok(None),
+        Some(Err(e)) => {
+            it.pos = it.len;
+            Err(Failure::invalid(format!(
+                "the metadata block is malformed at byte {}: {}",
+                block.len() - rest.len(),
+                e.rule
+            )))
+        }
+        Some(Ok(t)) => {
+            it.pos += 4 + t.value.len();
+            Ok(Some((t.tag.0, t.value)))
+        }
+    }
+}
+
+/// AGAIN: the walk is over.
+fn walk_over() -> Failure {
+    Failure::new(muxwire_result::Again, "no TLV is left")
+}
+
 /// Stores the next TLV of the walk in `*tlv` (its value a view into the block) and
 /// advances; MUXWIRE_RESULT_AGAIN when no TLV is left. A TLV that overruns the block
 /// (possible only in a block that no decoder validated) gives INVALID_ARGUMENT and ends
@@ -86,37 +122,60 @@ pub unsafe extern "C" fn muxwire_metadata_next(
         // SAFETY: NULL or valid, by the caller's contract.
         let it = unsafe { iter.as_mut() }.ok_or_else(|| Failure::null("iter"))?;
         let out = Out::new(tlv, "tlv")?;
-        // SAFETY: the block the iterator was set up over, live by the caller's contract.
-        let block = unsafe { bytes(it.block, it.len, "iter->block") }?;
-        let rest = block.get(it.pos..).ok_or_else(|| {
-            Failure::invalid(format!(
-                "iter->pos {} is past the block ({})",
-                it.pos, it.len
-            ))
-        })?;
-        match TlvIter::new(rest).next() {
-            None => Err(Failure::new(muxwire_result::Again, "no TLV is left")),
-            Some(Err(e)) => {
-                it.pos = it.len;
-                Err(Failure::invalid(format!(
-                    "the metadata block is malformed at byte {}: {}",
-                    block.len() - rest.len(),
-                    e.rule
-                )))
+        // SAFETY: set up over a live block, by the caller's contract.
+        let (tag, value) = unsafe { next_tlv(it) }?.ok_or_else(walk_over)?;
+        // SAFETY: checked, writable by the caller's contract.
+        unsafe {
+            out.write(muxwire_tlv {
+                tag,
+                value: view_ptr(value),
+                value_len: value.len(),
+            })
+        };
+        Ok(())
+    })
+}
+
+/// Stores the next ENTRY of the walk (application metadata: request metadata on a CALL,
+/// trailers on a STATUS) in `*entry` and advances, skipping TLVs of other tags;
+/// MUXWIRE_RESULT_AGAIN when none is left. Key and value are views into the block: here
+/// the key is not NUL-terminated, use `key_len`. A malformed TLV or ENTRY (possible only
+/// in a block that no decoder validated) gives INVALID_ARGUMENT and ends the walk.
+///
+/// # Safety
+/// As for `muxwire_metadata_next`; `entry` NULL or valid for writing a `muxwire_entry`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_metadata_next_entry(
+    iter: *mut muxwire_metadata_iter,
+    entry: *mut muxwire_entry,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: NULL or valid, by the caller's contract.
+        let it = unsafe { iter.as_mut() }.ok_or_else(|| Failure::null("iter"))?;
+        let out = Out::new(entry, "entry")?;
+        let value = loop {
+            // SAFETY: set up over a live block, by the caller's contract.
+            match unsafe { next_tlv(it) }?.ok_or_else(walk_over)? {
+                (tag, value) if tag == Tag::ENTRY.0 => break value,
+                _ => continue,
             }
-            Some(Ok(t)) => {
-                it.pos += 4 + t.value.len();
-                // SAFETY: checked, writable by the caller's contract.
-                unsafe {
-                    out.write(muxwire_tlv {
-                        tag: t.tag.0,
-                        value: view_ptr(t.value),
-                        value_len: t.value.len(),
-                    })
-                };
-                Ok(())
-            }
-        }
+        };
+        let Some(e) = Entry::parse(value) else {
+            it.pos = it.len;
+            return Err(Failure::invalid(
+                "a malformed ENTRY: its key length or key bytes are wrong",
+            ));
+        };
+        // SAFETY: checked, writable by the caller's contract.
+        unsafe {
+            out.write(muxwire_entry {
+                key: e.key.as_ptr().cast(),
+                key_len: e.key.len(),
+                value: view_ptr(e.value),
+                value_len: e.value.len(),
+            })
+        };
+        Ok(())
     })
 }
 

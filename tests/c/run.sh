@@ -58,7 +58,8 @@ build() {
     $CC "${CFLAGS[@]}" "$src" -o "$OUT/$name-dynamic" "${DYNAMIC_LIBS[@]}"
 }
 
-for t in test_conventions test_client_server test_status test_metadata test_sansio test_frame test_streaming; do
+for t in test_conventions test_client_server test_status test_metadata test_sansio test_sansio_meta \
+         test_frame test_streaming; do
     build "$t" "tests/c/$t.c"
     for link in static dynamic; do
         run "$t-$link"
