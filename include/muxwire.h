@@ -1144,6 +1144,22 @@ muxwire_result muxwire_conn_open_call_with(struct muxwire_conn *conn,
                                            const struct muxwire_conn_call *call,
                                            uint32_t *stream);
 
+// `muxwire_conn_send` with a compressed message: sends the `body_len` bytes at `body`,
+// compressed with `codec` (a `muxwire_codec` the peer's HELLO offered; 0 uncompressed),
+// as a message (or, with `more`, a chunk: every chunk of a message has the same codec)
+// on `stream`; `end_stream` half-closes. Errors as `muxwire_conn_send`.
+//
+// # Safety
+// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes.
+muxwire_result muxwire_conn_send_with(struct muxwire_conn *conn,
+                                      uint64_t now_us,
+                                      uint32_t stream,
+                                      const uint8_t *body,
+                                      size_t body_len,
+                                      int32_t codec,
+                                      bool more,
+                                      bool end_stream);
+
 // `muxwire_conn_reply` with trailers and a compressed reply: ends the call on `stream`
 // with OK, the `body_len` bytes at `body` (NULL: no message) in `codec` (a
 // `muxwire_codec` the caller's HELLO offered; 0 uncompressed), and `trailers_count`

@@ -1,5 +1,5 @@
-//! A sans-IO connection's commands with everything a CALL or STATUS may carry: metadata
-//! entries, a compressed message, DETAILS. The plain forms are in `conn_calls`.
+//! A sans-IO connection's commands with everything a CALL, DATA or STATUS may carry:
+//! metadata entries, a compressed message, DETAILS. The plain forms are in `conn_calls`.
 
 use std::ffi::c_char;
 
@@ -114,6 +114,41 @@ pub unsafe extern "C" fn muxwire_conn_open_call_with(
             unsafe { Out::new(stream, "stream")?.write(id) };
         }
         Ok(())
+    })
+}
+
+/// `muxwire_conn_send` with a compressed message: sends the `body_len` bytes at `body`,
+/// compressed with `codec` (a `muxwire_codec` the peer's HELLO offered; 0 uncompressed),
+/// as a message (or, with `more`, a chunk: every chunk of a message has the same codec)
+/// on `stream`; `end_stream` half-closes. Errors as `muxwire_conn_send`.
+///
+/// # Safety
+/// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_conn_send_with(
+    conn: *mut muxwire_conn,
+    now_us: u64,
+    stream: u32,
+    body: *const u8,
+    body_len: usize,
+    codec: i32,
+    more: bool,
+    end_stream: bool,
+) -> muxwire_result {
+    // SAFETY: NULL or live and used by no other thread now, by the caller's contract.
+    let conn = unsafe { conn.as_mut() };
+    with_command(conn, |c| {
+        // SAFETY: NULL with 0 or `body_len` readable bytes, by the caller's contract.
+        let body = unsafe { bytes(body, body_len, "body") }?;
+        let message = Outgoing {
+            more,
+            ..outgoing(body, codec_of(codec)?)
+        };
+        c.at(now_us);
+        c.write_with(body.len(), |conn, now, out| {
+            conn.send_message(now, StreamId(stream), Some(message), end_stream, out)
+                .map(|s| ((), s.len))
+        })
     })
 }
 

@@ -99,7 +99,8 @@ pub use conn_io::{
     muxwire_conn_transmitted, muxwire_conn_unprocessed_input,
 };
 pub use conn_with::{
-    muxwire_conn_call, muxwire_conn_fail_with, muxwire_conn_open_call_with, muxwire_conn_reply_with,
+    muxwire_conn_call, muxwire_conn_fail_with, muxwire_conn_open_call_with,
+    muxwire_conn_reply_with, muxwire_conn_send_with,
 };
 pub use entries::muxwire_entry;
 pub use error::{muxwire_last_error, muxwire_last_error_details, muxwire_last_error_trailers};

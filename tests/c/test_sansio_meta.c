@@ -2,8 +2,8 @@
  * metadata entries (muxwire_conn_open_call_with) read on the other end with the metadata
  * iterator (muxwire_metadata_next_entry), compressed messages (muxwire_compress, then
  * muxwire_decompress of what the event reports, per its codec), a reply with trailers
- * (muxwire_conn_reply_with), a failure with a reason, DETAILS and trailers
- * (muxwire_conn_fail_with); and the refusals: a codec the peer did not offer, a bad key,
+ * (muxwire_conn_reply_with), a compressed DATA message (muxwire_conn_send_with), a
+ * failure with a reason, DETAILS and trailers (muxwire_conn_fail_with); and the refusals: a codec the peer did not offer, a bad key,
  * corrupt or oversized compressed input. Two connections joined in memory. */
 #include <stdint.h>
 
@@ -183,6 +183,27 @@ int main(void) {
     CHECK(saw_details);
     EXPECT_OK(muxwire_metadata_iter_init(&it, ev.metadata, ev.metadata_len));
     expect_entry(&it, "retry-after-ms", "50", 2);
+
+    /* A streaming call whose second message is an LZ4 DATA frame. */
+    call = (muxwire_conn_call){.method = "s", .flags = MUXWIRE_CALL_STREAMING};
+    EXPECT_OK(muxwire_conn_open_call_with(client, now_us, &call, &id));
+    lz4 = compressed(MUXWIRE_CODEC_LZ4, plain);
+    EXPECT_OK(muxwire_conn_send_with(client, now_us, id, muxwire_reply_data(lz4),
+                                     muxwire_reply_len(lz4), MUXWIRE_CODEC_LZ4, false, true));
+    muxwire_reply_free(lz4);
+    pump(client, server);
+    expect_event(server, &ev, MUXWIRE_EVENT_KIND_CALL);
+    CHECK(!ev.end_stream);
+    expect_event(server, &ev, MUXWIRE_EVENT_KIND_MESSAGE);
+    CHECK(ev.stream == id && ev.end_stream);
+    expect_message(&ev, MUXWIRE_CODEC_LZ4, plain);
+    EXPECT_OK(muxwire_conn_consume(server, ev.stream, ev.message_len));
+    EXPECT_OK(muxwire_conn_reply_with(server, now_us, id, NULL, 0, 0, NULL, 0));
+    pump(server, client);
+    expect_event(client, &ev, MUXWIRE_EVENT_KIND_STATUS);
+    CHECK(ev.stream == id && ev.status == 0 && !ev.has_message);
+    EXPECT_RESULT(muxwire_conn_send_with(client, now_us, id, NULL, 0, 9, false, true),
+                  MUXWIRE_RESULT_INVALID_ARGUMENT);
 
     /* The call struct's own checks. */
     EXPECT_RESULT(muxwire_conn_open_call_with(client, now_us, NULL, &id),
