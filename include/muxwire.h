@@ -27,7 +27,10 @@
  *   number of threads at once. muxwire_options may be shared too (setters are serialized).
  * - A muxwire_reply is immutable. A muxwire_responder, muxwire_stream,
  *   muxwire_server_stream, muxwire_conn and a muxwire_queue's taking side (`_next`,
- *   `_wait`) are used by one thread at a time, any thread.
+ *   `_wait`) are used by one thread at a time, any thread. A muxwire_call_options is
+ *   changed by one thread at a time; calls on any thread may read it while nobody
+ *   changes it. The frame codec (`muxwire_frame_*`, `muxwire_metadata_*`,
+ *   `muxwire_compress`, `muxwire_decompress`) keeps no state: any thread.
  * - Completion callbacks run on the runtime's threads, handler callbacks on a server's
  *   worker threads, streaming handlers on a thread of their own per call, and the log
  *   callback on any thread. Completion and log callbacks must return quickly; handlers
