@@ -537,8 +537,10 @@ typedef struct muxwire_frame_decoded {
   // INVALID: the connection error code (PROTOCOL.md section 4.4; its name from
   // `muxwire_error_code_name`).
   uint32_t error_code;
-  // INVALID: which rule the bytes broke, as the core numbers its rules (stable; 1
-  // frame too large, 3 CRC mismatch, ...: `muxwire_core::wire::Rule::code`).
+  // INVALID: which rule the bytes broke, a stable number (1 frame too large, 2 CRC flag
+  // without room for it, 3 CRC mismatch, 4 invalid type, ...; the list is the core's
+  // `Rule` in rpc-core/src/wire/error.rs). For logs and tests; the code is what a peer
+  // is told.
   uint32_t error_rule;
 } muxwire_frame_decoded;
 
