@@ -64,6 +64,12 @@ for link in static dynamic; do
     # The sans-IO client on its own socket and poll(2) loop.
     expect_output "sans-IO from C" "$OUT/sansio_client-$link" "$url" echo "sans-IO from C"
     expect_exit 12 "$OUT/sansio_client-$link" "$url" no.such.method x
+    # ... with request metadata, and with an LZ4 request whose reply comes back in LZ4
+    # (the Rust server answers in the request's codec) and is decompressed.
+    expect_output "$(printf 'trace-id=abc\nuser=me')" "$OUT/sansio_client-$link" \
+        -m trace-id=abc -m user=me "$url" echo.metadata
+    big=$(head -c 3000 /dev/zero | tr '\0' 'b')
+    expect_output "$big" "$OUT/sansio_client-$link" --lz4 "$url" echo "$big"
     kill -INT "$SERVER_PID"
     wait "$SERVER_PID" || true
     SERVER_PID=
@@ -79,6 +85,7 @@ for link in static dynamic; do
     expect_exit 76 "$CLI" call "$url" no.such.method x # 64 + 12, the CLI's code for UNIMPLEMENTED
     # And the sans-IO C client against the C server, over TCP.
     expect_output "olleh" "$OUT/sansio_client-$link" "$url" reverse hello
+    expect_output "$big" "$OUT/sansio_client-$link" --lz4 "$url" echo "$big"
     # Closing its stdin shuts it down; it must exit cleanly with nothing on stderr.
     exec {C_SERVER[1]}>&-
     wait "$SERVER_PID" || fail "echo_server exited with $?: $(cat "$OUT/echo_server.stderr")"
