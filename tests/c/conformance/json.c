@@ -174,7 +174,7 @@ static bool parse_number(parser *ps, json_value *out) {
     if (ps->p == digits) {
         return fail(ps, "a number without digits");
     }
-    while (ps->p < ps->end && strchr(".eE+-0123456789", *ps->p) != NULL) {
+    while (ps->p < ps->end && *ps->p != '\0' && strchr(".eE+-0123456789", *ps->p) != NULL) {
         integer = false;
         ps->p++;
     }
@@ -316,7 +316,7 @@ json_value *json_parse(const char *text, size_t len, const char **error) {
         fail(&ps, "text after the value");
     }
     json_free(v);
-    *error = ps.error;
+    *error = ps.error != NULL ? ps.error : "malformed JSON";
     return NULL;
 }
 
