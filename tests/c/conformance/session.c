@@ -387,6 +387,15 @@ static answer_kind op_command(session *s, const json_value *req, answer *a) {
 }
 
 answer_kind op_in_session(const char *op, const json_value *req, answer *a) {
+    static const char *const known[] = {"input", "events", "output", "command",
+                                        "state", "advance", "eof"};
+    bool is_known = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        is_known = is_known || strcmp(op, known[i]) == 0;
+    }
+    if (!is_known) {
+        return answer_with(a, ANSWER_UNSUPPORTED, "unknown op %s", op);
+    }
     session *s = current;
     if (s == NULL) {
         return answer_with(a, ANSWER_FAILED, "%s before any session", op);
@@ -412,5 +421,5 @@ answer_kind op_in_session(const char *op, const json_value *req, answer *a) {
         collect(s);
         return ANSWER_OK;
     }
-    return answer_with(a, ANSWER_UNSUPPORTED, "unknown op %s", op);
+    return answer_with(a, ANSWER_FAILED, "op %s is known but not handled", op);
 }
