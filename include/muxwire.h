@@ -1680,6 +1680,24 @@ muxwire_result muxwire_server_stream_finish(struct muxwire_server_stream *call,
                                             uint32_t code,
                                             const char *message);
 
+// Ends the call in failure like `muxwire_responder_fail_with_trailers`: status `code` (1
+// to 16), `message` (NULL: none), the `details_len` bytes at `details` as DETAILS (none
+// if 0) and `trailers_count` entries at `trailers`; frees `call` (always). A bad
+// argument ends the call with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT;
+// CANCELLED if the call had already ended.
+//
+// # Safety
+// `call` NULL or a call not finished or freed before; `message` NULL or a NUL-terminated
+// string; `details` NULL (with `details_len` 0) or readable; `trailers` NULL (with
+// `trailers_count` 0) or that many readable entries.
+muxwire_result muxwire_server_stream_fail_with(struct muxwire_server_stream *call,
+                                               uint32_t code,
+                                               const char *message,
+                                               const uint8_t *details,
+                                               size_t details_len,
+                                               const struct muxwire_entry *trailers,
+                                               size_t trailers_count);
+
 // Frees the call without finishing it: it ends with INTERNAL. NULL is accepted.
 //
 // # Safety

@@ -140,9 +140,9 @@ pub use server::{
     muxwire_server_shutdown, muxwire_server_start, muxwire_server_stats,
 };
 pub use server_stream::{
-    muxwire_server_stream, muxwire_server_stream_finish, muxwire_server_stream_free,
-    muxwire_server_stream_metadata, muxwire_server_stream_method, muxwire_server_stream_recv,
-    muxwire_server_stream_send, muxwire_stream_handler_fn,
+    muxwire_server_stream, muxwire_server_stream_fail_with, muxwire_server_stream_finish,
+    muxwire_server_stream_free, muxwire_server_stream_metadata, muxwire_server_stream_method,
+    muxwire_server_stream_recv, muxwire_server_stream_send, muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
 pub use stream::{

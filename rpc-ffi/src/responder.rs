@@ -240,7 +240,7 @@ pub unsafe extern "C" fn muxwire_responder_fail_with_trailers(
 ///
 /// # Safety
 /// As for `muxwire_responder_fail_with_trailers`.
-unsafe fn failure_status(
+pub(crate) unsafe fn failure_status(
     code: u32,
     message: *const c_char,
     details: *const u8,

@@ -15,6 +15,7 @@ use crate::boundary::{guard, guard_value};
 use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::error::{c_string, Failure};
 use crate::reply::{muxwire_reply, received};
+use crate::responder::failure_status;
 use crate::result::muxwire_result;
 use crate::wait::{wait, wait_at_most};
 
@@ -241,6 +242,60 @@ pub unsafe extern "C" fn muxwire_server_stream_finish(
                 (Err(Status::internal(f.message.clone())), Err(f))
             }
         };
+        if let Some(tx) = tx {
+            if tx.send(outcome).is_err() && result.is_ok() {
+                return Err(Failure::new(
+                    muxwire_result::Cancelled,
+                    "the call had already ended",
+                ));
+            }
+        }
+        result
+    })
+}
+
+/// Ends the call in failure like `muxwire_responder_fail_with_trailers`: status `code` (1
+/// to 16), `message` (NULL: none), the `details_len` bytes at `details` as DETAILS (none
+/// if 0) and `trailers_count` entries at `trailers`; frees `call` (always). A bad
+/// argument ends the call with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT;
+/// CANCELLED if the call had already ended.
+///
+/// # Safety
+/// `call` NULL or a call not finished or freed before; `message` NULL or a NUL-terminated
+/// string; `details` NULL (with `details_len` 0) or readable; `trailers` NULL (with
+/// `trailers_count` 0) or that many readable entries.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_server_stream_fail_with(
+    call: *mut muxwire_server_stream,
+    code: u32,
+    message: *const c_char,
+    details: *const u8,
+    details_len: usize,
+    trailers: *const muxwire_entry,
+    trailers_count: usize,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: NULL or from the library, not finished before, by the caller's contract.
+        let c = unsafe { take_handle(call) }.ok_or_else(|| Failure::null("call"))?;
+        // SAFETY: each pointer NULL or valid as documented, by the caller's contract.
+        let checked = unsafe {
+            failure_status(
+                code,
+                message,
+                details,
+                details_len,
+                trailers,
+                trailers_count,
+            )
+        };
+        let (outcome, result) = match checked {
+            Ok(status) => (Err(status), Ok(())),
+            Err(f) => (
+                Err(Status::internal(format!("bad status: {}", f.message))),
+                Err(f),
+            ),
+        };
+        let tx = c.done.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(tx) = tx {
             if tx.send(outcome).is_err() && result.is_ok() {
                 return Err(Failure::new(

@@ -1,6 +1,7 @@
 /* A failed call's whole status reaches C on every path: a C handler fails with a code,
- * a message, DETAILS and trailers (muxwire_responder_fail_with_trailers); the C client
- * reads them after a blocking call (muxwire_last_error, _details, _trailers), inside a
+ * a message, DETAILS and trailers (muxwire_responder_fail_with_trailers, and
+ * muxwire_server_stream_fail_with for a streaming one); the C client reads them after a
+ * blocking call or a stream's end (muxwire_last_error, _details, _trailers), inside a
  * completion callback (the same functions, during the callback), and from a completion
  * queue entry (its details and trailers fields). Bad trailers are refused and end the call
  * with INTERNAL. Over TCP and a Unix socket. */
@@ -22,6 +23,23 @@ static void fail_rich(void *userdata, muxwire_responder *r) {
     };
     EXPECT_OK(muxwire_responder_fail_with_trailers(r, MUXWIRE_RESULT_NOT_FOUND, "no such thing",
                                                    DETAILS, sizeof DETAILS, trailers, 2));
+}
+
+/* A streaming handler failing the same way (muxwire_server_stream_fail_with). */
+static void stream_fail_rich(void *userdata, muxwire_server_stream *call) {
+    (void)userdata;
+    muxwire_entry trailers[2] = {
+        {.key = "retry-after-ms", .value = (const uint8_t *)"50", .value_len = 2},
+        {.key = "where", .value = (const uint8_t *)"shelf\0 3", .value_len = 8},
+    };
+    EXPECT_OK(muxwire_server_stream_fail_with(call, MUXWIRE_RESULT_NOT_FOUND, "no such thing",
+                                              DETAILS, sizeof DETAILS, trailers, 2));
+}
+
+static void stream_fail_bad(void *userdata, muxwire_server_stream *call) {
+    (void)userdata;
+    EXPECT_RESULT(muxwire_server_stream_fail_with(call, 0, "ok is no failure", NULL, 0, NULL, 0),
+                  MUXWIRE_RESULT_INVALID_ARGUMENT);
 }
 
 static void fail_bad_trailer(void *userdata, muxwire_responder *r) {
@@ -156,6 +174,29 @@ static void queued(muxwire_client *c) {
     muxwire_queue_free(q);
 }
 
+static void streaming(muxwire_client *c) {
+    muxwire_stream *s = NULL;
+    muxwire_reply *m = NULL;
+    EXPECT_OK(muxwire_client_open_stream(c, "stream.fail", 0, &s));
+    EXPECT_OK(muxwire_stream_finish(s));
+    EXPECT_RESULT(muxwire_stream_recv(s, 60000, &m), MUXWIRE_RESULT_NOT_FOUND);
+    EXPECT_LAST_ERROR_HAS("no such thing");
+    size_t len = 0, count = 0;
+    const uint8_t *details = muxwire_last_error_details(&len);
+    const muxwire_entry *trailers = muxwire_last_error_trailers(&count);
+    expect_rich(details, len, trailers, count);
+    muxwire_stream_free(s);
+
+    EXPECT_OK(muxwire_client_open_stream(c, "stream.bad", 0, &s));
+    EXPECT_OK(muxwire_stream_finish(s));
+    EXPECT_RESULT(muxwire_stream_recv(s, 60000, &m), MUXWIRE_RESULT_INTERNAL);
+    EXPECT_LAST_ERROR_HAS("bad status");
+    CHECK(m == NULL);
+    muxwire_stream_free(s);
+    EXPECT_RESULT(muxwire_server_stream_fail_with(NULL, 5, NULL, NULL, 0, NULL, 0),
+                  MUXWIRE_RESULT_NULL_ARGUMENT);
+}
+
 static void run(const char *url) {
     muxwire_runtime *rt = NULL;
     muxwire_server *s = NULL;
@@ -166,11 +207,14 @@ static void run(const char *url) {
     EXPECT_OK(muxwire_server_handle(s, "fail.bad", fail_bad_trailer, NULL));
     EXPECT_OK(muxwire_server_handle(s, "fail.plain", fail_plain, NULL));
     EXPECT_OK(muxwire_server_handle(s, "echo", echo, NULL));
+    EXPECT_OK(muxwire_server_handle_stream(s, "stream.fail", stream_fail_rich, NULL));
+    EXPECT_OK(muxwire_server_handle_stream(s, "stream.bad", stream_fail_bad, NULL));
     EXPECT_OK(muxwire_server_start(s, rt, url));
     EXPECT_OK(muxwire_client_connect(rt, muxwire_server_endpoint(s), NULL, &c));
     blocking(c);
     callbacks(c);
     queued(c);
+    streaming(c);
     muxwire_client_free(c);
     EXPECT_OK(muxwire_server_shutdown(s, 1000));
     muxwire_server_free(s);
