@@ -4,8 +4,9 @@
 #   make demo   - a server and a client: every kind of call, the bytes, a short benchmark;
 #                 then Python and Rust calling each other
 #   make bench  - criterion benchmarks of the codec
-#   make c-test - the C API's tests (ASan+UBSan, static and dynamic); make header rewrites
-#                 include/muxwire.h from rpc-ffi
+#   make c-test - the C API's tests (ASan+UBSan, static and dynamic), the spec's vectors
+#                 through the C API among them (make c-conformance runs just those); make
+#                 header rewrites include/muxwire.h from rpc-ffi
 #   make install PREFIX=/usr/local - libmuxwire, muxwire.h, pkg-config and CMake files
 #   make bench-c - the C client beside the Rust client, W1 and W2
 #   make python - the Python package: build it into target/pyvenv, lint, test, type-check
@@ -19,7 +20,7 @@ VENV   ?= $(CURDIR)/target/venv
 PY     := $(VENV)/bin/python
 
 .PHONY: interop-run bench-python python python-venv python-build python-lint python-test python-typecheck demo bench-rpc test fmt-check clippy rust-test nozstd nostd spec-check vectors ksy-check venv bench fmt \
-	interop fuzz fuzz-tools fuzz-lint c-test header install bench-c
+	interop fuzz fuzz-tools fuzz-lint c-test c-conformance header install bench-c
 
 test: fmt-check clippy rust-test nozstd nostd spec-check interop fuzz c-test python
 	@echo "make test: all checks passed"
@@ -101,6 +102,14 @@ c-test:
 	cargo build -p muxwire-ffi --features test-hooks
 	cargo build -p muxwire-cli
 	bash tests/c/run.sh
+
+# The spec's vectors through the C API alone (also part of c-test): the C conformance
+# testee (tests/c/conformance/, over muxwire_frame_* and muxwire_conn_*), built with -Werror
+# under ASan+UBSan, run by `muxwire conformance adapter`; every vector must pass.
+c-conformance:
+	cargo build -p muxwire-ffi --features test-hooks
+	cargo build -p muxwire-cli
+	bash tests/c/conformance/run.sh target/c-tests target/debug/muxwire
 
 # Installs libmuxwire (.so with soname links, .a), include/muxwire.h, a pkg-config file and
 # a CMake package config (find_package(muxwire), target muxwire::muxwire) under PREFIX.

@@ -27,7 +27,10 @@
  *   number of threads at once. muxwire_options may be shared too (setters are serialized).
  * - A muxwire_reply is immutable. A muxwire_responder, muxwire_stream,
  *   muxwire_server_stream, muxwire_conn and a muxwire_queue's taking side (`_next`,
- *   `_wait`) are used by one thread at a time, any thread.
+ *   `_wait`) are used by one thread at a time, any thread. A muxwire_call_options is
+ *   changed by one thread at a time; calls on any thread may read it while nobody
+ *   changes it. The frame codec (`muxwire_frame_*`, `muxwire_metadata_*`,
+ *   `muxwire_compress`, `muxwire_decompress`) keeps no state: any thread.
  * - Completion callbacks run on the runtime's threads, handler callbacks on a server's
  *   worker threads, streaming handlers on a thread of their own per call, and the log
  *   callback on any thread. Completion and log callbacks must return quickly; handlers
@@ -233,9 +236,37 @@ typedef int32_t muxwire_event_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What `muxwire_frame_decode` found (the `outcome` of a `muxwire_frame_decoded`).
+enum muxwire_decode_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A whole, valid frame is at the front of the buffer (`frame`).
+  MUXWIRE_DECODE_OUTCOME_FRAME = 0,
+  // The buffer holds only the start of a frame: read at least `needed` more bytes.
+  MUXWIRE_DECODE_OUTCOME_INCOMPLETE = 1,
+  // The bytes break the protocol (`error_code`, `error_rule`): a receiver sends GOAWAY
+  // with that code and closes the connection.
+  MUXWIRE_DECODE_OUTCOME_INVALID = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_decode_outcome muxwire_decode_outcome;
+#else
+typedef int32_t muxwire_decode_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A started call that can be cancelled with `muxwire_call_cancel`. Free it with
 // `muxwire_call_free` (freeing does not cancel). Any thread may use it.
 typedef struct muxwire_call muxwire_call;
+
+// Options for one call: a timeout, request metadata and compression. Make it with
+// `muxwire_call_options_new`, set what the call needs, pass it to a `_with` call function
+// (which copies it: reuse it for the next call or free it at once). One thread at a time
+// may change it; calls may read it from any number of threads while nobody changes it.
+typedef struct muxwire_call_options muxwire_call_options;
 
 // A client of one server: a pool of connections that reconnect on their own, carrying
 // any number of concurrent calls. Thread-safe: use it from any thread.
@@ -286,7 +317,9 @@ typedef struct muxwire_stream muxwire_stream;
 
 // Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 // `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
-// with `message` saying why (body NULL). Both pointers are valid only during the call.
+// with `message` saying why (body NULL); for a failure, `muxwire_last_error_details` and
+// `muxwire_last_error_trailers` give the status's DETAILS and trailers during the
+// callback. All of these are valid only until the callback returns.
 // It must return quickly and must not make blocking muxwire calls (they fail with
 // FAILED_PRECONDITION there); it may start other asynchronous calls.
 typedef void (*muxwire_call_fn)(void *userdata,
@@ -418,6 +451,137 @@ typedef struct muxwire_event {
   uint64_t rtt_us;
 } muxwire_event;
 
+// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
+// bytes of `[a-z0-9-_.]`; values are opaque bytes.
+//
+// Handed out by the library: `key_len` is the key's length, and both views live as long
+// as the function that handed them out says; `key` is NUL-terminated too, except from
+// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
+// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
+// `value_len` 0) or `value_len` readable bytes; everything is copied.
+typedef struct muxwire_entry {
+  // The key (NUL-terminated).
+  const char *key;
+  // Its length in bytes.
+  size_t key_len;
+  // The value (NULL when empty).
+  const uint8_t *value;
+  // Its length in bytes.
+  size_t value_len;
+} muxwire_entry;
+
+// A call to open with `muxwire_conn_open_call_with`. Zero-initialise it, then set what
+// the call needs (`method` is required).
+typedef struct muxwire_conn_call {
+  // The method (NUL-terminated UTF-8).
+  const char *method;
+  // The first (for a unary call, only) request message (NULL with `body_len` 0: empty).
+  const uint8_t *body;
+  // Its length in bytes.
+  size_t body_len;
+  // The codec `body` is already compressed with (a `muxwire_codec`; see
+  // `muxwire_compress`): the peer's HELLO must have offered it. 0: uncompressed.
+  int32_t codec;
+  // The deadline, in microseconds from now (0: none).
+  uint64_t timeout_us;
+  // `MUXWIRE_CALL_*` flags.
+  uint32_t flags;
+  // Request metadata entries (NULL with `metadata_count` 0), as `muxwire_entry` says
+  // for entries handed in.
+  const struct muxwire_entry *metadata;
+  // How many.
+  size_t metadata_count;
+} muxwire_conn_call;
+
+// One decoded frame: its header fields and views into the caller's buffer (valid as
+// long as that buffer is, and unchanged). `metadata` is the TLV block as on the wire,
+// already validated; walk it with `muxwire_metadata_iter_init` / `_next`.
+typedef struct muxwire_frame_view {
+  // Bytes of the buffer the frame takes (header, payload and CRC trailer).
+  size_t frame_len;
+  // The frame type (1 HELLO to 8 GOAWAY; 0x80 and above are extension types).
+  uint8_t frame_type;
+  // The flags, as on the wire (0x80: a CRC trailer follows).
+  uint8_t flags;
+  // The header's metadata length field (for an extension frame, uninterpreted).
+  uint16_t meta_len;
+  // The stream id.
+  uint32_t stream_id;
+  // The header's Argument field.
+  uint32_t arg;
+  // The frame carried a CRC-32 trailer, and it matched.
+  bool crc;
+  // An extension frame (type 0x80 and above): nothing after the header is interpreted,
+  // `metadata` is empty and `body` is the whole payload without the CRC trailer.
+  bool extension;
+  // The metadata block (NULL when empty).
+  const uint8_t *metadata;
+  // Its length in bytes.
+  size_t metadata_len;
+  // The body (for an extension frame, the payload); NULL when empty.
+  const uint8_t *body;
+  // Its length in bytes.
+  size_t body_len;
+} muxwire_frame_view;
+
+// The outcome of `muxwire_frame_decode`. Only the fields of its `outcome` are set; the
+// others are zero.
+typedef struct muxwire_frame_decoded {
+  // A `muxwire_decode_outcome`.
+  int32_t outcome;
+  // FRAME: the frame.
+  struct muxwire_frame_view frame;
+  // INCOMPLETE: at least this many more bytes are needed before the decoder can say
+  // more.
+  size_t needed;
+  // INVALID: the connection error code (PROTOCOL.md section 4.4; its name from
+  // `muxwire_error_code_name`).
+  uint32_t error_code;
+  // INVALID: which rule the bytes broke, a stable number (1 frame too large, 2 CRC flag
+  // without room for it, 3 CRC mismatch, 4 invalid type, ...; the list is the core's
+  // `Rule` in rpc-core/src/wire/error.rs). For logs and tests; the code is what a peer
+  // is told.
+  uint32_t error_rule;
+} muxwire_frame_decoded;
+
+// One metadata TLV: a tag and its value. As `muxwire_metadata_next` fills it, `value`
+// points into the block being walked.
+typedef struct muxwire_tlv {
+  // The tag (0x0010 METHOD, 0x0012 REASON, 0x0014 ENTRY, ...).
+  uint16_t tag;
+  // The value bytes (NULL when empty).
+  const uint8_t *value;
+  // Their length.
+  size_t value_len;
+} muxwire_tlv;
+
+// A frame to encode. For a core frame type the metadata is the `metadata_count` TLVs at
+// `metadata`, written in that order, and `meta_len` is computed; for an extension type
+// (0x80 and above) `metadata` must be empty, `body` is the whole payload and `meta_len`
+// is written as given. A CRC trailer is added when `flags` has the CRC bit (0x80).
+// The encoder checks sizes only: which flags and tags a frame type allows is the
+// sender's business (a receiver's decoder enforces it).
+typedef struct muxwire_frame_fields {
+  // The frame type.
+  uint8_t frame_type;
+  // The flags, as on the wire.
+  uint8_t flags;
+  // Extension frames only: the header's metadata length field.
+  uint16_t meta_len;
+  // The stream id.
+  uint32_t stream_id;
+  // The Argument field.
+  uint32_t arg;
+  // The TLVs (NULL with `metadata_count` 0).
+  const struct muxwire_tlv *metadata;
+  // How many.
+  size_t metadata_count;
+  // The body, or an extension frame's payload (NULL with `body_len` 0).
+  const uint8_t *body;
+  // Its length in bytes.
+  size_t body_len;
+} muxwire_frame_fields;
+
 // Receives one log record: its level, where it comes from (a module path) and the
 // message with its fields. Both strings are valid only during the call. Called on any
 // thread, possibly on several at once; it must not call back into muxwire.
@@ -425,6 +589,18 @@ typedef void (*muxwire_log_fn)(void *userdata,
                                muxwire_log_level level,
                                const char *target,
                                const char *message);
+
+// A walk over a metadata block, on the caller's stack: set it up with
+// `muxwire_metadata_iter_init`, then call `muxwire_metadata_next` until it returns
+// MUXWIRE_RESULT_AGAIN. The fields are the library's; do not change them.
+typedef struct muxwire_metadata_iter {
+  // The block.
+  const uint8_t *block;
+  // Its length.
+  size_t len;
+  // Where the next TLV starts.
+  size_t pos;
+} muxwire_metadata_iter;
 
 // One finished call, as `muxwire_queue_next` hands it out.
 typedef struct muxwire_completion {
@@ -439,6 +615,16 @@ typedef struct muxwire_completion {
   size_t body_len;
   // Why the call failed ("" when OK), NUL-terminated; valid as long as `body`.
   const char *message;
+  // The failed call's status DETAILS (opaque bytes the handler attached), NULL when
+  // none; valid as long as `body`.
+  const uint8_t *details;
+  // Their length.
+  size_t details_len;
+  // The failed call's trailers (the entries its STATUS carried, in order), NULL when
+  // none; valid as long as `body`.
+  const struct muxwire_entry *trailers;
+  // How many.
+  size_t trailers_count;
 } muxwire_completion;
 
 // Handles one call, on a worker thread (never a connection's thread): read the call with
@@ -545,6 +731,116 @@ muxwire_result muxwire_call_cancel(const struct muxwire_call *call);
 // `call` NULL or a handle not freed before, used by no other thread.
 void muxwire_call_free(struct muxwire_call *call);
 
+// Makes call options with the defaults (the client's default timeout, no metadata, the
+// client's compression) and stores them in `*out`.
+//
+// # Safety
+// `out` is NULL or valid for writing a pointer.
+muxwire_result muxwire_call_options_new(struct muxwire_call_options **out);
+
+// Frees call options. NULL is accepted and does nothing.
+//
+// # Safety
+// `opts` is NULL or options not freed before, used by no other thread.
+void muxwire_call_options_free(struct muxwire_call_options *opts);
+
+// The call fails with DEADLINE_EXCEEDED after `timeout_ms` milliseconds, which the server
+// also gets as the call's deadline (0: the client's default timeout, or none).
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now.
+muxwire_result muxwire_call_options_set_timeout_ms(struct muxwire_call_options *opts,
+                                                   uint64_t timeout_ms);
+
+// Adds a request metadata entry (an ENTRY TLV): `key` is 1 to 255 bytes of
+// `[a-z0-9-_.]`, the value the `value_len` bytes at `value` (both copied). Entries go in
+// the order added; a key may repeat. The server's handler reads them with
+// `muxwire_responder_metadata`. INVALID_ARGUMENT for a bad key, RESOURCE_EXHAUSTED past
+// 1024 entries; a call whose metadata exceeds the server's MAX_METADATA_SIZE fails.
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now; `key` NULL or a NUL-terminated
+// string; `value` NULL (with `value_len` 0) or `value_len` readable bytes.
+muxwire_result muxwire_call_options_add_metadata(struct muxwire_call_options *opts,
+                                                 const char *key,
+                                                 const uint8_t *value,
+                                                 size_t value_len);
+
+// Removes every metadata entry added so far (to reuse the options for another call).
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now.
+muxwire_result muxwire_call_options_clear_metadata(struct muxwire_call_options *opts);
+
+// Compresses this call's request messages with `codec` (a `muxwire_codec`) when the
+// server accepts it and the message is large enough to gain, whatever the client's
+// options say; MUXWIRE_CODEC_IDENTITY sends this call uncompressed. The server replies
+// in the request's codec when that helps. INVALID_ARGUMENT for an unknown codec.
+//
+// # Safety
+// `opts` is NULL or live, used by no other thread now.
+muxwire_result muxwire_call_options_set_compression(struct muxwire_call_options *opts,
+                                                    int32_t codec);
+
+// `muxwire_client_call` with `opts` (NULL: the defaults): a blocking call carrying the
+// options' timeout, metadata and compression.
+//
+// # Safety
+// As for `muxwire_client_call`; `opts` NULL or live.
+muxwire_result muxwire_client_call_with(const struct muxwire_client *client,
+                                        const char *method,
+                                        const uint8_t *body,
+                                        size_t body_len,
+                                        const struct muxwire_call_options *opts,
+                                        struct muxwire_reply **reply);
+
+// `muxwire_client_call_async` with `opts` (NULL: the defaults).
+//
+// # Safety
+// As for `muxwire_client_call_async`; `opts` NULL or live.
+muxwire_result muxwire_client_call_async_with(const struct muxwire_client *client,
+                                              const char *method,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              const struct muxwire_call_options *opts,
+                                              muxwire_call_fn callback,
+                                              void *userdata);
+
+// `muxwire_client_call_queued` with `opts` (NULL: the defaults).
+//
+// # Safety
+// As for `muxwire_client_call_queued`; `opts` NULL or live.
+muxwire_result muxwire_client_call_queued_with(const struct muxwire_client *client,
+                                               const char *method,
+                                               const uint8_t *body,
+                                               size_t body_len,
+                                               const struct muxwire_call_options *opts,
+                                               const struct muxwire_queue *queue,
+                                               uint64_t tag);
+
+// `muxwire_client_call_start` with `opts` (NULL: the defaults).
+//
+// # Safety
+// As for `muxwire_client_call_start`; `opts` NULL or live.
+muxwire_result muxwire_client_call_start_with(const struct muxwire_client *client,
+                                              const char *method,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              const struct muxwire_call_options *opts,
+                                              muxwire_call_fn callback,
+                                              void *userdata,
+                                              struct muxwire_call **call);
+
+// `muxwire_client_open_stream` with `opts` (NULL: the defaults): the streaming call's
+// CALL carries the options' metadata and deadline; its messages use their compression.
+//
+// # Safety
+// As for `muxwire_client_open_stream`; `opts` NULL or live.
+muxwire_result muxwire_client_open_stream_with(const struct muxwire_client *client,
+                                               const char *method,
+                                               const struct muxwire_call_options *opts,
+                                               struct muxwire_stream **out);
+
 // Connects to `url` (`tcp://host:port` or `unix:///path`) on `rt` with `opts` (NULL: the
 // defaults) and stores the client in `*out`. Blocks until the first connection is up
 // (or, with wait_for_ready, returns at once). Fails with INVALID_ARGUMENT for a bad URL
@@ -592,6 +888,35 @@ muxwire_result muxwire_client_close(const struct muxwire_client *client);
 // # Safety
 // `client` is NULL or a client not freed before, no longer used by any other thread.
 void muxwire_client_free(struct muxwire_client *client);
+
+// Compresses the `len` bytes at `data` with `codec` (a `muxwire_codec`) into a new
+// buffer stored in `*out` (read it with `muxwire_reply_data` / `_len`, free it with
+// `muxwire_reply_free`). Send it with that codec only if it is smaller and the peer's
+// HELLO offered the codec. INVALID_ARGUMENT for an unknown codec. Any thread.
+//
+// # Safety
+// `data` NULL (with `len` 0) or `len` readable bytes; `out` NULL or valid for writing a
+// pointer.
+muxwire_result muxwire_compress(int32_t codec,
+                                const uint8_t *data,
+                                size_t len,
+                                struct muxwire_reply **out);
+
+// Decompresses one message of `codec` (a `muxwire_codec`, as a `muxwire_event` reports
+// it), the `len` bytes at `data`, into a new buffer stored in `*out` (free it with
+// `muxwire_reply_free`). RESOURCE_EXHAUSTED once the result would exceed `max` bytes
+// (pass the connection's MAX_MESSAGE_SIZE), INTERNAL for bytes that are not a valid
+// frame of the codec (as the spec says: the call fails with INTERNAL), INVALID_ARGUMENT
+// for an unknown codec. Any thread.
+//
+// # Safety
+// `data` NULL (with `len` 0) or `len` readable bytes; `out` NULL or valid for writing a
+// pointer.
+muxwire_result muxwire_decompress(int32_t codec,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  size_t max,
+                                  struct muxwire_reply **out);
 
 // Opens a call of `method` carrying the `body_len` bytes at `body` as its first (for a
 // unary call, only) request message, with a deadline of `timeout_us` microseconds (0:
@@ -735,6 +1060,16 @@ muxwire_result muxwire_conn_feed(struct muxwire_conn *conn,
 muxwire_result muxwire_conn_poll_event(struct muxwire_conn *conn,
                                        struct muxwire_event *event);
 
+// Bytes fed with `muxwire_conn_feed` that the connection has not processed yet (0 for
+// NULL): the start of a frame still incomplete, or frames waiting because events were
+// not yet taken. A program may stop reading its socket while this is large; once every
+// event is taken, anything left is an incomplete frame. Those bytes are the connection's:
+// never feed them again.
+//
+// # Safety
+// `conn` is NULL or live.
+size_t muxwire_conn_unprocessed_input(const struct muxwire_conn *conn);
+
 // Points `*data` / `*len` at every byte waiting to be sent (the preface and HELLO first),
 // valid until the next call on this connection; `*len` is 0 when there is nothing. Send
 // them in order and report how many went with `muxwire_conn_transmitted`.
@@ -801,10 +1136,83 @@ muxwire_result muxwire_conn_close_code(const struct muxwire_conn *conn,
 // `conn` is NULL or live.
 uint32_t muxwire_conn_last_error_kind(const struct muxwire_conn *conn);
 
+// `muxwire_conn_open_call` with metadata entries and a compressed body: opens the call
+// `*call` describes and stores its stream id in `*stream` (may be NULL). Errors as
+// `muxwire_conn_open_call`; INVALID_ARGUMENT (with the core's reason) for a codec the
+// peer did not offer or a bad entry.
+//
+// # Safety
+// `conn` is NULL or live; `call` NULL or valid, its pointers as its fields say; `stream`
+// NULL or valid for writing.
+muxwire_result muxwire_conn_open_call_with(struct muxwire_conn *conn,
+                                           uint64_t now_us,
+                                           const struct muxwire_conn_call *call,
+                                           uint32_t *stream);
+
+// `muxwire_conn_send` with a compressed message: sends the `body_len` bytes at `body`,
+// compressed with `codec` (a `muxwire_codec` the peer's HELLO offered; 0 uncompressed),
+// as a message (or, with `more`, a chunk: every chunk of a message has the same codec)
+// on `stream`; `end_stream` half-closes. Errors as `muxwire_conn_send`.
+//
+// # Safety
+// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes.
+muxwire_result muxwire_conn_send_with(struct muxwire_conn *conn,
+                                      uint64_t now_us,
+                                      uint32_t stream,
+                                      const uint8_t *body,
+                                      size_t body_len,
+                                      int32_t codec,
+                                      bool more,
+                                      bool end_stream);
+
+// `muxwire_conn_reply` with trailers and a compressed reply: ends the call on `stream`
+// with OK, the `body_len` bytes at `body` (NULL: no message) in `codec` (a
+// `muxwire_codec` the caller's HELLO offered; 0 uncompressed), and `trailers_count`
+// entries at `trailers` as the STATUS's metadata.
+//
+// # Safety
+// `conn` is NULL or live; `body` NULL (with `body_len` 0) or `body_len` readable bytes;
+// `trailers` NULL (with `trailers_count` 0) or that many readable entries.
+muxwire_result muxwire_conn_reply_with(struct muxwire_conn *conn,
+                                       uint64_t now_us,
+                                       uint32_t stream,
+                                       const uint8_t *body,
+                                       size_t body_len,
+                                       int32_t codec,
+                                       const struct muxwire_entry *trailers,
+                                       size_t trailers_count);
+
+// `muxwire_conn_fail` with DETAILS and trailers: ends the call on `stream` with status
+// `code` (1 to 16), `reason` (NULL: none), the `details_len` bytes at `details` as
+// DETAILS (none if 0) and `trailers_count` entries at `trailers`.
+//
+// # Safety
+// `conn` is NULL or live; `reason` NULL or a NUL-terminated string; `details` NULL (with
+// `details_len` 0) or readable; `trailers` NULL (with `trailers_count` 0) or that many
+// readable entries.
+muxwire_result muxwire_conn_fail_with(struct muxwire_conn *conn,
+                                      uint64_t now_us,
+                                      uint32_t stream,
+                                      uint32_t code,
+                                      const char *reason,
+                                      const uint8_t *details,
+                                      size_t details_len,
+                                      const struct muxwire_entry *trailers,
+                                      size_t trailers_count);
+
+// The trailers of the call status behind this thread's last error (the entries the
+// handler's STATUS carried, in order) and their number in `*count`; NULL with `*count`
+// 0 when it had none. Valid until the next muxwire function fails on this thread (in a
+// completion callback: until it returns). `count` may be NULL.
+//
+// # Safety
+// `count` is NULL or valid for writing a `size_t`.
+const struct muxwire_entry *muxwire_last_error_trailers(size_t *count);
+
 // The DETAILS of the call status behind this thread's last error (bytes the server
 // attached, opaque to muxwire), and their length in `*len`; NULL with `*len` 0 when it
-// had none. Valid until the next muxwire function fails on this thread. `len` may be
-// NULL.
+// had none. Valid until the next muxwire function fails on this thread (in a
+// completion callback: until it returns). `len` may be NULL.
 //
 // # Safety
 // `len` is NULL or valid for writing a `size_t`.
@@ -815,6 +1223,39 @@ const uint8_t *muxwire_last_error_details(size_t *len);
 // involved. Never NULL. Valid until the next muxwire function fails on this thread.
 const char *muxwire_last_error(void);
 
+// Decodes the frame at the front of the `len` bytes at `input` as a receiver whose
+// MAX_FRAME_SIZE is `max_frame_size` (16384 before the peer's HELLO) and stores what it
+// found in `*out`: a frame (views into `input`), "incomplete" with the bytes still
+// needed, or "invalid" with the connection error code. Returns MUXWIRE_RESULT_OK
+// whenever the bytes were judged, whatever the verdict; NULL_ARGUMENT for a NULL `out`
+// or a NULL `input` with a non-zero `len`. Checks what a frame's own bytes determine
+// (section 17, steps 1 to 13); stream states, credit and budgets are a connection's.
+// Any thread; no state is kept.
+//
+// # Safety
+// `input` is NULL (with `len` 0) or `len` readable bytes; `out` NULL or valid for
+// writing a `muxwire_frame_decoded`.
+muxwire_result muxwire_frame_decode(const uint8_t *input,
+                                    size_t len,
+                                    uint32_t max_frame_size,
+                                    struct muxwire_frame_decoded *out);
+
+// Encodes `*frame` into the `out_len` bytes at `out` and stores the frame's length in
+// `*len`. With `out` NULL and `out_len` 0 it only stores the length a buffer needs
+// (as snprintf does). RESOURCE_EXHAUSTED, with nothing written, when `out_len` is
+// smaller than that (the last error names the size); INVALID_ARGUMENT for metadata on
+// an extension frame, a TLV value over 65535 bytes, a metadata block over 65535 bytes
+// or a payload over 2^32 - 1. Any thread; no state is kept.
+//
+// # Safety
+// `frame` is NULL or a valid `muxwire_frame_fields` whose pointers satisfy its field
+// docs; `out` NULL (with `out_len` 0) or `out_len` writable bytes; `len` NULL or valid
+// for writing a `size_t`.
+muxwire_result muxwire_frame_encode(const struct muxwire_frame_fields *frame,
+                                    uint8_t *out,
+                                    size_t out_len,
+                                    size_t *len);
+
 // Sets the function that receives the library's log records at `max_level` and below
 // (`MUXWIRE_LOG_LEVEL_OFF` or a NULL `callback`: none, the default). Replaces any
 // earlier callback; `userdata` is handed to every call. May be called at any time from
@@ -823,6 +1264,44 @@ const char *muxwire_last_error(void);
 muxwire_result muxwire_set_log_callback(muxwire_log_fn callback,
                                         void *userdata,
                                         int32_t max_level);
+
+// Starts a walk over the `len` bytes of a metadata block at `block` (a
+// `muxwire_frame_view`'s or a `muxwire_event`'s `metadata`), which must stay unchanged
+// during the walk.
+//
+// # Safety
+// `iter` is NULL or valid for writing a `muxwire_metadata_iter`; `block` NULL (with
+// `len` 0) or `len` readable bytes.
+muxwire_result muxwire_metadata_iter_init(struct muxwire_metadata_iter *iter,
+                                          const uint8_t *block,
+                                          size_t len);
+
+// Stores the next TLV of the walk in `*tlv` (its value a view into the block) and
+// advances; MUXWIRE_RESULT_AGAIN when no TLV is left. A TLV that overruns the block
+// (possible only in a block that no decoder validated) gives INVALID_ARGUMENT and ends
+// the walk.
+//
+// # Safety
+// `iter` is NULL or set up by `muxwire_metadata_iter_init` over a block still live and
+// unchanged; `tlv` NULL or valid for writing a `muxwire_tlv`.
+muxwire_result muxwire_metadata_next(struct muxwire_metadata_iter *iter,
+                                     struct muxwire_tlv *tlv);
+
+// Stores the next ENTRY of the walk (application metadata: request metadata on a CALL,
+// trailers on a STATUS) in `*entry` and advances, skipping TLVs of other tags;
+// MUXWIRE_RESULT_AGAIN when none is left. Key and value are views into the block: here
+// the key is not NUL-terminated, use `key_len`. A malformed TLV or ENTRY (possible only
+// in a block that no decoder validated) gives INVALID_ARGUMENT and ends the walk.
+//
+// # Safety
+// As for `muxwire_metadata_next`; `entry` NULL or valid for writing a `muxwire_entry`.
+muxwire_result muxwire_metadata_next_entry(struct muxwire_metadata_iter *iter,
+                                           struct muxwire_entry *entry);
+
+// The name of connection error code `code` as PROTOCOL.md section 4.4 spells it
+// ("NO_ERROR", "FRAME_SIZE_ERROR", ...), or "RESERVED" for a number without one. Static
+// and NUL-terminated; never NULL.
+const char *muxwire_error_code_name(uint32_t code);
 
 // Makes options with the defaults (no default call timeout, no compression, one
 // connection per client, 4 MiB messages) and stores them in `*out`.
@@ -971,6 +1450,16 @@ const uint8_t *muxwire_responder_request(const struct muxwire_responder *respond
 // `responder` is NULL or live.
 size_t muxwire_responder_request_len(const struct muxwire_responder *responder);
 
+// The request's metadata entries (the caller's `muxwire_call_options_add_metadata`, or
+// any client's metadata), in the order sent, and their number in `*count` (may be NULL);
+// NULL with `*count` 0 when there are none or `responder` is NULL. Valid until the
+// responder is answered or freed.
+//
+// # Safety
+// `responder` is NULL or live; `count` NULL or valid for writing a `size_t`.
+const struct muxwire_entry *muxwire_responder_metadata(const struct muxwire_responder *responder,
+                                                       size_t *count);
+
 // True once the answer would be thrown away (the caller cancelled, its deadline passed or
 // the connection closed): long work may stop early. False for NULL.
 //
@@ -1006,6 +1495,22 @@ muxwire_result muxwire_responder_fail(struct muxwire_responder *responder,
                                       const char *message,
                                       const uint8_t *details,
                                       size_t details_len);
+
+// As `muxwire_responder_fail`, with `trailers_count` entries at `trailers` sent as the
+// STATUS's trailers (copied; keys as `muxwire_entry` says): the caller reads them with
+// `muxwire_last_error_trailers`, or a completion's `trailers`. A bad entry ends the call
+// with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT naming it.
+//
+// # Safety
+// As for `muxwire_responder_fail`; `trailers` NULL (with `trailers_count` 0) or
+// `trailers_count` readable entries.
+muxwire_result muxwire_responder_fail_with_trailers(struct muxwire_responder *responder,
+                                                    uint32_t code,
+                                                    const char *message,
+                                                    const uint8_t *details,
+                                                    size_t details_len,
+                                                    const struct muxwire_entry *trailers,
+                                                    size_t trailers_count);
 
 // Calls `method` back on the caller, over the connection this call came in on (the
 // caller serves it if its client registered handlers, as an interop client does), and
@@ -1135,6 +1640,15 @@ void muxwire_server_free(struct muxwire_server *server);
 // `call` NULL or live.
 const char *muxwire_server_stream_method(const struct muxwire_server_stream *call);
 
+// The request's metadata entries, in the order sent, and their number in `*count` (may
+// be NULL); NULL with `*count` 0 when there are none or `call` is NULL. Valid until the
+// call is finished or freed.
+//
+// # Safety
+// `call` NULL or live; `count` NULL or valid for writing a `size_t`.
+const struct muxwire_entry *muxwire_server_stream_metadata(const struct muxwire_server_stream *call,
+                                                           size_t *count);
+
 // Receives the caller's next message into `*message` (free it with
 // `muxwire_reply_free`), waiting up to `timeout_ms`: OK with `*message` NULL once the
 // caller half-closed; MUXWIRE_RESULT_AGAIN if nothing came in time; CANCELLED if the call
@@ -1165,6 +1679,24 @@ muxwire_result muxwire_server_stream_send(const struct muxwire_server_stream *ca
 muxwire_result muxwire_server_stream_finish(struct muxwire_server_stream *call,
                                             uint32_t code,
                                             const char *message);
+
+// Ends the call in failure like `muxwire_responder_fail_with_trailers`: status `code` (1
+// to 16), `message` (NULL: none), the `details_len` bytes at `details` as DETAILS (none
+// if 0) and `trailers_count` entries at `trailers`; frees `call` (always). A bad
+// argument ends the call with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT;
+// CANCELLED if the call had already ended.
+//
+// # Safety
+// `call` NULL or a call not finished or freed before; `message` NULL or a NUL-terminated
+// string; `details` NULL (with `details_len` 0) or readable; `trailers` NULL (with
+// `trailers_count` 0) or that many readable entries.
+muxwire_result muxwire_server_stream_fail_with(struct muxwire_server_stream *call,
+                                               uint32_t code,
+                                               const char *message,
+                                               const uint8_t *details,
+                                               size_t details_len,
+                                               const struct muxwire_entry *trailers,
+                                               size_t trailers_count);
 
 // Frees the call without finishing it: it ends with INTERNAL. NULL is accepted.
 //

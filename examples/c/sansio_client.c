@@ -1,9 +1,11 @@
 /* sansio_client: one call through the sans-IO layer, on a socket this program owns and
  * a poll(2) loop it runs: the shape of an integration into epoll, kqueue or libuv.
  *
- *   sansio_client URL METHOD [TEXT]     URL: tcp://127.0.0.1:PORT or unix:///path
+ *   sansio_client [-m KEY=VALUE]... [--lz4] URL METHOD [TEXT]
  *
- * Prints the reply; on failure prints the status and exits with its code. */
+ * URL: tcp://127.0.0.1:PORT or unix:///path. -m adds request metadata entries; --lz4
+ * sends the request LZ4-compressed and accepts compressed replies. Prints the reply; on
+ * failure prints the status and exits with its code. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,27 +92,109 @@ static int flush(muxwire_conn *conn, int fd) {
     return muxwire_conn_transmitted(conn, len) == MUXWIRE_RESULT_OK ? 0 : -1;
 }
 
+#define MAX_ENTRIES 16
+
+/* The request: METHOD and TEXT with -m entries (split at '=' in place), maybe LZ4. */
+struct request {
+    const char *method;
+    const char *text;
+    muxwire_entry entries[MAX_ENTRIES];
+    size_t count;
+    int lz4;
+};
+
+/* Parses the command line; the URL's index, or 0 for bad usage. */
+static int parse(int argc, char **argv, struct request *req) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--lz4") == 0) {
+            req->lz4 = 1;
+        } else if (strcmp(argv[i], "-m") == 0 && i + 1 < argc && req->count < MAX_ENTRIES) {
+            char *kv = argv[++i];
+            char *eq = strchr(kv, '=');
+            if (eq == NULL) {
+                return 0;
+            }
+            *eq = '\0';
+            req->entries[req->count++] = (muxwire_entry){
+                .key = kv, .value = (const uint8_t *)(eq + 1), .value_len = strlen(eq + 1)};
+        } else {
+            return 0;
+        }
+    }
+    if (argc - i < 2) {
+        return 0;
+    }
+    req->method = argv[i + 1];
+    req->text = argc - i > 2 ? argv[i + 2] : "";
+    return i;
+}
+
+/* Opens the call. A compressed request must wait for the server's HELLO (it says which
+ * codecs the server accepts), so this runs once the connection reports CONNECTED. */
+static muxwire_result open_call(muxwire_conn *conn, const struct request *req, uint32_t *stream) {
+    muxwire_conn_call call = {
+        .method = req->method,
+        .body = (const uint8_t *)req->text,
+        .body_len = strlen(req->text),
+        .timeout_us = 10 * 1000 * 1000,
+        .metadata = req->entries,
+        .metadata_count = req->count,
+    };
+    muxwire_reply *packed = NULL;
+    if (req->lz4 && muxwire_compress(MUXWIRE_CODEC_LZ4, call.body, call.body_len, &packed) ==
+                        MUXWIRE_RESULT_OK &&
+        muxwire_reply_len(packed) < call.body_len) {
+        call.body = muxwire_reply_data(packed);
+        call.body_len = muxwire_reply_len(packed);
+        call.codec = MUXWIRE_CODEC_LZ4;
+    }
+    muxwire_result r = muxwire_conn_open_call_with(conn, now_us(), &call, stream);
+    muxwire_reply_free(packed);
+    return r;
+}
+
+/* Prints a reply message, decompressing it if it came compressed. */
+static muxwire_result print_reply(const muxwire_event *ev) {
+    if (ev->codec == MUXWIRE_CODEC_IDENTITY) {
+        fwrite(ev->message, 1, ev->message_len, stdout);
+    } else {
+        muxwire_reply *plain = NULL;
+        muxwire_result r = muxwire_decompress(ev->codec, ev->message, ev->message_len,
+                                              4 * 1024 * 1024, &plain);
+        if (r != MUXWIRE_RESULT_OK) {
+            return r;
+        }
+        fwrite(muxwire_reply_data(plain), 1, muxwire_reply_len(plain), stdout);
+        muxwire_reply_free(plain);
+    }
+    putchar('\n');
+    return MUXWIRE_RESULT_OK;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: sansio_client URL METHOD [TEXT]\n");
+    struct request req = {.count = 0};
+    int url = parse(argc, argv, &req);
+    if (url == 0) {
+        fprintf(stderr, "usage: sansio_client [-m KEY=VALUE]... [--lz4] URL METHOD [TEXT]\n");
         return 2;
     }
-    const char *text = argc > 3 ? argv[3] : "";
-    int fd = dial(argv[1]);
+    int fd = dial(argv[url]);
     if (fd < 0) {
-        fprintf(stderr, "sansio_client: cannot connect to %s\n", argv[1]);
+        fprintf(stderr, "sansio_client: cannot connect to %s\n", argv[url]);
         return 14;
     }
+    muxwire_conn_config cfg;
     muxwire_conn *conn = NULL;
-    if (muxwire_conn_new(NULL, now_us(), &conn) != MUXWIRE_RESULT_OK) {
+    muxwire_conn_config_init(&cfg, MUXWIRE_SIDE_CONNECTOR);
+    cfg.compression = req.lz4 ? 1u << MUXWIRE_CODEC_LZ4 : 0; /* replies we can take */
+    if (muxwire_conn_new(&cfg, now_us(), &conn) != MUXWIRE_RESULT_OK) {
         fprintf(stderr, "sansio_client: %s\n", muxwire_last_error());
         close(fd);
         return 1;
     }
-    /* The call can be opened at once: it is sent after the preface and HELLO. */
     uint32_t stream = 0;
-    muxwire_result r = muxwire_conn_open_call(conn, now_us(), argv[2], (const uint8_t *)text,
-                                              strlen(text), 10 * 1000 * 1000, 0, &stream);
+    muxwire_result r = MUXWIRE_RESULT_OK;
     int status = -1; /* the call's outcome, once known */
     uint8_t buf[64 * 1024];
     while (r == MUXWIRE_RESULT_OK && status < 0) {
@@ -143,15 +227,19 @@ int main(int argc, char **argv) {
         }
         /* Take every event; views stay valid until the next call on `conn`. */
         muxwire_event ev;
-        while (status < 0 && muxwire_conn_poll_event(conn, &ev) == MUXWIRE_RESULT_OK) {
-            if (ev.stream != stream) {
+        while (status < 0 && r == MUXWIRE_RESULT_OK &&
+               muxwire_conn_poll_event(conn, &ev) == MUXWIRE_RESULT_OK) {
+            if (ev.kind == MUXWIRE_EVENT_KIND_CONNECTED) {
+                r = open_call(conn, &req, &stream);
+                continue;
+            }
+            if (stream == 0 || ev.stream != stream) {
                 continue;
             }
             if (ev.kind == MUXWIRE_EVENT_KIND_STATUS) {
                 status = (int)ev.status;
                 if (status == 0) {
-                    fwrite(ev.message, 1, ev.message_len, stdout);
-                    putchar('\n');
+                    r = print_reply(&ev);
                 } else {
                     fprintf(stderr, "sansio_client: status %d: %.*s\n", status,
                             (int)ev.reason_len, ev.reason);

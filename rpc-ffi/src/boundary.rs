@@ -17,7 +17,7 @@ pub(crate) fn guard(f: impl FnOnce() -> Outcome) -> muxwire_result {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => muxwire_result::Ok,
         Ok(Err(failure)) => {
-            set_last_failure(&failure.message, failure.details);
+            set_last_failure(&failure.message, failure.details, failure.trailers);
             failure.code
         }
         Err(payload) => {

@@ -23,6 +23,14 @@ pub(crate) struct CallArgs<'a> {
     pub(crate) opts: CallOptions,
 }
 
+/// Options carrying only a timeout in milliseconds (0: the client's default).
+pub(crate) fn timeout_options(timeout_ms: u64) -> CallOptions {
+    CallOptions {
+        timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+        ..CallOptions::default()
+    }
+}
+
 /// Checks a call's arguments and copies the method and body.
 ///
 /// # Safety
@@ -32,7 +40,7 @@ pub(crate) unsafe fn call_args<'a>(
     method: *const c_char,
     body: *const u8,
     body_len: usize,
-    timeout_ms: u64,
+    opts: CallOptions,
 ) -> Outcome<CallArgs<'a>> {
     // SAFETY: forwarded contract.
     let (client, method, body) = unsafe {
@@ -45,10 +53,6 @@ pub(crate) unsafe fn call_args<'a>(
     if method.is_empty() {
         return Err(Failure::invalid("method is empty"));
     }
-    let opts = CallOptions {
-        timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
-        ..CallOptions::default()
-    };
     Ok(CallArgs {
         client,
         method: method.to_string(),
@@ -78,16 +82,21 @@ pub unsafe extern "C" fn muxwire_client_call(
 ) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
-        let a = unsafe { call_args(client, method, body, body_len, timeout_ms) }?;
-        let out = Out::new(reply, "reply")?;
-        let c = &a.client.client;
-        let body = c
-            .runtime()
-            .block_on(c.call_owned(a.method, a.body, a.opts))??;
-        // SAFETY: checked, writable by the caller's contract.
-        unsafe { out.write(into_handle(muxwire_reply { body })) };
-        Ok(())
+        let a = unsafe { call_args(client, method, body, body_len, timeout_options(timeout_ms)) }?;
+        blocking(a, reply)
     })
+}
+
+/// A blocking call with checked arguments, its reply stored in `*reply`.
+pub(crate) fn blocking(a: CallArgs<'_>, reply: *mut *mut muxwire_reply) -> Outcome {
+    let out = Out::new(reply, "reply")?;
+    let c = &a.client.client;
+    let body = c
+        .runtime()
+        .block_on(c.call_owned(a.method, a.body, a.opts))??;
+    // SAFETY: checked, writable by the caller's contract.
+    unsafe { out.write(into_handle(muxwire_reply { body })) };
+    Ok(())
 }
 
 /// Starts a call of `method` and returns at once; `callback` gets the outcome exactly
@@ -110,16 +119,25 @@ pub unsafe extern "C" fn muxwire_client_call_async(
 ) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
-        let a = unsafe { call_args(client, method, body, body_len, timeout_ms) }?;
-        let f = callback.ok_or_else(|| Failure::null("callback"))?;
-        let delivery = Delivery::new(Sink::Callback(f, UserData(userdata)));
-        a.client
-            .client
-            .call_then(a.method, a.body, a.opts, move |outcome| {
-                delivery.deliver(outcome)
-            });
-        Ok(())
+        let a = unsafe { call_args(client, method, body, body_len, timeout_options(timeout_ms)) }?;
+        start_async(a, callback, userdata)
     })
+}
+
+/// Starts a call with checked arguments whose outcome goes to `callback`.
+pub(crate) fn start_async(
+    a: CallArgs<'_>,
+    callback: muxwire_call_fn,
+    userdata: *mut c_void,
+) -> Outcome {
+    let f = callback.ok_or_else(|| Failure::null("callback"))?;
+    let delivery = Delivery::new(Sink::Callback(f, UserData(userdata)));
+    a.client
+        .client
+        .call_then(a.method, a.body, a.opts, move |outcome| {
+            delivery.deliver(outcome)
+        });
+    Ok(())
 }
 
 /// Starts a call of `method` whose outcome goes to `queue` with `tag` (take it with
@@ -140,18 +158,31 @@ pub unsafe extern "C" fn muxwire_client_call_queued(
 ) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
-        let a = unsafe { call_args(client, method, body, body_len, timeout_ms) }?;
+        let a = unsafe { call_args(client, method, body, body_len, timeout_options(timeout_ms)) }?;
         // SAFETY: NULL or live, by the caller's contract.
-        let q = unsafe { obj(queue, "queue") }?;
-        q.shared.reserve()?;
-        let delivery = Delivery::new(Sink::Queue(q.shared.clone(), tag));
-        a.client
-            .client
-            .call_then(a.method, a.body, a.opts, move |outcome| {
-                delivery.deliver(outcome)
-            });
-        Ok(())
+        unsafe { start_queued(a, queue, tag) }
     })
+}
+
+/// Starts a call with checked arguments whose outcome goes to `queue` with `tag`.
+///
+/// # Safety
+/// `queue` is NULL or live.
+pub(crate) unsafe fn start_queued(
+    a: CallArgs<'_>,
+    queue: *const muxwire_queue,
+    tag: u64,
+) -> Outcome {
+    // SAFETY: NULL or live, by the caller's contract.
+    let q = unsafe { obj(queue, "queue") }?;
+    q.shared.reserve()?;
+    let delivery = Delivery::new(Sink::Queue(q.shared.clone(), tag));
+    a.client
+        .client
+        .call_then(a.method, a.body, a.opts, move |outcome| {
+            delivery.deliver(outcome)
+        });
+    Ok(())
 }
 
 /// Sends a one-way message to `method`: no reply, no status. Returns once it is queued on
@@ -170,7 +201,7 @@ pub unsafe extern "C" fn muxwire_client_notify(
 ) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
-        let a = unsafe { call_args(client, method, body, body_len, 0) }?;
+        let a = unsafe { call_args(client, method, body, body_len, CallOptions::default()) }?;
         let c = a.client.client.clone();
         let (method, body) = (a.method, a.body);
         a.client

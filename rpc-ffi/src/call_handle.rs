@@ -12,10 +12,10 @@ use tokio::sync::oneshot;
 
 use crate::args::{into_handle, obj, take_handle, Out, UserData};
 use crate::boundary::{guard, guard_value};
-use crate::call::call_args;
+use crate::call::{call_args, timeout_options, CallArgs};
 use crate::client::muxwire_client;
 use crate::completion::{muxwire_call_fn, Delivery, Sink};
-use crate::error::Failure;
+use crate::error::{Failure, Outcome};
 use crate::result::muxwire_result;
 
 /// A started call that can be cancelled with `muxwire_call_cancel`. Free it with
@@ -74,25 +74,35 @@ pub unsafe extern "C" fn muxwire_client_call_start(
 ) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
-        let a = unsafe { call_args(client, method, body, body_len, timeout_ms) }?;
-        let f = callback.ok_or_else(|| Failure::null("callback"))?;
-        let out = Out::new(call, "call")?;
-        let delivery = Delivery::new(Sink::Callback(f, UserData(userdata)));
-        let (tx, rx) = oneshot::channel();
-        let c = &a.client.client;
-        let running = Cancellable {
-            call: c.call_owned(a.method, a.body, a.opts),
-            cancel: Some(rx),
-        };
-        c.runtime()
-            .spawn(async move { delivery.deliver(running.await) });
-        let handle = muxwire_call {
-            cancel: Mutex::new(Some(tx)),
-        };
-        // SAFETY: checked, writable by the caller's contract.
-        unsafe { out.write(into_handle(handle)) };
-        Ok(())
+        let a = unsafe { call_args(client, method, body, body_len, timeout_options(timeout_ms)) }?;
+        start(a, callback, userdata, call)
     })
+}
+
+/// Starts a cancellable call with checked arguments; its handle goes to `*call`.
+pub(crate) fn start(
+    a: CallArgs<'_>,
+    callback: muxwire_call_fn,
+    userdata: *mut c_void,
+    call: *mut *mut muxwire_call,
+) -> Outcome {
+    let f = callback.ok_or_else(|| Failure::null("callback"))?;
+    let out = Out::new(call, "call")?;
+    let delivery = Delivery::new(Sink::Callback(f, UserData(userdata)));
+    let (tx, rx) = oneshot::channel();
+    let c = &a.client.client;
+    let running = Cancellable {
+        call: c.call_owned(a.method, a.body, a.opts),
+        cancel: Some(rx),
+    };
+    c.runtime()
+        .spawn(async move { delivery.deliver(running.await) });
+    let handle = muxwire_call {
+        cancel: Mutex::new(Some(tx)),
+    };
+    // SAFETY: checked, writable by the caller's contract.
+    unsafe { out.write(into_handle(handle)) };
+    Ok(())
 }
 
 /// Cancels the call: its callback gets MUXWIRE_RESULT_CANCELLED (unless the outcome was

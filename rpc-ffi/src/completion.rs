@@ -8,14 +8,16 @@ use bytes::Bytes;
 use muxwire::Status;
 
 use crate::args::UserData;
-use crate::error::c_string;
+use crate::error::{c_string, set_last_error, set_last_failure};
 use crate::outcome::split;
 use crate::queue::QueueShared;
 use crate::result::muxwire_result;
 
 /// Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 /// `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
-/// with `message` saying why (body NULL). Both pointers are valid only during the call.
+/// with `message` saying why (body NULL); for a failure, `muxwire_last_error_details` and
+/// `muxwire_last_error_trailers` give the status's DETAILS and trailers during the
+/// callback. All of these are valid only until the callback returns.
 /// It must return quickly and must not make blocking muxwire calls (they fail with
 /// FAILED_PRECONDITION there); it may start other asynchronous calls.
 #[allow(non_camel_case_types)]
@@ -74,16 +76,33 @@ impl Drop for Delivery {
 fn send(sink: Sink, outcome: Result<Bytes, Status>) {
     match sink {
         Sink::Callback(f, userdata) => {
-            let (status, body, message) = split(outcome);
-            let message = c_string(&message);
-            let ptr = if status == muxwire_result::Ok {
-                body.as_ptr()
-            } else {
+            let s = split(outcome);
+            let message = c_string(&s.message);
+            let failed = s.status != muxwire_result::Ok;
+            let ptr = if failed {
                 std::ptr::null()
+            } else {
+                s.body.as_ptr()
             };
+            if failed {
+                // The callback reads them with muxwire_last_error_details / _trailers.
+                set_last_failure(&s.message, s.details, s.trailers);
+            }
             // SAFETY: the C caller gave `f` for this call; the body and message live
             // across it, as its documentation promises.
-            unsafe { f(userdata.get(), status, ptr, body.len(), message.as_ptr()) };
+            unsafe {
+                f(
+                    userdata.get(),
+                    s.status,
+                    ptr,
+                    s.body.len(),
+                    message.as_ptr(),
+                )
+            };
+            if failed {
+                // Nothing of this call outlives its callback on this library thread.
+                set_last_error("");
+            }
         }
         Sink::Queue(queue, tag) => queue.push(tag, outcome),
     }

@@ -182,6 +182,23 @@ pub unsafe extern "C" fn muxwire_conn_poll_event(
     })
 }
 
+/// Bytes fed with `muxwire_conn_feed` that the connection has not processed yet (0 for
+/// NULL): the start of a frame still incomplete, or frames waiting because events were
+/// not yet taken. A program may stop reading its socket while this is large; once every
+/// event is taken, anything left is an incomplete frame. Those bytes are the connection's:
+/// never feed them again.
+///
+/// # Safety
+/// `conn` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_conn_unprocessed_input(conn: *const muxwire_conn) -> usize {
+    guard_value(0, || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let c = unsafe { conn.as_ref() };
+        c.map_or(0, |c| c.rx.len() - c.base - c.consumed)
+    })
+}
+
 /// Points `*data` / `*len` at every byte waiting to be sent (the preface and HELLO first),
 /// valid until the next call on this connection; `*len` is 0 when there is nothing. Send
 /// them in order and report how many went with `muxwire_conn_transmitted`.

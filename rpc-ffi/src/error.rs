@@ -5,6 +5,7 @@ use std::ffi::{c_char, CString};
 
 use muxwire::Status;
 
+use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::result::muxwire_result;
 
 /// A failed entry point: its result and a message saying what exactly went wrong.
@@ -14,6 +15,8 @@ pub(crate) struct Failure {
     pub(crate) message: String,
     /// A call's status DETAILS, if it carried any.
     pub(crate) details: Option<bytes::Bytes>,
+    /// A call's trailers (the entries its STATUS carried).
+    pub(crate) trailers: Vec<(String, bytes::Bytes)>,
 }
 
 impl Failure {
@@ -23,6 +26,7 @@ impl Failure {
             code,
             message: message.into(),
             details: None,
+            trailers: Vec::new(),
         }
     }
 
@@ -42,6 +46,7 @@ impl From<Status> for Failure {
         let code = muxwire_result::from_status_code(s.code);
         Failure {
             details: s.details,
+            trailers: s.trailers,
             ..Failure::new(code, s.message)
         }
     }
@@ -53,25 +58,50 @@ pub(crate) type Outcome<T = ()> = Result<T, Failure>;
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
     static LAST_DETAILS: RefCell<Option<bytes::Bytes>> = const { RefCell::new(None) };
+    static LAST_TRAILERS: RefCell<OwnedEntries> = RefCell::new(OwnedEntries::default());
 }
 
-/// Records `message` as this thread's last error, with no details.
+/// Records `message` as this thread's last error, with no details or trailers.
 pub(crate) fn set_last_error(message: &str) {
-    set_last_failure(message, None);
+    set_last_failure(message, None, Vec::new());
 }
 
-/// Records `message` and a status's `details` as this thread's last error.
-pub(crate) fn set_last_failure(message: &str, details: Option<bytes::Bytes>) {
+/// Records `message` and a status's `details` and `trailers` as this thread's last error.
+pub(crate) fn set_last_failure(
+    message: &str,
+    details: Option<bytes::Bytes>,
+    trailers: Vec<(String, bytes::Bytes)>,
+) {
     // Interior NULs would cut the C string short; show them instead.
     let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = text);
     LAST_DETAILS.with(|d| *d.borrow_mut() = details);
+    LAST_TRAILERS.with(|t| *t.borrow_mut() = OwnedEntries::new(trailers));
+}
+
+/// The trailers of the call status behind this thread's last error (the entries the
+/// handler's STATUS carried, in order) and their number in `*count`; NULL with `*count`
+/// 0 when it had none. Valid until the next muxwire function fails on this thread (in a
+/// completion callback: until it returns). `count` may be NULL.
+///
+/// # Safety
+/// `count` is NULL or valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_last_error_trailers(count: *mut usize) -> *const muxwire_entry {
+    LAST_TRAILERS.with(|t| {
+        let (p, n) = t.borrow().as_c();
+        if !count.is_null() {
+            // SAFETY: not NULL, writable by the caller's contract.
+            unsafe { count.write(n) };
+        }
+        p
+    })
 }
 
 /// The DETAILS of the call status behind this thread's last error (bytes the server
 /// attached, opaque to muxwire), and their length in `*len`; NULL with `*len` 0 when it
-/// had none. Valid until the next muxwire function fails on this thread. `len` may be
-/// NULL.
+/// had none. Valid until the next muxwire function fails on this thread (in a
+/// completion callback: until it returns). `len` may be NULL.
 ///
 /// # Safety
 /// `len` is NULL or valid for writing a `size_t`.
@@ -94,12 +124,6 @@ pub unsafe extern "C" fn muxwire_last_error_details(len: *mut usize) -> *const u
 /// A C string for `s`, NULs shown as `\0` so nothing is cut short.
 pub(crate) fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\\0")).unwrap_or_default()
-}
-
-/// This thread's last error, as Rust text (for tests).
-#[cfg(test)]
-pub(crate) fn last_error_text() -> String {
-    LAST_ERROR.with(|e| e.borrow().to_string_lossy().into_owned())
 }
 
 /// The message of the most recent failure of a muxwire function on the calling thread

@@ -7,12 +7,16 @@
 //! panic never crosses into C; nothing is printed, log records go to a callback.
 //!
 //! Modules, bottom up (each imports only from those before it):
-//! - conventions: `result`, `error`, `log`, `boundary`, `args`, `log_callback`, `version`;
+//! - conventions: `result`, `entries`, `error`, `log`, `boundary`, `args`, `entry_args`, `log_callback`, `version`;
 //! - outcomes: `outcome`;
-//! - runtime layer objects: `runtime`, `options`, `stats`, `reply`, `queue`, `completion`,
-//!   `client`, `call`, `wait`, `stream`, `responder`, `server_stream`, `server`;
+//! - runtime layer objects: `runtime`, `options`, `call_options`, `stats`, `reply`, `queue`,
+//!   `completion`, `client`, `call`, `call_handle`, `wait`, `stream`, `call_with`,
+//!   `responder`, `server_stream`, `server`;
+//! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
+//!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
-//!   `conn_calls`;
+//!   `conn_calls`, `conn_with` (metadata, DETAILS, compressed messages), `codec`
+//!   (compress and decompress messages);
 //! - `testing` (feature `test-hooks`).
 // Every entry point is `unsafe extern "C"` with its pointer contract under `# Safety`.
 #![allow(clippy::missing_safety_doc)]
@@ -23,18 +27,25 @@ mod args;
 mod boundary;
 mod call;
 mod call_handle;
+mod call_options;
+mod call_with;
 mod client;
+mod codec;
 mod completion;
 mod conn;
 mod conn_calls;
 mod conn_config;
 mod conn_event;
 mod conn_io;
-#[cfg(test)]
-mod conn_vectors;
+mod conn_with;
+mod entries;
+mod entry_args;
 mod error;
+mod frame;
+mod frame_encode;
 mod log;
 mod log_callback;
+mod metadata;
 mod options;
 mod outcome;
 mod queue;
@@ -58,10 +69,20 @@ pub use call::{
 pub use call_handle::{
     muxwire_call, muxwire_call_cancel, muxwire_call_free, muxwire_client_call_start,
 };
+pub use call_options::{
+    muxwire_call_options, muxwire_call_options_add_metadata, muxwire_call_options_clear_metadata,
+    muxwire_call_options_free, muxwire_call_options_new, muxwire_call_options_set_compression,
+    muxwire_call_options_set_timeout_ms,
+};
+pub use call_with::{
+    muxwire_client_call_async_with, muxwire_client_call_queued_with,
+    muxwire_client_call_start_with, muxwire_client_call_with, muxwire_client_open_stream_with,
+};
 pub use client::{
     muxwire_client, muxwire_client_close, muxwire_client_connect, muxwire_client_connect_serving,
     muxwire_client_free, muxwire_client_stats,
 };
+pub use codec::{muxwire_compress, muxwire_decompress};
 pub use completion::muxwire_call_fn;
 pub use conn::muxwire_conn;
 pub use conn_calls::{
@@ -75,11 +96,24 @@ pub use conn_io::{
     muxwire_conn_close_code, muxwire_conn_feed, muxwire_conn_free, muxwire_conn_is_closed,
     muxwire_conn_last_error_kind, muxwire_conn_new, muxwire_conn_on_eof, muxwire_conn_on_timeout,
     muxwire_conn_poll_event, muxwire_conn_poll_transmit, muxwire_conn_timeout,
-    muxwire_conn_transmitted,
+    muxwire_conn_transmitted, muxwire_conn_unprocessed_input,
 };
-pub use error::{muxwire_last_error, muxwire_last_error_details};
+pub use conn_with::{
+    muxwire_conn_call, muxwire_conn_fail_with, muxwire_conn_open_call_with,
+    muxwire_conn_reply_with, muxwire_conn_send_with,
+};
+pub use entries::muxwire_entry;
+pub use error::{muxwire_last_error, muxwire_last_error_details, muxwire_last_error_trailers};
+pub use frame::{
+    muxwire_decode_outcome, muxwire_frame_decode, muxwire_frame_decoded, muxwire_frame_view,
+};
+pub use frame_encode::{muxwire_frame_encode, muxwire_frame_fields};
 pub use log::{muxwire_log_fn, muxwire_log_level};
 pub use log_callback::muxwire_set_log_callback;
+pub use metadata::{
+    muxwire_error_code_name, muxwire_metadata_iter, muxwire_metadata_iter_init,
+    muxwire_metadata_next, muxwire_metadata_next_entry, muxwire_tlv,
+};
 pub use options::{
     muxwire_codec, muxwire_options, muxwire_options_free, muxwire_options_new,
     muxwire_options_set_compression, muxwire_options_set_max_message_size,
@@ -93,8 +127,9 @@ pub use queue::{
 };
 pub use reply::{muxwire_reply, muxwire_reply_data, muxwire_reply_free, muxwire_reply_len};
 pub use responder::{
-    muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail, muxwire_responder_free,
-    muxwire_responder_is_cancelled, muxwire_responder_method, muxwire_responder_reply,
+    muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail,
+    muxwire_responder_fail_with_trailers, muxwire_responder_free, muxwire_responder_is_cancelled,
+    muxwire_responder_metadata, muxwire_responder_method, muxwire_responder_reply,
     muxwire_responder_request, muxwire_responder_request_len,
 };
 pub use result::{muxwire_result, muxwire_strerror};
@@ -105,9 +140,9 @@ pub use server::{
     muxwire_server_shutdown, muxwire_server_start, muxwire_server_stats,
 };
 pub use server_stream::{
-    muxwire_server_stream, muxwire_server_stream_finish, muxwire_server_stream_free,
-    muxwire_server_stream_method, muxwire_server_stream_recv, muxwire_server_stream_send,
-    muxwire_stream_handler_fn,
+    muxwire_server_stream, muxwire_server_stream_fail_with, muxwire_server_stream_finish,
+    muxwire_server_stream_free, muxwire_server_stream_metadata, muxwire_server_stream_method,
+    muxwire_server_stream_recv, muxwire_server_stream_send, muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
 pub use stream::{

@@ -115,6 +115,18 @@ pub unsafe extern "C" fn muxwire_options_set_timeout_ms(
     }
 }
 
+/// The codec a `muxwire_codec` number names, or INVALID_ARGUMENT.
+pub(crate) fn codec_of(codec: i32) -> Outcome<Codec> {
+    match codec {
+        0 => Ok(Codec::Identity),
+        1 => Ok(Codec::Lz4),
+        2 => Ok(Codec::Zstd),
+        _ => Err(Failure::invalid(format!(
+            "codec {codec} is not a muxwire_codec (0 identity, 1 lz4, 2 zstd)"
+        ))),
+    }
+}
+
 /// Compress outgoing messages with `codec` (a `muxwire_codec`) when the peer accepts it
 /// (`MUXWIRE_CODEC_IDENTITY`: never, the default).
 ///
@@ -128,16 +140,7 @@ pub unsafe extern "C" fn muxwire_options_set_compression(
     // SAFETY: forwarded contract.
     unsafe {
         edit(opts, |o| {
-            o.compress_with = match codec {
-                0 => None,
-                1 => Some(Codec::Lz4),
-                2 => Some(Codec::Zstd),
-                _ => {
-                    return Err(Failure::invalid(format!(
-                        "codec {codec} is not a muxwire_codec (0 identity, 1 lz4, 2 zstd)"
-                    )))
-                }
-            };
+            o.compress_with = Some(codec_of(codec)?).filter(|c| *c != Codec::Identity);
             Ok(())
         })
     }

@@ -12,6 +12,7 @@ use muxwire::Status;
 
 use crate::args::{into_handle, obj, take_handle, Out};
 use crate::boundary::{guard, guard_value};
+use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::error::{c_string, Failure, Outcome};
 use crate::outcome::split;
 use crate::result::muxwire_result;
@@ -35,6 +36,16 @@ pub struct muxwire_completion {
     pub body_len: usize,
     /// Why the call failed ("" when OK), NUL-terminated; valid as long as `body`.
     pub message: *const c_char,
+    /// The failed call's status DETAILS (opaque bytes the handler attached), NULL when
+    /// none; valid as long as `body`.
+    pub details: *const u8,
+    /// Their length.
+    pub details_len: usize,
+    /// The failed call's trailers (the entries its STATUS carried, in order), NULL when
+    /// none; valid as long as `body`.
+    pub trailers: *const muxwire_entry,
+    /// How many.
+    pub trailers_count: usize,
 }
 
 /// A finished call waiting to be taken.
@@ -43,6 +54,8 @@ struct Done {
     status: muxwire_result,
     body: Bytes,
     message: CString,
+    details: Option<Bytes>,
+    trailers: OwnedEntries,
 }
 
 struct State {
@@ -85,12 +98,14 @@ impl QueueShared {
 
     /// Adds the outcome of a reserved call.
     pub(crate) fn push(&self, tag: u64, outcome: Result<Bytes, Status>) {
-        let (status, body, message) = split(outcome);
+        let s = split(outcome);
         let done = Done {
             tag,
-            status,
-            body,
-            message: c_string(&message),
+            status: s.status,
+            body: s.body,
+            message: c_string(&s.message),
+            details: s.details.filter(|d| !d.is_empty()),
+            trailers: OwnedEntries::new(s.trailers),
         };
         let mut s = self.lock();
         s.pending = s.pending.saturating_sub(1);
@@ -220,6 +235,7 @@ pub unsafe extern "C" fn muxwire_queue_fd(queue: *const muxwire_queue) -> i32 {
 unsafe fn hand_out(q: &muxwire_queue, done: Done, out: Out<muxwire_completion>) {
     let mut current = q.current.lock().unwrap_or_else(|e| e.into_inner());
     let done = current.insert(done);
+    let (trailers, trailers_count) = done.trailers.as_c();
     let c = muxwire_completion {
         tag: done.tag,
         status: done.status,
@@ -230,6 +246,13 @@ unsafe fn hand_out(q: &muxwire_queue, done: Done, out: Out<muxwire_completion>) 
         },
         body_len: done.body.len(),
         message: done.message.as_ptr(),
+        details: done
+            .details
+            .as_ref()
+            .map_or(std::ptr::null(), |d| d.as_ptr()),
+        details_len: done.details.as_ref().map_or(0, Bytes::len),
+        trailers,
+        trailers_count,
     };
     // SAFETY: forwarded contract.
     unsafe { out.write(c) };

@@ -7,6 +7,8 @@ use muxwire::{CallOptions, Channel, Responder, Status, StatusCode};
 
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out};
 use crate::boundary::{guard, guard_value};
+use crate::entries::{muxwire_entry, OwnedEntries};
+use crate::entry_args::entries_in;
 use crate::error::{Failure, Outcome};
 use crate::reply::muxwire_reply;
 use crate::result::muxwire_result;
@@ -22,6 +24,8 @@ pub struct muxwire_responder {
     pub(crate) responder: Responder,
     /// The connection the call came in on.
     pub(crate) peer: Channel,
+    /// The request's metadata entries.
+    pub(crate) metadata: OwnedEntries,
 }
 
 /// The method called (NUL-terminated), valid until the responder is answered or freed;
@@ -66,6 +70,30 @@ pub unsafe extern "C" fn muxwire_responder_request_len(
         // SAFETY: NULL or live, by the caller's contract.
         let r = unsafe { responder.as_ref() };
         r.map_or(0, |r| r.request.len())
+    })
+}
+
+/// The request's metadata entries (the caller's `muxwire_call_options_add_metadata`, or
+/// any client's metadata), in the order sent, and their number in `*count` (may be NULL);
+/// NULL with `*count` 0 when there are none or `responder` is NULL. Valid until the
+/// responder is answered or freed.
+///
+/// # Safety
+/// `responder` is NULL or live; `count` NULL or valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_metadata(
+    responder: *const muxwire_responder,
+    count: *mut usize,
+) -> *const muxwire_entry {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let r = unsafe { responder.as_ref() };
+        let (p, n) = r.map_or((std::ptr::null(), 0), |r| r.metadata.as_c());
+        if !count.is_null() {
+            // SAFETY: not NULL, writable by the caller's contract.
+            unsafe { count.write(n) };
+        }
+        p
     })
 }
 
@@ -146,34 +174,54 @@ pub unsafe extern "C" fn muxwire_responder_fail(
     details: *const u8,
     details_len: usize,
 ) -> muxwire_result {
+    // SAFETY: forwarded contract (no trailers).
+    unsafe {
+        muxwire_responder_fail_with_trailers(
+            responder,
+            code,
+            message,
+            details,
+            details_len,
+            std::ptr::null(),
+            0,
+        )
+    }
+}
+
+/// As `muxwire_responder_fail`, with `trailers_count` entries at `trailers` sent as the
+/// STATUS's trailers (copied; keys as `muxwire_entry` says): the caller reads them with
+/// `muxwire_last_error_trailers`, or a completion's `trailers`. A bad entry ends the call
+/// with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT naming it.
+///
+/// # Safety
+/// As for `muxwire_responder_fail`; `trailers` NULL (with `trailers_count` 0) or
+/// `trailers_count` readable entries.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_fail_with_trailers(
+    responder: *mut muxwire_responder,
+    code: u32,
+    message: *const c_char,
+    details: *const u8,
+    details_len: usize,
+    trailers: *const muxwire_entry,
+    trailers_count: usize,
+) -> muxwire_result {
     guard(|| {
         // SAFETY: forwarded contract.
         let r = unsafe { take(responder) }?;
-        let message = if message.is_null() {
-            Ok("")
-        } else {
-            // SAFETY: not NULL, NUL-terminated by the caller's contract.
-            unsafe { text(message, "message") }
+        // SAFETY: each pointer NULL or valid as documented, by the caller's contract.
+        let checked = unsafe {
+            failure_status(
+                code,
+                message,
+                details,
+                details_len,
+                trailers,
+                trailers_count,
+            )
         };
-        // SAFETY: NULL with 0 or `details_len` readable bytes, by the caller's contract.
-        let details = unsafe { bytes(details, details_len, "details") };
-        let checked = message
-            .and_then(|m| details.map(|d| (m, d)))
-            .and_then(|(m, d)| {
-                if (1..=16).contains(&code) {
-                    Ok((m, d))
-                } else {
-                    Err(Failure::invalid(format!(
-                        "status code {code} cannot end a call in failure: use 1 to 16"
-                    )))
-                }
-            });
         match checked {
-            Ok((m, d)) => {
-                let mut status = Status::new(StatusCode(code), m);
-                if !d.is_empty() {
-                    status = status.with_details(Bytes::copy_from_slice(d));
-                }
+            Ok(status) => {
                 r.responder.fail(status)?;
                 Ok(())
             }
@@ -186,6 +234,41 @@ pub unsafe extern "C" fn muxwire_responder_fail(
             }
         }
     })
+}
+
+/// The status a failing handler described, checked.
+///
+/// # Safety
+/// As for `muxwire_responder_fail_with_trailers`.
+pub(crate) unsafe fn failure_status(
+    code: u32,
+    message: *const c_char,
+    details: *const u8,
+    details_len: usize,
+    trailers: *const muxwire_entry,
+    trailers_count: usize,
+) -> Outcome<Status> {
+    let message = if message.is_null() {
+        ""
+    } else {
+        // SAFETY: not NULL, NUL-terminated by the caller's contract.
+        unsafe { text(message, "message") }?
+    };
+    // SAFETY: NULL with 0 or `details_len` readable bytes, by the caller's contract.
+    let details = unsafe { bytes(details, details_len, "details") }?;
+    // SAFETY: NULL with 0 or `trailers_count` readable entries, by the caller's contract.
+    let trailers = unsafe { entries_in(trailers, trailers_count, "trailers") }?;
+    if !(1..=16).contains(&code) {
+        return Err(Failure::invalid(format!(
+            "status code {code} cannot end a call in failure: use 1 to 16"
+        )));
+    }
+    let mut status = Status::new(StatusCode(code), message);
+    if !details.is_empty() {
+        status = status.with_details(Bytes::copy_from_slice(details));
+    }
+    status.trailers = trailers;
+    Ok(status)
 }
 
 /// Calls `method` back on the caller, over the connection this call came in on (the

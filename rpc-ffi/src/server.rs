@@ -11,6 +11,7 @@ use muxwire::{Context, Options, Responder, Router, Running, RuntimeHandle, Serve
 
 use crate::args::{into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
+use crate::entries::OwnedEntries;
 use crate::error::{c_string, Failure, Outcome};
 use crate::options::{muxwire_options, options_or_default};
 use crate::responder::muxwire_responder;
@@ -109,6 +110,7 @@ fn run_handler(
         request,
         responder,
         peer: ctx.peer().clone(),
+        metadata: OwnedEntries::new(ctx.metadata().to_vec()),
     };
     // SAFETY: the host registered `f` for its method; it now owns the responder.
     unsafe { f(userdata.get(), into_handle(r)) };

@@ -12,8 +12,10 @@ use tokio::sync::oneshot;
 
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
+use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::error::{c_string, Failure};
 use crate::reply::{muxwire_reply, received};
+use crate::responder::failure_status;
 use crate::result::muxwire_result;
 use crate::wait::{wait, wait_at_most};
 
@@ -32,6 +34,8 @@ pub(crate) type StreamHandlerFn = unsafe extern "C" fn(*mut c_void, *mut muxwire
 pub struct muxwire_server_stream {
     rt: RuntimeHandle,
     method: CString,
+    /// The request's metadata entries.
+    metadata: OwnedEntries,
     inbound: Mutex<Inbound>,
     outbound: Outbound,
     /// Where the call's final status goes; taken by `_finish` (or by free: INTERNAL).
@@ -89,6 +93,7 @@ pub(crate) fn serve(
         let call = muxwire_server_stream {
             rt,
             method: c_string(ctx.method()),
+            metadata: OwnedEntries::new(ctx.metadata().to_vec()),
             inbound: Mutex::new(inbound),
             outbound,
             done: Mutex::new(Some(tx)),
@@ -131,6 +136,29 @@ pub unsafe extern "C" fn muxwire_server_stream_method(
         // SAFETY: NULL or live, by the caller's contract.
         let c = unsafe { call.as_ref() };
         c.map_or(std::ptr::null(), |c| c.method.as_ptr())
+    })
+}
+
+/// The request's metadata entries, in the order sent, and their number in `*count` (may
+/// be NULL); NULL with `*count` 0 when there are none or `call` is NULL. Valid until the
+/// call is finished or freed.
+///
+/// # Safety
+/// `call` NULL or live; `count` NULL or valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_server_stream_metadata(
+    call: *const muxwire_server_stream,
+    count: *mut usize,
+) -> *const muxwire_entry {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        let c = unsafe { call.as_ref() };
+        let (p, n) = c.map_or((std::ptr::null(), 0), |c| c.metadata.as_c());
+        if !count.is_null() {
+            // SAFETY: not NULL, writable by the caller's contract.
+            unsafe { count.write(n) };
+        }
+        p
     })
 }
 
@@ -214,6 +242,60 @@ pub unsafe extern "C" fn muxwire_server_stream_finish(
                 (Err(Status::internal(f.message.clone())), Err(f))
             }
         };
+        if let Some(tx) = tx {
+            if tx.send(outcome).is_err() && result.is_ok() {
+                return Err(Failure::new(
+                    muxwire_result::Cancelled,
+                    "the call had already ended",
+                ));
+            }
+        }
+        result
+    })
+}
+
+/// Ends the call in failure like `muxwire_responder_fail_with_trailers`: status `code` (1
+/// to 16), `message` (NULL: none), the `details_len` bytes at `details` as DETAILS (none
+/// if 0) and `trailers_count` entries at `trailers`; frees `call` (always). A bad
+/// argument ends the call with INTERNAL and returns INVALID_ARGUMENT or NULL_ARGUMENT;
+/// CANCELLED if the call had already ended.
+///
+/// # Safety
+/// `call` NULL or a call not finished or freed before; `message` NULL or a NUL-terminated
+/// string; `details` NULL (with `details_len` 0) or readable; `trailers` NULL (with
+/// `trailers_count` 0) or that many readable entries.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_server_stream_fail_with(
+    call: *mut muxwire_server_stream,
+    code: u32,
+    message: *const c_char,
+    details: *const u8,
+    details_len: usize,
+    trailers: *const muxwire_entry,
+    trailers_count: usize,
+) -> muxwire_result {
+    guard(|| {
+        // SAFETY: NULL or from the library, not finished before, by the caller's contract.
+        let c = unsafe { take_handle(call) }.ok_or_else(|| Failure::null("call"))?;
+        // SAFETY: each pointer NULL or valid as documented, by the caller's contract.
+        let checked = unsafe {
+            failure_status(
+                code,
+                message,
+                details,
+                details_len,
+                trailers,
+                trailers_count,
+            )
+        };
+        let (outcome, result) = match checked {
+            Ok(status) => (Err(status), Ok(())),
+            Err(f) => (
+                Err(Status::internal(format!("bad status: {}", f.message))),
+                Err(f),
+            ),
+        };
+        let tx = c.done.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(tx) = tx {
             if tx.send(outcome).is_err() && result.is_ok() {
                 return Err(Failure::new(

@@ -11,7 +11,7 @@ use muxwire::{CallOptions, CallSink, CallStream, RuntimeHandle};
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out};
 use crate::boundary::{guard, guard_value};
 use crate::client::muxwire_client;
-use crate::error::Failure;
+use crate::error::{Failure, Outcome};
 use crate::reply::{muxwire_reply, received};
 use crate::result::muxwire_result;
 use crate::wait::{wait, wait_at_most};
@@ -39,28 +39,40 @@ pub unsafe extern "C" fn muxwire_client_open_stream(
     timeout_ms: u64,
     out: *mut *mut muxwire_stream,
 ) -> muxwire_result {
-    guard(|| {
-        // SAFETY: each NULL or valid, by the caller's contract.
-        let (c, method) = unsafe { (obj(client, "client")?, text(method, "method")?) };
-        let out = Out::new(out, "out")?;
-        if method.is_empty() {
-            return Err(Failure::invalid("method is empty"));
-        }
-        let opts = CallOptions {
-            timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
-            ..CallOptions::default()
-        };
-        let rt = c.client.runtime().clone();
-        let (sink, replies) = wait(&rt, c.client.open_stream(method, &opts))??;
-        let s = muxwire_stream {
-            rt,
-            sink: Mutex::new(Some(sink)),
-            replies: Mutex::new(replies),
-        };
-        // SAFETY: checked, writable by the caller's contract.
-        unsafe { out.write(into_handle(s)) };
-        Ok(())
-    })
+    let opts = CallOptions {
+        timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+        ..CallOptions::default()
+    };
+    // SAFETY: forwarded contract.
+    guard(|| unsafe { open(client, method, &opts, out) })
+}
+
+/// Opens a streaming call with `opts` into `*out`.
+///
+/// # Safety
+/// As for `muxwire_client_open_stream`.
+pub(crate) unsafe fn open(
+    client: *const muxwire_client,
+    method: *const c_char,
+    opts: &CallOptions,
+    out: *mut *mut muxwire_stream,
+) -> Outcome {
+    // SAFETY: each NULL or valid, by the caller's contract.
+    let (c, method) = unsafe { (obj(client, "client")?, text(method, "method")?) };
+    let out = Out::new(out, "out")?;
+    if method.is_empty() {
+        return Err(Failure::invalid("method is empty"));
+    }
+    let rt = c.client.runtime().clone();
+    let (sink, replies) = wait(&rt, c.client.open_stream(method, opts))??;
+    let s = muxwire_stream {
+        rt,
+        sink: Mutex::new(Some(sink)),
+        replies: Mutex::new(replies),
+    };
+    // SAFETY: checked, writable by the caller's contract.
+    unsafe { out.write(into_handle(s)) };
+    Ok(())
 }
 
 /// Sends one message (the `len` bytes at `body`). Blocks while 4 MiB of this call's

@@ -59,9 +59,17 @@ for link in static dynamic; do
     # A C streaming client against the Rust server's echo.stream (test_streaming, built by
     # run.sh, given the URL).
     expect_output "test_streaming (against $url): ok" "$OUT/test_streaming-$link" "$url"
+    # Per-call metadata (the Rust server's echo.metadata) and compression from C.
+    expect_output "test_metadata (against $url): ok" "$OUT/test_metadata-$link" --against "$url"
     # The sans-IO client on its own socket and poll(2) loop.
     expect_output "sans-IO from C" "$OUT/sansio_client-$link" "$url" echo "sans-IO from C"
     expect_exit 12 "$OUT/sansio_client-$link" "$url" no.such.method x
+    # ... with request metadata, and with an LZ4 request whose reply comes back in LZ4
+    # (the Rust server answers in the request's codec) and is decompressed.
+    expect_output "$(printf 'trace-id=abc\nuser=me')" "$OUT/sansio_client-$link" \
+        -m trace-id=abc -m user=me "$url" echo.metadata
+    big=$(head -c 3000 /dev/zero | tr '\0' 'b')
+    expect_output "$big" "$OUT/sansio_client-$link" --lz4 "$url" echo "$big"
     kill -INT "$SERVER_PID"
     wait "$SERVER_PID" || true
     SERVER_PID=
@@ -77,12 +85,52 @@ for link in static dynamic; do
     expect_exit 76 "$CLI" call "$url" no.such.method x # 64 + 12, the CLI's code for UNIMPLEMENTED
     # And the sans-IO C client against the C server, over TCP.
     expect_output "olleh" "$OUT/sansio_client-$link" "$url" reverse hello
+    expect_output "$big" "$OUT/sansio_client-$link" --lz4 "$url" echo "$big"
     # Closing its stdin shuts it down; it must exit cleanly with nothing on stderr.
     exec {C_SERVER[1]}>&-
     wait "$SERVER_PID" || fail "echo_server exited with $?: $(cat "$OUT/echo_server.stderr")"
     SERVER_PID=
     [ ! -s "$OUT/echo_server.stderr" ] || fail "echo_server wrote to stderr: $(cat "$OUT/echo_server.stderr")"
     echo "c-test: the Rust client against the C server ($link, ASan+UBSan) passed"
+done
+
+# The Rust client reads a C handler's whole failure: code, message and DETAILS (the CLI
+# prints no trailers; test_status checks those C to C).
+for link in static dynamic; do
+    coproc C_STATUS { exec "$OUT/test_status-$link" tcp://127.0.0.1:0 2>"$OUT/status_server.stderr"; }
+    SERVER_PID=$C_STATUS_PID
+    read -r line <&"${C_STATUS[0]}" || fail "test_status did not start as a server"
+    url=${line#listening on }
+    got=$("$CLI" call "$url" fail.rich x --format json 2>/dev/null) && fail "fail.rich succeeded"
+    grep -q '"code":5,"details_hex":"776879006e6f74",.*"message":"no such thing"' <<<"$got" ||
+        fail "the Rust client saw $got"
+    exec {C_STATUS[1]}>&-
+    wait "$SERVER_PID" || fail "test_status (server) exited with $?: $(cat "$OUT/status_server.stderr")"
+    SERVER_PID=
+    [ ! -s "$OUT/status_server.stderr" ] || fail "test_status (server) wrote to stderr"
+    echo "c-test: the Rust client reads a C handler's status details ($link, ASan+UBSan) passed"
+done
+
+# The Rust client's metadata and compressed requests reach a C handler.
+head -c 100000 /dev/zero | tr '\0' 'a' >"$OUT/big.txt"
+for link in static dynamic; do
+    coproc C_META { exec "$OUT/test_metadata-$link" --serve tcp://127.0.0.1:0 2>"$OUT/meta_server.stderr"; }
+    SERVER_PID=$C_META_PID
+    read -r line <&"${C_META[0]}" || fail "test_metadata did not start as a server"
+    url=${line#listening on }
+    expect_output "$(printf 'trace-id=abc\nuser=me')" "$CLI" call "$url" echo.metadata \
+        -m trace-id=abc -m user=me
+    for codec in lz4 zstd; do
+        "$CLI" call "$url" echo -d @"$OUT/big.txt" --compression "$codec" -v \
+            >"$OUT/meta_reply.txt" 2>"$OUT/meta_frames.txt" || fail "echo with $codec failed"
+        cmp -s "$OUT/meta_reply.txt" "$OUT/big.txt" || fail "echo with $codec: the reply differs"
+        grep -q '> CALL .*CODEC=' "$OUT/meta_frames.txt" || fail "the $codec request went uncompressed"
+    done
+    exec {C_META[1]}>&-
+    wait "$SERVER_PID" || fail "test_metadata (server) exited with $?: $(cat "$OUT/meta_server.stderr")"
+    SERVER_PID=
+    [ ! -s "$OUT/meta_server.stderr" ] || fail "test_metadata (server) wrote to stderr"
+    echo "c-test: the Rust client's metadata and compressed calls reach a C handler ($link, ASan+UBSan) passed"
 done
 
 # The interop matrix (tests/interop/README.md) with the C server and client beside the

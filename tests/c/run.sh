@@ -58,13 +58,18 @@ build() {
     $CC "${CFLAGS[@]}" "$src" -o "$OUT/$name-dynamic" "${DYNAMIC_LIBS[@]}"
 }
 
-for t in test_conventions test_client_server test_sansio test_streaming; do
+for t in test_conventions test_client_server test_status test_metadata test_sansio test_sansio_meta \
+         test_frame test_streaming; do
     build "$t" "tests/c/$t.c"
     for link in static dynamic; do
         run "$t-$link"
         echo "c-test: $t ($link, ASan+UBSan) passed"
     done
 done
+
+# Every spec vector (frames and sessions) through the C API: the C conformance testee
+# (tests/c/conformance/) under `muxwire conformance adapter`.
+bash tests/c/conformance/run.sh "$OUT" "$CLI"
 
 # The README's C example compiles and runs clean.
 awk '/^### A client and a server/ {on=1} on && /^```c$/ {code=1; next} code && /^```$/ {exit}
