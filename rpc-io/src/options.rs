@@ -162,7 +162,7 @@ impl Default for Options {
 /// The AGENT the runtime sends unless told otherwise.
 pub(crate) const DEFAULT_AGENT: &str = concat!("muxwire-rust/", env!("CARGO_PKG_VERSION"));
 
-fn micros(d: Duration) -> CoreDuration {
+pub(crate) fn micros(d: Duration) -> CoreDuration {
     CoreDuration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
 

@@ -38,7 +38,10 @@
 //! queues) per caller-provided slot; `tests/connection.rs` keeps these numbers honest.
 //! With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
 //! endpoint's own calls; a full table refuses incoming calls (REFUSED on the wire) and
-//! fails `open_call` with [`Error::StorageFull`], never panics.
+//! fails `open_call` with [`Error::StorageFull`], never panics. A caller with an allocator
+//! may start small and grow: with [`Config::storage_max`] set, the connection asks for
+//! more slots ([`Connection::wants_storage`]) instead of refusing, and
+//! [`Connection::replace_storage`] hands them over.
 //!
 //! # Bindings
 //!
@@ -235,6 +238,26 @@ impl<S: Storage> Connection<S> {
     /// Streams currently in the table (open calls in both directions).
     pub fn open_streams(&self) -> usize {
         self.table.len()
+    }
+
+    /// Slots in the stream storage now.
+    pub fn storage_capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// True while the storage is three quarters full and smaller than
+    /// [`Config::storage_max`]: input stops before the next frame ([`Connection::awaits_room`])
+    /// until [`Connection::replace_storage`] hands over more slots.
+    pub fn wants_storage(&self) -> bool {
+        let cap = self.table.capacity();
+        cap < self.cfg.storage_max && self.table.len() * 4 >= cap * 3
+    }
+
+    /// Moves the streams into `slots` and returns the old storage, or gives `slots` back
+    /// if it cannot hold the streams open now. Call it between inputs and commands (never
+    /// while events are owed); nothing else changes.
+    pub fn replace_storage(&mut self, slots: S) -> Result<S, S> {
+        self.table.replace(slots)
     }
 
     /// The stream's state, if it is in the table.

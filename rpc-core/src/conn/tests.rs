@@ -200,3 +200,52 @@ fn error_numbers_are_distinct_and_stable() {
     assert!(SLOT_ALIGN.is_power_of_two());
     assert_eq!(StreamSlot::count_in(SLOT_SIZE * 3 + 1), 3);
 }
+
+/// With `storage_max` set, a connection whose storage is three quarters full stops taking
+/// input (instead of refusing calls) until larger storage is handed over; the streams
+/// move with their state, and then the calls go on.
+#[test]
+fn storage_grows_instead_of_refusing() {
+    let mut cs = [StreamSlot::EMPTY; 16];
+    let mut small = [StreamSlot::EMPTY; 4];
+    let mut large = [StreamSlot::EMPTY; 8];
+    let client = Connection::new(Config::new(Side::Connector), &mut cs[..], NOW);
+    let mut cfg = Config::new(Side::Acceptor);
+    cfg.storage_max = 8;
+    let server = Connection::new(cfg, &mut small[..], NOW);
+    let (mut client, mut server) = (client, server);
+    let mut buf = [0u8; 4096];
+    pump(&mut client, &mut server, &mut buf);
+    let mut input = [0u8; 4096];
+    let mut len = 0;
+    for _ in 0..5 {
+        let spec = CallSpec {
+            end_stream: false,
+            ..CallSpec::unary("hold", b"")
+        };
+        len += client.open_call(NOW, &spec, &mut input[len..]).unwrap().len;
+    }
+    let took = server.handle_input(NOW, &input[..len]).unwrap();
+    while server.poll_event().is_some() {}
+    assert_eq!(server.open_streams(), 3, "stops at three quarters of 4");
+    assert!(server.wants_storage() && server.awaits_room());
+    assert_eq!(
+        server.poll_transmit(NOW, &mut buf).unwrap(),
+        0,
+        "nothing refused"
+    );
+    let old = server.replace_storage(&mut large[..]).ok().unwrap();
+    assert_eq!(old.len(), 4);
+    assert!(!server.wants_storage());
+    let rest = server.handle_input(NOW, &input[took..len]).unwrap();
+    assert_eq!(took + rest, len);
+    while server.poll_event().is_some() {}
+    assert_eq!(server.open_streams(), 5);
+    assert_eq!(server.storage_capacity(), 8);
+    server.check_invariants().unwrap();
+    let mut tiny = [StreamSlot::EMPTY; 2];
+    assert!(
+        server.replace_storage(&mut tiny[..]).is_err(),
+        "too small for 5"
+    );
+}

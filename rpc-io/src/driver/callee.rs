@@ -52,6 +52,14 @@ pub(super) struct Callee {
     pub(super) refused: Option<Status>,
 }
 
+impl Callee {
+    /// Lets go of pooled states and spare map capacity (the connection is idle).
+    pub(super) fn trim(&mut self) {
+        self.cancel_pool = Vec::new();
+        self.served.shrink_to_fit();
+    }
+}
+
 /// A connection warns about dropped one-way messages at most this often.
 const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 

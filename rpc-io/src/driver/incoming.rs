@@ -24,6 +24,7 @@ impl Driver {
         let mut drained = false;
         loop {
             let now = self.now();
+            self.grow_storage();
             match self.conn.handle_input(now, &rbuf[..]) {
                 Ok(0) => {
                     // Nothing consumed: more bytes are needed, events are owed, or the

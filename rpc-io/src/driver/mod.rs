@@ -10,7 +10,8 @@
 //! - `caller`: calls this side made ([`Caller`]), from opening to their outcome;
 //! - `callee`: calls this side serves ([`Callee`]), from their route to their STATUS;
 //! - `send`: messages waiting for flow-control credit ([`SendQueue`]);
-//! - `arena`: where every frame is encoded before the writer takes it ([`WriteArena`]).
+//! - `arena`: where every frame is encoded before the writer takes it ([`WriteArena`]);
+//! - `trim`: an idle connection lets go of its large buffers and slots.
 
 mod arena;
 mod callee;
@@ -20,6 +21,7 @@ mod landing;
 mod one_way;
 mod send;
 mod task;
+mod trim;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -128,9 +130,11 @@ pub(crate) fn spawn(
             };
             authorize::run(|| check(&peer)).err()
         });
-    let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
+    let slots = vec![StreamSlot::EMPTY; opts.stream_slots.min(FIRST_SLOTS)].into_boxed_slice();
     let epoch = Instant::now();
-    let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
+    let mut config = opts.core_config(side);
+    config.storage_max = opts.stream_slots;
+    let conn = Connection::new(config, slots, CoreInstant(0));
     let outbox = Arc::new(Outbox::default());
     let partial_limit = opts.partial_message_limit;
     let one_way_limit = opts.max_one_way_handlers;
@@ -198,6 +202,10 @@ fn side_name(side: Side) -> &'static str {
     }
 }
 
+/// Stream slots a connection starts with; it doubles them as its calls need, up to
+/// `Options::stream_slots` (an idle connection holds 16 x 72 bytes, not 2,304 x 72).
+const FIRST_SLOTS: usize = 16;
+
 /// A task aborted when this is dropped: the writer goes with its connection's task, also
 /// when that task is aborted or panics.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -245,6 +253,18 @@ impl Driver {
     /// Reads the clock for this turn.
     fn tick(&mut self) {
         self.clock = CoreInstant(self.epoch.elapsed().as_micros() as u64);
+    }
+
+    /// Doubles the stream storage (up to `Options::stream_slots`) while the core asks for
+    /// more: before input is handed in and before a frame is written.
+    fn grow_storage(&mut self) {
+        while self.conn.wants_storage() {
+            let n = (self.conn.storage_capacity() * 2).clamp(FIRST_SLOTS, self.opts.stream_slots);
+            let slots = vec![StreamSlot::EMPTY; n].into_boxed_slice();
+            if self.conn.replace_storage(slots).is_err() {
+                return;
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod common;
 
 mod admission;
 mod chunks;
+mod connections;
 mod floods;
 mod one_way;
 mod peer;

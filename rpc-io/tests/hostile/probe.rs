@@ -104,6 +104,17 @@ impl Probe {
     }
 }
 
+impl Probe {
+    /// An echo call of `len` bytes round-trips.
+    pub(crate) async fn echo(&self, len: usize) {
+        let body = Bytes::from(vec![7u8; len]);
+        let got = within("a large echo", self.client.call("echo", body.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("the probe's {len}-byte echo failed: {e}"));
+        assert_eq!(got.len(), body.len());
+    }
+}
+
 /// Memory the process held before an attack, to compare with during and after it.
 pub(crate) struct Baseline(usize);
 
