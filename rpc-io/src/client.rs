@@ -2,12 +2,12 @@
 //! made over a connection are in `channel`, where a [`Channel`] makes the same calls over
 //! one given connection (a handler calling its caller back, or a caller that wants one).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire_core::wire::Side;
+use muxwire_core::wire::{ErrorCode, Side};
 
 use crate::channel::{
     may_compress, method_list, notify_batch_on, notify_confirmed_on, ping_on, request, stream_on,
@@ -54,7 +54,45 @@ async fn yield_now_and_then() {
 
 struct PoolSlot {
     handle: Mutex<Option<Handle>>,
+    /// Woken when the slot's connection completes its handshake, or its attempt fails.
     ready: tokio::sync::Notify,
+    /// `EAGER`, or `IDLE` after its connection closed for idleness (it reconnects when a
+    /// call wants it), or `WAKING` while that reconnect is under way.
+    lazy: AtomicU8,
+    /// Wakes the keeper of an `IDLE` slot.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+/// `PoolSlot::lazy`: the slot keeps itself connected.
+const EAGER: u8 = 0;
+/// `PoolSlot::lazy`: the slot waits for a call before it reconnects.
+const IDLE: u8 = 1;
+/// `PoolSlot::lazy`: a call woke the slot; its reconnect is under way.
+const WAKING: u8 = 2;
+
+/// A call that failed as safe to retry (the peer never processed it: a GOAWAY raced it)
+/// is sent again this many times at most, on a live connection.
+const TRANSPARENT_RETRIES: u32 = 2;
+
+impl PoolSlot {
+    fn new() -> PoolSlot {
+        PoolSlot {
+            handle: Mutex::new(None),
+            ready: tokio::sync::Notify::new(),
+            lazy: AtomicU8::new(EAGER),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// The slot's connection, if its handshake is complete and it has not ended.
+    fn live(&self) -> Option<Handle> {
+        self.handle
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .filter(|h| h.is_live())
+            .cloned()
+    }
 }
 
 struct Inner {
@@ -79,25 +117,37 @@ impl Drop for Inner {
             if let Some(h) = s.handle.get_mut().ok().and_then(Option::take) {
                 h.send(Cmd::Drain);
             }
+            // A keeper waiting for a call finds the client gone and ends.
+            s.wake.notify_one();
         }
     }
 }
 
 impl Inner {
-    /// Ready while any pooled connection is live, TransientFailure otherwise.
+    /// Ready while any pooled connection has completed its handshake and is live; Idle
+    /// while every slot waits for a call after an idle close; Connecting while a
+    /// connection is being set up; TransientFailure otherwise.
     fn publish_state(&self) {
         if self.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let live = self.slots.iter().any(|s| {
-            s.handle
-                .lock()
-                .expect("lock")
-                .as_ref()
-                .is_some_and(|h| !h.closed.is_closed())
-        });
-        let state = if live {
+        let state = if self.slots.iter().any(|s| s.live().is_some()) {
             ConnState::Ready
+        } else if self
+            .slots
+            .iter()
+            .all(|s| s.lazy.load(Ordering::Acquire) == IDLE)
+        {
+            ConnState::Idle
+        } else if self.slots.iter().any(|s| {
+            s.lazy.load(Ordering::Acquire) == WAKING
+                || s.handle
+                    .lock()
+                    .expect("lock")
+                    .as_ref()
+                    .is_some_and(|h| !h.closed.is_closed())
+        }) {
+            ConnState::Connecting
         } else {
             ConnState::TransientFailure
         };
@@ -158,12 +208,7 @@ impl Client {
             opts: Arc::new(opts),
             stats,
             router,
-            slots: (0..pool)
-                .map(|_| PoolSlot {
-                    handle: Mutex::new(None),
-                    ready: tokio::sync::Notify::new(),
-                })
-                .collect(),
+            slots: (0..pool).map(|_| PoolSlot::new()).collect(),
             next: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             state,
@@ -184,6 +229,7 @@ impl Client {
                 inner.opts.clone(),
                 inner.stats.clone(),
                 inner.router.clone(),
+                None,
             );
             // Return once the server's HELLO is in: its limits and codecs are then known.
             let hs = tokio::time::timeout(inner.opts.handshake_timeout, h.ready.wait()).await;
@@ -290,9 +336,34 @@ impl Client {
         body: Bytes,
         opts: &CallOptions,
     ) -> Result<Bytes, Status> {
-        let req = unary_req(body, opts, self.inner.opts.default_timeout);
-        let handle = self.pick(req.timeout).await?;
-        UnaryCall::new(&handle, method, req).await
+        let started = std::time::Instant::now();
+        let mut retries = 0;
+        let mut last: Option<Status> = None;
+        loop {
+            let mut req = unary_req(body.clone(), opts, self.inner.opts.default_timeout);
+            let handle = if retries == 0 {
+                self.pick(req.timeout).await?
+            } else {
+                // What is left of the call's time.
+                req.timeout = match req.timeout.map(|t| t.checked_sub(started.elapsed())) {
+                    Some(None) => return Err(Status::deadline_exceeded()),
+                    left => left.flatten(),
+                };
+                match self.pick_for_retry(req.timeout).await {
+                    Some(h) => h,
+                    None => return Err(last.take().unwrap_or_else(Status::deadline_exceeded)),
+                }
+            };
+            match UnaryCall::new(&handle, method, req).await {
+                // Not processed by the peer (a GOAWAY raced the call, spec section 15.3):
+                // sent again, on a live connection.
+                Err(s) if s.retry_safe && retries < TRANSPARENT_RETRIES && !self.is_closed() => {
+                    retries += 1;
+                    last = Some(s);
+                }
+                r => return r,
+            }
+        }
     }
 
     /// A one-way call: no reply, no status. Returns once the message is queued on a live
@@ -403,6 +474,7 @@ impl Client {
         }
         for s in &self.inner.slots {
             s.ready.notify_waiters();
+            s.wake.notify_one();
         }
     }
 
@@ -418,32 +490,26 @@ impl Client {
         };
         for i in 0..n {
             let slot = inner.slots[(start + i) % n].handle.lock().expect("lock");
-            if let Some(h) = slot.as_ref().filter(|h| !h.closed.is_closed()) {
+            if let Some(h) = slot.as_ref().filter(|h| h.is_live()) {
                 return Ok(f(h));
             }
         }
         Err(f)
     }
 
-    /// A live connection, round-robin; waits for one if `wait_for_ready`.
+    /// A live connection (handshake complete), round-robin. With none: a slot idle since
+    /// an idle close is woken and the call waits for its reconnect; otherwise the call
+    /// waits for a connection if `wait_for_ready`, and fails at once if not.
     async fn pick(&self, timeout: Option<Duration>) -> Result<Handle, Status> {
-        let inner = &self.inner;
-        let n = inner.slots.len();
-        let start = if n == 1 {
-            0
-        } else {
-            inner.next.fetch_add(1, Ordering::Relaxed)
-        };
-        for i in 0..n {
-            let slot = &inner.slots[(start + i) % n];
-            if let Some(h) = slot.handle.lock().expect("lock").as_ref() {
-                if !h.closed.is_closed() {
-                    return Ok(h.clone());
-                }
-            }
+        if let Some(h) = self.live_handle() {
+            return Ok(h);
         }
+        let inner = &self.inner;
         if inner.shutdown.load(Ordering::Acquire) {
             return Err(Status::unavailable("client closed"));
+        }
+        if let Some(h) = self.wake_idle(timeout).await? {
+            return Ok(h);
         }
         if !inner.opts.wait_for_ready {
             return Err(Status::refused(format!(
@@ -451,16 +517,121 @@ impl Client {
                 inner.endpoint
             )));
         }
+        self.wait_live(timeout).await
+    }
+
+    /// A live connection for a call sent again: one now, or the one the next reconnect
+    /// attempt makes (waiting up to `timeout` and the handshake timeout, also without
+    /// `wait_for_ready`); `None` if that attempt fails.
+    async fn pick_for_retry(&self, timeout: Option<Duration>) -> Option<Handle> {
+        if let Some(h) = self.live_handle() {
+            return Some(h);
+        }
+        if let Ok(Some(h)) = self.wake_idle(timeout).await {
+            return Some(h);
+        }
+        let hs = self.inner.opts.handshake_timeout;
+        let bound = timeout.map_or(hs, |t| t.min(hs));
+        let wait = async {
+            use std::future::Future;
+            // Each slot's keeper notifies once its attempt has ended, either way.
+            let notified: Vec<_> = self
+                .inner
+                .slots
+                .iter()
+                .map(|s| s.ready.notified())
+                .collect();
+            if let Some(h) = self.live_handle() {
+                return Some(h);
+            }
+            let mut notified: Vec<_> = notified.into_iter().map(Box::pin).collect();
+            std::future::poll_fn(|cx| {
+                for n in notified.iter_mut() {
+                    if n.as_mut().poll(cx).is_ready() {
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await;
+            self.live_handle()
+        };
+        tokio::time::timeout(bound, wait).await.ok().flatten()
+    }
+
+    /// A live connection now, round-robin.
+    fn live_handle(&self) -> Option<Handle> {
+        let inner = &self.inner;
+        let n = inner.slots.len();
+        let start = if n == 1 {
+            0
+        } else {
+            inner.next.fetch_add(1, Ordering::Relaxed)
+        };
+        (0..n).find_map(|i| inner.slots[(start + i) % n].live())
+    }
+
+    /// Wakes a slot waiting for a call after an idle close and waits for its reconnect:
+    /// the connection, or `None` if the attempt failed (or no slot was idle).
+    async fn wake_idle(&self, timeout: Option<Duration>) -> Result<Option<Handle>, Status> {
+        let Some(slot) = self
+            .inner
+            .slots
+            .iter()
+            .find(|s| s.lazy.load(Ordering::Acquire) != EAGER)
+        else {
+            return Ok(None);
+        };
+        if slot
+            .lazy
+            .compare_exchange(IDLE, WAKING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            slot.wake.notify_one();
+            self.inner.publish_state();
+        }
+        let wait = async {
+            loop {
+                let notified = slot.ready.notified();
+                if let Some(h) = slot.live() {
+                    return Some(h);
+                }
+                if slot.lazy.load(Ordering::Acquire) == EAGER || self.is_closed() {
+                    return None;
+                }
+                notified.await;
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| Status::deadline_exceeded()),
+            None => Ok(wait.await),
+        }
+    }
+
+    /// True once the client was closed.
+    fn is_closed(&self) -> bool {
+        self.inner.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Waits for any slot's connection to be live (up to `timeout`).
+    async fn wait_live(&self, timeout: Option<Duration>) -> Result<Handle, Status> {
+        let inner = &self.inner;
+        let n = inner.slots.len();
+        let start = if n == 1 {
+            0
+        } else {
+            inner.next.fetch_add(1, Ordering::Relaxed)
+        };
         let wait = async {
             loop {
                 let slot = &inner.slots[start % n];
                 let notified = slot.ready.notified();
-                if let Some(h) = slot.handle.lock().expect("lock").as_ref() {
-                    if !h.closed.is_closed() {
-                        return Ok(h.clone());
-                    }
+                if let Some(h) = slot.live() {
+                    return Ok(h);
                 }
-                if inner.shutdown.load(Ordering::Acquire) {
+                if self.is_closed() {
                     return Err(Status::unavailable("client closed"));
                 }
                 notified.await;
@@ -488,22 +659,43 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
         let current = this.slots[i].handle.lock().expect("lock").clone();
         if let Some(h) = current {
             drop(this);
+            // The handshake completes, or the connection ends first (both set `ready`):
+            // only then is the slot Ready, so that fail-fast calls do not wait on it.
+            h.ready.wait().await;
+            let Some(this) = inner.upgrade() else { return };
+            this.slots[i].lazy.store(EAGER, Ordering::Release);
+            this.publish_state();
+            this.slots[i].ready.notify_waiters();
+            drop(this);
             h.closed.wait().await;
             let Some(this) = inner.upgrade() else { return };
             *this.slots[i].handle.lock().expect("lock") = None;
             if this.shutdown.load(Ordering::Acquire) {
                 return;
             }
+            let handshaken = h.peer_max_frame.load(Ordering::Acquire) > 0;
+            if handshaken && h.idled_out.load(Ordering::Acquire) {
+                // Closed for idleness: reconnect when a call wants a connection.
+                this.slots[i].lazy.store(IDLE, Ordering::Release);
+                this.publish_state();
+                let wake = this.slots[i].wake.clone();
+                drop(this);
+                wake.notified().await;
+                attempt = 0;
+                continue;
+            }
             this.publish_state();
             // Only a connection whose handshake completed ends the run of failures. One
             // that ended before it (a listener that accepts and closes: a proxy with no
             // backend, a port taken by another service) counts as a failed attempt, so
-            // the reconnects back off instead of storming.
-            if h.peer_max_frame.load(Ordering::Acquire) > 0 {
+            // the reconnects back off instead of storming; so does one the server
+            // refused as over a limit (GOAWAY ENHANCE_YOUR_CALM).
+            let calm = h.peer_goaway.load(Ordering::Acquire) == ErrorCode::ENHANCE_YOUR_CALM.0;
+            if handshaken && !calm {
                 attempt = 0;
                 continue;
             }
-            tracing::debug!(endpoint = %this.endpoint, attempt, "connection ended before its handshake");
+            tracing::debug!(endpoint = %this.endpoint, attempt, calm, "connection ended before its handshake or refused");
             let delay = backoff(&this.opts, attempt, &mut rng);
             drop(this);
             attempt = attempt.saturating_add(1);
@@ -518,9 +710,9 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
                     this.opts.clone(),
                     this.stats.clone(),
                     this.router.clone(),
+                    None,
                 );
                 *this.slots[i].handle.lock().expect("lock") = Some(h);
-                this.slots[i].ready.notify_waiters();
                 if attempt > 0 || this.stats.connections.load(Ordering::Relaxed) > 1 {
                     Stats::add(&this.stats.reconnects, 1);
                 }
@@ -529,6 +721,9 @@ async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
             }
             Err(e) => {
                 tracing::debug!(endpoint = %this.endpoint, %e, attempt, "connect failed");
+                // A call that woke this slot stops waiting: the attempt failed.
+                this.slots[i].lazy.store(EAGER, Ordering::Release);
+                this.slots[i].ready.notify_waiters();
                 this.publish_state();
             }
         }

@@ -19,6 +19,9 @@ use crate::transport::PeerIdentity;
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
 
+/// `HandleInner::peer_goaway` before any GOAWAY arrived.
+pub(crate) const NO_GOAWAY: u32 = u32::MAX;
+
 /// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
 /// every call (a handler's `Peer`, a client's pick) costs one reference count.
 #[derive(Clone)]
@@ -33,6 +36,10 @@ pub(crate) struct HandleInner {
     pub(crate) ready: Arc<Flag>,
     /// The peer's max_frame_size, once its HELLO has arrived (0 before).
     pub(crate) peer_max_frame: AtomicU32,
+    /// The code of the peer's GOAWAY, once one has arrived (`NO_GOAWAY` before).
+    pub(crate) peer_goaway: AtomicU32,
+    /// Set when the connection closed for its own idle timeout (nothing was lost).
+    pub(crate) idled_out: AtomicBool,
     /// The counters of the client or server the connection belongs to.
     pub(crate) stats: Arc<Stats>,
     /// The runtime the connection's tasks run on.
@@ -123,6 +130,14 @@ impl Flag {
 }
 
 impl Handle {
+    /// True once the handshake is complete and until the peer's GOAWAY or the end of the
+    /// connection: new calls can go.
+    pub(crate) fn is_live(&self) -> bool {
+        self.ready.is_closed()
+            && !self.closed.is_closed()
+            && self.peer_goaway.load(Ordering::Acquire) == NO_GOAWAY
+    }
+
     /// A handle for a new connection: nothing queued, not ready, not closed.
     pub(crate) fn new(
         stats: Arc<Stats>,
@@ -135,6 +150,8 @@ impl Handle {
             closed: Arc::new(Flag::default()),
             ready: Arc::new(Flag::default()),
             peer_max_frame: AtomicU32::new(0),
+            peer_goaway: AtomicU32::new(NO_GOAWAY),
+            idled_out: AtomicBool::new(false),
             stats,
             rt,
             peer_addr,

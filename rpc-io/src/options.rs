@@ -47,12 +47,43 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// A frame whose bytes started to arrive must complete within this time.
     pub frame_timeout: Duration,
-    /// PING after this much silence (`None`: never).
+    /// PING after this much silence from the peer (`None`: never). Default 30 s: with
+    /// `ping_timeout`, a peer that is gone is noticed within 50 s (spec section 15.1).
     pub keepalive: Option<Duration>,
     /// An unanswered PING closes the connection after this time.
     pub ping_timeout: Duration,
-    /// Close an idle connection after this time (`None`: never).
+    /// Close a connection without calls whose peer has sent nothing for this long
+    /// (`None`: never; advertised as IDLE_TIMEOUT). Default 5 minutes. A peer's PINGs keep
+    /// the connection (spec section 15.2); a client whose connection closes for idleness
+    /// reconnects at its next call, not at once.
     pub idle_timeout: Option<Duration>,
+    /// TCP sockets: send TCP keepalive probes after this much silence (SO_KEEPALIVE, then
+    /// every 10 s, 3 probes), so that a peer that vanished is noticed by the kernel too
+    /// (`None`: the kernel's default, off). Default 30 s.
+    pub tcp_keepalive: Option<Duration>,
+    /// TCP sockets: data unacknowledged for this long closes the connection
+    /// (TCP_USER_TIMEOUT, Linux; `None`: the kernel's default of about 15 minutes).
+    /// Default 30 s.
+    pub tcp_user_timeout: Option<Duration>,
+    /// Servers: connections open at once at most. One more is accepted, told
+    /// GOAWAY(ENHANCE_YOUR_CALM) naming `max_connections`, closed and counted in
+    /// `StatsSnapshot::refused_max_connections` (spec section 16). Default 10 000.
+    pub max_connections: usize,
+    /// Servers: the listen backlog (connections the kernel completes before they are
+    /// accepted), so that a burst of connects does not wait for SYN retries. The kernel
+    /// caps it at `net.core.somaxconn`. Default 1 024.
+    pub listen_backlog: u32,
+    /// Servers: new connections accepted per second over the whole server; more are
+    /// refused like those over `max_connections`, naming `connection_budget`, and counted
+    /// in `StatsSnapshot::refused_connection_budget`. Default 2 000.
+    pub connection_budget: u32,
+    /// Servers: CANCELs of served calls per second over all connections together (each
+    /// connection also has its own `cancel_budget`), so that reconnecting does not escape
+    /// the cancel budget. Past it, a connection that cancels a call is closed with
+    /// GOAWAY(ENHANCE_YOUR_CALM) naming `server_cancel_budget`, new connections are
+    /// refused for the rest of that second, and both are counted in
+    /// `StatsSnapshot::refused_server_cancel_budget`. Default 10 000.
+    pub server_cancel_budget: u32,
     /// CANCEL frames accepted per second.
     pub cancel_budget: u32,
     /// PINGs and ignored frames accepted per second.
@@ -131,9 +162,15 @@ impl Default for Options {
             flush_delay: Duration::ZERO,
             handshake_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(10),
-            keepalive: None,
+            keepalive: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(20),
-            idle_timeout: None,
+            idle_timeout: Some(Duration::from_secs(300)),
+            tcp_keepalive: Some(Duration::from_secs(30)),
+            tcp_user_timeout: Some(Duration::from_secs(30)),
+            max_connections: 10_000,
+            listen_backlog: 1_024,
+            connection_budget: 2_000,
+            server_cancel_budget: 10_000,
             cancel_budget: 1_000,
             control_budget: 1_000,
             partial_message_limit: 64 << 20,

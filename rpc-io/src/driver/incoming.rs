@@ -161,6 +161,16 @@ impl Driver {
                     // Connection closed underneath: nothing can be sent any more.
                     self.end_served(stream.0, StatusCode::UNAVAILABLE);
                 } else {
+                    // The peer's CANCEL also counts against the server-wide budget.
+                    if let Some(Err(why)) = self.admission.as_ref().map(|a| a.cancelled()) {
+                        let now = self.now();
+                        self.conn.close_over_limit(
+                            now,
+                            ErrorCode::ENHANCE_YOUR_CALM,
+                            why.limit,
+                            why.value,
+                        );
+                    }
                     // The caller discards whatever else we send: drop what still waits for
                     // credit, and answer now if the reply was only waiting behind it.
                     let waiting_reply = self
@@ -231,6 +241,7 @@ impl Driver {
                 accepted_calls,
             } => {
                 tracing::debug!(code = code.0, accepted_calls, "peer sent GOAWAY");
+                self.handle.peer_goaway.store(code.0, Ordering::Release);
             }
             Event::Closed(reason) => {
                 self.stats.connection_closed(reason.code, reason.by_peer);
@@ -242,6 +253,11 @@ impl Driver {
                 } else {
                     tracing::debug!(detail = reason.detail, "connection closed");
                 }
+                // The core's own idle timeout (spec section 15.2): nothing was in flight.
+                let idle = reason.code == ErrorCode::NO_ERROR
+                    && !reason.by_peer
+                    && reason.detail == "idle timeout";
+                self.handle.idled_out.store(idle, Ordering::Release);
             }
             _ => {}
         }

@@ -35,6 +35,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::authorize::{self, PeerInfo};
+use crate::admission::Admission;
 use crate::commands::{Cmd, Commands};
 use crate::handle::{Flag, Handle};
 use crate::recycle::Recycler;
@@ -99,6 +100,8 @@ pub(crate) struct Driver {
     read_bufs: Recycler,
     /// Frames encoded and not yet written, and the writer's queue.
     out: WriteArena,
+    /// A server's connection limits and server-wide budgets (none for clients).
+    admission: Option<Arc<Admission>>,
 }
 
 impl Drop for Driver {
@@ -116,6 +119,7 @@ pub(crate) fn spawn(
     opts: Arc<Options>,
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
+    admission: Option<Arc<Admission>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let rt = RuntimeHandle::current().expect("connections are spawned on a runtime");
     let handle = Handle::new(stats.clone(), rt, io.peer.clone(), io.identity.clone());
@@ -169,6 +173,7 @@ pub(crate) fn spawn(
         one_way: OneWaySlots::new(one_way_limit),
         read_bufs: Recycler::default(),
         out: WriteArena::new(outbox),
+        admission,
     };
     let ending = Ending {
         outbox: driver.out.outbox.clone(),

@@ -2,11 +2,12 @@
 //! the server's connection limit.
 
 use muxwire::Options;
-use muxwire_core::wire::{Flags, FrameType, Settings};
+use muxwire_core::wire::{ErrorCode, Flags, FrameType, Settings, PREFACE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::wait_until;
+use crate::common::{wait_until, within};
 use crate::live_bytes;
-use crate::peer::{ping, Peer};
+use crate::peer::{hello, ping, Peer};
 use crate::probe::{Baseline, Target};
 
 /// Idle connections opened by the memory test.
@@ -68,5 +69,73 @@ async fn a_busy_connection_shrinks_once_idle() {
     })
     .await;
     probe.served("after the trim").await;
+    target.stop().await;
+}
+
+/// What the server sends a connection before it closes it (after its preface).
+async fn everything_sent(addr: &str) -> Vec<u8> {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let opening = [&PREFACE[..], &hello(Settings::INITIAL)].concat();
+    sock.write_all(&opening).await.expect("write");
+    let mut all = Vec::new();
+    within(
+        "the server to close the connection",
+        sock.read_to_end(&mut all),
+    )
+    .await
+    .expect("read");
+    all
+}
+
+/// Finding 6: past `max_connections`, a connection is told why (HELLO, then
+/// GOAWAY(ENHANCE_YOUR_CALM) naming the limit), closed and counted; the connections
+/// already open keep being served, and a place that frees up is taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_refused_by_name() {
+    let mut opts = Options::default();
+    opts.max_connections = 4;
+    let target = Target::start(opts).await;
+    // The probe's connection is one of the four.
+    let probe = target.probe().await;
+    let mut peers = Vec::new();
+    for _ in 0..3 {
+        peers.push(idle_peer(&target.addr).await);
+    }
+    let sent = everything_sent(&target.addr).await;
+    let mut b = &sent[PREFACE.len()..];
+    let mut frames = Vec::new();
+    while let Ok(muxwire_core::wire::Decoded::Frame { frame, len }) =
+        muxwire_core::wire::decode(b, 1 << 24)
+    {
+        frames.push((frame.ty(), frame.arg()));
+        b = &b[len..];
+    }
+    let types: Vec<FrameType> = frames.iter().map(|f| f.0).collect();
+    assert_eq!(
+        types,
+        [FrameType::HELLO, FrameType::GOAWAY],
+        "HELLO, then GOAWAY"
+    );
+    assert_eq!(
+        frames[1].1,
+        ErrorCode::ENHANCE_YOUR_CALM.0,
+        "the GOAWAY's code"
+    );
+    let text = String::from_utf8_lossy(&sent);
+    assert!(
+        text.contains("max_connections 4 exceeded"),
+        "the REASON names the limit"
+    );
+    assert_eq!(target.server.stats().refused_max_connections, 1);
+    probe.served("with the server full").await;
+
+    drop(peers.pop());
+    wait_until("a place to free up", || {
+        target.server.open_connections() < 4
+    })
+    .await;
+    idle_peer(&target.addr).await;
+    assert_eq!(target.server.stats().refused_max_connections, 1);
+    drop(peers);
     target.stop().await;
 }
