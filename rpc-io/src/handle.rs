@@ -15,6 +15,7 @@ use crate::runtime::RuntimeHandle;
 use crate::stats::Stats;
 use crate::status::Status;
 use crate::transport::PeerIdentity;
+use crate::writer::FRAME_CAP;
 
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
@@ -72,9 +73,12 @@ pub(crate) fn closed_before_sent() -> Status {
     Status::refused("connection closed before the message was sent")
 }
 
-/// Room for a message in a frame that also carries `method` and the call's other fields.
+/// Room for a message in a frame that also carries `method` and the call's other fields
+/// (frames carry at most `FRAME_CAP` message bytes, whatever the peer allows).
 pub(crate) fn inline_room(max_frame: u32, method: &str) -> usize {
-    (max_frame as usize).saturating_sub(FRAME_FIELDS_ROOM + method.len())
+    (max_frame as usize)
+        .min(FRAME_CAP)
+        .saturating_sub(FRAME_FIELDS_ROOM + method.len())
 }
 
 /// A one-way call is one frame: its message must fit beside the method name.
@@ -85,8 +89,9 @@ pub(crate) fn one_way_fits(max_frame: u32, method: &str, len: usize) -> Result<(
     }
     Err(Status::resource_exhausted(format!(
         "one-way message of {len} bytes does not fit a single frame: the limit is {room} \
-         bytes (the peer's max_frame_size {max_frame} less {FRAME_FIELDS_ROOM} bytes of \
-         header room and the method name); send it as a call or a stream"
+         bytes (the peer's max_frame_size {max_frame}, at most {FRAME_CAP}, less \
+         {FRAME_FIELDS_ROOM} bytes of header room and the method name); send it as a call \
+         or a stream"
     )))
 }
 

@@ -65,8 +65,8 @@ pub struct StatsSnapshot {
     pub limit_rejections: u64,
     /// Connections opened.
     pub connections: u64,
-    /// The most bytes one connection has had waiting for its socket (bounded: past 8 MiB
-    /// a connection takes no new work until its writer catches up).
+    /// The most bytes one connection has had waiting for its socket (at most 8 MiB: a
+    /// connection takes no new work 512 KiB below that until its writer catches up).
     pub write_queue_peak: u64,
     /// Message bytes read from the socket straight into the buffer of the message they
     /// continue (chunks of 64 KiB and more), instead of being copied there.

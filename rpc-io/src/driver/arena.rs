@@ -13,7 +13,7 @@ use super::Driver;
 use crate::recycle::Recycler;
 use crate::stats::Stats;
 use crate::status::Status;
-use crate::writer::{Outbox, OUTBOX_MAX, ZERO_COPY_MIN};
+use crate::writer::{Outbox, OUTBOX_FULL, ZERO_COPY_MIN};
 
 /// Frames are encoded into a buffer of this size (a new one, or a recycled one, when less
 /// than a frame's worth is left) once the connection carries calls...
@@ -70,9 +70,10 @@ impl WriteArena {
     }
 
     /// True while the bytes encoded and not yet written (queued for the writer, or still
-    /// in the arena) reach the connection's bound: messages then wait for the socket.
+    /// in the arena) reach the connection's bound less one frame's worth: messages then
+    /// wait for the socket, and what is unwritten never passes `OUTBOX_MAX`.
     pub(super) fn is_full(&self) -> bool {
-        self.outbox.queued() + self.unflushed >= OUTBOX_MAX
+        self.outbox.queued() + self.unflushed >= OUTBOX_FULL
     }
 
     /// Makes sure the write arena has `need` bytes to write into after the frames encoded

@@ -31,6 +31,7 @@ use crate::panics::{self, CatchPanic};
 use crate::route::{Method, Route, Router, Unary};
 use crate::stats::Stats;
 use crate::status::Status;
+use crate::writer::FRAME_CAP;
 
 /// The calls this side serves, and what serving them reuses.
 pub(super) struct Callee {
@@ -707,7 +708,9 @@ impl Driver {
                 (None, Codec::Identity, Some(s))
             }
         };
-        let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(128);
+        let frame_room = (self.conn.peer_settings().max_frame_size as usize)
+            .saturating_sub(128)
+            .min(FRAME_CAP);
         let credit = self.conn.send_credit(StreamId(stream)) as usize;
         if let Some(b) = &body {
             if b.len() > frame_room.min(credit) {

@@ -223,7 +223,8 @@ impl Driver {
         let now = self.now();
         let max_frame = self.conn.peer_settings().max_frame_size;
         let mut rest = bodies.into_iter();
-        while self.caller.waiting.is_empty() {
+        // While the writer is far behind, the rest wait (in order) for it.
+        while self.caller.waiting.is_empty() && !self.out.is_full() {
             let Some(body) = rest.next() else {
                 return;
             };
@@ -291,7 +292,11 @@ impl Driver {
 
     /// Opens queued calls while the peer's limit and our storage allow.
     pub(super) fn retry_waiting(&mut self) {
-        while let Some(req) = self.caller.waiting.pop_front() {
+        // While the writer is far behind, waiting calls wait for it too.
+        while !self.out.is_full() {
+            let Some(req) = self.caller.waiting.pop_front() else {
+                break;
+            };
             // A waiting call owns its method name.
             match self.try_open(*req, "") {
                 Ok(()) => {}
@@ -311,6 +316,17 @@ impl Driver {
         if req.deadline.is_some_and(|d| d <= now) {
             // Out of time before it could open: fail here, never send DEADLINE 0.
             self.fail_req(req, Status::deadline_exceeded());
+            return Ok(());
+        }
+        // A message the peer refuses is not sent (its size before compression is what
+        // the peer checks last).
+        if let Some(status) = self.over_peer_limit(req.body.as_ref().map_or(0, Bytes::len)) {
+            if req.one_way {
+                let reply = req.reply.take();
+                self.drop_one_way(req.method.of(names), status, reply);
+            } else {
+                self.fail_req(req, status);
+            }
             return Ok(());
         }
         let method = req.method.of(names);

@@ -240,7 +240,7 @@ impl Driver {
         if self.cmds.is_empty() {
             self.handle.commands.take(&mut self.cmds, &mut names);
         }
-        while !self.out.outbox.is_full() {
+        while !self.out.is_full() {
             let Some(cmd) = self.cmds.pop_front() else {
                 break;
             };
