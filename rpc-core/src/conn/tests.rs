@@ -249,3 +249,37 @@ fn storage_grows_instead_of_refusing() {
         "too small for 5"
     );
 }
+
+/// A stream that still owes its ending when it leaves the table, while the event queue is
+/// full (the caller polls late), keeps that ending: it is handed out once the queue has
+/// been polled (before, the event was dropped and the call never ended).
+#[test]
+fn a_call_ending_is_not_lost_to_a_full_event_queue() {
+    let (mut cs, mut ss) = ([StreamSlot::EMPTY; 4], [StreamSlot::EMPTY; 4]);
+    let (mut client, mut server) = pair(&mut cs, &mut ss);
+    let mut buf = [0u8; 4096];
+    pump(&mut client, &mut server, &mut buf);
+    let spec = CallSpec {
+        end_stream: false,
+        ..CallSpec::unary("hold", b"")
+    };
+    let id = client.open_call(NOW, &spec, &mut buf).unwrap().stream.0;
+    let s = client.table.get_mut(id).unwrap();
+    s.notice = Some(streams::Notice::Failed(
+        StatusCode::UNAVAILABLE,
+        FailReason::ConnectionClosed,
+    ));
+    client.table.push_back(Queue::Notices, id);
+    while client.events.push(Event::StreamsAvailable).is_ok() {}
+    client.remove_stream(id);
+    let mut ended = 0;
+    while let Some(ev) = client.poll_event() {
+        if let Event::CallFailed { stream, .. } = ev {
+            assert_eq!(stream.0, id);
+            ended += 1;
+        }
+    }
+    assert_eq!(ended, 1, "the call's ending was handed out once");
+    assert_eq!(client.open_streams(), 0, "and the stream is gone");
+    client.check_invariants().unwrap();
+}
