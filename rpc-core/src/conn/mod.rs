@@ -147,6 +147,8 @@ pub struct Connection<S: Storage> {
     partial_since: Option<Instant>,
     /// The last `handle_input` left whole frames unprocessed for want of queue room.
     awaits_room: bool,
+    /// The caller holds input back (see [`Connection::hold_input`]): no frame timer runs.
+    input_held: bool,
     ping: Option<(u32, Instant)>,
     ping_counter: u32,
     cancels: Budget,
@@ -194,6 +196,7 @@ impl<S: Storage> Connection<S> {
             last_recv: now,
             partial_since: None,
             awaits_room: false,
+            input_held: false,
             ping: None,
             ping_counter: 0,
             cancels: Budget::new(cfg.cancel_budget),
@@ -238,6 +241,18 @@ impl<S: Storage> Connection<S> {
     /// Streams currently in the table (open calls in both directions).
     pub fn open_streams(&self) -> usize {
         self.table.len()
+    }
+
+    /// Tells the connection that its caller holds the peer's input back (`true`: it stops
+    /// reading for reasons of its own, such as full output queues) or reads again
+    /// (`false`). While held, no frame-completion timer runs for a frame that has started
+    /// to arrive (PROTOCOL.md section 15.2: such bytes are not a stalled frame); once
+    /// released, that frame is timed again from `now`.
+    pub fn hold_input(&mut self, now: Instant, held: bool) {
+        if self.input_held && !held && self.partial_since.is_some() {
+            self.partial_since = Some(now);
+        }
+        self.input_held = held;
     }
 
     /// Slots in the stream storage now.

@@ -2,6 +2,7 @@
 //! specs with pre-encoded metadata, the inline agent and the stable error numbers.
 
 use super::*;
+use crate::time::Duration;
 use crate::wire::{EntryBlock, Metadata, StatusCode};
 
 type Conn<'a> = Connection<&'a mut [StreamSlot]>;
@@ -282,4 +283,43 @@ fn a_call_ending_is_not_lost_to_a_full_event_queue() {
     assert_eq!(ended, 1, "the call's ending was handed out once");
     assert_eq!(client.open_streams(), 0, "and the stream is gone");
     client.check_invariants().unwrap();
+}
+
+/// A frame that started to arrive is not timed while the caller holds input back (its
+/// output is full, so it stops reading); once it reads again, the frame is timed from then.
+#[test]
+fn held_input_stops_the_frame_timer() {
+    let (mut cs, mut ss) = ([StreamSlot::EMPTY; 4], [StreamSlot::EMPTY; 4]);
+    let (mut client, mut server) = pair(&mut cs, &mut ss);
+    let mut buf = [0u8; 4096];
+    pump(&mut client, &mut server, &mut buf);
+    let sent = client
+        .open_call(NOW, &CallSpec::unary("echo", b"hello"), &mut buf)
+        .unwrap();
+    // Half a frame arrives.
+    let half = sent.len / 2;
+    assert_eq!(server.handle_input(NOW, &buf[..half]).unwrap(), 0);
+    let timeout = Duration::from_secs(10);
+    assert_eq!(
+        server.poll_timeout(),
+        Some(NOW + timeout),
+        "the frame is timed"
+    );
+    server.hold_input(NOW, true);
+    assert_eq!(server.poll_timeout(), None, "not while input is held");
+    let later = NOW + Duration::from_secs(60);
+    server.handle_timeout(later);
+    assert!(
+        !server.is_closed(),
+        "no TIMEOUT for bytes the receiver holds back"
+    );
+    server.hold_input(later, false);
+    assert_eq!(
+        server.poll_timeout(),
+        Some(later + timeout),
+        "timed again from then"
+    );
+    let n = server.handle_input(later, &buf[..sent.len]).unwrap();
+    assert_eq!(n, sent.len);
+    assert!(matches!(server.poll_event(), Some(Event::Call { .. })));
 }

@@ -43,9 +43,15 @@ impl Driver {
         let mut eof = false;
         // When the connection, idle since, lets go of its large buffers.
         let mut trim_at: Option<muxwire_core::time::Instant> = None;
+        // Input held back for reasons of our own: the core times no frame meanwhile.
+        let mut held = false;
         self.tick();
         self.flush();
         loop {
+            if self.input_paused() != held {
+                held = !held;
+                self.conn.hold_input(self.now(), held);
+            }
             let timeout = [
                 self.conn.poll_timeout(),
                 self.caller.waiting_deadline,
