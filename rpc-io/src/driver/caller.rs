@@ -16,7 +16,7 @@ use super::arena::{core_error_status, outgoing};
 use super::incoming::{too_many_replies, Incoming};
 use super::send::Item;
 use super::Driver;
-use crate::commands::{Bodies, CallMethod, CallReq, Room};
+use crate::commands::{one_way_cost, Bodies, CallMethod, CallReq, Room};
 use crate::compress;
 use crate::handle::{inline_room, one_way_fits};
 use crate::stats::Stats;
@@ -228,7 +228,7 @@ impl Driver {
             let Some(body) = rest.next() else {
                 return;
             };
-            let counted = body.len();
+            let counted = one_way_cost(&body);
             let (body, codec) = self.prepare(Some(body), None);
             let body = body.unwrap_or_default();
             let result = match one_way_fits(max_frame, method, body.len()) {
@@ -267,7 +267,7 @@ impl Driver {
             }
         }
         for body in rest {
-            let counted = body.len();
+            let counted = one_way_cost(&body);
             self.wait_one_way(method, body, None, counted);
         }
     }
