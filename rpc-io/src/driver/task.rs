@@ -302,12 +302,18 @@ impl Driver {
                 // Only the stream's credit is owed (the connection's came back as the
                 // message arrived), and only while the call lasts.
                 if self.is_current(call) {
-                    self.conn.consume_stream(StreamId(call.stream), n)
+                    self.conn.consume_stream(StreamId(call.stream), n);
+                    if let Some(s) = self.callee.served.get_mut(&call.stream).filter(|_| n == 0) {
+                        self.partials.took_empty(&mut s.incoming);
+                    }
                 }
             }
             Cmd::ConsumeCall { token, n } => {
                 if let Some(&id) = self.caller.tokens.get(&token) {
                     self.conn.consume_stream(StreamId(id), n);
+                    if let Some(c) = self.caller.calls.get_mut(&id).filter(|_| n == 0) {
+                        self.partials.took_empty(&mut c.incoming);
+                    }
                 }
             }
             Cmd::Cancel { token } => {

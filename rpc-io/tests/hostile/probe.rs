@@ -21,7 +21,8 @@ pub(crate) static GATED_DONE: AtomicUsize = AtomicUsize::new(0);
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// A server on loopback TCP with the hostile suite's methods: `echo`; `hold`, a streaming
-/// call that ends when the caller ends its side; `delay`, a unary call that ends only when
+/// call that ends when the caller ends its side; `ignore`, a streaming call that never
+/// reads its messages and ends when cancelled; `delay`, a unary call that ends only when
 /// cancelled (its deadline, the caller's CANCEL or the connection's end); `gated`, a
 /// unary call that ends once [`GATE`] opens.
 pub(crate) struct Target {
@@ -44,6 +45,13 @@ impl Target {
                     while let Some(m) = inbound.next().await {
                         m?;
                     }
+                    Ok(())
+                },
+            )
+            .streaming(
+                "ignore",
+                |ctx: Context, _inbound: Inbound, _out: Outbound| async move {
+                    ctx.cancelled().await;
                     Ok(())
                 },
             )
