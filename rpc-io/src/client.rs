@@ -16,7 +16,7 @@ use crate::channel::{
 use crate::commands::{Bodies, Cmd, OneWayRefused};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver;
-use crate::handle::{closed_before_sent, Channel, Handle};
+use crate::handle::{closed_before_sent, Channel, Handle, NO_GOAWAY};
 use crate::handler::BoxFuture;
 use crate::replies::Callback;
 use crate::route::{Router, LIST_METHOD};
@@ -233,12 +233,19 @@ impl Client {
             );
             // Return once the server's HELLO is in: its limits and codecs are then known.
             let hs = tokio::time::timeout(inner.opts.handshake_timeout, h.ready.wait()).await;
-            if hs.is_err() || h.closed.is_closed() {
+            if hs.is_err() || !h.is_live() {
                 h.send(Cmd::Close);
-                return Err(Status::unavailable(format!(
-                    "no muxwire handshake from {}",
-                    inner.endpoint
-                )));
+                let goaway = h.peer_goaway.load(Ordering::Acquire);
+                return Err(Status::unavailable(if goaway == NO_GOAWAY {
+                    format!("no muxwire handshake from {}", inner.endpoint)
+                } else {
+                    // Over one of its limits (GOAWAY ENHANCE_YOUR_CALM names it), or draining.
+                    format!(
+                        "{} refused the connection (GOAWAY {})",
+                        inner.endpoint,
+                        ErrorCode(goaway)
+                    )
+                }));
             }
             *inner.slots[0].handle.lock().expect("lock") = Some(h);
             inner.state.set(ConnState::Ready);

@@ -127,6 +127,7 @@ async fn an_idle_client_reconnects_at_its_next_call() {
 /// 3-9% of calls racing a server's idle close failed with UNAVAILABLE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_crossing_a_goaway_is_sent_again() {
+    let _serial = crate::probe::serial().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("tcp://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {

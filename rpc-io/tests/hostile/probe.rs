@@ -35,9 +35,15 @@ pub(crate) struct Target {
     pub(crate) addr: String,
 }
 
+/// Waits for the other tests of this binary to finish (see [`Target`]), for tests that
+/// start no target of their own.
+pub(crate) async fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
 impl Target {
     pub(crate) async fn start(opts: Options) -> Target {
-        let serial = SERIAL.lock().await;
+        let serial = serial().await;
         let router: Router = echo_router()
             .streaming(
                 "hold",
