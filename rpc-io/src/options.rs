@@ -281,6 +281,31 @@ impl Options {
 }
 
 #[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    /// Liveness is on out of the box (issue 15, finding 10): keepalive PINGs, an idle
+    /// timeout, TCP keepalive and TCP_USER_TIMEOUT, as spec section 16 lists them; and the
+    /// server's connection bounds have their documented defaults.
+    #[test]
+    fn liveness_and_connection_bounds_have_their_documented_defaults() {
+        let o = Options::default();
+        assert_eq!(o.keepalive, Some(Duration::from_secs(30)));
+        assert_eq!(o.ping_timeout, Duration::from_secs(20));
+        assert_eq!(o.idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(o.tcp_keepalive, Some(Duration::from_secs(30)));
+        assert_eq!(o.tcp_user_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(o.max_connections, 10_000);
+        assert_eq!(o.listen_backlog, 1_024);
+        assert_eq!(o.connection_budget, 2_000);
+        assert_eq!(o.server_cancel_budget, 10_000);
+        let c = o.core_config(Side::Connector);
+        assert_eq!(c.keepalive_interval, Some(CoreDuration::from_secs(30)));
+        assert_eq!(c.settings.idle_timeout_ms, 300_000, "advertised in HELLO");
+    }
+}
+
+#[cfg(test)]
 mod zstd_feature_tests {
     use super::*;
 
