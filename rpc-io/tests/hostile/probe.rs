@@ -17,6 +17,9 @@ pub(crate) static GATE: Semaphore = Semaphore::const_new(0);
 /// `gated` calls that got through the gate.
 pub(crate) static GATED_DONE: AtomicUsize = AtomicUsize::new(0);
 
+/// `held` calls wait here, each using up one permit, until a test adds permits.
+pub(crate) static HELD: Semaphore = Semaphore::const_new(0);
+
 /// One test at a time (see [`Target`]).
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
@@ -24,7 +27,8 @@ static SERIAL: Mutex<()> = Mutex::const_new(());
 /// call that ends when the caller ends its side; `ignore`, a streaming call that never
 /// reads its messages and ends when cancelled; `delay`, a unary call that ends only when
 /// cancelled (its deadline, the caller's CANCEL or the connection's end); `gated`, a
-/// unary call that ends once [`GATE`] opens.
+/// unary call that ends once [`GATE`] opens; `held`, a unary call that ends once it can
+/// take a permit of [`HELD`].
 pub(crate) struct Target {
     /// Held for the whole test: the memory bound is measured over the whole process, so
     /// the tests of this binary run one at a time.
@@ -61,6 +65,12 @@ impl Target {
                     Ok(())
                 },
             )
+            .unary("held", |_ctx: Context, _req: Bytes| async move {
+                if let Ok(p) = HELD.acquire().await {
+                    p.forget();
+                }
+                Ok(Bytes::new())
+            })
             .unary("delay", |ctx: Context, _req: Bytes| async move {
                 ctx.cancelled().await;
                 Ok(Bytes::new())
