@@ -27,10 +27,10 @@ pub(crate) struct Tuning {
     /// Calls the peer may have open towards this end at once (MAX_CONCURRENT_STREAMS).
     #[arg(long)]
     max_concurrent_streams: Option<u32>,
-    /// PING after this much silence, ms (default: never).
+    /// PING after this much silence, ms (0: never; default 30 000).
     #[arg(long)]
     keepalive_ms: Option<u64>,
-    /// Close a connection idle this long, ms (default: never).
+    /// Close a connection idle this long, ms (0: never; default 300 000).
     #[arg(long)]
     idle_timeout_ms: Option<u64>,
     /// Compress outgoing messages with this codec when the peer accepts it.
@@ -70,8 +70,12 @@ impl Tuning {
         if let Some(n) = self.max_concurrent_streams {
             o.max_concurrent_streams = n;
         }
-        o.keepalive = self.keepalive_ms.map(Duration::from_millis);
-        o.idle_timeout = self.idle_timeout_ms.map(Duration::from_millis);
+        if let Some(ms) = self.keepalive_ms {
+            o.keepalive = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.idle_timeout_ms {
+            o.idle_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
         o.compress_with = match self.compression {
             None | Some(Compression::None) => None,
             Some(Compression::Lz4) => Some(Codec::Lz4),
@@ -136,7 +140,15 @@ mod tests {
         let d = Options::default();
         let o = Tuning::default().options();
         assert_eq!(o.max_message_size, d.max_message_size);
-        assert_eq!(o.keepalive, None);
+        assert_eq!(o.keepalive, d.keepalive);
+        assert_eq!(o.idle_timeout, d.idle_timeout);
+        let off = Tuning {
+            keepalive_ms: Some(0),
+            idle_timeout_ms: Some(0),
+            ..Tuning::default()
+        }
+        .options();
+        assert_eq!((off.keepalive, off.idle_timeout), (None, None));
         let t = Tuning {
             max_message_size: Some(1024),
             max_concurrent_streams: Some(7),

@@ -1,13 +1,14 @@
-//! Clients: a pool of connections to one endpoint, reconnecting with backoff. The calls
-//! made over a connection are in `channel`, where a [`Channel`] makes the same calls over
-//! one given connection (a handler calling its caller back, or a caller that wants one).
+//! Clients: a pool of connections to one endpoint, reconnecting with backoff (each kept
+//! by a task in `keeper`). The calls made over a connection are in `channel`, where a
+//! [`Channel`] makes the same calls over one given connection (a handler calling its
+//! caller back, or a caller that wants one).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire_core::wire::Side;
+use muxwire_core::wire::{ErrorCode, Side};
 
 use crate::channel::{
     may_compress, method_list, notify_batch_on, notify_confirmed_on, ping_on, request, stream_on,
@@ -16,7 +17,7 @@ use crate::channel::{
 use crate::commands::{Bodies, Cmd, OneWayRefused};
 use crate::conn_state::{ConnState, StatePublisher, StateWatch};
 use crate::driver;
-use crate::handle::{closed_before_sent, Channel, Handle};
+use crate::handle::{closed_before_sent, Channel, Handle, NO_GOAWAY};
 use crate::handler::BoxFuture;
 use crate::replies::Callback;
 use crate::route::{Router, LIST_METHOD};
@@ -24,6 +25,10 @@ use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
 use crate::{Endpoint, Options, Status};
+
+mod keeper;
+
+use keeper::{keeper, PoolSlot, EAGER, IDLE, WAKING};
 
 /// Why a client cannot start here.
 fn not_on_a_runtime() -> Status {
@@ -52,10 +57,9 @@ async fn yield_now_and_then() {
     }
 }
 
-struct PoolSlot {
-    handle: Mutex<Option<Handle>>,
-    ready: tokio::sync::Notify,
-}
+/// A call that failed as safe to retry (the peer never processed it: a GOAWAY raced it)
+/// is sent again this many times at most, on a live connection.
+const TRANSPARENT_RETRIES: u32 = 2;
 
 struct Inner {
     endpoint: Endpoint,
@@ -79,25 +83,37 @@ impl Drop for Inner {
             if let Some(h) = s.handle.get_mut().ok().and_then(Option::take) {
                 h.send(Cmd::Drain);
             }
+            // A keeper waiting for a call finds the client gone and ends.
+            s.wake.notify_one();
         }
     }
 }
 
 impl Inner {
-    /// Ready while any pooled connection is live, TransientFailure otherwise.
+    /// Ready while any pooled connection has completed its handshake and is live; Idle
+    /// while every slot waits for a call after an idle close; Connecting while a
+    /// connection is being set up; TransientFailure otherwise.
     fn publish_state(&self) {
         if self.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let live = self.slots.iter().any(|s| {
-            s.handle
-                .lock()
-                .expect("lock")
-                .as_ref()
-                .is_some_and(|h| !h.closed.is_closed())
-        });
-        let state = if live {
+        let state = if self.slots.iter().any(|s| s.live().is_some()) {
             ConnState::Ready
+        } else if self
+            .slots
+            .iter()
+            .all(|s| s.lazy.load(Ordering::Acquire) == IDLE)
+        {
+            ConnState::Idle
+        } else if self.slots.iter().any(|s| {
+            s.lazy.load(Ordering::Acquire) == WAKING
+                || s.handle
+                    .lock()
+                    .expect("lock")
+                    .as_ref()
+                    .is_some_and(|h| !h.closed.is_closed())
+        }) {
+            ConnState::Connecting
         } else {
             ConnState::TransientFailure
         };
@@ -158,12 +174,7 @@ impl Client {
             opts: Arc::new(opts),
             stats,
             router,
-            slots: (0..pool)
-                .map(|_| PoolSlot {
-                    handle: Mutex::new(None),
-                    ready: tokio::sync::Notify::new(),
-                })
-                .collect(),
+            slots: (0..pool).map(|_| PoolSlot::new()).collect(),
             next: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             state,
@@ -184,15 +195,23 @@ impl Client {
                 inner.opts.clone(),
                 inner.stats.clone(),
                 inner.router.clone(),
+                None,
             );
             // Return once the server's HELLO is in: its limits and codecs are then known.
             let hs = tokio::time::timeout(inner.opts.handshake_timeout, h.ready.wait()).await;
-            if hs.is_err() || h.closed.is_closed() {
+            if hs.is_err() || !h.is_live() {
                 h.send(Cmd::Close);
-                return Err(Status::unavailable(format!(
-                    "no muxwire handshake from {}",
-                    inner.endpoint
-                )));
+                let goaway = h.peer_goaway.load(Ordering::Acquire);
+                return Err(Status::unavailable(if goaway == NO_GOAWAY {
+                    format!("no muxwire handshake from {}", inner.endpoint)
+                } else {
+                    // Over one of its limits (GOAWAY ENHANCE_YOUR_CALM names it), or draining.
+                    format!(
+                        "{} refused the connection (GOAWAY {})",
+                        inner.endpoint,
+                        ErrorCode(goaway)
+                    )
+                }));
             }
             *inner.slots[0].handle.lock().expect("lock") = Some(h);
             inner.state.set(ConnState::Ready);
@@ -290,9 +309,34 @@ impl Client {
         body: Bytes,
         opts: &CallOptions,
     ) -> Result<Bytes, Status> {
-        let req = unary_req(body, opts, self.inner.opts.default_timeout);
-        let handle = self.pick(req.timeout).await?;
-        UnaryCall::new(&handle, method, req).await
+        let started = std::time::Instant::now();
+        let mut retries = 0;
+        let mut last: Option<Status> = None;
+        loop {
+            let mut req = unary_req(body.clone(), opts, self.inner.opts.default_timeout);
+            let handle = if retries == 0 {
+                self.pick(req.timeout).await?
+            } else {
+                // What is left of the call's time.
+                req.timeout = match req.timeout.map(|t| t.checked_sub(started.elapsed())) {
+                    Some(None) => return Err(Status::deadline_exceeded()),
+                    left => left.flatten(),
+                };
+                match self.pick_for_retry(req.timeout).await {
+                    Some(h) => h,
+                    None => return Err(last.take().unwrap_or_else(Status::deadline_exceeded)),
+                }
+            };
+            match UnaryCall::new(&handle, method, req).await {
+                // Not processed by the peer (a GOAWAY raced the call, spec section 15.3):
+                // sent again, on a live connection.
+                Err(s) if s.retry_safe && retries < TRANSPARENT_RETRIES && !self.is_closed() => {
+                    retries += 1;
+                    last = Some(s);
+                }
+                r => return r,
+            }
+        }
     }
 
     /// A one-way call: no reply, no status. Returns once the message is queued on a live
@@ -403,6 +447,7 @@ impl Client {
         }
         for s in &self.inner.slots {
             s.ready.notify_waiters();
+            s.wake.notify_one();
         }
     }
 
@@ -418,32 +463,26 @@ impl Client {
         };
         for i in 0..n {
             let slot = inner.slots[(start + i) % n].handle.lock().expect("lock");
-            if let Some(h) = slot.as_ref().filter(|h| !h.closed.is_closed()) {
+            if let Some(h) = slot.as_ref().filter(|h| h.is_live()) {
                 return Ok(f(h));
             }
         }
         Err(f)
     }
 
-    /// A live connection, round-robin; waits for one if `wait_for_ready`.
+    /// A live connection (handshake complete), round-robin. With none: a slot idle since
+    /// an idle close is woken and the call waits for its reconnect; otherwise the call
+    /// waits for a connection if `wait_for_ready`, and fails at once if not.
     async fn pick(&self, timeout: Option<Duration>) -> Result<Handle, Status> {
-        let inner = &self.inner;
-        let n = inner.slots.len();
-        let start = if n == 1 {
-            0
-        } else {
-            inner.next.fetch_add(1, Ordering::Relaxed)
-        };
-        for i in 0..n {
-            let slot = &inner.slots[(start + i) % n];
-            if let Some(h) = slot.handle.lock().expect("lock").as_ref() {
-                if !h.closed.is_closed() {
-                    return Ok(h.clone());
-                }
-            }
+        if let Some(h) = self.live_handle() {
+            return Ok(h);
         }
+        let inner = &self.inner;
         if inner.shutdown.load(Ordering::Acquire) {
             return Err(Status::unavailable("client closed"));
+        }
+        if let Some(h) = self.wake_idle(timeout).await? {
+            return Ok(h);
         }
         if !inner.opts.wait_for_ready {
             return Err(Status::refused(format!(
@@ -451,16 +490,121 @@ impl Client {
                 inner.endpoint
             )));
         }
+        self.wait_live(timeout).await
+    }
+
+    /// A live connection for a call sent again: one now, or the one the next reconnect
+    /// attempt makes (waiting up to `timeout` and the handshake timeout, also without
+    /// `wait_for_ready`); `None` if that attempt fails.
+    async fn pick_for_retry(&self, timeout: Option<Duration>) -> Option<Handle> {
+        if let Some(h) = self.live_handle() {
+            return Some(h);
+        }
+        if let Ok(Some(h)) = self.wake_idle(timeout).await {
+            return Some(h);
+        }
+        let hs = self.inner.opts.handshake_timeout;
+        let bound = timeout.map_or(hs, |t| t.min(hs));
+        let wait = async {
+            use std::future::Future;
+            // Each slot's keeper notifies once its attempt has ended, either way.
+            let notified: Vec<_> = self
+                .inner
+                .slots
+                .iter()
+                .map(|s| s.ready.notified())
+                .collect();
+            if let Some(h) = self.live_handle() {
+                return Some(h);
+            }
+            let mut notified: Vec<_> = notified.into_iter().map(Box::pin).collect();
+            std::future::poll_fn(|cx| {
+                for n in notified.iter_mut() {
+                    if n.as_mut().poll(cx).is_ready() {
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await;
+            self.live_handle()
+        };
+        tokio::time::timeout(bound, wait).await.ok().flatten()
+    }
+
+    /// A live connection now, round-robin.
+    fn live_handle(&self) -> Option<Handle> {
+        let inner = &self.inner;
+        let n = inner.slots.len();
+        let start = if n == 1 {
+            0
+        } else {
+            inner.next.fetch_add(1, Ordering::Relaxed)
+        };
+        (0..n).find_map(|i| inner.slots[(start + i) % n].live())
+    }
+
+    /// Wakes a slot waiting for a call after an idle close and waits for its reconnect:
+    /// the connection, or `None` if the attempt failed (or no slot was idle).
+    async fn wake_idle(&self, timeout: Option<Duration>) -> Result<Option<Handle>, Status> {
+        let Some(slot) = self
+            .inner
+            .slots
+            .iter()
+            .find(|s| s.lazy.load(Ordering::Acquire) != EAGER)
+        else {
+            return Ok(None);
+        };
+        if slot
+            .lazy
+            .compare_exchange(IDLE, WAKING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            slot.wake.notify_one();
+            self.inner.publish_state();
+        }
+        let wait = async {
+            loop {
+                let notified = slot.ready.notified();
+                if let Some(h) = slot.live() {
+                    return Some(h);
+                }
+                if slot.lazy.load(Ordering::Acquire) == EAGER || self.is_closed() {
+                    return None;
+                }
+                notified.await;
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| Status::deadline_exceeded()),
+            None => Ok(wait.await),
+        }
+    }
+
+    /// True once the client was closed.
+    fn is_closed(&self) -> bool {
+        self.inner.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Waits for any slot's connection to be live (up to `timeout`).
+    async fn wait_live(&self, timeout: Option<Duration>) -> Result<Handle, Status> {
+        let inner = &self.inner;
+        let n = inner.slots.len();
+        let start = if n == 1 {
+            0
+        } else {
+            inner.next.fetch_add(1, Ordering::Relaxed)
+        };
         let wait = async {
             loop {
                 let slot = &inner.slots[start % n];
                 let notified = slot.ready.notified();
-                if let Some(h) = slot.handle.lock().expect("lock").as_ref() {
-                    if !h.closed.is_closed() {
-                        return Ok(h.clone());
-                    }
+                if let Some(h) = slot.live() {
+                    return Ok(h);
                 }
-                if inner.shutdown.load(Ordering::Acquire) {
+                if self.is_closed() {
                     return Err(Status::unavailable("client closed"));
                 }
                 notified.await;
@@ -472,122 +616,5 @@ impl Client {
                 .unwrap_or_else(|_| Err(Status::deadline_exceeded())),
             None => wait.await,
         }
-    }
-}
-
-/// Keeps pool slot `i` connected: waits for its connection to end, then reconnects with
-/// exponential backoff and jitter (never zero), until the client is closed or dropped.
-async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
-    let mut attempt: u32 = 0;
-    let mut rng = seed();
-    loop {
-        let Some(this) = inner.upgrade() else { return };
-        if this.shutdown.load(Ordering::Acquire) {
-            return;
-        }
-        let current = this.slots[i].handle.lock().expect("lock").clone();
-        if let Some(h) = current {
-            drop(this);
-            h.closed.wait().await;
-            let Some(this) = inner.upgrade() else { return };
-            *this.slots[i].handle.lock().expect("lock") = None;
-            if this.shutdown.load(Ordering::Acquire) {
-                return;
-            }
-            this.publish_state();
-            // Only a connection whose handshake completed ends the run of failures. One
-            // that ended before it (a listener that accepts and closes: a proxy with no
-            // backend, a port taken by another service) counts as a failed attempt, so
-            // the reconnects back off instead of storming.
-            if h.peer_max_frame.load(Ordering::Acquire) > 0 {
-                attempt = 0;
-                continue;
-            }
-            tracing::debug!(endpoint = %this.endpoint, attempt, "connection ended before its handshake");
-            let delay = backoff(&this.opts, attempt, &mut rng);
-            drop(this);
-            attempt = attempt.saturating_add(1);
-            tokio::time::sleep(delay).await;
-            continue;
-        }
-        match this.transport.connect(&this.endpoint).await {
-            Ok(io) => {
-                let (h, _) = driver::spawn(
-                    io,
-                    Side::Connector,
-                    this.opts.clone(),
-                    this.stats.clone(),
-                    this.router.clone(),
-                );
-                *this.slots[i].handle.lock().expect("lock") = Some(h);
-                this.slots[i].ready.notify_waiters();
-                if attempt > 0 || this.stats.connections.load(Ordering::Relaxed) > 1 {
-                    Stats::add(&this.stats.reconnects, 1);
-                }
-                this.publish_state();
-                continue;
-            }
-            Err(e) => {
-                tracing::debug!(endpoint = %this.endpoint, %e, attempt, "connect failed");
-                this.publish_state();
-            }
-        }
-        let delay = backoff(&this.opts, attempt, &mut rng);
-        drop(this);
-        attempt = attempt.saturating_add(1);
-        tokio::time::sleep(delay).await;
-    }
-}
-
-fn seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    t | 1
-}
-
-/// `base * 2^attempt`, capped, then a uniform jitter in [d/2, d]; at least 1 ms.
-pub(crate) fn backoff(opts: &Options, attempt: u32, rng: &mut u64) -> Duration {
-    let base = opts.reconnect_base.max(Duration::from_millis(1));
-    let d = base
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(opts.reconnect_max.max(base));
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    let half = d / 2;
-    let jitter = *rng % (half.as_micros().max(1) as u64 + 1);
-    (half + Duration::from_micros(jitter)).max(Duration::from_millis(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_never_zero() {
-        let opts = Options {
-            reconnect_base: Duration::from_millis(10),
-            reconnect_max: Duration::from_millis(500),
-            ..Options::default()
-        };
-        let mut rng = 12345;
-        let mut last_cap = Duration::ZERO;
-        for attempt in 0..20 {
-            let d = backoff(&opts, attempt, &mut rng);
-            assert!(d >= Duration::from_millis(1));
-            assert!(d <= Duration::from_millis(500));
-            let cap = Duration::from_millis(10)
-                .saturating_mul(1 << attempt.min(16))
-                .min(Duration::from_millis(500));
-            assert!(d >= cap / 2 && d <= cap, "{attempt}: {d:?}");
-            assert!(cap >= last_cap);
-            last_cap = cap;
-        }
-        let zero = Options {
-            reconnect_base: Duration::ZERO,
-            ..Options::default()
-        };
-        assert!(backoff(&zero, 0, &mut rng) >= Duration::from_millis(1));
     }
 }

@@ -186,12 +186,30 @@ pub(crate) enum Bodies {
     Many(Vec<Bytes>),
 }
 
+/// What a one-way message costs in its connection's one-way budget besides its bytes
+/// (its frame and its place in the queue), so that empty messages are bounded too.
+pub(crate) const ONE_WAY_OVERHEAD: usize = 64;
+
+/// What the one-way message `body` costs in the budget.
+pub(crate) fn one_way_cost(body: &Bytes) -> usize {
+    body.len() + ONE_WAY_OVERHEAD
+}
+
 impl Bodies {
     /// Bytes of all bodies.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         match self {
             Bodies::One(b) => b.len(),
             Bodies::Many(v) => v.iter().map(Bytes::len).sum(),
+        }
+    }
+
+    /// What all bodies cost in the one-way budget (see [`one_way_cost`]).
+    pub(crate) fn cost(&self) -> usize {
+        match self {
+            Bodies::One(b) => one_way_cost(b),
+            Bodies::Many(v) => v.iter().map(one_way_cost).sum(),
         }
     }
 }
@@ -407,7 +425,7 @@ impl Commands {
     /// Queues one-way calls to `method` if the budget has room for them (a batch larger
     /// than the whole budget goes alone, once nothing else is queued).
     pub(crate) fn one_way(&self, method: &str, bodies: Bodies) -> Result<(), OneWayRefused> {
-        let n = bodies.len();
+        let n = bodies.cost();
         let mut s = self.state();
         if s.closed {
             return Err(OneWayRefused::Closed);
@@ -575,8 +593,11 @@ mod tests {
             q.one_way("m", one(1)),
             Err(OneWayRefused::Full(_))
         ));
-        q.release(QUEUE_BUDGET + 10);
-        assert!(q.one_way("m", one(QUEUE_BUDGET - 1)).is_ok());
+        q.release(QUEUE_BUDGET + 10 + ONE_WAY_OVERHEAD);
+        // Each message costs its bytes and ONE_WAY_OVERHEAD: these two fill it exactly.
+        assert!(q
+            .one_way("m", one(QUEUE_BUDGET - 2 * ONE_WAY_OVERHEAD - 1))
+            .is_ok());
         assert!(q.one_way("m", one(1)).is_ok());
         assert!(matches!(
             q.one_way("m", one(1)),
@@ -586,13 +607,27 @@ mod tests {
         let q = Arc::new(Commands::default());
         assert!(q.one_way("m", one(QUEUE_BUDGET)).is_ok());
         // The driver found no credit for it: the message keeps its bytes while it waits.
-        let room = Room::new(q.clone(), QUEUE_BUDGET);
+        let room = Room::new(q.clone(), QUEUE_BUDGET + ONE_WAY_OVERHEAD);
         assert!(matches!(
             q.one_way("m", one(1)),
             Err(OneWayRefused::Full(_))
         ));
         drop(room);
         assert!(q.one_way("m", one(1)).is_ok());
+    }
+
+    /// Empty one-way messages cost budget too: a producer that queues them faster than
+    /// the connection sends them waits, instead of growing the queue without bound
+    /// (before, they cost nothing).
+    #[test]
+    fn empty_one_way_messages_are_bounded() {
+        let q = Commands::default();
+        let mut queued = 0;
+        while q.one_way("m", Bodies::One(Bytes::new())).is_ok() {
+            queued += 1;
+            assert!(queued <= 1_000_000, "empty messages are not bounded");
+        }
+        assert_eq!(queued, QUEUE_BUDGET / ONE_WAY_OVERHEAD);
     }
 
     #[tokio::test]
@@ -616,9 +651,11 @@ mod tests {
         let w = waiter(q.clone());
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!w.is_finished(), "waited while the budget was spent");
-        q.release(QUEUE_BUDGET);
+        q.release(QUEUE_BUDGET + ONE_WAY_OVERHEAD);
         assert!(w.await.unwrap(), "queued once room came back");
-        assert!(q.one_way("m", one(QUEUE_BUDGET - 1)).is_ok());
+        assert!(q
+            .one_way("m", one(QUEUE_BUDGET - 2 * ONE_WAY_OVERHEAD - 1))
+            .is_ok());
         let w = waiter(q.clone());
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!w.is_finished());

@@ -15,6 +15,9 @@ pub enum ConnState {
     TransientFailure,
     /// The client was closed.
     Shutdown,
+    /// Not connected, and not trying: the connection closed for its idle timeout. The
+    /// next call reconnects (and waits for that, even without `wait_for_ready`).
+    Idle,
 }
 
 /// Publishes the state; the value is stored even while nobody watches, so a watcher made

@@ -15,9 +15,13 @@ use crate::runtime::RuntimeHandle;
 use crate::stats::Stats;
 use crate::status::Status;
 use crate::transport::PeerIdentity;
+use crate::writer::FRAME_CAP;
 
 /// Room kept in a CALL frame for its header, method TLV, deadline and metadata.
 const FRAME_FIELDS_ROOM: usize = 1024;
+
+/// `HandleInner::peer_goaway` before any GOAWAY arrived.
+pub(crate) const NO_GOAWAY: u32 = u32::MAX;
 
 /// A live connection, as seen by clients and servers. One `Arc`, so that handing it to
 /// every call (a handler's `Peer`, a client's pick) costs one reference count.
@@ -33,6 +37,10 @@ pub(crate) struct HandleInner {
     pub(crate) ready: Arc<Flag>,
     /// The peer's max_frame_size, once its HELLO has arrived (0 before).
     pub(crate) peer_max_frame: AtomicU32,
+    /// The code of the peer's GOAWAY, once one has arrived (`NO_GOAWAY` before).
+    pub(crate) peer_goaway: AtomicU32,
+    /// Set when the connection closed for its own idle timeout (nothing was lost).
+    pub(crate) idled_out: AtomicBool,
     /// The counters of the client or server the connection belongs to.
     pub(crate) stats: Arc<Stats>,
     /// The runtime the connection's tasks run on.
@@ -65,9 +73,12 @@ pub(crate) fn closed_before_sent() -> Status {
     Status::refused("connection closed before the message was sent")
 }
 
-/// Room for a message in a frame that also carries `method` and the call's other fields.
+/// Room for a message in a frame that also carries `method` and the call's other fields
+/// (frames carry at most `FRAME_CAP` message bytes, whatever the peer allows).
 pub(crate) fn inline_room(max_frame: u32, method: &str) -> usize {
-    (max_frame as usize).saturating_sub(FRAME_FIELDS_ROOM + method.len())
+    (max_frame as usize)
+        .min(FRAME_CAP)
+        .saturating_sub(FRAME_FIELDS_ROOM + method.len())
 }
 
 /// A one-way call is one frame: its message must fit beside the method name.
@@ -78,8 +89,9 @@ pub(crate) fn one_way_fits(max_frame: u32, method: &str, len: usize) -> Result<(
     }
     Err(Status::resource_exhausted(format!(
         "one-way message of {len} bytes does not fit a single frame: the limit is {room} \
-         bytes (the peer's max_frame_size {max_frame} less {FRAME_FIELDS_ROOM} bytes of \
-         header room and the method name); send it as a call or a stream"
+         bytes (the peer's max_frame_size {max_frame}, at most {FRAME_CAP}, less \
+         {FRAME_FIELDS_ROOM} bytes of header room and the method name); send it as a call \
+         or a stream"
     )))
 }
 
@@ -123,6 +135,14 @@ impl Flag {
 }
 
 impl Handle {
+    /// True once the handshake is complete and until the peer's GOAWAY or the end of the
+    /// connection: new calls can go.
+    pub(crate) fn is_live(&self) -> bool {
+        self.ready.is_closed()
+            && !self.closed.is_closed()
+            && self.peer_goaway.load(Ordering::Acquire) == NO_GOAWAY
+    }
+
     /// A handle for a new connection: nothing queued, not ready, not closed.
     pub(crate) fn new(
         stats: Arc<Stats>,
@@ -135,6 +155,8 @@ impl Handle {
             closed: Arc::new(Flag::default()),
             ready: Arc::new(Flag::default()),
             peer_max_frame: AtomicU32::new(0),
+            peer_goaway: AtomicU32::new(NO_GOAWAY),
+            idled_out: AtomicBool::new(false),
             stats,
             rt,
             peer_addr,

@@ -28,12 +28,13 @@
 // Modules in layers, bottom up; a module imports only from its own layer or below, so
 // there are no import cycles:
 // - shared pieces: status, options, authorize, describe, method_stats, stats, budget, compress, panics, pool, recycle,
-//   endpoint, transport, runtime, conn_state;
+//   endpoint, transport, runtime, conn_state, admission;
 // - a connection: commands and replies (its queue), writer, handle; handler, route and
 //   worker (what it runs for the calls it serves); driver (its task, in parts);
 // - channel: calls over one connection;
 // - client (a pool of connections) and server (a listener);
 // - balance: many servers behind one client.
+mod admission;
 mod authorize;
 mod balance;
 mod budget;

@@ -109,6 +109,22 @@ impl StatsSnapshot {
                 }
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP muxwire_connections_refused_total Connections a server refused, or \
+             closed, for a server-wide limit, by limit."
+        );
+        let _ = writeln!(out, "# TYPE muxwire_connections_refused_total counter");
+        for (limit, n) in [
+            ("max_connections", self.refused_max_connections),
+            ("connection_budget", self.refused_connection_budget),
+            ("server_cancel_budget", self.refused_server_cancel_budget),
+        ] {
+            let _ = writeln!(
+                out,
+                "muxwire_connections_refused_total{{limit=\"{limit}\"}} {n}"
+            );
+        }
         if !self.methods.is_empty() {
             self.write_methods(&mut out);
         }
@@ -201,6 +217,7 @@ mod tests {
         };
         s.calls_failed[14] = 3;
         s.connections_closed_local[12] = 2;
+        s.refused_max_connections = 4;
         let text = s.prometheus();
         assert!(
             text.contains("muxwire_connections_closed_total{code=\"TIMEOUT\",by=\"local\"} 2\n")
@@ -208,6 +225,7 @@ mod tests {
         assert!(
             text.contains("muxwire_connections_closed_total{code=\"NO_ERROR\",by=\"peer\"} 0\n")
         );
+        assert!(text.contains("muxwire_connections_refused_total{limit=\"max_connections\"} 4\n"));
         assert!(text.contains("muxwire_calls_started_total 7\n"));
         assert!(text.contains("muxwire_in_flight 2\n"));
         assert!(text.contains("muxwire_calls_failed_total{code=\"UNAVAILABLE\"} 3\n"));

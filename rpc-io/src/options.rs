@@ -47,12 +47,43 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// A frame whose bytes started to arrive must complete within this time.
     pub frame_timeout: Duration,
-    /// PING after this much silence (`None`: never).
+    /// PING after this much silence from the peer (`None`: never). Default 30 s: with
+    /// `ping_timeout`, a peer that is gone is noticed within 50 s (spec section 15.1).
     pub keepalive: Option<Duration>,
     /// An unanswered PING closes the connection after this time.
     pub ping_timeout: Duration,
-    /// Close an idle connection after this time (`None`: never).
+    /// Close a connection without calls whose peer has sent nothing for this long
+    /// (`None`: never; advertised as IDLE_TIMEOUT). Default 5 minutes. A peer's PINGs keep
+    /// the connection (spec section 15.2); a client whose connection closes for idleness
+    /// reconnects at its next call, not at once.
     pub idle_timeout: Option<Duration>,
+    /// TCP sockets: send TCP keepalive probes after this much silence (SO_KEEPALIVE, then
+    /// every 10 s, 3 probes), so that a peer that vanished is noticed by the kernel too
+    /// (`None`: the kernel's default, off). Default 30 s.
+    pub tcp_keepalive: Option<Duration>,
+    /// TCP sockets: data unacknowledged for this long closes the connection
+    /// (TCP_USER_TIMEOUT, Linux; `None`: the kernel's default of about 15 minutes).
+    /// Default 30 s.
+    pub tcp_user_timeout: Option<Duration>,
+    /// Servers: connections open at once at most. One more is accepted, told
+    /// GOAWAY(ENHANCE_YOUR_CALM) naming `max_connections`, closed and counted in
+    /// `StatsSnapshot::refused_max_connections` (spec section 16). Default 10 000.
+    pub max_connections: usize,
+    /// Servers: the listen backlog (connections the kernel completes before they are
+    /// accepted), so that a burst of connects does not wait for SYN retries. The kernel
+    /// caps it at `net.core.somaxconn`. Default 1 024.
+    pub listen_backlog: u32,
+    /// Servers: new connections accepted per second over the whole server; more are
+    /// refused like those over `max_connections`, naming `connection_budget`, and counted
+    /// in `StatsSnapshot::refused_connection_budget`. Default 2 000.
+    pub connection_budget: u32,
+    /// Servers: CANCELs of served calls per second over all connections together (each
+    /// connection also has its own `cancel_budget`), so that reconnecting does not escape
+    /// the cancel budget. Past it, a connection that cancels a call is closed with
+    /// GOAWAY(ENHANCE_YOUR_CALM) naming `server_cancel_budget`, new connections are
+    /// refused for the rest of that second, and both are counted in
+    /// `StatsSnapshot::refused_server_cancel_budget`. Default 10 000.
+    pub server_cancel_budget: u32,
     /// CANCEL frames accepted per second.
     pub cancel_budget: u32,
     /// PINGs and ignored frames accepted per second.
@@ -131,9 +162,15 @@ impl Default for Options {
             flush_delay: Duration::ZERO,
             handshake_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(10),
-            keepalive: None,
+            keepalive: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(20),
-            idle_timeout: None,
+            idle_timeout: Some(Duration::from_secs(300)),
+            tcp_keepalive: Some(Duration::from_secs(30)),
+            tcp_user_timeout: Some(Duration::from_secs(30)),
+            max_connections: 10_000,
+            listen_backlog: 1_024,
+            connection_budget: 2_000,
+            server_cancel_budget: 10_000,
             cancel_budget: 1_000,
             control_budget: 1_000,
             partial_message_limit: 64 << 20,
@@ -162,7 +199,7 @@ impl Default for Options {
 /// The AGENT the runtime sends unless told otherwise.
 pub(crate) const DEFAULT_AGENT: &str = concat!("muxwire-rust/", env!("CARGO_PKG_VERSION"));
 
-fn micros(d: Duration) -> CoreDuration {
+pub(crate) fn micros(d: Duration) -> CoreDuration {
     CoreDuration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
 
@@ -240,6 +277,31 @@ impl Options {
         c.cancel_budget = self.cancel_budget;
         c.control_budget = self.control_budget;
         c
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    /// Liveness is on out of the box (issue 15, finding 10): keepalive PINGs, an idle
+    /// timeout, TCP keepalive and TCP_USER_TIMEOUT, as spec section 16 lists them; and the
+    /// server's connection bounds have their documented defaults.
+    #[test]
+    fn liveness_and_connection_bounds_have_their_documented_defaults() {
+        let o = Options::default();
+        assert_eq!(o.keepalive, Some(Duration::from_secs(30)));
+        assert_eq!(o.ping_timeout, Duration::from_secs(20));
+        assert_eq!(o.idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(o.tcp_keepalive, Some(Duration::from_secs(30)));
+        assert_eq!(o.tcp_user_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(o.max_connections, 10_000);
+        assert_eq!(o.listen_backlog, 1_024);
+        assert_eq!(o.connection_budget, 2_000);
+        assert_eq!(o.server_cancel_budget, 10_000);
+        let c = o.core_config(Side::Connector);
+        assert_eq!(c.keepalive_interval, Some(CoreDuration::from_secs(30)));
+        assert_eq!(c.settings.idle_timeout_ms, 300_000, "advertised in HELLO");
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use muxwire_core::wire::{Side, StatusCode};
 use tokio::sync::Notify;
 
+use crate::admission::Admission;
 use crate::commands::Cmd;
 use crate::driver;
 use crate::handle::Handle;
@@ -96,6 +97,7 @@ impl Server {
             let (stats, conns, stop) = (stats.clone(), conns.clone(), stop_accept.clone());
             let stopping = stopping.clone();
             let (router, opts) = (self.router, self.opts);
+            let admission = Admission::new(&opts, stats.clone());
             tokio::spawn(async move {
                 loop {
                     let io = tokio::select! {
@@ -110,6 +112,15 @@ impl Server {
                             }
                         },
                     };
+                    let open = {
+                        let mut list = conns.lock().expect("lock");
+                        list.retain(|c| !c.handle.closed.is_closed());
+                        list.len()
+                    };
+                    if let Err(why) = admission.admit(open) {
+                        admission.refuse(io, why, &opts);
+                        continue;
+                    }
                     tracing::info!(peer = %io.peer, "connection accepted");
                     let (handle, task) = driver::spawn(
                         io,
@@ -117,6 +128,7 @@ impl Server {
                         opts.clone(),
                         stats.clone(),
                         Some(router.clone()),
+                        Some(admission.clone()),
                     );
                     let mut list = conns.lock().expect("lock");
                     if stopping.load(Ordering::SeqCst) {
@@ -124,7 +136,6 @@ impl Server {
                         // drained: this one drains too.
                         handle.send(Cmd::Drain);
                     }
-                    list.retain(|c| !c.handle.closed.is_closed());
                     list.push(Conn {
                         handle,
                         task: task.abort_handle(),

@@ -30,6 +30,9 @@ pub struct Stats {
     pub(crate) keepalive_timeouts: AtomicU64,
     /// Per-method counters, when `Options::method_metrics` is on (see `track_methods`).
     methods: std::sync::Mutex<Vec<(String, std::sync::Arc<MethodMetrics>)>>,
+    pub(crate) refused_max_connections: AtomicU64,
+    pub(crate) refused_connection_budget: AtomicU64,
+    pub(crate) refused_server_cancel_budget: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`] (more counters may be added).
@@ -62,8 +65,8 @@ pub struct StatsSnapshot {
     pub limit_rejections: u64,
     /// Connections opened.
     pub connections: u64,
-    /// The most bytes one connection has had waiting for its socket (bounded: past 8 MiB
-    /// a connection takes no new work until its writer catches up).
+    /// The most bytes one connection has had waiting for its socket (at most 8 MiB: a
+    /// connection takes no new work 512 KiB below that until its writer catches up).
     pub write_queue_peak: u64,
     /// Message bytes read from the socket straight into the buffer of the message they
     /// continue (chunks of 64 KiB and more), instead of being copied there.
@@ -84,6 +87,14 @@ pub struct StatsSnapshot {
     /// unless `Options::method_metrics` is on). Sorted by name, with calls to
     /// unregistered methods last, under [`crate::UNKNOWN_METHOD`].
     pub methods: Vec<MethodSnapshot>,
+    /// Servers: connections refused because `max_connections` were open.
+    pub refused_max_connections: u64,
+    /// Servers: connections refused because `connection_budget` new connections had come
+    /// in that second.
+    pub refused_connection_budget: u64,
+    /// Servers: connections refused, or closed for cancelling a call, because
+    /// `server_cancel_budget` CANCELs had come in that second over the whole server.
+    pub refused_server_cancel_budget: u64,
 }
 
 impl Stats {
@@ -122,6 +133,9 @@ impl Stats {
                 .iter()
                 .map(|(name, m)| m.snapshot(name))
                 .collect(),
+            refused_max_connections: self.refused_max_connections.load(Relaxed),
+            refused_connection_budget: self.refused_connection_budget.load(Relaxed),
+            refused_server_cancel_budget: self.refused_server_cancel_budget.load(Relaxed),
         }
     }
 

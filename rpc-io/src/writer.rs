@@ -22,9 +22,18 @@ pub(crate) const ZERO_COPY_MIN: usize = 4_096;
 /// close (the final GOAWAY); a peer that does not read it by then is cut off.
 pub(crate) const FINAL_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Unwritten bytes past which the connection takes no new commands until the writer
-/// catches up (a 4 MiB message written from its own buffer still passes on its own).
+/// The most bytes a connection holds encoded and not yet written (spec section 16,
+/// `outbound_limit`).
 pub(crate) const OUTBOX_MAX: usize = 8 << 20;
+
+/// Frames this runtime sends carry at most this many message bytes (less when the peer's
+/// max_frame_size is smaller); larger messages go in chunks.
+pub(crate) const FRAME_CAP: usize = 256 * 1024;
+
+/// Unwritten bytes past which the connection takes no new work until the writer catches
+/// up: what one more step may still add (a frame of `FRAME_CAP` with up to 64 KiB of
+/// metadata, and the control frames of one flush) then stays within `OUTBOX_MAX`.
+pub(crate) const OUTBOX_FULL: usize = OUTBOX_MAX - 512 * 1024;
 
 /// Frames waiting for the writer. The driver appends and the writer swaps the whole
 /// queue out, so both vectors keep their capacity and steady traffic allocates nothing.
@@ -35,7 +44,7 @@ pub(crate) struct Outbox {
     closed: AtomicBool,
     /// Bytes handed to the writer and not yet written.
     queued: AtomicUsize,
-    /// Woken when `queued` falls below `OUTBOX_MAX` again.
+    /// Woken when `queued` falls below `OUTBOX_FULL` again.
     pub(crate) drained: Notify,
 }
 
@@ -52,7 +61,7 @@ impl Outbox {
     /// True while the writer has so much to write that the connection should stop taking
     /// new work from the application (its input is still read).
     pub(crate) fn is_full(&self) -> bool {
-        self.queued() >= OUTBOX_MAX
+        self.queued() >= OUTBOX_FULL
     }
 
     /// Bytes handed to the writer and not yet written.
@@ -63,7 +72,7 @@ impl Outbox {
     /// The writer wrote `n` bytes.
     fn written(&self, n: usize) {
         let before = self.queued.fetch_sub(n, Ordering::AcqRel);
-        if before >= OUTBOX_MAX && before - n < OUTBOX_MAX {
+        if before >= OUTBOX_FULL && before - n < OUTBOX_FULL {
             // notify_one keeps the wakeup if the driver is not waiting yet.
             self.drained.notify_one();
         }

@@ -41,6 +41,23 @@ impl<S: Storage> Connection<S> {
         self.close_now(code, false, None, reason);
     }
 
+    /// Closes now with `code`, the GOAWAY's REASON naming a local limit and its value
+    /// (`"max_connections 10000 exceeded"`): for limits the runtime keeps above one
+    /// connection (its connection count, server-wide budgets).
+    pub fn close_over_limit(
+        &mut self,
+        _now: Instant,
+        code: ErrorCode,
+        limit: &'static str,
+        value: u64,
+    ) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.queue_goaway(code, Reason::Limit(limit, value));
+        self.close_now(code, false, None, limit);
+    }
+
     pub(super) fn queue_goaway(&mut self, code: ErrorCode, reason: Reason) {
         self.goaway_sent = true;
         let c = Control::GoAway {

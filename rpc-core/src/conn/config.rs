@@ -34,6 +34,12 @@ pub struct Config {
     pub control_budget: u32,
     /// Unsent PING ACKs allowed before the peer is deemed abusive.
     pub ack_queue: usize,
+    /// Slots the caller is willing to grow the stream storage to (0: the storage is
+    /// fixed). While the storage is smaller and three quarters full,
+    /// [`Connection::wants_storage`](super::Connection::wants_storage) is true and input
+    /// stops before the next frame, as for a full queue, until the caller hands over
+    /// larger storage with [`Connection::replace_storage`](super::Connection::replace_storage).
+    pub storage_max: usize,
 }
 
 /// An AGENT string of at most [`Agent::MAX`] bytes, stored inline (no allocation, no
@@ -121,6 +127,7 @@ impl Config {
             cancel_budget: 1_000,
             control_budget: 1_000,
             ack_queue: 16,
+            storage_max: 0,
         }
     }
 }

@@ -90,6 +90,17 @@ impl<S: Storage> Connection<S> {
     }
 
     pub(super) fn remove_stream(&mut self, id: u32) {
+        // A stream that still owes the application its ending, while the event queue is
+        // full (its caller polls late), stays (Closing, nothing queued) until
+        // `take_notice` hands that ending out and removes it: every call ends with a
+        // definite event.
+        if self.events.free() == 0 {
+            if let Some(s) = self.table.get_mut(id).filter(|s| s.notice.is_some()) {
+                s.state = StreamState::Closing;
+                s.terminal_queued = false;
+                return;
+            }
+        }
         let Some(s) = self.table.remove(id) else {
             return;
         };
@@ -131,6 +142,13 @@ impl<S: Storage> Connection<S> {
         };
         if closed && n == Notice::Closed {
             let _ = self.table.remove(id);
+        } else if self
+            .table
+            .get(id)
+            .is_some_and(|s| s.state == StreamState::Closing && !s.terminal_queued)
+        {
+            // Its removal waited for this event (see `remove_stream`).
+            self.remove_stream(id);
         }
         Some(notice_event(id, role, n))
     }

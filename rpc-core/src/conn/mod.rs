@@ -38,7 +38,10 @@
 //! queues) per caller-provided slot; `tests/connection.rs` keeps these numbers honest.
 //! With `max_concurrent_streams` `n`, give it at least `n` slots plus room for this
 //! endpoint's own calls; a full table refuses incoming calls (REFUSED on the wire) and
-//! fails `open_call` with [`Error::StorageFull`], never panics.
+//! fails `open_call` with [`Error::StorageFull`], never panics. A caller with an allocator
+//! may start small and grow: with [`Config::storage_max`] set, the connection asks for
+//! more slots ([`Connection::wants_storage`]) instead of refusing, and
+//! [`Connection::replace_storage`] hands them over.
 //!
 //! # Bindings
 //!
@@ -144,6 +147,8 @@ pub struct Connection<S: Storage> {
     partial_since: Option<Instant>,
     /// The last `handle_input` left whole frames unprocessed for want of queue room.
     awaits_room: bool,
+    /// The caller holds input back (see [`Connection::hold_input`]): no frame timer runs.
+    input_held: bool,
     ping: Option<(u32, Instant)>,
     ping_counter: u32,
     cancels: Budget,
@@ -191,6 +196,7 @@ impl<S: Storage> Connection<S> {
             last_recv: now,
             partial_since: None,
             awaits_room: false,
+            input_held: false,
             ping: None,
             ping_counter: 0,
             cancels: Budget::new(cfg.cancel_budget),
@@ -235,6 +241,38 @@ impl<S: Storage> Connection<S> {
     /// Streams currently in the table (open calls in both directions).
     pub fn open_streams(&self) -> usize {
         self.table.len()
+    }
+
+    /// Tells the connection that its caller holds the peer's input back (`true`: it stops
+    /// reading for reasons of its own, such as full output queues) or reads again
+    /// (`false`). While held, no frame-completion timer runs for a frame that has started
+    /// to arrive (PROTOCOL.md section 15.2: such bytes are not a stalled frame); once
+    /// released, that frame is timed again from `now`.
+    pub fn hold_input(&mut self, now: Instant, held: bool) {
+        if self.input_held && !held && self.partial_since.is_some() {
+            self.partial_since = Some(now);
+        }
+        self.input_held = held;
+    }
+
+    /// Slots in the stream storage now.
+    pub fn storage_capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// True while the storage is three quarters full and smaller than
+    /// [`Config::storage_max`]: input stops before the next frame ([`Connection::awaits_room`])
+    /// until [`Connection::replace_storage`] hands over more slots.
+    pub fn wants_storage(&self) -> bool {
+        let cap = self.table.capacity();
+        cap < self.cfg.storage_max && self.table.len() * 4 >= cap * 3
+    }
+
+    /// Moves the streams into `slots` and returns the old storage, or gives `slots` back
+    /// if it cannot hold the streams open now. Call it between inputs and commands (never
+    /// while events are owed); nothing else changes.
+    pub fn replace_storage(&mut self, slots: S) -> Result<S, S> {
+        self.table.replace(slots)
     }
 
     /// The stream's state, if it is in the table.

@@ -42,8 +42,9 @@ impl<S: Storage> Connection<S> {
         let mut took_frame = false;
         self.awaits_room = false;
         while self.phase != Phase::Closed {
-            // Room for what one frame can produce.
-            if self.events.free() < 4 || self.control.free() < 3 {
+            // Room for what one frame can produce (a stream slot included, when the
+            // caller grows its storage).
+            if self.events.free() < 4 || self.control.free() < 3 || self.wants_storage() {
                 self.awaits_room = pos < input.len();
                 break;
             }

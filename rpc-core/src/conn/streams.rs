@@ -228,6 +228,24 @@ impl<S: Storage> Table<S> {
         self.len
     }
 
+    /// Moves every stream into `slots` (links are by id, so they stay valid) and returns
+    /// the old storage; gives `slots` back if it cannot hold them all.
+    pub(crate) fn replace(&mut self, mut slots: S) -> Result<S, S> {
+        if slots.as_ref().len() < self.len {
+            return Err(slots);
+        }
+        for s in slots.as_mut().iter_mut() {
+            *s = StreamSlot::EMPTY;
+        }
+        let old = core::mem::replace(&mut self.slots, slots);
+        self.len = 0;
+        for s in old.as_ref().iter().filter_map(|s| s.0) {
+            // Fits: the new storage has room for every stream.
+            let _ = self.insert(s);
+        }
+        Ok(old)
+    }
+
     /// The slot a stream id hashes to: a multiplicative hash mapped onto the table by a
     /// multiply and shift (no division).
     #[inline]

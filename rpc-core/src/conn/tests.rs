@@ -2,6 +2,7 @@
 //! specs with pre-encoded metadata, the inline agent and the stable error numbers.
 
 use super::*;
+use crate::time::Duration;
 use crate::wire::{EntryBlock, Metadata, StatusCode};
 
 type Conn<'a> = Connection<&'a mut [StreamSlot]>;
@@ -199,4 +200,126 @@ fn error_numbers_are_distinct_and_stable() {
     assert_eq!(SLOT_SIZE, core::mem::size_of::<StreamSlot>());
     assert!(SLOT_ALIGN.is_power_of_two());
     assert_eq!(StreamSlot::count_in(SLOT_SIZE * 3 + 1), 3);
+}
+
+/// With `storage_max` set, a connection whose storage is three quarters full stops taking
+/// input (instead of refusing calls) until larger storage is handed over; the streams
+/// move with their state, and then the calls go on.
+#[test]
+fn storage_grows_instead_of_refusing() {
+    let mut cs = [StreamSlot::EMPTY; 16];
+    let mut small = [StreamSlot::EMPTY; 4];
+    let mut large = [StreamSlot::EMPTY; 8];
+    let client = Connection::new(Config::new(Side::Connector), &mut cs[..], NOW);
+    let mut cfg = Config::new(Side::Acceptor);
+    cfg.storage_max = 8;
+    let server = Connection::new(cfg, &mut small[..], NOW);
+    let (mut client, mut server) = (client, server);
+    let mut buf = [0u8; 4096];
+    pump(&mut client, &mut server, &mut buf);
+    let mut input = [0u8; 4096];
+    let mut len = 0;
+    for _ in 0..5 {
+        let spec = CallSpec {
+            end_stream: false,
+            ..CallSpec::unary("hold", b"")
+        };
+        len += client.open_call(NOW, &spec, &mut input[len..]).unwrap().len;
+    }
+    let took = server.handle_input(NOW, &input[..len]).unwrap();
+    while server.poll_event().is_some() {}
+    assert_eq!(server.open_streams(), 3, "stops at three quarters of 4");
+    assert!(server.wants_storage() && server.awaits_room());
+    assert_eq!(
+        server.poll_transmit(NOW, &mut buf).unwrap(),
+        0,
+        "nothing refused"
+    );
+    let old = server.replace_storage(&mut large[..]).ok().unwrap();
+    assert_eq!(old.len(), 4);
+    assert!(!server.wants_storage());
+    let rest = server.handle_input(NOW, &input[took..len]).unwrap();
+    assert_eq!(took + rest, len);
+    while server.poll_event().is_some() {}
+    assert_eq!(server.open_streams(), 5);
+    assert_eq!(server.storage_capacity(), 8);
+    server.check_invariants().unwrap();
+    let mut tiny = [StreamSlot::EMPTY; 2];
+    assert!(
+        server.replace_storage(&mut tiny[..]).is_err(),
+        "too small for 5"
+    );
+}
+
+/// A stream that still owes its ending when it leaves the table, while the event queue is
+/// full (the caller polls late), keeps that ending: it is handed out once the queue has
+/// been polled (before, the event was dropped and the call never ended).
+#[test]
+fn a_call_ending_is_not_lost_to_a_full_event_queue() {
+    let (mut cs, mut ss) = ([StreamSlot::EMPTY; 4], [StreamSlot::EMPTY; 4]);
+    let (mut client, mut server) = pair(&mut cs, &mut ss);
+    let mut buf = [0u8; 4096];
+    pump(&mut client, &mut server, &mut buf);
+    let spec = CallSpec {
+        end_stream: false,
+        ..CallSpec::unary("hold", b"")
+    };
+    let id = client.open_call(NOW, &spec, &mut buf).unwrap().stream.0;
+    let s = client.table.get_mut(id).unwrap();
+    s.notice = Some(streams::Notice::Failed(
+        StatusCode::UNAVAILABLE,
+        FailReason::ConnectionClosed,
+    ));
+    client.table.push_back(Queue::Notices, id);
+    while client.events.push(Event::StreamsAvailable).is_ok() {}
+    client.remove_stream(id);
+    let mut ended = 0;
+    while let Some(ev) = client.poll_event() {
+        if let Event::CallFailed { stream, .. } = ev {
+            assert_eq!(stream.0, id);
+            ended += 1;
+        }
+    }
+    assert_eq!(ended, 1, "the call's ending was handed out once");
+    assert_eq!(client.open_streams(), 0, "and the stream is gone");
+    client.check_invariants().unwrap();
+}
+
+/// A frame that started to arrive is not timed while the caller holds input back (its
+/// output is full, so it stops reading); once it reads again, the frame is timed from then.
+#[test]
+fn held_input_stops_the_frame_timer() {
+    let (mut cs, mut ss) = ([StreamSlot::EMPTY; 4], [StreamSlot::EMPTY; 4]);
+    let (mut client, mut server) = pair(&mut cs, &mut ss);
+    let mut buf = [0u8; 4096];
+    pump(&mut client, &mut server, &mut buf);
+    let sent = client
+        .open_call(NOW, &CallSpec::unary("echo", b"hello"), &mut buf)
+        .unwrap();
+    // Half a frame arrives.
+    let half = sent.len / 2;
+    assert_eq!(server.handle_input(NOW, &buf[..half]).unwrap(), 0);
+    let timeout = Duration::from_secs(10);
+    assert_eq!(
+        server.poll_timeout(),
+        Some(NOW + timeout),
+        "the frame is timed"
+    );
+    server.hold_input(NOW, true);
+    assert_eq!(server.poll_timeout(), None, "not while input is held");
+    let later = NOW + Duration::from_secs(60);
+    server.handle_timeout(later);
+    assert!(
+        !server.is_closed(),
+        "no TIMEOUT for bytes the receiver holds back"
+    );
+    server.hold_input(later, false);
+    assert_eq!(
+        server.poll_timeout(),
+        Some(later + timeout),
+        "timed again from then"
+    );
+    let n = server.handle_input(later, &buf[..sent.len]).unwrap();
+    assert_eq!(n, sent.len);
+    assert!(matches!(server.poll_event(), Some(Event::Call { .. })));
 }

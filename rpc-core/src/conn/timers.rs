@@ -64,7 +64,7 @@ impl<S: Storage> Connection<S> {
         if !self.peer_hello {
             t.set(Timer::Handshake, self.started + self.cfg.handshake_timeout);
         }
-        if let Some(since) = self.partial_since {
+        if let Some(since) = self.partial_since.filter(|_| !self.input_held) {
             t.set(Timer::Frame, since + self.cfg.frame_timeout);
         }
         if let Some((_, sent)) = self.ping {

@@ -13,11 +13,18 @@ use super::Driver;
 use crate::recycle::Recycler;
 use crate::stats::Stats;
 use crate::status::Status;
-use crate::writer::{Outbox, OUTBOX_MAX, ZERO_COPY_MIN};
+use crate::writer::{Outbox, OUTBOX_FULL, ZERO_COPY_MIN};
 
 /// Frames are encoded into a buffer of this size (a new one, or a recycled one, when less
-/// than a frame's worth is left).
+/// than a frame's worth is left) once the connection carries calls...
 const ARENA_SIZE: usize = 256 * 1024;
+
+/// ...and into one of this size while it carries only control frames (its HELLO, PING
+/// ACKs), so that an idle connection holds little (spec section 16, `idle memory`).
+const SMALL_ARENA: usize = 4 * 1024;
+
+/// Room asked for the connection's own frames; one that needs more asks again with its size.
+const CONTROL_ROOM: usize = 1024;
 
 /// Where frames are encoded, and what is encoded but not yet handed to the writer.
 pub(super) struct WriteArena {
@@ -33,6 +40,9 @@ pub(super) struct WriteArena {
     pub(super) unflushed: usize,
     /// The writer's queue.
     pub(super) outbox: Arc<Outbox>,
+    /// True once frames of calls were encoded here: new buffers are `ARENA_SIZE` until
+    /// the connection is trimmed.
+    pub(super) big: bool,
 }
 
 impl WriteArena {
@@ -45,13 +55,25 @@ impl WriteArena {
             batch: Vec::new(),
             unflushed: 0,
             outbox,
+            big: false,
         }
     }
 
+    /// Lets go of the arena's buffers (the connection is idle and everything encoded was
+    /// handed to the writer): the next frame starts a small one.
+    pub(super) fn trim(&mut self) {
+        self.cut();
+        self.buf = BytesMut::new();
+        self.bufs = Recycler::default();
+        self.batch = Vec::new();
+        self.big = false;
+    }
+
     /// True while the bytes encoded and not yet written (queued for the writer, or still
-    /// in the arena) reach the connection's bound: messages then wait for the socket.
+    /// in the arena) reach the connection's bound less one frame's worth: messages then
+    /// wait for the socket, and what is unwritten never passes `OUTBOX_MAX`.
     pub(super) fn is_full(&self) -> bool {
-        self.outbox.queued() + self.unflushed >= OUTBOX_MAX
+        self.outbox.queued() + self.unflushed >= OUTBOX_FULL
     }
 
     /// Makes sure the write arena has `need` bytes to write into after the frames encoded
@@ -59,7 +81,8 @@ impl WriteArena {
     fn room(&mut self, need: usize) {
         if self.buf.len() - self.encoded < need {
             self.cut();
-            let room = need.max(ARENA_SIZE);
+            self.big |= need > SMALL_ARENA / 2;
+            let room = need.max(if self.big { ARENA_SIZE } else { SMALL_ARENA });
             self.buf.clear();
             self.bufs.renew(&mut self.buf, room);
             self.buf.resize(room, 0);
@@ -93,6 +116,7 @@ impl Driver {
             &mut [u8],
         ) -> Result<Sent, CoreError>,
     {
+        self.grow_storage();
         let need =
             64 * 1024 + body.map_or(0, |b| if b.len() < ZERO_COPY_MIN { b.len() } else { 0 });
         self.out.room(need);
@@ -119,15 +143,22 @@ impl Driver {
 
     /// Writes everything the connection queued and hands the batch to the writer.
     pub(super) fn flush(&mut self) {
+        let mut need = CONTROL_ROOM;
         loop {
-            self.out.room(64 * 1024);
+            self.out.room(need);
             let start = self.out.encoded;
             match self
                 .conn
                 .poll_transmit(self.now(), &mut self.out.buf[start..])
             {
-                Ok(0) | Err(_) => break,
-                Ok(n) => self.out.encoded += n,
+                Ok(0) => break,
+                Ok(n) => {
+                    self.out.encoded += n;
+                    need = CONTROL_ROOM;
+                }
+                // A larger frame than the room asked for: ask again with its size.
+                Err(CoreError::BufferTooSmall { needed }) if needed > need => need = needed,
+                Err(_) => break,
             }
         }
         self.out.cut();

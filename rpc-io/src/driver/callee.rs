@@ -31,6 +31,7 @@ use crate::panics::{self, CatchPanic};
 use crate::route::{Method, Route, Router, Unary};
 use crate::stats::Stats;
 use crate::status::Status;
+use crate::writer::FRAME_CAP;
 
 /// The calls this side serves, and what serving them reuses.
 pub(super) struct Callee {
@@ -50,6 +51,14 @@ pub(super) struct Callee {
     /// Why this connection's peer may not call at all (`Router::authorize_connections`):
     /// every call is answered with it.
     pub(super) refused: Option<Status>,
+}
+
+impl Callee {
+    /// Lets go of pooled states and spare map capacity (the connection is idle).
+    pub(super) fn trim(&mut self) {
+        self.cancel_pool = Vec::new();
+        self.served.shrink_to_fit();
+    }
 }
 
 /// A connection warns about dropped one-way messages at most this often.
@@ -699,7 +708,9 @@ impl Driver {
                 (None, Codec::Identity, Some(s))
             }
         };
-        let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(128);
+        let frame_room = (self.conn.peer_settings().max_frame_size as usize)
+            .saturating_sub(128)
+            .min(FRAME_CAP);
         let credit = self.conn.send_credit(StreamId(stream)) as usize;
         if let Some(b) = &body {
             if b.len() > frame_room.min(credit) {

@@ -16,7 +16,7 @@ use super::arena::{core_error_status, outgoing};
 use super::incoming::{too_many_replies, Incoming};
 use super::send::Item;
 use super::Driver;
-use crate::commands::{Bodies, CallMethod, CallReq, Room};
+use crate::commands::{one_way_cost, Bodies, CallMethod, CallReq, Room};
 use crate::compress;
 use crate::handle::{inline_room, one_way_fits};
 use crate::stats::Stats;
@@ -223,11 +223,12 @@ impl Driver {
         let now = self.now();
         let max_frame = self.conn.peer_settings().max_frame_size;
         let mut rest = bodies.into_iter();
-        while self.caller.waiting.is_empty() {
+        // While the writer is far behind, the rest wait (in order) for it.
+        while self.caller.waiting.is_empty() && !self.out.is_full() {
             let Some(body) = rest.next() else {
                 return;
             };
-            let counted = body.len();
+            let counted = one_way_cost(&body);
             let (body, codec) = self.prepare(Some(body), None);
             let body = body.unwrap_or_default();
             let result = match one_way_fits(max_frame, method, body.len()) {
@@ -266,7 +267,7 @@ impl Driver {
             }
         }
         for body in rest {
-            let counted = body.len();
+            let counted = one_way_cost(&body);
             self.wait_one_way(method, body, None, counted);
         }
     }
@@ -291,7 +292,11 @@ impl Driver {
 
     /// Opens queued calls while the peer's limit and our storage allow.
     pub(super) fn retry_waiting(&mut self) {
-        while let Some(req) = self.caller.waiting.pop_front() {
+        // While the writer is far behind, waiting calls wait for it too.
+        while !self.out.is_full() {
+            let Some(req) = self.caller.waiting.pop_front() else {
+                break;
+            };
             // A waiting call owns its method name.
             match self.try_open(*req, "") {
                 Ok(()) => {}
@@ -311,6 +316,17 @@ impl Driver {
         if req.deadline.is_some_and(|d| d <= now) {
             // Out of time before it could open: fail here, never send DEADLINE 0.
             self.fail_req(req, Status::deadline_exceeded());
+            return Ok(());
+        }
+        // A message the peer refuses is not sent (its size before compression is what
+        // the peer checks last).
+        if let Some(status) = self.over_peer_limit(req.body.as_ref().map_or(0, Bytes::len)) {
+            if req.one_way {
+                let reply = req.reply.take();
+                self.drop_one_way(req.method.of(names), status, reply);
+            } else {
+                self.fail_req(req, status);
+            }
             return Ok(());
         }
         let method = req.method.of(names);

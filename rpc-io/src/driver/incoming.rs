@@ -24,6 +24,7 @@ impl Driver {
         let mut drained = false;
         loop {
             let now = self.now();
+            self.grow_storage();
             match self.conn.handle_input(now, &rbuf[..]) {
                 Ok(0) => {
                     // Nothing consumed: more bytes are needed, events are owed, or the
@@ -160,6 +161,16 @@ impl Driver {
                     // Connection closed underneath: nothing can be sent any more.
                     self.end_served(stream.0, StatusCode::UNAVAILABLE);
                 } else {
+                    // The peer's CANCEL also counts against the server-wide budget.
+                    if let Some(Err(why)) = self.admission.as_ref().map(|a| a.cancelled()) {
+                        let now = self.now();
+                        self.conn.close_over_limit(
+                            now,
+                            ErrorCode::ENHANCE_YOUR_CALM,
+                            why.limit,
+                            why.value,
+                        );
+                    }
                     // The caller discards whatever else we send: drop what still waits for
                     // credit, and answer now if the reply was only waiting behind it.
                     let waiting_reply = self
@@ -230,6 +241,7 @@ impl Driver {
                 accepted_calls,
             } => {
                 tracing::debug!(code = code.0, accepted_calls, "peer sent GOAWAY");
+                self.handle.peer_goaway.store(code.0, Ordering::Release);
             }
             Event::Closed(reason) => {
                 self.stats.connection_closed(reason.code, reason.by_peer);
@@ -241,6 +253,11 @@ impl Driver {
                 } else {
                     tracing::debug!(detail = reason.detail, "connection closed");
                 }
+                // The core's own idle timeout (spec section 15.2): nothing was in flight.
+                let idle = reason.code == ErrorCode::NO_ERROR
+                    && !reason.by_peer
+                    && reason.detail == "idle timeout";
+                self.handle.idled_out.store(idle, Ordering::Release);
             }
             _ => {}
         }
@@ -306,6 +323,11 @@ impl Driver {
                 // Credit is returned when the handler takes the message (Inbound::next).
                 match msg {
                     Ok(m) => {
+                        if wire == 0 && !self.partials.hold_empty(&mut s.incoming) {
+                            Stats::add(&self.stats.limit_rejections, 1);
+                            self.reply(stream, Err(unread_empty_exceeded()));
+                            return;
+                        }
                         let _ = tx.send(Ok((m, wire)));
                     }
                     Err(e) => {
@@ -343,6 +365,11 @@ impl Driver {
             };
             match compress::decompress(codec, msg, max) {
                 Ok(m) => match &c.inbound {
+                    Some(_) if wire == 0 && !self.partials.hold_empty(&mut c.incoming) => {
+                        Stats::add(&self.stats.limit_rejections, 1);
+                        let token = c.token;
+                        self.cancel_token(token, unread_empty_exceeded());
+                    }
                     Some(tx) => {
                         let _ = tx.send(Ok((m, wire)));
                     }
@@ -380,17 +407,57 @@ pub(super) struct Partials {
     held: usize,
     /// The most it may hold.
     limit: usize,
+    /// Empty messages handed to streaming readers and not yet taken, over every call:
+    /// they cost no credit, so flow control does not bound them (`UNREAD_EMPTY_MAX` does).
+    empty_unread: usize,
+}
+
+/// Empty messages a connection hands its streaming readers at most before they take
+/// them (spec section 16, `unread_empty_messages`); one more fails its call with
+/// RESOURCE_EXHAUSTED naming the limit.
+pub(super) const UNREAD_EMPTY_MAX: usize = 16_384;
+
+/// The status of a call whose empty message would pass `UNREAD_EMPTY_MAX`.
+fn unread_empty_exceeded() -> Status {
+    Status::resource_exhausted(format!(
+        "unread_empty_messages {UNREAD_EMPTY_MAX} exceeded: empty messages cost no credit, \
+         and the readers of this connection have not taken that many"
+    ))
 }
 
 impl Partials {
     /// Nothing held yet, at most `limit` bytes.
     pub(super) fn new(limit: usize) -> Partials {
-        Partials { held: 0, limit }
+        Partials {
+            held: 0,
+            limit,
+            empty_unread: 0,
+        }
     }
 
-    /// A call whose incoming side still counted bytes has ended.
+    /// A call whose incoming side still counted bytes or unread messages has ended.
     pub(super) fn release(&mut self, incoming: &Incoming) {
         self.held -= incoming.counted;
+        self.empty_unread -= incoming.empty_unread;
+    }
+
+    /// Counts an empty message handed to `incoming`'s reader; false (not counted) if it
+    /// would pass `UNREAD_EMPTY_MAX`.
+    pub(super) fn hold_empty(&mut self, incoming: &mut Incoming) -> bool {
+        if self.empty_unread >= UNREAD_EMPTY_MAX {
+            return false;
+        }
+        self.empty_unread += 1;
+        incoming.empty_unread += 1;
+        true
+    }
+
+    /// The reader of `incoming` took a message that cost no credit.
+    pub(super) fn took_empty(&mut self, incoming: &mut Incoming) {
+        if incoming.empty_unread > 0 {
+            incoming.empty_unread -= 1;
+            self.empty_unread -= 1;
+        }
     }
 }
 
@@ -404,6 +471,8 @@ pub(super) struct Incoming {
     counted: usize,
     /// Credit not yet returned for a streaming reader's message.
     withheld: usize,
+    /// Empty messages handed to the reader and not yet taken (see [`Partials`]).
+    empty_unread: usize,
 }
 
 impl Incoming {
@@ -457,7 +526,7 @@ impl Incoming {
         partials.held = partials.held - self.counted + held;
         self.counted = held;
         if more && partials.held > partials.limit {
-            partials.release(self);
+            partials.held -= self.counted;
             self.counted = 0;
             self.assembling = None;
             return Err(Status::resource_exhausted(format!(
@@ -469,7 +538,7 @@ impl Incoming {
         if more {
             return Ok(None);
         }
-        partials.release(self);
+        partials.held -= self.counted;
         self.counted = 0;
         let message = match (self.assembling.take(), data) {
             (Some(buf), _) => pool::freeze(buf),

@@ -72,6 +72,7 @@ impl Driver {
     pub(super) fn land(&mut self, landing: Landing, rbuf: &mut BytesMut) {
         let now = self.now();
         let stream = landing.stream;
+        self.grow_storage();
         let consumed = self.conn.handle_input(now, landing.frame());
         if consumed.ok() != Some(landing.frame_len) {
             // Not taken (no room for its events yet, or the connection failed).

@@ -10,7 +10,8 @@
 //! - `caller`: calls this side made ([`Caller`]), from opening to their outcome;
 //! - `callee`: calls this side serves ([`Callee`]), from their route to their STATUS;
 //! - `send`: messages waiting for flow-control credit ([`SendQueue`]);
-//! - `arena`: where every frame is encoded before the writer takes it ([`WriteArena`]).
+//! - `arena`: where every frame is encoded before the writer takes it ([`WriteArena`]);
+//! - `trim`: an idle connection lets go of its large buffers and slots.
 
 mod arena;
 mod callee;
@@ -20,6 +21,7 @@ mod landing;
 mod one_way;
 mod send;
 mod task;
+mod trim;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::authorize::{self, PeerInfo};
+use crate::admission::Admission;
 use crate::commands::{Cmd, Commands};
 use crate::handle::{Flag, Handle};
 use crate::recycle::Recycler;
@@ -97,6 +100,8 @@ pub(crate) struct Driver {
     read_bufs: Recycler,
     /// Frames encoded and not yet written, and the writer's queue.
     out: WriteArena,
+    /// A server's connection limits and server-wide budgets (none for clients).
+    admission: Option<Arc<Admission>>,
 }
 
 impl Drop for Driver {
@@ -114,6 +119,7 @@ pub(crate) fn spawn(
     opts: Arc<Options>,
     stats: Arc<Stats>,
     router: Option<Arc<Router>>,
+    admission: Option<Arc<Admission>>,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let rt = RuntimeHandle::current().expect("connections are spawned on a runtime");
     let handle = Handle::new(stats.clone(), rt, io.peer.clone(), io.identity.clone());
@@ -128,9 +134,11 @@ pub(crate) fn spawn(
             };
             authorize::run(|| check(&peer)).err()
         });
-    let slots = vec![StreamSlot::EMPTY; opts.stream_slots].into_boxed_slice();
+    let slots = vec![StreamSlot::EMPTY; opts.stream_slots.min(FIRST_SLOTS)].into_boxed_slice();
     let epoch = Instant::now();
-    let conn = Connection::new(opts.core_config(side), slots, CoreInstant(0));
+    let mut config = opts.core_config(side);
+    config.storage_max = opts.stream_slots;
+    let conn = Connection::new(config, slots, CoreInstant(0));
     let outbox = Arc::new(Outbox::default());
     let partial_limit = opts.partial_message_limit;
     let one_way_limit = opts.max_one_way_handlers;
@@ -165,6 +173,7 @@ pub(crate) fn spawn(
         one_way: OneWaySlots::new(one_way_limit),
         read_bufs: Recycler::default(),
         out: WriteArena::new(outbox),
+        admission,
     };
     let ending = Ending {
         outbox: driver.out.outbox.clone(),
@@ -197,6 +206,10 @@ fn side_name(side: Side) -> &'static str {
         Side::Connector => "client",
     }
 }
+
+/// Stream slots a connection starts with; it doubles them as its calls need, up to
+/// `Options::stream_slots` (an idle connection holds 16 x 72 bytes, not 2,304 x 72).
+const FIRST_SLOTS: usize = 16;
 
 /// A task aborted when this is dropped: the writer goes with its connection's task, also
 /// when that task is aborted or panics.
@@ -245,6 +258,18 @@ impl Driver {
     /// Reads the clock for this turn.
     fn tick(&mut self) {
         self.clock = CoreInstant(self.epoch.elapsed().as_micros() as u64);
+    }
+
+    /// Doubles the stream storage (up to `Options::stream_slots`) while the core asks for
+    /// more: before input is handed in and before a frame is written.
+    fn grow_storage(&mut self) {
+        while self.conn.wants_storage() {
+            let n = (self.conn.storage_capacity() * 2).clamp(FIRST_SLOTS, self.opts.stream_slots);
+            let slots = vec![StreamSlot::EMPTY; n].into_boxed_slice();
+            if self.conn.replace_storage(slots).is_err() {
+                return;
+            }
+        }
     }
 }
 

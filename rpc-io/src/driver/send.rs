@@ -9,13 +9,15 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use muxwire_core::conn::{Body, Error as CoreError, Outgoing};
-use muxwire_core::wire::{Codec, StreamId, MIN_CHUNK};
+use muxwire_core::wire::{Codec, StatusCode, StreamId, MIN_CHUNK};
 
 use super::arena::{body_of, core_error_status};
 use super::Driver;
 use crate::budget::Permit;
 use crate::compress;
+use crate::stats::Stats;
 use crate::status::Status;
+use crate::writer::FRAME_CAP;
 
 /// One queued message: its bytes (compressed with `codec`), whether it ends the caller's
 /// side, and the permit that is released once it has been written.
@@ -126,6 +128,20 @@ impl Driver {
         }
     }
 
+    /// RESOURCE_EXHAUSTED (counted) for a message of `len` bytes that the peer's HELLO
+    /// said it refuses (its max_message_size): such a message fails here and is never
+    /// written, rather than sent in chunks for the peer to reject.
+    pub(super) fn over_peer_limit(&self, len: usize) -> Option<Status> {
+        let max = self.conn.peer_settings().max_message_size;
+        if len as u64 <= u64::from(max) {
+            return None;
+        }
+        Stats::add(&self.stats.limit_rejections, 1);
+        Some(Status::resource_exhausted(format!(
+            "message of {len} bytes exceeds the peer's max_message_size {max}; not sent"
+        )))
+    }
+
     /// Sends queued messages (and a queued STATUS) for `id` while credit lasts and the
     /// connection has room for more unwritten bytes.
     pub(super) fn pump(&mut self, id: u32) {
@@ -151,6 +167,18 @@ impl Driver {
                 return;
             };
             let now = self.now();
+            if let Some(status) = self.over_peer_limit(body.len()) {
+                if self.caller.calls.contains_key(&id) {
+                    let _ = self
+                        .conn
+                        .cancel(now, StreamId(id), StatusCode::RESOURCE_EXHAUSTED);
+                    self.finish_call(id, Err(status));
+                } else {
+                    self.queues.remove(&id);
+                    self.reply(id, Err(status));
+                }
+                return;
+            }
             if body.is_empty() && end && self.caller.calls.contains_key(&id) {
                 // A bare half-close.
                 let _ = self.write_with(
@@ -161,7 +189,9 @@ impl Driver {
                 continue;
             }
             let credit = self.conn.send_credit(StreamId(id)) as usize;
-            let frame_room = (self.conn.peer_settings().max_frame_size as usize).saturating_sub(64);
+            let frame_room = (self.conn.peer_settings().max_frame_size as usize)
+                .saturating_sub(64)
+                .min(FRAME_CAP);
             let room = credit.min(frame_room);
             let (now_part, rest) = if body.len() <= room {
                 (body.clone(), None)

@@ -22,24 +22,46 @@ const FLUSH_AT: usize = 256 * 1024;
 /// Outcomes handed to their callers per turn at most (see `deliver`).
 const DELIVER_AT_ONCE: usize = 32;
 
-/// Bytes are read into a buffer with this much room (renewed below 64 KiB).
+/// Bytes are read into a buffer with this much room (renewed below a quarter of it) once
+/// a read has filled a small one...
 const READ_BUFFER_SIZE: usize = 256 * 1024;
+
+/// ...and into one of this size while reads are small (an idle connection's HELLO and
+/// PINGs), so that an idle connection holds little (spec section 16, `idle memory`).
+const SMALL_READ: usize = 4 * 1024;
+
+/// A connection idle this long lets go of its large buffers and stream slots.
+const IDLE_TRIM: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Driver {
     /// The connection's event loop, until the connection is closed.
     pub(super) async fn run(&mut self, mut read: Pin<Box<dyn tokio::io::AsyncRead + Send>>) {
-        let mut rbuf = BytesMut::with_capacity(READ_BUFFER_SIZE);
+        let mut read_size = SMALL_READ;
+        let mut rbuf = BytesMut::with_capacity(read_size);
         let mut landing: Option<Landing> = None;
         let mut peek = false;
         let mut eof = false;
+        // When the connection, idle since, lets go of its large buffers.
+        let mut trim_at: Option<muxwire_core::time::Instant> = None;
+        // Input held back for reasons of our own: the core times no frame meanwhile.
+        let mut held = false;
         self.tick();
         self.flush();
         loop {
-            let timeout = match (self.conn.poll_timeout(), self.caller.waiting_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            if self.input_paused() != held {
+                held = !held;
+                self.conn.hold_input(self.now(), held);
             }
+            let timeout = [
+                self.conn.poll_timeout(),
+                self.caller.waiting_deadline,
+                trim_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
             .map(|t| self.epoch + std::time::Duration::from_micros(t.0));
+            let room = rbuf.capacity() - rbuf.len();
             tokio::select! {
                 biased;
                 // While the writer is far behind, new work waits in the channel (which
@@ -91,6 +113,10 @@ impl Driver {
                         }
                         Ok(n) => {
                             Stats::add(&self.stats.bytes_in, n as u64);
+                            if landing.is_none() && n >= room {
+                                // The peer sends more than a small buffer holds.
+                                read_size = READ_BUFFER_SIZE;
+                            }
                             match landing.take() {
                                 Some(l) if l.remaining() == 0 => {
                                     // The next frame is likely the message's next chunk:
@@ -106,17 +132,35 @@ impl Driver {
                             }
                         }
                     }
-                    if rbuf.capacity() - rbuf.len() < 64 * 1024 {
-                        self.read_bufs.renew(&mut rbuf, READ_BUFFER_SIZE);
+                    if rbuf.capacity() - rbuf.len() < read_size / 4 {
+                        self.read_bufs.renew(&mut rbuf, read_size);
                     }
                 }
                 _ = sleep_until(timeout) => {
                     self.tick();
                     self.conn.handle_timeout(self.now());
                     self.expire_waiting();
+                    if trim_at.is_some_and(|t| self.now() >= t) {
+                        trim_at = None;
+                        if rbuf.is_empty() && landing.is_none() {
+                            read_size = SMALL_READ;
+                            rbuf = BytesMut::with_capacity(read_size);
+                            self.read_bufs = Default::default();
+                        }
+                        self.trim();
+                    }
                 }
             }
             self.after();
+            // An idle connection with large buffers lets go of them after `IDLE_TRIM`.
+            let large = read_size > SMALL_READ
+                || self.out.big
+                || self.conn.storage_capacity() > super::FIRST_SLOTS;
+            if !(large && rbuf.is_empty() && landing.is_none() && self.is_idle()) {
+                trim_at = None;
+            } else if trim_at.is_none() {
+                trim_at = Some(self.now() + crate::options::micros(IDLE_TRIM));
+            }
             if self.conn.is_closed() {
                 // A close found while flushing (a drain whose last frame just went out)
                 // comes after `after` delivered events: its own events are delivered here.
@@ -202,7 +246,7 @@ impl Driver {
         if self.cmds.is_empty() {
             self.handle.commands.take(&mut self.cmds, &mut names);
         }
-        while !self.out.outbox.is_full() {
+        while !self.out.is_full() {
             let Some(cmd) = self.cmds.pop_front() else {
                 break;
             };
@@ -258,12 +302,18 @@ impl Driver {
                 // Only the stream's credit is owed (the connection's came back as the
                 // message arrived), and only while the call lasts.
                 if self.is_current(call) {
-                    self.conn.consume_stream(StreamId(call.stream), n)
+                    self.conn.consume_stream(StreamId(call.stream), n);
+                    if let Some(s) = self.callee.served.get_mut(&call.stream).filter(|_| n == 0) {
+                        self.partials.took_empty(&mut s.incoming);
+                    }
                 }
             }
             Cmd::ConsumeCall { token, n } => {
                 if let Some(&id) = self.caller.tokens.get(&token) {
                     self.conn.consume_stream(StreamId(id), n);
+                    if let Some(c) = self.caller.calls.get_mut(&id).filter(|_| n == 0) {
+                        self.partials.took_empty(&mut c.incoming);
+                    }
                 }
             }
             Cmd::Cancel { token } => {

@@ -114,10 +114,17 @@ pub trait Acceptor: Send + Sync + 'static {
 
 /// TCP and Unix sockets. `Sockets::default()` sets them up as `Options::default()` says.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Sockets {
     /// SO_SNDBUF for Unix sockets (see [`crate::Options::unix_send_buffer`]); `None`
     /// keeps the kernel's default.
     pub unix_send_buffer: Option<usize>,
+    /// TCP keepalive probes after this much silence (see [`crate::Options::tcp_keepalive`]).
+    pub tcp_keepalive: Option<std::time::Duration>,
+    /// TCP_USER_TIMEOUT (see [`crate::Options::tcp_user_timeout`]).
+    pub tcp_user_timeout: Option<std::time::Duration>,
+    /// The listen backlog (see [`crate::Options::listen_backlog`]).
+    pub listen_backlog: u32,
 }
 
 impl Sockets {
@@ -125,6 +132,9 @@ impl Sockets {
     pub fn new(opts: &crate::Options) -> Sockets {
         Sockets {
             unix_send_buffer: opts.unix_send_buffer,
+            tcp_keepalive: opts.tcp_keepalive,
+            tcp_user_timeout: opts.tcp_user_timeout,
+            listen_backlog: opts.listen_backlog,
         }
     }
 }
@@ -163,7 +173,7 @@ pub(crate) async fn connect(endpoint: &Endpoint, setup: Sockets) -> io::Result<I
     match endpoint {
         Endpoint::Tcp(addr) => {
             let s = TcpStream::connect(addr).await?;
-            tcp_io(s)
+            tcp_io(s, setup)
         }
         Endpoint::Unix(path) => {
             let s = UnixStream::connect(path).await?;
@@ -195,8 +205,9 @@ fn no_tls(endpoint: &Endpoint) -> io::Error {
     )
 }
 
-fn tcp_io(s: TcpStream) -> io::Result<Io> {
+fn tcp_io(s: TcpStream, setup: Sockets) -> io::Result<Io> {
     let _ = s.set_nodelay(true);
+    set_up_tcp(&s, setup);
     let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     halves(s.into_std()?.into(), peer)
 }
@@ -204,6 +215,61 @@ fn tcp_io(s: TcpStream) -> io::Result<Io> {
 fn halves(fd: std::os::fd::OwnedFd, peer: String) -> io::Result<Io> {
     let (r, w) = socket::split(fd)?;
     Ok(Io::new(Box::pin(r), Box::pin(w), peer))
+}
+
+/// TCP keepalive and TCP_USER_TIMEOUT, best effort: a socket that refuses them works on.
+fn set_up_tcp(s: &TcpStream, setup: Sockets) {
+    let sock = socket2::SockRef::from(s);
+    if let Some(t) = setup.tcp_keepalive {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(t)
+            .with_interval(TCP_KEEPALIVE_INTERVAL)
+            .with_retries(TCP_KEEPALIVE_PROBES);
+        let _ = sock.set_tcp_keepalive(&ka);
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(t) = setup.tcp_user_timeout {
+        let _ = sock.set_tcp_user_timeout(Some(t));
+    }
+}
+
+/// Seconds between TCP keepalive probes, once they have started.
+const TCP_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Unanswered TCP keepalive probes before the kernel closes the connection.
+const TCP_KEEPALIVE_PROBES: u32 = 3;
+
+/// A socket of `domain` bound to `addr` and listening with `backlog`.
+fn listening(
+    domain: socket2::Domain,
+    addr: &socket2::SockAddr,
+    backlog: u32,
+) -> io::Result<socket2::Socket> {
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+    if domain != socket2::Domain::UNIX {
+        sock.set_reuse_address(true)?;
+    }
+    sock.bind(addr)?;
+    sock.listen(backlog.min(i32::MAX as u32) as i32)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+/// A TCP listener on the first address `addr` resolves to that can be bound.
+async fn bind_tcp(addr: &str, backlog: u32) -> io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        match listening(socket2::Domain::for_address(a), &a.into(), backlog) {
+            Ok(sock) => return TcpListener::from_std(sock.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} resolves to no address"),
+        )
+    }))
 }
 
 fn set_up_unix(s: &UnixStream, setup: Sockets) {
@@ -233,7 +299,8 @@ fn unix_io(s: UnixStream, peer: String, setup: Sockets) -> io::Result<Io> {
 
 /// A bound listener for either socket kind.
 pub(crate) enum Listener {
-    Tcp(TcpListener),
+    /// The listener and the setup of the sockets it accepts.
+    Tcp(TcpListener, Sockets),
     /// The listener, its path, socket setup, and the identity of the socket file it
     /// created (so that dropping it never removes a file someone else put there since).
     Unix(
@@ -287,10 +354,15 @@ fn remove_stale_socket(path: &std::path::Path) -> io::Result<()> {
 impl Listener {
     pub(crate) async fn bind(endpoint: &Endpoint, setup: Sockets) -> io::Result<Listener> {
         match endpoint {
-            Endpoint::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).await?)),
+            Endpoint::Tcp(addr) => Ok(Listener::Tcp(
+                bind_tcp(addr, setup.listen_backlog).await?,
+                setup,
+            )),
             Endpoint::Unix(path) => {
                 remove_stale_socket(path)?;
-                let l = UnixListener::bind(path)?;
+                let addr = socket2::SockAddr::unix(path)?;
+                let sock = listening(socket2::Domain::UNIX, &addr, setup.listen_backlog)?;
+                let l = UnixListener::from_std(sock.into())?;
                 let id = file_id(path);
                 Ok(Listener::Unix(l, path.clone(), setup, id))
             }
@@ -301,14 +373,14 @@ impl Listener {
     /// The bound endpoint (with the real port for `tcp://host:0`).
     pub(crate) fn local(&self) -> io::Result<Endpoint> {
         match self {
-            Listener::Tcp(l) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
+            Listener::Tcp(l, _) => Ok(Endpoint::Tcp(l.local_addr()?.to_string())),
             Listener::Unix(_, p, _, _) => Ok(Endpoint::Unix(p.clone())),
         }
     }
 
     pub(crate) async fn accept(&self) -> io::Result<Io> {
         match self {
-            Listener::Tcp(l) => tcp_io(l.accept().await?.0),
+            Listener::Tcp(l, setup) => tcp_io(l.accept().await?.0, *setup),
             Listener::Unix(l, p, setup, _) => {
                 unix_io(l.accept().await?.0, p.display().to_string(), *setup)
             }
@@ -339,6 +411,58 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// A burst of connects that nobody accepts yet completes: the backlog (1 024 by
+    /// default, was the std default of 128) holds them, instead of the kernel dropping the
+    /// SYNs past 128 (then the connects stall in SYN retries of 1, 3, 7 s...).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_connects_waits_in_the_backlog() {
+        let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap(), Sockets::default())
+            .await
+            .unwrap();
+        let Endpoint::Tcp(addr) = listener.local().unwrap() else {
+            unreachable!()
+        };
+        let connects = (0..400).map(|_| tokio::spawn(TcpStream::connect(addr.clone())));
+        let all = async {
+            let mut held = Vec::new();
+            for c in connects.collect::<Vec<_>>() {
+                held.push(c.await.unwrap().unwrap());
+            }
+            held
+        };
+        // A hang detector: on an idle machine the burst takes milliseconds.
+        let held = tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("every connect completes without an accept");
+        assert_eq!(held.len(), 400);
+    }
+
+    /// Accepted and connected TCP sockets get TCP keepalive and TCP_USER_TIMEOUT as the
+    /// defaults say (30 s each).
+    #[tokio::test]
+    async fn tcp_sockets_get_keepalive_and_a_user_timeout() {
+        let setup = Sockets::default();
+        let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap(), setup)
+            .await
+            .unwrap();
+        let Endpoint::Tcp(addr) = listener.local().unwrap() else {
+            unreachable!()
+        };
+        let s = TcpStream::connect(addr).await.unwrap();
+        set_up_tcp(&s, setup);
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(
+            sock.tcp_keepalive_time().unwrap(),
+            std::time::Duration::from_secs(30)
+        );
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(std::time::Duration::from_secs(30))
+        );
+    }
+
     #[tokio::test]
     async fn unix_sockets_get_the_send_buffer_asked_for() {
         let (a, b) = UnixStream::pair().unwrap();
@@ -348,12 +472,14 @@ mod tests {
             &a,
             Sockets {
                 unix_send_buffer: Some(want),
+                ..Sockets::default()
             },
         );
         set_up_unix(
             &b,
             Sockets {
                 unix_send_buffer: None,
+                ..Sockets::default()
             },
         );
         let got = socket2::SockRef::from(&a).send_buffer_size().unwrap();

@@ -4,7 +4,7 @@
 //! let the flood through answers the PING instead of closing.
 
 use muxwire::Options;
-use muxwire_core::wire::{ErrorCode, Flags, FrameType, Settings};
+use muxwire_core::wire::{ErrorCode, Flags, FrameType, Settings, StatusCode};
 
 use crate::peer::{call, frame, ping, Peer};
 use crate::probe::{Baseline, Target};
@@ -96,4 +96,40 @@ async fn unknown_extension_flood_is_ended_by_control_budget() {
         .flat_map(|_| frame(FrameType(0x80), Flags::NONE, 0, 0, b"x"))
         .collect();
     expect_calm("unknown extension frames", flood).await;
+}
+
+/// Empty messages on an open stream cost no credit, so flow control does not bound what a
+/// handler that does not read holds; `unread_empty_messages` (16 384 per connection) does:
+/// the call fails with RESOURCE_EXHAUSTED naming it, memory stays bounded, and the probe
+/// is served (before, every empty message waited in the handler's queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_messages_to_a_handler_that_does_not_read_are_bounded() {
+    let target = Target::start(Options::default()).await;
+    let probe = target.probe().await;
+    let base = Baseline::now();
+    let mut peer = Peer::handshake(&target.addr, Settings::INITIAL).await;
+    let mut bytes = call(1, Flags::NONE, "ignore", None, &[]);
+    for _ in 0..200_000 {
+        bytes.extend(frame(FrameType::DATA, Flags::MESSAGE, 1, 0, &[]));
+    }
+    // Once the call has failed, the rest is late DATA (within its excuse or counted).
+    let _ = tokio::io::AsyncWriteExt::write_all(&mut peer.sock, &bytes).await;
+    let status = loop {
+        let f = peer
+            .next()
+            .await
+            .expect("the call's STATUS before any close");
+        if f.ty == FrameType::STATUS && f.stream == 1 {
+            break f;
+        }
+    };
+    assert_eq!(
+        status.arg,
+        StatusCode::RESOURCE_EXHAUSTED.0,
+        "the STATUS code"
+    );
+    base.assert_within(16 << 20, "empty messages");
+    probe.served("after the empty messages").await;
+    drop(peer);
+    target.stop().await;
 }

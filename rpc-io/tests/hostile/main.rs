@@ -11,6 +11,9 @@ mod common;
 
 mod admission;
 mod chunks;
+mod churn;
+mod clients;
+mod connections;
 mod floods;
 mod one_way;
 mod peer;

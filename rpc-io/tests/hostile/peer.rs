@@ -123,6 +123,24 @@ pub(crate) fn call(
     buf
 }
 
+/// A CALL to `method` whose request `body` goes in chunks of `chunk` bytes (the CALL
+/// carries the first, DATA frames the rest, the last one ending the stream).
+pub(crate) fn chunked_call(stream: u32, method: &str, body: &[u8], chunk: usize) -> Vec<u8> {
+    let more = Flags::MESSAGE | Flags::MORE;
+    let mut parts = body.chunks(chunk);
+    let mut out = call(stream, more, method, None, parts.next().unwrap_or(&[]));
+    let rest: Vec<&[u8]> = parts.collect();
+    for (i, part) in rest.iter().enumerate() {
+        let flags = if i + 1 == rest.len() {
+            Flags::MESSAGE | Flags::END_STREAM
+        } else {
+            more
+        };
+        out.extend(frame(FrameType::DATA, flags, stream, 0, part));
+    }
+    out
+}
+
 /// A frame without metadata: `ty` on `stream` with Argument `arg`, `flags` and `body`.
 pub(crate) fn frame(ty: FrameType, flags: Flags, stream: u32, arg: u32, body: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; 32 + body.len()];

@@ -17,13 +17,18 @@ pub(crate) static GATE: Semaphore = Semaphore::const_new(0);
 /// `gated` calls that got through the gate.
 pub(crate) static GATED_DONE: AtomicUsize = AtomicUsize::new(0);
 
+/// `held` calls wait here, each using up one permit, until a test adds permits.
+pub(crate) static HELD: Semaphore = Semaphore::const_new(0);
+
 /// One test at a time (see [`Target`]).
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// A server on loopback TCP with the hostile suite's methods: `echo`; `hold`, a streaming
-/// call that ends when the caller ends its side; `delay`, a unary call that ends only when
+/// call that ends when the caller ends its side; `ignore`, a streaming call that never
+/// reads its messages and ends when cancelled; `delay`, a unary call that ends only when
 /// cancelled (its deadline, the caller's CANCEL or the connection's end); `gated`, a
-/// unary call that ends once [`GATE`] opens.
+/// unary call that ends once [`GATE`] opens; `held`, a unary call that ends once it can
+/// take a permit of [`HELD`].
 pub(crate) struct Target {
     /// Held for the whole test: the memory bound is measured over the whole process, so
     /// the tests of this binary run one at a time.
@@ -34,9 +39,15 @@ pub(crate) struct Target {
     pub(crate) addr: String,
 }
 
+/// Waits for the other tests of this binary to finish (see [`Target`]), for tests that
+/// start no target of their own.
+pub(crate) async fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
 impl Target {
     pub(crate) async fn start(opts: Options) -> Target {
-        let serial = SERIAL.lock().await;
+        let serial = serial().await;
         let router: Router = echo_router()
             .streaming(
                 "hold",
@@ -47,6 +58,19 @@ impl Target {
                     Ok(())
                 },
             )
+            .streaming(
+                "ignore",
+                |ctx: Context, _inbound: Inbound, _out: Outbound| async move {
+                    ctx.cancelled().await;
+                    Ok(())
+                },
+            )
+            .unary("held", |_ctx: Context, _req: Bytes| async move {
+                if let Ok(p) = HELD.acquire().await {
+                    p.forget();
+                }
+                Ok(Bytes::new())
+            })
             .unary("delay", |ctx: Context, _req: Bytes| async move {
                 ctx.cancelled().await;
                 Ok(Bytes::new())
@@ -101,6 +125,17 @@ impl Probe {
             .await
             .unwrap_or_else(|e| panic!("the probe was not served ({what}): {e}"));
         assert_eq!(got, body);
+    }
+}
+
+impl Probe {
+    /// An echo call of `len` bytes round-trips.
+    pub(crate) async fn echo(&self, len: usize) {
+        let body = Bytes::from(vec![7u8; len]);
+        let got = within("a large echo", self.client.call("echo", body.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("the probe's {len}-byte echo failed: {e}"));
+        assert_eq!(got.len(), body.len());
     }
 }
 

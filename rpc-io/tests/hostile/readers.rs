@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::common::wait_until_still;
 use crate::live_bytes;
-use crate::peer::{call, hello, Peer};
+use crate::peer::{call, chunked_call, hello, Peer};
 use crate::probe::{Baseline, Target};
 
 /// Finding 4: a client that grants the largest windows, keeps a small receive buffer and
@@ -101,8 +101,9 @@ async fn shutdown_is_not_held_up_by_a_peer_that_never_reads() {
             }
         }
     });
+    // It stops taking new work a frame's worth (512 KiB) below its 8 MiB bound.
     crate::common::wait_until("the server's output to fill up", || {
-        target.server.stats().write_queue_peak >= 8 << 20
+        target.server.stats().write_queue_peak >= (8 << 20) - (1 << 20)
     })
     .await;
     crate::common::within(
@@ -112,4 +113,52 @@ async fn shutdown_is_not_held_up_by_a_peer_that_never_reads() {
     .await;
     writer.abort();
     drop(read);
+}
+
+/// Finding 10: the unwritten output of a connection stays within its documented 8 MiB
+/// (spec section 16, `outbound_limit`) also when the peer allows frames of 16 MiB and asks
+/// for 3 MiB replies it never reads (before, one more reply went out whole past the bound:
+/// 8.5-12.1 MB were seen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_queue_stays_within_its_bound() {
+    const SIZE: usize = 3 << 20;
+    let target = Target::start(Options::default()).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let stream = sock.connect(target.addr.parse().unwrap()).await.unwrap();
+    let mut settings = Settings::INITIAL;
+    settings.initial_stream_window = MAX_WINDOW;
+    settings.initial_connection_window = MAX_WINDOW;
+    settings.max_frame_size = (1 << 24) - 1;
+    let mut peer = Peer::from_stream(stream);
+    peer.send(&[&muxwire_core::wire::PREFACE[..], &hello(settings)].concat())
+        .await;
+    let (read, mut write) = peer.sock.into_split();
+    let body = vec![3u8; SIZE];
+    let writer = tokio::spawn(async move {
+        for i in 0..8u32 {
+            let c = chunked_call(2 * i + 1, "echo", &body, 60 * 1024);
+            if write.write_all(&c).await.is_err() {
+                return;
+            }
+        }
+    });
+    let peak = wait_until_still(
+        "the server's unwritten output",
+        std::time::Duration::from_millis(500),
+        || target.server.stats().write_queue_peak as usize,
+        || writer.is_finished(),
+    )
+    .await;
+    assert!(peak > 4 << 20, "the test filled the queue ({peak} bytes)");
+    assert!(
+        peak <= 8 << 20,
+        "{peak} bytes unwritten, past the 8 MiB bound"
+    );
+    writer.abort();
+    let _ = writer.await;
+    drop(read);
+    target
+        .stop_with(std::time::Duration::from_millis(100))
+        .await;
 }

@@ -76,3 +76,45 @@ async fn a_call_after_the_peers_goaway_is_refused() {
     drop(peer);
     target.stop().await;
 }
+
+/// A request larger than the server's max_message_size (which its HELLO announced) fails
+/// at the client with RESOURCE_EXHAUSTED naming the server's limit, and is never written:
+/// unary and streaming alike (before, 1-1.6 MB went out in chunks for the server to
+/// reject).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_peers_limit_is_not_sent() {
+    let mut opts = Options::default();
+    opts.max_message_size = 1 << 20;
+    let target = Target::start(opts).await;
+    let client = muxwire::Client::connect(&target.url).await.unwrap();
+    let big = bytes::Bytes::from(vec![5u8; 2 << 20]);
+    let e = client.call("echo", big.clone()).await.unwrap_err();
+    assert_eq!(e.code, StatusCode::RESOURCE_EXHAUSTED, "{e}");
+    assert!(e.message.contains("max_message_size 1048576"), "{e}");
+
+    let (mut sink, mut stream) = client
+        .open_stream("sum", &muxwire::CallOptions::default())
+        .await
+        .unwrap();
+    // Queued before the driver sees it is too large: either this send or the call fails.
+    let _ = sink.send(big).await;
+    let e = match stream.next().await {
+        Some(Err(e)) => e,
+        other => panic!("the streaming call fails, not {other:?}"),
+    };
+    assert_eq!(e.code, StatusCode::RESOURCE_EXHAUSTED, "{e}");
+    assert!(e.message.contains("max_message_size 1048576"), "{e}");
+
+    let out = client.stats().bytes_out;
+    assert!(
+        out < 64 * 1024,
+        "{out} bytes written: the requests went out"
+    );
+    // The connection is fine afterwards.
+    let r = client
+        .call("echo", bytes::Bytes::from_static(b"ok"))
+        .await
+        .unwrap();
+    assert_eq!(r, "ok");
+    target.stop().await;
+}
