@@ -27,11 +27,7 @@ impl Transport for Redirect {
         let addr = if n == 0 { &self.first } else { &self.then }.clone();
         Box::pin(async move {
             let (read, write) = TcpStream::connect(&addr).await?.into_split();
-            Ok(Io {
-                read: Box::pin(read),
-                write: Box::pin(write),
-                peer: addr,
-            })
+            Ok(Io::new(Box::pin(read), Box::pin(write), addr))
         })
     }
 
