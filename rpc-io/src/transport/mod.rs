@@ -218,7 +218,7 @@ fn halves(fd: std::os::fd::OwnedFd, peer: String) -> io::Result<Io> {
 }
 
 /// TCP keepalive and TCP_USER_TIMEOUT, best effort: a socket that refuses them works on.
-fn set_up_tcp(s: &TcpStream, setup: Sockets) {
+pub(super) fn set_up_tcp(s: &TcpStream, setup: Sockets) {
     let sock = socket2::SockRef::from(s);
     if let Some(t) = setup.tcp_keepalive {
         let ka = socket2::TcpKeepalive::new()
@@ -256,7 +256,7 @@ fn listening(
 }
 
 /// A TCP listener on the first address `addr` resolves to that can be bound.
-async fn bind_tcp(addr: &str, backlog: u32) -> io::Result<TcpListener> {
+pub(super) async fn bind_tcp(addr: &str, backlog: u32) -> io::Result<TcpListener> {
     let mut last = None;
     for a in tokio::net::lookup_host(addr).await? {
         match listening(socket2::Domain::for_address(a), &a.into(), backlog) {

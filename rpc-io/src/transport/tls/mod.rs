@@ -77,6 +77,7 @@ impl Tls {
             .map_err(|_| invalid(bad(format!("{host:?} is not a valid server name"))))?;
         let tcp = TcpStream::connect(addr).await?;
         let _ = tcp.set_nodelay(true);
+        super::set_up_tcp(&tcp, self.sockets);
         let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let stream = Joined::new(tcp.into_std()?.into())?;
         let connector = tokio_rustls::TlsConnector::from(config);
@@ -174,11 +175,12 @@ impl Transport for Tls {
                 )));
             };
             let config = server.rustls().map_err(invalid)?;
-            let listener = TcpListener::bind(addr).await?;
+            let listener = super::bind_tcp(addr, self.sockets.listen_backlog).await?;
             Ok(Box::new(TlsListener::start(
                 listener,
                 config,
                 self.handshake_timeout,
+                self.sockets,
             )?) as Box<dyn Acceptor>)
         })
     }
@@ -198,6 +200,7 @@ impl TlsListener {
         listener: TcpListener,
         config: Arc<ServerConfig>,
         timeout: Duration,
+        setup: Sockets,
     ) -> io::Result<TlsListener> {
         let local = Endpoint::Tls(listener.local_addr()?.to_string());
         let (tx, rx) = mpsc::channel(MAX_PENDING_HANDSHAKES);
@@ -221,6 +224,7 @@ impl TlsListener {
                 tokio::spawn(async move {
                     let _slot = slot;
                     let _ = tcp.set_nodelay(true);
+                    super::set_up_tcp(&tcp, setup);
                     let peer = addr.to_string();
                     let handshake = async {
                         let stream = Joined::new(tcp.into_std()?.into())?;
