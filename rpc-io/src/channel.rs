@@ -13,7 +13,7 @@ use muxwire_core::wire::Codec;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Budget;
-use crate::commands::{Bodies, CallReq, Cmd, Name, StreamKey, UnaryReq};
+use crate::commands::{Bodies, CallReq, Cmd, Name, OneWayRefused, StreamKey, UnaryReq};
 use crate::handle::{Channel, Handle};
 use crate::handler::BoxFuture;
 use crate::options::Options;
@@ -396,6 +396,24 @@ impl Channel {
         self.handle
             .check_one_way(method, body.len(), may_compress(&self.opts, &body))?;
         self.handle.one_way(method, Bodies::One(body)).await
+    }
+
+    /// A one-way message queued now or not at all: never waits. Fails with
+    /// RESOURCE_EXHAUSTED (safe to retry) while the connection's one-way queue is full (a
+    /// peer that reads slowly), UNAVAILABLE once the connection has ended, and as
+    /// [`Channel::notify`] does for a message too large for one frame. What a broadcast
+    /// to many peers sends each, so that one slow peer holds up nobody.
+    pub fn try_notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
+        self.handle
+            .check_one_way(method, body.len(), may_compress(&self.opts, &body))?;
+        match self.handle.commands.one_way(method, Bodies::One(body)) {
+            Ok(()) => Ok(()),
+            Err(OneWayRefused::Closed) => Err(Status::unavailable("connection closed")),
+            Err(OneWayRefused::Full(_)) => Err(Status::resource_exhausted(
+                "the connection's one-way queue is full (the peer reads slowly): not sent",
+            )
+            .with_retry_safe(true)),
+        }
     }
 
     /// Many one-way messages to one method, in order (see [`crate::Client::notify_batch`]).

@@ -49,7 +49,12 @@ pub(crate) struct HandleInner {
     pub(crate) peer_addr: String,
     /// Who the peer proved to be (a TLS client certificate), if the transport checked.
     pub(crate) identity: Option<Arc<PeerIdentity>>,
+    /// This connection's number, unique in the process.
+    pub(crate) id: u64,
 }
+
+/// The number the next connection gets.
+static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl HandleInner {
     /// Fails a one-way message that cannot be a single frame on this connection. A body
@@ -161,6 +166,7 @@ impl Handle {
             rt,
             peer_addr,
             identity,
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
         }))
     }
 
@@ -227,6 +233,11 @@ impl Channel {
     /// The application's handle on the connection `handle` (with its `opts`).
     pub(crate) fn new(handle: Handle, opts: Arc<Options>) -> Channel {
         Channel { handle, opts }
+    }
+
+    /// The connection's number, unique in this process (a key for maps of peers).
+    pub fn connection_id(&self) -> u64 {
+        self.handle.id
     }
 
     /// The peer's address, as the transport names it (`host:port`, or a socket path).

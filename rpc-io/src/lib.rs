@@ -32,7 +32,8 @@
 // - a connection: commands and replies (its queue), writer, handle; handler, route and
 //   worker (what it runs for the calls it serves); driver (its task, in parts);
 // - channel: calls over one connection;
-// - client (a pool of connections) and server (a listener);
+// - peers (a server's registry of connections), client (a pool of connections) and
+//   server (a listener);
 // - balance: many servers behind one client.
 mod admission;
 mod authorize;
@@ -52,6 +53,7 @@ mod method_stats;
 mod metrics;
 mod options;
 mod panics;
+mod peers;
 mod pool;
 mod recycle;
 mod replies;
@@ -83,6 +85,7 @@ pub struct ReadmeDoctests;
 pub use describe::{MethodInfo, DESCRIBE_METHOD};
 pub use method_stats::{MethodSnapshot, LATENCY_BOUNDS_US, UNKNOWN_METHOD};
 pub use options::Options;
+pub use peers::{BroadcastReport, PeerEvent, PeerEvents, Peers, PEER_EVENTS_KEPT};
 pub use route::{Router, LIST_METHOD};
 pub use runtime::{Runtime, RuntimeHandle};
 pub use server::{Running, Server};

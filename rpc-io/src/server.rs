@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 use crate::admission::Admission;
 use crate::commands::Cmd;
 use crate::driver;
-use crate::handle::Handle;
+use crate::handle::{Channel, Handle};
+use crate::peers::Peers;
 use crate::route::Router;
 use crate::runtime::RuntimeHandle;
 use crate::stats::{Stats, StatsSnapshot};
@@ -23,6 +24,7 @@ use crate::{Endpoint, Options, Status};
 pub struct Server {
     router: Arc<Router>,
     opts: Arc<Options>,
+    peers: Option<Peers>,
 }
 
 /// A listening server. Dropping it stops listening and drains its connections (calls in
@@ -45,7 +47,16 @@ impl Server {
         Server {
             router: Arc::new(router.sealed(&opts)),
             opts: Arc::new(opts),
+            peers: None,
         }
+    }
+
+    /// Keeps `peers` up to date with this server's connections: each joins when it is
+    /// accepted and leaves when it ends, with an event each (see [`Peers`]). Without
+    /// this, the server keeps no registry and spends nothing on one.
+    pub fn with_peers(mut self, peers: Peers) -> Server {
+        self.peers = Some(peers);
+        self
     }
 
     /// Binds `endpoint` (`tcp://host:port`, port 0 for any; `unix:///path`) and serves in
@@ -96,7 +107,7 @@ impl Server {
         let accept_task = {
             let (stats, conns, stop) = (stats.clone(), conns.clone(), stop_accept.clone());
             let stopping = stopping.clone();
-            let (router, opts) = (self.router, self.opts);
+            let (router, opts, peers) = (self.router, self.opts, self.peers);
             let admission = Admission::new(&opts, stats.clone());
             tokio::spawn(async move {
                 loop {
@@ -130,6 +141,9 @@ impl Server {
                         Some(router.clone()),
                         Some(admission.clone()),
                     );
+                    if let Some(peers) = &peers {
+                        track(peers, &handle, &opts);
+                    }
                     let mut list = conns.lock().expect("lock");
                     if stopping.load(Ordering::SeqCst) {
                         // Accepted as the server stopped, after its connections were
@@ -245,6 +259,17 @@ fn listen_failed(endpoint: &Endpoint, e: &std::io::Error) -> Status {
 struct Conn {
     handle: Handle,
     task: tokio::task::AbortHandle,
+}
+
+/// Registers the connection of `handle` with `peers` until it ends.
+fn track(peers: &Peers, handle: &Handle, opts: &Arc<Options>) {
+    let id = handle.id;
+    peers.joined(Channel::new(handle.clone(), opts.clone()));
+    let (peers, closed) = (peers.clone(), handle.closed.clone());
+    tokio::spawn(async move {
+        closed.wait().await;
+        peers.left(id);
+    });
 }
 
 /// Resolves once every connection in `conns` has closed.

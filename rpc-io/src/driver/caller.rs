@@ -223,8 +223,10 @@ impl Driver {
         let now = self.now();
         let max_frame = self.conn.peer_settings().max_frame_size;
         let mut rest = bodies.into_iter();
-        // While the writer is far behind, the rest wait (in order) for it.
-        while self.caller.waiting.is_empty() && !self.out.is_full() {
+        // While the writer is far behind, or before the peer's HELLO says how large a
+        // frame may be, the rest wait (in order).
+        while self.caller.waiting.is_empty() && !self.out.is_full() && self.handle.ready.is_closed()
+        {
             let Some(body) = rest.next() else {
                 return;
             };
@@ -317,6 +319,12 @@ impl Driver {
             // Out of time before it could open: fail here, never send DEADLINE 0.
             self.fail_req(req, Status::deadline_exceeded());
             return Ok(());
+        }
+        // Until the peer's HELLO is in, its limits are not known: a call judged on the
+        // initial values could be refused (a one-way message larger than the initial
+        // frame size) only to fit a moment later. It waits, in order, for the HELLO.
+        if !self.handle.ready.is_closed() {
+            return Err(req);
         }
         // A message the peer refuses is not sent (its size before compression is what
         // the peer checks last).

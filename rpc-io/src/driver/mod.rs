@@ -34,8 +34,8 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::authorize::{self, PeerInfo};
 use crate::admission::Admission;
+use crate::authorize::{self, PeerInfo};
 use crate::commands::{Cmd, Commands};
 use crate::handle::{Flag, Handle};
 use crate::recycle::Recycler;
