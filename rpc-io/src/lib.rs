@@ -27,7 +27,7 @@
 
 // Modules in layers, bottom up; a module imports only from its own layer or below, so
 // there are no import cycles:
-// - shared pieces: status, options, authorize, describe, method_stats, stats, budget, compress, panics, pool, recycle,
+// - shared pieces: status, options, authorize, intercept, describe, method_stats, stats, budget, compress, panics, pool, recycle,
 //   endpoint, transport, runtime, conn_state, admission;
 // - a connection: commands and replies (its queue), writer, handle; handler, route and
 //   worker (what it runs for the calls it serves); driver (its task, in parts);
@@ -49,6 +49,7 @@ mod driver;
 mod endpoint;
 mod handle;
 mod handler;
+mod intercept;
 mod method_stats;
 mod metrics;
 mod options;
@@ -83,6 +84,7 @@ pub use muxwire_core::wire::{Codec, StatusCode};
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 pub use describe::{MethodInfo, DESCRIBE_METHOD};
+pub use intercept::{BearerToken, CallEnd, CallStart, ConcurrencyLimit, Interceptor, LogCalls};
 pub use method_stats::{MethodSnapshot, LATENCY_BOUNDS_US, UNKNOWN_METHOD};
 pub use options::Options;
 pub use peers::{BroadcastReport, PeerEvent, PeerEvents, Peers, PEER_EVENTS_KEPT};

@@ -72,6 +72,8 @@ pub struct Router {
     /// Checks run before a connection is served and before each call's handler.
     pub(crate) connection_check: Option<ConnectionCheck>,
     pub(crate) call_check: Option<CallCheck>,
+    /// Code run around every call, in order (see [`Router::intercept`]).
+    pub(crate) interceptors: crate::intercept::Chain,
     /// Why the registrations are invalid, if they are (reported at bind).
     invalid: Option<Status>,
 }
@@ -128,6 +130,14 @@ impl Router {
     /// [`crate::Server::bind`] reports.
     pub fn describe(mut self, name: &str, info: MethodInfo) -> Router {
         self.descriptions.insert(name.to_string(), info);
+        self
+    }
+
+    /// Adds an interceptor: code run around every call this router serves, after those
+    /// added before it (see [`crate::Interceptor`]; ready ones: [`crate::LogCalls`],
+    /// [`crate::ConcurrencyLimit`], [`crate::BearerToken`]).
+    pub fn intercept(mut self, interceptor: impl crate::Interceptor) -> Router {
+        self.interceptors.push(Arc::new(interceptor));
         self
     }
 

@@ -7,31 +7,26 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use muxwire_core::conn::{Entries, StatusSpec};
 use muxwire_core::time::Duration as CoreDuration;
 use muxwire_core::wire::{Codec, StatusCode, StreamId};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::arena::{core_error_status, outgoing};
 use super::incoming::{Incoming, Piece};
 use super::one_way::WaitingOneWay;
-use super::send::Item;
 use super::Driver;
-use crate::authorize::{self, CallInfo, PeerInfo};
 use crate::commands::{CallRef, Cmd};
 use crate::compress;
 use crate::handle::Channel;
 use crate::handler::{
     BoxFuture, CancelState, Context, Inbound, Outbound, SyncHandler, UnaryHandler,
 };
-use crate::method_stats::{CallTimer, MethodMetrics};
+use crate::method_stats::CallTimer;
 use crate::panics::{self, CatchPanic};
 use crate::route::{Method, Route, Router, Unary};
 use crate::stats::Stats;
 use crate::status::Status;
-use crate::writer::FRAME_CAP;
 
 /// The calls this side serves, and what serving them reuses.
 pub(super) struct Callee {
@@ -51,6 +46,9 @@ pub(super) struct Callee {
     /// Why this connection's peer may not call at all (`Router::authorize_connections`):
     /// every call is answered with it.
     pub(super) refused: Option<Status>,
+    /// The watch of the call being answered inline, until its reply goes out or takes a
+    /// stream of its own.
+    pub(super) inline_watch: Option<InlineWatch>,
 }
 
 impl Callee {
@@ -83,11 +81,24 @@ pub(super) struct Served {
     pub(super) request_codec: Option<Codec>,
     /// The method's counters, with `Options::method_metrics`.
     pub(super) timer: Option<CallTimer>,
+    /// When the call arrived and whose interceptors wait for its end, if any do.
+    pub(super) intercepted: Option<Intercepted>,
+}
+
+/// A served call's arrival, for the interceptors of `router` that wait for its end.
+pub(super) type Intercepted = (std::time::Instant, Arc<Router>);
+
+/// What a call answered inline (`inline_sync`) hands to the stream state its reply gets
+/// when it cannot go out at once (`serve_on_stream`), to be ended there.
+#[derive(Default)]
+pub(super) struct InlineWatch {
+    pub(super) timer: Option<CallTimer>,
+    pub(super) intercepted: Option<Intercepted>,
 }
 
 impl Served {
     /// A served call of generation `gen`, to `method`.
-    fn new(
+    pub(super) fn new(
         gen: u64,
         method: Bytes,
         cancel: Arc<CancelState>,
@@ -103,6 +114,7 @@ impl Served {
             unary,
             request_codec: None,
             timer: None,
+            intercepted: None,
         }
     }
 }
@@ -119,6 +131,7 @@ impl Callee {
             dropped_unlogged: 0,
             last_drop_warning: None,
             refused: None,
+            inline_watch: None,
         }
     }
 
@@ -155,7 +168,7 @@ impl Callee {
 
     /// A fresh cancellation state, recycled when nothing else holds one (a call's
     /// context is gone once its handler finished), so steady traffic allocates none.
-    fn cancel_state(&mut self) -> Arc<CancelState> {
+    pub(super) fn cancel_state(&mut self) -> Arc<CancelState> {
         while let Some(c) = self.cancel_pool.pop() {
             if Arc::strong_count(&c) == 1 {
                 c.reset();
@@ -174,24 +187,6 @@ impl Callee {
 }
 
 impl Driver {
-    /// Why call `method` with metadata `entries` may not be served, if it may not: the
-    /// connection was refused, or the router's call check refuses it.
-    fn refusal(&self, method: &[u8], entries: &[(String, Bytes)]) -> Option<Status> {
-        if let Some(r) = &self.callee.refused {
-            return Some(r.clone());
-        }
-        let check = self.callee.router.as_ref()?.call_check.as_ref()?;
-        let call = CallInfo {
-            method: std::str::from_utf8(method).unwrap_or(""),
-            metadata: entries,
-            peer: PeerInfo {
-                address: &self.handle.peer_addr,
-                identity: self.handle.identity.as_deref(),
-            },
-        };
-        authorize::run(|| check(&call)).err()
-    }
-
     /// A handler's context with a fresh (or recycled) cancellation state.
     fn new_context(
         &mut self,
@@ -222,7 +217,8 @@ impl Driver {
             return;
         };
         let wire = data.len();
-        if let Some(refused) = self.refusal(method, &entries) {
+        let mut entries = entries;
+        if let Err(refused) = self.admit(method, &mut entries, deadline, true) {
             let why = format!("refused: {refused}");
             self.callee
                 .one_way_dropped(&self.stats, &String::from_utf8_lossy(method), &why);
@@ -411,13 +407,13 @@ impl Driver {
         stream: u32,
         method: &Bytes,
         h: &dyn SyncHandler,
-        metrics: Option<&Arc<MethodMetrics>>,
+        watch: InlineWatch,
         entries: Vec<(String, Bytes)>,
         deadline: Option<CoreDuration>,
         data: Bytes,
         codec: Codec,
     ) {
-        let timer = metrics.map(CallTimer::start);
+        self.callee.inline_watch = Some(watch);
         self.conn.consume(StreamId(stream), data.len());
         let max = self.opts.max_message_size as usize;
         let result = compress::decompress(codec, data, max).and_then(|req| {
@@ -426,18 +422,18 @@ impl Driver {
             self.run_sync(h, method, deadline, entries, req)
         });
         let hint = (codec != Codec::Identity).then_some(codec);
-        match self.write_reply(stream, method, result.map(Some), hint) {
-            Some(code) => {
-                self.tally.ended(code);
-                if let Some(t) = timer {
-                    t.end(code);
-                }
+        let sent = self.write_reply(stream, method, result.map(Some), hint);
+        // Still here: the reply went out inline (else its stream state took the watch,
+        // and the call ends there).
+        let watch = self.callee.inline_watch.take();
+        if let Some(code) = sent {
+            self.tally.ended(code);
+            let watch = watch.unwrap_or_default();
+            if let Some(t) = watch.timer {
+                t.end(code);
             }
-            // The reply waits on a stream of its own: timed until it ends there.
-            None => {
-                if let Some(s) = self.callee.served.get_mut(&stream) {
-                    s.timer = timer;
-                }
+            if let Some((since, router)) = watch.intercepted {
+                self.end_intercepted(Some(&router), method, code, since);
             }
         }
     }
@@ -461,15 +457,14 @@ impl Driver {
         if method == super::tests::PANIC_METHOD.as_bytes() {
             panic!("a test asked this connection's driver to panic");
         }
-        if let Some(refused) = self.refusal(method, &entries) {
-            let gen = self.callee.next_gen;
-            self.callee.next_gen += 1;
-            let cancel = self.callee.cancel_state();
-            let served = Served::new(gen, Bytes::copy_from_slice(method), cancel, None, None);
-            self.callee.served.insert(stream, served);
-            self.reply(stream, Err(refused));
-            return;
-        }
+        let mut entries = entries;
+        let intercepted = match self.admit(method, &mut entries, deadline, false) {
+            Ok(since) => since,
+            Err(refused) => {
+                self.refuse(stream, method, refused);
+                return;
+            }
+        };
         // The hot path: borrow the router (no reference count) and answer a whole request
         // to a sync handler inline.
         let router = self.callee.router.take();
@@ -484,7 +479,11 @@ impl Driver {
         let body = match (sync, body) {
             (Some((name, h, metrics)), Some((data, codec, false))) => {
                 let metrics = self.opts.method_metrics.then_some(metrics);
-                self.inline_sync(stream, name, &**h, metrics, entries, deadline, data, codec);
+                let watch = InlineWatch {
+                    timer: metrics.map(CallTimer::start),
+                    intercepted: intercepted.zip(router.clone()),
+                };
+                self.inline_sync(stream, name, &**h, watch, entries, deadline, data, codec);
                 self.callee.router = router;
                 return;
             }
@@ -499,6 +498,7 @@ impl Driver {
         let Some(route) = router.as_ref().and_then(|r| r.get(method)).cloned() else {
             let unknown = Bytes::copy_from_slice(method);
             let mut served = Served::new(gen, unknown, cancel, None, None);
+            served.intercepted = intercepted.zip(router.clone());
             if let Some(r) = router.as_ref().filter(|_| self.opts.method_metrics) {
                 served.timer = Some(CallTimer::start(&r.unknown));
             }
@@ -525,6 +525,7 @@ impl Driver {
             Method::Unary(h) => {
                 let mut served = Served::new(gen, route.name, cancel, None, Some((h, ctx, None)));
                 served.timer = timer;
+                served.intercepted = intercepted.zip(router.clone());
                 self.callee.served.insert(stream, served);
                 if let Some((data, codec, more)) = body {
                     self.message(stream, Piece::Bytes(data), codec, more, end);
@@ -536,6 +537,7 @@ impl Driver {
                 let (itx, irx) = mpsc::unbounded_channel();
                 let mut served = Served::new(gen, route.name, cancel, Some(itx), None);
                 served.timer = timer;
+                served.intercepted = intercepted.zip(router.clone());
                 self.callee.served.insert(stream, served);
                 let inbound = Inbound::new(irx, self.handle.clone(), call);
                 let outbound = Outbound::new(self.handle.clone(), call);
@@ -619,6 +621,7 @@ impl Driver {
     pub(super) fn end_served(&mut self, stream: u32, code: StatusCode) {
         if let Some(mut s) = self.callee.served.remove(&stream) {
             let s_timer = s.timer.take();
+            let intercepted = s.intercepted.take().map(|i| (i, s.method.clone()));
             self.partials.release(&s.incoming);
             s.cancel.cancel();
             let cancel = s.cancel.clone();
@@ -628,6 +631,9 @@ impl Driver {
             self.tally.ended(code);
             if let Some(t) = s_timer {
                 t.end(code);
+            }
+            if let Some(((since, router), method)) = intercepted {
+                self.end_intercepted(Some(&router), &method, code, since);
             }
         }
     }
@@ -659,137 +665,6 @@ impl Driver {
             self.end_served(stream, code);
         }
     }
-
-    /// Gives a call answered inline (`inline_sync`) the stream state it needs when its
-    /// reply cannot go out at once.
-    fn serve_on_stream(&mut self, stream: u32, method: &Bytes, request_codec: Option<Codec>) {
-        if !self.callee.served.contains_key(&stream) {
-            let gen = self.callee.next_gen;
-            self.callee.next_gen += 1;
-            let cancel = self.callee.cancel_state();
-            let mut s = Served::new(gen, method.clone(), cancel, None, None);
-            s.request_codec = request_codec;
-            self.callee.served.insert(stream, s);
-        }
-    }
-
-    /// Writes a call's STATUS with its reply message (compressed with `request_codec`,
-    /// the request's own, when worthwhile and `Options::reply_with_request_codec`), and
-    /// returns the status code sent; `None` if the message is too large for one frame or
-    /// the credit left, in which case it is queued as DATA chunks and the STATUS follows
-    /// them (`pump` calls `reply`). A failure's REASON, DETAILS and trailers go with it.
-    fn write_reply(
-        &mut self,
-        stream: u32,
-        method: &Bytes,
-        result: Result<Option<Bytes>, Status>,
-        request_codec: Option<Codec>,
-    ) -> Option<StatusCode> {
-        if self.out.is_full() {
-            // The peer is not reading: the reply waits for the socket, and its call stays
-            // open meanwhile (so MAX_CONCURRENT_STREAMS bounds the replies waiting).
-            self.serve_on_stream(stream, method, request_codec);
-            self.queues.entry(stream).or_default().status = Some(result);
-            self.wait_for_room(stream);
-            return None;
-        }
-        let now = self.now();
-        let (body, codec, failure) = match result {
-            Ok(Some(b)) => {
-                let hint = request_codec.filter(|_| self.opts.reply_with_request_codec);
-                let (body, codec) = self.prepare(Some(b), hint);
-                (body, codec, None)
-            }
-            Ok(None) => (None, Codec::Identity, None),
-            Err(s) => {
-                // One line per failed call at info (an operator's `MUXWIRE_LOG=info`).
-                let method = String::from_utf8_lossy(method);
-                tracing::info!(%method, stream, code = s.code.name(), message = %s.message, "call failed");
-                (None, Codec::Identity, Some(s))
-            }
-        };
-        let frame_room = (self.conn.peer_settings().max_frame_size as usize)
-            .saturating_sub(128)
-            .min(FRAME_CAP);
-        let credit = self.conn.send_credit(StreamId(stream)) as usize;
-        if let Some(b) = &body {
-            if b.len() > frame_room.min(credit) {
-                // Large reply: DATA chunks first, then a STATUS without message. A call
-                // answered inline (`inline_sync`) gets its stream state for that.
-                self.serve_on_stream(stream, method, request_codec);
-                let q = self.queues.entry(stream).or_default();
-                q.items.push_back(Item::new(b.clone(), false, codec));
-                q.status = Some(Ok(None));
-                self.pump(stream);
-                return None;
-            }
-        }
-        let message = body.as_ref().map(|b| outgoing(b, codec));
-        // Trailers are rare: only a failure that carries them pays for the pairs.
-        let trailers: Vec<(&str, &[u8])> = failure
-            .as_ref()
-            .map(|f| {
-                f.trailers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), &v[..]))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let spec = StatusSpec {
-            code: failure.as_ref().map_or(StatusCode::OK, |f| f.code),
-            reason: failure.as_ref().map(|f| short_reason(&f.message)),
-            entries: Entries::Pairs(&trailers),
-            details: failure.as_ref().and_then(|f| f.details.as_deref()),
-            message,
-        };
-        let code = spec.code;
-        let sent = self.write_with(
-            |conn, now, out| conn.send_status_spec(now, StreamId(stream), &spec, out),
-            now,
-            body.as_ref(),
-        );
-        if let Err(e) = sent {
-            // The reply could not go out (it breaks the peer's limits, or a trailer key is
-            // malformed): the caller still gets a STATUS, without the rest, naming why.
-            let status = core_error_status(e);
-            let fallback = self.write_with(
-                |conn, now, out| {
-                    conn.send_status(
-                        now,
-                        StreamId(stream),
-                        status.code,
-                        Some(short_reason(&status.message)),
-                        &[],
-                        None,
-                        out,
-                    )
-                },
-                now,
-                None,
-            );
-            if let Err(e) = fallback {
-                tracing::debug!(stream, %e, "STATUS not sent");
-            }
-        }
-        Some(code)
-    }
-}
-
-/// The longest REASON a STATUS carries: a longer message is cut at a character boundary,
-/// so that a REASON quoting what the peer sent (an 8 KiB method name) still fits the
-/// peer's MAX_METADATA_SIZE and the STATUS keeps its code.
-const REASON_MAX: usize = 1024;
-
-/// `message` cut to at most [`REASON_MAX`] bytes.
-fn short_reason(message: &str) -> &str {
-    if message.len() <= REASON_MAX {
-        return message;
-    }
-    let mut end = REASON_MAX;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    &message[..end]
 }
 
 /// An async unary handler's future.

@@ -13,12 +13,14 @@
 //! - `arena`: where every frame is encoded before the writer takes it ([`WriteArena`]);
 //! - `trim`: an idle connection lets go of its large buffers and slots.
 
+mod admit;
 mod arena;
 mod callee;
 mod caller;
 mod incoming;
 mod landing;
 mod one_way;
+mod reply;
 mod send;
 mod task;
 mod trim;
