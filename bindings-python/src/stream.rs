@@ -136,11 +136,23 @@ impl Stream {
     fn cancel(&self) {
         self.cancel.flag.store(true, Ordering::Release);
         self.cancel.notify.notify_waiters();
-        if let Ok(mut sink) = self.sink.try_lock() {
-            sink.take();
+        // A half that a send or a read holds is dropped as soon as it lets go: at once if
+        // it is free, otherwise on the runtime (an asyncio read whose task was cancelled
+        // lets go only when the runtime drops its work).
+        match self.sink.clone().try_lock_owned() {
+            Ok(mut sink) => drop(sink.take()),
+            Err(_) => {
+                let sink = self.sink.clone();
+                self.rt.spawn(async move { drop(sink.lock().await.take()) });
+            }
         }
-        if let Ok(mut replies) = self.replies.try_lock() {
-            replies.take();
+        match self.replies.clone().try_lock_owned() {
+            Ok(mut replies) => drop(replies.take()),
+            Err(_) => {
+                let replies = self.replies.clone();
+                self.rt
+                    .spawn(async move { drop(replies.lock().await.take()) });
+            }
         }
     }
 
