@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,10 +40,19 @@ pub(crate) enum Outcome {
 /// Makes the Python object an [`Outcome::Made`] settles its future with.
 pub(crate) type Make = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
+/// What an outcome is for: an asyncio future to settle, or a callable to call on the loop
+/// with the object an [`Outcome::Made`] makes (starting a streaming handler).
+pub(crate) enum Target {
+    /// `future.set_result(...)` or `future.set_exception(...)`.
+    Future(Py<PyAny>),
+    /// `callable(made)`.
+    Call(Arc<Py<PyAny>>),
+}
+
 /// Outcomes queued for the loop, and whether a drain is already scheduled.
 #[derive(Default)]
 struct Queue {
-    ready: Vec<(Py<PyAny>, Outcome)>,
+    ready: Vec<(Target, Outcome)>,
     scheduled: bool,
 }
 
@@ -94,10 +103,19 @@ fn reset(fd: &OwnedFd) {
 impl LoopBridge {
     /// Queues `outcome` for `future` (from any thread) and wakes the loop if needed.
     pub(crate) fn complete(bridge: &Py<LoopBridge>, future: Py<PyAny>, outcome: Outcome) {
+        LoopBridge::queue(bridge, Target::Future(future), outcome);
+    }
+
+    /// Calls `callable(make(py))` on the loop (queued from any thread, without the GIL).
+    pub(crate) fn call_soon(bridge: &Py<LoopBridge>, callable: Arc<Py<PyAny>>, make: Make) {
+        LoopBridge::queue(bridge, Target::Call(callable), Outcome::Made(Ok(make)));
+    }
+
+    fn queue(bridge: &Py<LoopBridge>, target: Target, outcome: Outcome) {
         let this = bridge.get();
         let wake = {
             let mut q = this.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.ready.push((future, outcome));
+            q.ready.push((target, outcome));
             !std::mem::replace(&mut q.scheduled, true)
         };
         if !wake {
@@ -164,12 +182,24 @@ impl LoopBridge {
         };
         // Every future is settled even if one fails; the first failure is raised.
         let mut first_error = None;
-        for (future, outcome) in ready {
-            if let Err(err) = settle(py, future.bind(py), outcome) {
+        for (target, outcome) in ready {
+            let done = match target {
+                Target::Future(future) => settle(py, future.bind(py), outcome),
+                Target::Call(callable) => call(py, &callable, outcome),
+            };
+            if let Err(err) = done {
                 first_error.get_or_insert(err);
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Calls `callable` with the object `outcome` makes.
+fn call(py: Python<'_>, callable: &Py<PyAny>, outcome: Outcome) -> PyResult<()> {
+    match outcome {
+        Outcome::Made(Ok(make)) => callable.call1(py, (make(py)?,)).map(drop),
+        _ => Ok(()),
     }
 }
 

@@ -45,6 +45,7 @@ fn _muxwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(codec::encode_frame, m)?)?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<streaming::Requests>()?;
+    m.add_class::<streaming::StreamCall>()?;
     m.add_function(wrap_pyfunction!(client::_start_connect, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::set_runtime_threads, m)?)?;
     m.add_function(wrap_pyfunction!(log::refresh_log_level, m)?)?;

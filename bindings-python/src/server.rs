@@ -15,11 +15,12 @@ use pyo3::types::PyBytes;
 use tokio::sync::Notify;
 
 use crate::args::{count, seconds};
+use crate::bridge::LoopBridge;
 use crate::context::{call_sync, CallContext, Responder};
 use crate::options::Common;
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
-use crate::streaming::StreamHandlers;
+use crate::streaming::{serve_async, StreamHandlers};
 use crate::wait::wait;
 
 /// Worker threads a server may run handlers on at most.
@@ -106,8 +107,10 @@ impl ServerCore {
     /// Binds `url` and serves `methods`: `(name, handler, schedule)` triples, where
     /// `schedule` is `None` for a sync handler `handler(ctx, data) -> bytes`, or a loop's
     /// `call_soon_threadsafe` for an async one, called as `handler(ctx, data, responder)`
-    /// on that loop; and `streams`: `(name, handler)` pairs, `handler(ctx, requests)`
-    /// returning an iterable of replies.
+    /// on that loop; and `streams`: `(name, handler, bridge)` triples, where `bridge` is
+    /// `None` for a sync handler `handler(ctx, requests)` returning an iterable of replies
+    /// (run on a thread of its own), or the loop's `LoopBridge` for an async one, called as
+    /// `handler(call)` with a `StreamCall` on that loop.
     #[new]
     #[pyo3(signature = (url, methods, *, streams=Vec::new(), compression=None,
         max_message_size=None, crc=false, keepalive=None, agent=None, workers=None,
@@ -117,7 +120,7 @@ impl ServerCore {
         py: Python<'_>,
         url: &str,
         methods: Vec<(String, Py<PyAny>, Option<Py<PyAny>>)>,
-        streams: Vec<(String, Py<PyAny>)>,
+        streams: Vec<(String, Py<PyAny>, Option<Py<LoopBridge>>)>,
         compression: Option<&str>,
         max_message_size: Option<usize>,
         crc: bool,
@@ -170,14 +173,29 @@ impl ServerCore {
             };
         }
         let stream_handlers = StreamHandlers::limit(opts.worker_threads, rt.clone());
-        for (name, handler) in streams {
-            let (handler, on) = (Arc::new(handler), stream_handlers.clone());
-            router = router.streaming(
-                &name,
-                move |ctx: Context, inbound: Inbound, outbound: Outbound| {
-                    on.clone().serve(handler.clone(), ctx, inbound, outbound)
-                },
-            );
+        for (name, handler, bridge) in streams {
+            let handler = Arc::new(handler);
+            router = match bridge {
+                None => {
+                    let on = stream_handlers.clone();
+                    router.streaming(
+                        &name,
+                        move |ctx: Context, inbound: Inbound, outbound: Outbound| {
+                            on.clone().serve(handler.clone(), ctx, inbound, outbound)
+                        },
+                    )
+                }
+                Some(bridge) => {
+                    let (bridge, rt) = (Arc::new(bridge), rt.clone());
+                    router.streaming(
+                        &name,
+                        move |ctx: Context, inbound: Inbound, outbound: Outbound| {
+                            let (bridge, handler) = (bridge.clone(), handler.clone());
+                            serve_async(bridge, handler, ctx, inbound, outbound, rt.clone())
+                        },
+                    )
+                }
+            };
         }
         let bind = muxwire::Server::new(router, opts).bind(url);
         let running = wait(py, &rt, bind)?.map_err(|s| crate::errors::status_err(py, s))?;

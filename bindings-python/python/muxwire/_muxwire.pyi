@@ -24,6 +24,7 @@ __all__ = [
     "ServerCore",
     "Stats",
     "Stream",
+    "StreamCall",
     "__version__",
     "_start_connect",
     "_stop_logging",
@@ -194,6 +195,18 @@ class Requests:
     def __next__(self) -> bytes: ...
 
 @final
+class StreamCall:
+    @property
+    def context(self) -> CallContext: ...
+    @property
+    def cancelled(self) -> bool: ...
+    def _start_next(self, bridge: LoopBridge, future: asyncio.Future[bytes | None]) -> CallGuard: ...
+    def _start_send(self, bridge: LoopBridge, future: asyncio.Future[None], data: Buffer) -> CallGuard: ...
+    def finish(self) -> bool: ...
+    def fail(self, error: BaseException) -> bool: ...
+    def _on_cancel(self, callback: Callable[[], Any]) -> None: ...
+
+@final
 class Peer:
     def call(
         self,
@@ -223,7 +236,7 @@ class ServerCore:
         url: str,
         methods: Sequence[tuple[str, Callable[..., Any], Callable[..., Any] | None]],
         *,
-        streams: Sequence[tuple[str, Callable[..., Any]]] = ...,
+        streams: Sequence[tuple[str, Callable[..., Any], LoopBridge | None]] = ...,
         compression: str | None = None,
         max_message_size: int | None = None,
         crc: bool = False,
