@@ -131,13 +131,7 @@ impl ServerCore {
         max_concurrent_streams: Option<usize>,
         idle_timeout: Option<f64>,
     ) -> PyResult<ServerCore> {
-        let common = Common {
-            compression,
-            max_message_size,
-            crc,
-            keepalive,
-            agent,
-        };
+        let common = Common::new(compression, max_message_size, crc, keepalive, agent);
         let mut opts = common.options()?;
         if let Some(n) = workers {
             opts.worker_threads = count(n, MAX_WORKERS, "workers")?;

@@ -232,15 +232,21 @@ impl StreamCall {
 
     /// Starts taking the caller's next message; `future` is settled with it, or with
     /// `None` once the caller half-closed.
-    fn _start_next(&self, bridge: Py<LoopBridge>, future: Py<PyAny>) -> CallGuard {
+    fn _start_next(
+        &self,
+        py: Python<'_>,
+        bridge: Py<LoopBridge>,
+        future: Py<PyAny>,
+    ) -> PyResult<CallGuard> {
         let inbound = self.inbound.clone();
         let work = async move { Outcome::Next(inbound.lock().await.next().await) };
-        CallGuard::start(&self.rt, bridge, future, work)
+        CallGuard::start(py, bridge, future, work)
     }
 
     /// Starts sending `data` as a reply; `future` is settled once it is queued.
     fn _start_send(
         &self,
+        py: Python<'_>,
         bridge: Py<LoopBridge>,
         future: Py<PyAny>,
         data: &Bound<'_, PyAny>,
@@ -249,7 +255,7 @@ impl StreamCall {
             .map_err(|s| pyo3::exceptions::PyTypeError::new_err(s.message))?;
         let outbound = self.outbound.clone();
         let work = async move { Outcome::Done(outbound.send(message).await) };
-        Ok(CallGuard::start(&self.rt, bridge, future, work))
+        CallGuard::start(py, bridge, future, work)
     }
 
     /// Ends the call OK (after the replies sent); False if it already ended.

@@ -463,7 +463,14 @@ def test_cancelling_an_async_stream_cancels_its_handler_task(local_url: str) -> 
                 # Cancelled while the handler awaits something else, by cancelling the
                 # task reading the reply.
                 stream = await client.stream("wait")
-                reader = asyncio.ensure_future(anext(stream))
+                reading = asyncio.Event()
+
+                async def read() -> bytes:
+                    reading.set()  # and on, in the same step, to wait for the reply
+                    return await anext(stream)
+
+                reader = asyncio.ensure_future(read())
+                await reading.wait()
                 await events["waiting"].wait()
                 reader.cancel()
                 await asyncio.wait_for(events["wait.cancelled"].wait(), DEADLINE)
