@@ -1,9 +1,9 @@
 //! Completions from the runtime to an asyncio event loop.
 //!
 //! A [`LoopBridge`] belongs to one event loop. An asyncio call is a runtime future polled
-//! on the loop's thread (see [`CallGuard::start`]): its first poll, when the call is made,
-//! queues the work on the connection at once, with no task spawned for it. When the
-//! runtime wakes the future (from one of its threads, without the GIL), the future is
+//! on the loop's thread (see [`CallGuard::start`]), with no task spawned for it: its first
+//! poll, on the loop's next pass with every other call made meanwhile, queues the work on
+//! the connection. When the runtime wakes the future (from one of its threads, without the GIL), the future is
 //! queued on the bridge, and the first one queued while none is pending wakes the loop;
 //! run on the loop, the bridge polls every queued future at once and settles the asyncio
 //! futures of those that finished, so under load many completions share one wake-up (and
@@ -111,8 +111,6 @@ impl Polled {
 
 /// What the bridge does on the loop.
 enum Item {
-    /// `future.set_result(...)` or `future.set_exception(...)`.
-    Settle(Py<PyAny>, Outcome),
     /// Poll a future the runtime woke.
     Poll(Arc<Polled>),
     /// `callable(make(py))`.
@@ -249,7 +247,6 @@ impl LoopBridge {
         let mut first_error = None;
         for item in ready {
             let done = match item {
-                Item::Settle(future, outcome) => settle(py, future.bind(py), outcome),
                 Item::Poll(polled) => polled.poll(py),
                 Item::Call(callable, make) => {
                     make(py).and_then(|made| callable.call1(py, (made,)).map(drop))
@@ -319,14 +316,10 @@ impl Drop for CallGuard {
 }
 
 impl CallGuard {
-    /// Starts `work` (polled once now, on this thread: the loop's, with the GIL) and
-    /// settles `future` with its outcome on `bridge`'s loop; the guard cancels it.
-    pub(crate) fn start<F>(
-        py: Python<'_>,
-        bridge: Py<LoopBridge>,
-        future: Py<PyAny>,
-        work: F,
-    ) -> PyResult<CallGuard>
+    /// Starts `work` (polled on the loop's thread, with the GIL, first on the loop's next
+    /// pass) and settles `future` with its outcome on `bridge`'s loop; the guard cancels
+    /// it.
+    pub(crate) fn start<F>(bridge: Py<LoopBridge>, future: Py<PyAny>, work: F) -> CallGuard
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
@@ -336,12 +329,11 @@ impl CallGuard {
             bridge,
             queued: AtomicBool::new(false),
         });
-        if let Some(outcome) = polled.poll_work() {
-            // Done at once (a send with room to spare): settled on the loop's next pass,
-            // so that a task sending in a loop still lets the others run.
-            let future = polled.future.clone_ref(py);
-            LoopBridge::queue(&polled.bridge, Item::Settle(future, outcome));
-        }
-        Ok(CallGuard { polled })
+        // Polled first on the loop's next pass, with every other call made on this one:
+        // the connection's task is woken once for all of them (not once a call, each
+        // wake-up a switch to a runtime thread), and a task that sends in a loop lets the
+        // others run between its sends.
+        polled.wake_by_ref();
+        CallGuard { polled }
     }
 }

@@ -271,9 +271,9 @@ impl Client {
         compression: Option<&str>,
     ) -> PyResult<CallGuard> {
         let work = self.stream_work(py, method, timeout, metadata, compression)?;
-        CallGuard::start(py, bridge, future, async move {
+        Ok(CallGuard::start(bridge, future, async move {
             Outcome::Made(work.await.map(made))
-        })
+        }))
     }
 
     /// Starts a unary call whose reply settles `future` on `bridge`'s loop.
@@ -291,12 +291,9 @@ impl Client {
         compression: Option<&str>,
     ) -> PyResult<CallGuard> {
         let work = self.call_work(py, method, data, timeout, metadata, compression)?;
-        CallGuard::start(
-            py,
-            bridge,
-            future,
-            async move { Outcome::Reply(work.await) },
-        )
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Reply(work.await)
+        }))
     }
 
     /// Starts a one-way call whose queueing settles `future` on `bridge`'s loop.
@@ -309,7 +306,9 @@ impl Client {
         data: &Bound<'_, PyAny>,
     ) -> PyResult<CallGuard> {
         let work = self.notify_work(py, method, data)?;
-        CallGuard::start(py, bridge, future, async move { Outcome::Done(work.await) })
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Done(work.await)
+        }))
     }
 
     /// Starts a PING whose round-trip time settles `future` on `bridge`'s loop.
@@ -320,23 +319,15 @@ impl Client {
         future: Py<PyAny>,
     ) -> PyResult<CallGuard> {
         let work = self.ping_work(py)?;
-        CallGuard::start(
-            py,
-            bridge,
-            future,
-            async move { Outcome::Elapsed(work.await) },
-        )
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Elapsed(work.await)
+        }))
     }
 
     /// Starts closing the client; `future` is settled once every connection is closed.
-    fn _start_close(
-        &self,
-        py: Python<'_>,
-        bridge: Py<LoopBridge>,
-        future: Py<PyAny>,
-    ) -> PyResult<CallGuard> {
+    fn _start_close(&self, bridge: Py<LoopBridge>, future: Py<PyAny>) -> CallGuard {
         let work = self.close_work();
-        CallGuard::start(py, bridge, future, async move {
+        CallGuard::start(bridge, future, async move {
             work.await;
             Outcome::Done(Ok(()))
         })
@@ -366,7 +357,7 @@ pub(crate) fn _start_connect(
 ) -> PyResult<CallGuard> {
     let common = Common::new(compression, max_message_size, crc, keepalive, agent);
     let (_, work) = connecting(py, url, common, timeout, pool, wait_for_ready, handlers)?;
-    CallGuard::start(py, bridge, future, async move {
+    Ok(CallGuard::start(bridge, future, async move {
         Outcome::Made(work.await.map(made))
-    })
+    }))
 }

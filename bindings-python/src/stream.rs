@@ -201,7 +201,7 @@ impl Stream {
             let mut sink = sink.lock().await;
             Outcome::Done(send_on(&mut sink, message).await)
         };
-        CallGuard::start(py, bridge, future, work)
+        Ok(CallGuard::start(bridge, future, work))
     }
 
     /// Starts reading the next reply; `future` is settled with it (`None` at the end).
@@ -217,6 +217,6 @@ impl Stream {
             let mut replies = replies.lock().await;
             Outcome::Next(next_on(&mut replies, &cancel).await)
         };
-        CallGuard::start(py, bridge, future, work)
+        Ok(CallGuard::start(bridge, future, work))
     }
 }

@@ -232,21 +232,15 @@ impl StreamCall {
 
     /// Starts taking the caller's next message; `future` is settled with it, or with
     /// `None` once the caller half-closed.
-    fn _start_next(
-        &self,
-        py: Python<'_>,
-        bridge: Py<LoopBridge>,
-        future: Py<PyAny>,
-    ) -> PyResult<CallGuard> {
+    fn _start_next(&self, bridge: Py<LoopBridge>, future: Py<PyAny>) -> CallGuard {
         let inbound = self.inbound.clone();
         let work = async move { Outcome::Next(inbound.lock().await.next().await) };
-        CallGuard::start(py, bridge, future, work)
+        CallGuard::start(bridge, future, work)
     }
 
     /// Starts sending `data` as a reply; `future` is settled once it is queued.
     fn _start_send(
         &self,
-        py: Python<'_>,
         bridge: Py<LoopBridge>,
         future: Py<PyAny>,
         data: &Bound<'_, PyAny>,
@@ -255,7 +249,7 @@ impl StreamCall {
             .map_err(|s| pyo3::exceptions::PyTypeError::new_err(s.message))?;
         let outbound = self.outbound.clone();
         let work = async move { Outcome::Done(outbound.send(message).await) };
-        CallGuard::start(py, bridge, future, work)
+        Ok(CallGuard::start(bridge, future, work))
     }
 
     /// Ends the call OK (after the replies sent); False if it already ended.
