@@ -2,7 +2,7 @@
 //! `muxwire` (in `python/`) re-exports it and adds the asyncio and server layers.
 //!
 //! Modules in layers, bottom up (a module imports only from its own layer or below):
-//! - errors, args, options, stats, log, sansio, codec (the core without IO);
+//! - errors, args, options, stats, log, flag, sansio, codec (the core without IO);
 //! - runtime (the process's runtime, fork), wait (blocking waits);
 //! - bridge (asyncio completions), peer (calling a caller back), context (what
 //!   handlers get);
@@ -14,6 +14,7 @@ mod client;
 mod codec;
 mod context;
 mod errors;
+mod flag;
 mod log;
 mod options;
 mod peer;

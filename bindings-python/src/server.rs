@@ -4,7 +4,6 @@
 //! answers through a [`Responder`]. `muxwire.Server` and `muxwire.AsyncServer` wrap it.
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +11,11 @@ use bytes::Bytes;
 use muxwire::{Context, Inbound, Outbound, Router, Running, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::Notify;
 
 use crate::args::{count, seconds};
 use crate::bridge::LoopBridge;
 use crate::context::{call_sync, CallContext, Responder};
+use crate::flag::Flag;
 use crate::options::Common;
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
@@ -28,30 +27,6 @@ const MAX_WORKERS: usize = 256;
 /// Calls that may wait for a worker at most.
 const MAX_WORKER_QUEUE: usize = 1 << 20;
 
-/// Whether the server has shut down, for those waiting on it.
-#[derive(Default)]
-struct Stopped {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl Stopped {
-    fn set(&self) {
-        self.flag.store(true, Ordering::Release);
-        self.notify.notify_waiters();
-    }
-
-    async fn wait(&self) {
-        loop {
-            let n = self.notify.notified();
-            if self.flag.load(Ordering::Acquire) {
-                return;
-            }
-            n.await;
-        }
-    }
-}
-
 /// A running server: bound, serving its methods until shut down.
 #[pyclass(frozen, module = "muxwire._muxwire")]
 pub(crate) struct ServerCore {
@@ -60,7 +35,7 @@ pub(crate) struct ServerCore {
     url: String,
     /// The server's counters (they outlive `running`).
     stats: Arc<muxwire::Stats>,
-    stopped: Arc<Stopped>,
+    stopped: Arc<Flag>,
     rt: RuntimeHandle,
     owner: Owner,
 }
@@ -239,7 +214,7 @@ impl ServerCore {
     /// True once the server has shut down.
     #[getter]
     fn closed(&self) -> bool {
-        self.stopped.flag.load(Ordering::Acquire)
+        self.stopped.is_set()
     }
 
     /// Blocks until the server has shut down (from another thread or a handler), or up

@@ -5,46 +5,27 @@
 //! One thread at a time may send, and one may read: a second one gets `MuxwireError`
 //! instead of waiting on a lock with the GIL held.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use muxwire::{CallSink, CallStream, RuntimeHandle, Status};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 
 use crate::args::body;
 use crate::bridge::{CallGuard, LoopBridge, Outcome};
 use crate::errors::muxwire_err;
+use crate::flag::Flag;
 use crate::runtime::Owner;
 use crate::wait::wait_ok;
-
-/// Whether the call was cancelled, for readers to notice.
-#[derive(Default)]
-struct Cancel {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl Cancel {
-    async fn wait(&self) {
-        loop {
-            let n = self.notify.notified();
-            if self.flag.load(Ordering::Acquire) {
-                return;
-            }
-            n.await;
-        }
-    }
-}
 
 /// A streaming call in progress.
 #[pyclass(frozen, module = "muxwire._muxwire")]
 pub(crate) struct Stream {
     sink: Arc<Mutex<Option<CallSink>>>,
     replies: Arc<Mutex<Option<CallStream>>>,
-    cancel: Arc<Cancel>,
+    cancel: Arc<Flag>,
     rt: RuntimeHandle,
     owner: Owner,
     method: String,
@@ -80,11 +61,8 @@ async fn send_on(sink: &mut Option<CallSink>, message: Bytes) -> Result<(), Stat
 }
 
 /// The next reply: `None` at the end (OK); CANCELLED once cancelled.
-async fn next_on(
-    replies: &mut Option<CallStream>,
-    cancel: &Cancel,
-) -> Option<Result<Bytes, Status>> {
-    if cancel.flag.load(Ordering::Acquire) {
+async fn next_on(replies: &mut Option<CallStream>, cancel: &Flag) -> Option<Result<Bytes, Status>> {
+    if cancel.is_set() {
         // Dropping the reply half cancels the call on the wire (if it has not ended).
         replies.take();
         return Some(Err(Status::cancelled("the stream was cancelled")));
@@ -134,8 +112,7 @@ impl Stream {
     /// Cancels the call (from any thread): the server sees it cancelled (unless it already
     /// ended), and every read from now on raises `Cancelled`.
     fn cancel(&self) {
-        self.cancel.flag.store(true, Ordering::Release);
-        self.cancel.notify.notify_waiters();
+        self.cancel.set();
         // A half that a send or a read holds is dropped as soon as it lets go: at once if
         // it is free, otherwise on the runtime (an asyncio read whose task was cancelled
         // lets go only when the runtime drops its work).
