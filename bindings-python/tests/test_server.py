@@ -345,14 +345,19 @@ def test_cancelling_a_stream_stops_its_handler(local_url: str) -> None:
 
 def test_rust_client_streams_to_a_python_server(local_url: str) -> None:
     with make_stream_server(local_url) as server:
-        done = subprocess.run(
-            [muxwire_bin(), "stream", server.url, "echo.stream"],
-            input="a\nbb\nccc\n",
-            capture_output=True,
-            text=True,
-            timeout=DEADLINE,
-        )
-        assert (done.returncode, done.stdout) == (0, "a\nbb\nccc\n"), done.stderr
+        rust_echo_stream(server.url)
+
+
+def rust_echo_stream(url: str) -> None:
+    """`muxwire stream url echo.stream` with three lines: they come back."""
+    done = subprocess.run(
+        [muxwire_bin(), "stream", url, "echo.stream"],
+        input="a\nbb\nccc\n",
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert (done.returncode, done.stdout) == (0, "a\nbb\nccc\n"), done.stderr
 
 
 def make_async_stream_server(url: str, events: dict[str, asyncio.Event]) -> muxwire.AsyncServer:
@@ -429,15 +434,7 @@ def test_async_streaming_handlers(local_url: str) -> None:
                 with pytest.raises(muxwire.RpcError, match="produced list, not an async iterable"):
                     await anext(stream)
             # The Rust client, and a blocking Python client on a thread.
-            done = await asyncio.to_thread(
-                subprocess.run,
-                [muxwire_bin(), "stream", server.url, "echo.stream"],
-                input="a\nbb\nccc\n",
-                capture_output=True,
-                text=True,
-                timeout=DEADLINE,
-            )
-            assert (done.returncode, done.stdout) == (0, "a\nbb\nccc\n"), done.stderr
+            await asyncio.to_thread(rust_echo_stream, server.url)
 
             def blocking() -> list[bytes]:
                 with muxwire.Client(server.url) as c, c.stream("count") as s:
