@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::args::{count, seconds};
-use crate::bridge::LoopBridge;
+use crate::bridge::{LoopBridge, Make};
 use crate::context::{call_sync, CallContext, Responder};
 use crate::flag::Flag;
 use crate::options::Common;
@@ -52,37 +52,37 @@ impl Drop for ServerCore {
     }
 }
 
-/// Starts an async handler on its loop: `schedule(dispatch, ctx, data, responder)`.
+/// Starts an async handler on its loop: `dispatch((ctx, data, responder))`, queued on the
+/// loop's bridge (this thread never waits for the GIL).
 fn start_async(
-    schedule: &Py<PyAny>,
-    dispatch: &Py<PyAny>,
+    bridge: &Arc<Py<LoopBridge>>,
+    dispatch: &Arc<Py<PyAny>>,
     ctx: Context,
     request: Bytes,
     responder: muxwire::Responder,
     rt: &RuntimeHandle,
 ) {
-    let ctx = Arc::new(ctx);
-    Python::attach(|py| {
-        let started = (|| -> PyResult<()> {
-            let responder = Py::new(py, Responder::new(responder, ctx.clone(), rt.clone()))?;
-            let call_ctx = Py::new(py, CallContext::new(ctx, rt.clone()))?;
-            let data = PyBytes::new(py, &request);
-            schedule.call1(py, (dispatch, call_ctx, data, responder))?;
-            Ok(())
-        })();
-        if let Err(err) = started {
-            // The responder, dropped unanswered, ends the call with INTERNAL.
-            crate::log::warn(format!("cannot start an async handler: {err}"));
-        }
+    let (ctx, rt, on) = (Arc::new(ctx), rt.clone(), bridge.clone());
+    // If the call cannot be started, the responder, dropped unanswered, ends it with
+    // INTERNAL.
+    let make: Make = Box::new(move |py| {
+        let responder = Responder::new(responder, ctx.clone(), rt.clone(), on);
+        let args = (
+            CallContext::new(ctx, rt),
+            PyBytes::new(py, &request),
+            responder,
+        );
+        Ok(args.into_pyobject(py)?.into_any().unbind())
     });
+    LoopBridge::call_soon(bridge, dispatch.clone(), make);
 }
 
 #[pymethods]
 impl ServerCore {
-    /// Binds `url` and serves `methods`: `(name, handler, schedule)` triples, where
-    /// `schedule` is `None` for a sync handler `handler(ctx, data) -> bytes`, or a loop's
-    /// `call_soon_threadsafe` for an async one, called as `handler(ctx, data, responder)`
-    /// on that loop; and `streams`: `(name, handler, bridge)` triples, where `bridge` is
+    /// Binds `url` and serves `methods`: `(name, handler, bridge)` triples, where
+    /// `bridge` is `None` for a sync handler `handler(ctx, data) -> bytes`, or the loop's
+    /// `LoopBridge` for an async one, called as `handler((ctx, data, responder))` on that
+    /// loop; and `streams`: `(name, handler, bridge)` triples, where `bridge` is
     /// `None` for a sync handler `handler(ctx, requests)` returning an iterable of replies
     /// (run on a thread of its own), or the loop's `LoopBridge` for an async one, called as
     /// `handler(call)` with a `StreamCall` on that loop.
@@ -94,7 +94,7 @@ impl ServerCore {
     fn new(
         py: Python<'_>,
         url: &str,
-        methods: Vec<(String, Py<PyAny>, Option<Py<PyAny>>)>,
+        methods: Vec<(String, Py<PyAny>, Option<Py<LoopBridge>>)>,
         streams: Vec<(String, Py<PyAny>, Option<Py<LoopBridge>>)>,
         compression: Option<&str>,
         max_message_size: Option<usize>,
@@ -122,20 +122,20 @@ impl ServerCore {
         crate::log::sync_level(py);
         let rt = runtime::handle(py)?;
         let mut router = Router::new();
-        for (name, handler, schedule) in methods {
-            router = match schedule {
+        for (name, handler, bridge) in methods {
+            router = match bridge {
                 None => {
                     let rt = rt.clone();
                     router.unary_blocking(&name, move |ctx: Context, req: Bytes| {
                         call_sync(&handler, ctx, req, &rt)
                     })
                 }
-                Some(schedule) => {
-                    let rt = rt.clone();
+                Some(bridge) => {
+                    let (bridge, handler, rt) = (Arc::new(bridge), Arc::new(handler), rt.clone());
                     router.unary_worker(
                         &name,
                         move |ctx: Context, req: Bytes, r: muxwire::Responder| {
-                            start_async(&schedule, &handler, ctx, req, r, &rt)
+                            start_async(&bridge, &handler, ctx, req, r, &rt)
                         },
                     )
                 }

@@ -227,14 +227,14 @@ class Responder:
     def fail(self, error: BaseException) -> bool: ...
     @property
     def cancelled(self) -> bool: ...
-    def _on_cancel(self, schedule: Callable[..., Any], callback: Callable[[], Any]) -> None: ...
+    def _on_cancel(self, callback: Callable[[Any], Any]) -> None: ...
 
 @final
 class ServerCore:
     def __new__(
         cls,
         url: str,
-        methods: Sequence[tuple[str, Callable[..., Any], Callable[..., Any] | None]],
+        methods: Sequence[tuple[str, Callable[..., Any], LoopBridge | None]],
         *,
         streams: Sequence[tuple[str, Callable[..., Any], LoopBridge | None]] = ...,
         compression: str | None = None,

@@ -279,7 +279,7 @@ class AsyncServer(_ServerBase[AsyncHandler, AsyncStreamHandler]):
         loop, bridge = running_bridge()
         self._closed = asyncio.Event()
         methods = [
-            (name, self._dispatcher(loop, name, handler), loop.call_soon_threadsafe)
+            (name, self._dispatcher(loop, name, handler), bridge)
             for name, handler in self._methods.items()
         ]
         streams = [
@@ -294,19 +294,20 @@ class AsyncServer(_ServerBase[AsyncHandler, AsyncStreamHandler]):
     @staticmethod
     def _dispatcher(
         loop: asyncio.AbstractEventLoop, method: str, handler: AsyncHandler
-    ) -> Callable[[CallContext, bytes, Responder], None]:
+    ) -> Callable[[tuple[CallContext, bytes, Responder]], None]:
         """Starts `handler` as a task for each call (run on `loop`)."""
 
         async def run(ctx: CallContext, data: bytes) -> bytes | bytearray | memoryview:
             return await handler(ctx, data)
 
-        def dispatch(ctx: CallContext, data: bytes, responder: Responder) -> None:
+        def dispatch(args: tuple[CallContext, bytes, Responder]) -> None:
+            ctx, data, responder = args
             if responder.cancelled:
                 responder.fail(Cancelled("the call ended before its handler started"))
                 return
             task = loop.create_task(run(ctx, data))
             task.add_done_callback(lambda t: _finish(method, responder, t))
-            responder._on_cancel(loop.call_soon_threadsafe, task.cancel)
+            responder._on_cancel(task.cancel)
 
         return dispatch
 
