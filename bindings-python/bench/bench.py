@@ -4,8 +4,10 @@ run, and the Rust client as the reference (DESIGN.md, "Measuring").
 
 W1: one call in flight, 64 B echo, 2,000 warm-up then 20,000 timed calls (p50, p99).
 W2: 128 calls in flight (128 threads, or 128 asyncio tasks), 64 B echo, 1 s warm-up then
-5 s counted (calls/s). Payloads are pseudo-random and every echo is checked. Servers run
-pinned to CPU 0, clients to CPU 1.
+5 s counted (calls/s), and the client's CPU time per call over those 5 s (every thread of
+the client process: Python's and the library's own; less sensitive than calls/s to a
+server slowed by other work on a shared machine). Payloads are pseudo-random and every
+echo is checked. Servers run pinned to CPU 0, clients to CPU 1.
 
 Usage: python bench.py [--quick] [--only muxwire] [--json FILE]
 (`make bench-python` installs the peers and runs it.)
@@ -71,8 +73,8 @@ def w1_sync(call: Callable[[bytes], bytes], plan: Plan) -> dict[str, float]:
     return {"p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99)}
 
 
-def w2_threads(make_call: Callable[[], Callable[[bytes], bytes]], plan: Plan) -> float:
-    """Calls/s with IN_FLIGHT threads, each with one call in flight."""
+def w2_threads(make_call: Callable[[], Callable[[bytes], bytes]], plan: Plan) -> dict[str, float]:
+    """Calls/s with IN_FLIGHT threads, each with one call in flight, and CPU per call."""
     counts = [0] * IN_FLIGHT
     stop = threading.Event()
     calls = [make_call() for _ in range(IN_FLIGHT)]
@@ -88,13 +90,17 @@ def w2_threads(make_call: Callable[[], Callable[[bytes], bytes]], plan: Plan) ->
     for t in threads:
         t.start()
     time.sleep(plan.w2_warmup)
-    start, t0 = sum(counts), time.perf_counter()
+    start, t0, c0 = sum(counts), time.perf_counter(), time.process_time()
     time.sleep(plan.w2_seconds)
-    end, t1 = sum(counts), time.perf_counter()
+    end, t1, c1 = sum(counts), time.perf_counter(), time.process_time()
     stop.set()
     for t in threads:
         t.join()
-    return (end - start) / (t1 - t0)
+    return w2_result(end - start, t1 - t0, c1 - c0)
+
+
+def w2_result(calls: int, seconds: float, cpu_seconds: float) -> dict[str, float]:
+    return {"w2_calls_per_s": calls / seconds, "w2_cpu_us_per_call": cpu_seconds / max(calls, 1) * 1e6}
 
 
 async def w1_async(call: Callable[[bytes], Awaitable[bytes]], plan: Plan) -> dict[str, float]:
@@ -111,8 +117,8 @@ async def w1_async(call: Callable[[bytes], Awaitable[bytes]], plan: Plan) -> dic
     return {"p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99)}
 
 
-async def w2_async(call: Callable[[bytes], Awaitable[bytes]], plan: Plan) -> float:
-    """Calls/s with IN_FLIGHT tasks, each with one call in flight."""
+async def w2_async(call: Callable[[bytes], Awaitable[bytes]], plan: Plan) -> dict[str, float]:
+    """Calls/s with IN_FLIGHT tasks, each with one call in flight, and CPU per call."""
     counts = [0] * IN_FLIGHT
     stop = False
 
@@ -124,12 +130,12 @@ async def w2_async(call: Callable[[bytes], Awaitable[bytes]], plan: Plan) -> flo
 
     tasks = [asyncio.ensure_future(run(i)) for i in range(IN_FLIGHT)]
     await asyncio.sleep(plan.w2_warmup)
-    start, t0 = sum(counts), time.perf_counter()
+    start, t0, c0 = sum(counts), time.perf_counter(), time.process_time()
     await asyncio.sleep(plan.w2_seconds)
-    end, t1 = sum(counts), time.perf_counter()
+    end, t1, c1 = sum(counts), time.perf_counter(), time.process_time()
     stop = True
     await asyncio.gather(*tasks)
-    return (end - start) / (t1 - t0)
+    return w2_result(end - start, t1 - t0, c1 - c0)
 
 
 # --- muxwire -------------------------------------------------------------------------
@@ -139,14 +145,14 @@ def bench_muxwire(url: str, plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with muxwire.Client(url) as client:
         out["sync"] = w1_sync(lambda b: client.call("echo", b), plan)
-        out["sync"]["w2_calls_per_s"] = w2_threads(
+        out["sync"] |= w2_threads(
             lambda: (lambda b: client.call("echo", b)), plan
         )
 
     async def run() -> dict[str, Any]:
         async with muxwire.AsyncClient(url) as aclient:
             r = await w1_async(lambda b: aclient.call("echo", b), plan)
-            r["w2_calls_per_s"] = await w2_async(lambda b: aclient.call("echo", b), plan)
+            r |= await w2_async(lambda b: aclient.call("echo", b), plan)
             return r
 
     out["asyncio"] = asyncio.run(run())
@@ -163,7 +169,7 @@ def bench_grpc(addr: str, plan: Plan) -> dict[str, Any]:
     with grpc.insecure_channel(addr) as channel:
         echo = channel.unary_unary("/bench.Echo/Echo")
         out["sync"] = w1_sync(lambda b: echo(b), plan)
-        out["sync"]["w2_calls_per_s"] = w2_threads(lambda: (lambda b: echo(b)), plan)
+        out["sync"] |= w2_threads(lambda: (lambda b: echo(b)), plan)
 
     async def run() -> dict[str, Any]:
         async with grpc.aio.insecure_channel(addr) as achannel:
@@ -174,7 +180,7 @@ def bench_grpc(addr: str, plan: Plan) -> dict[str, Any]:
                 return reply
 
             r = await w1_async(call, plan)
-            r["w2_calls_per_s"] = await w2_async(call, plan)
+            r |= await w2_async(call, plan)
             return r
 
     out["asyncio"] = asyncio.run(run())
@@ -206,7 +212,7 @@ def bench_zmq(url: str, plan: Plan) -> dict[str, Any]:
 
     out["sync"] = w1_sync(req_call(), plan)
     # One REQ socket per thread: a zmq socket must not be shared between threads.
-    out["sync"]["w2_calls_per_s"] = w2_threads(req_call, plan)
+    out["sync"] |= w2_threads(req_call, plan)
     for s in sockets:
         s.close(0)
     ctx.term()
@@ -236,7 +242,7 @@ def bench_zmq(url: str, plan: Plan) -> dict[str, Any]:
             return await fut
 
         r = await w1_async(call, plan)
-        r["w2_calls_per_s"] = await w2_async(call, plan)
+        r |= await w2_async(call, plan)
         reading.cancel()
         sock.close(0)
         actx.term()
@@ -309,18 +315,24 @@ def main() -> int:
 
 
 def table(r: dict[str, Any]) -> str:
-    rows = ["| client | W1 p50 (µs) | W1 p99 (µs) | W2 (calls/s) |", "|---|---|---|---|"]
+    rows = [
+        "| client | W1 p50 (µs) | W1 p99 (µs) | W2 (calls/s) | W2 client CPU (µs/call) |",
+        "|---|---|---|---|---|",
+    ]
     rust = r["rust"]
     rows.append(
         f"| Rust client (reference) | {rust['W1']['p50_us']:.1f} | {rust['W1']['p99_us']:.1f} "
-        f"| {rust['W2'].get('calls_per_s', 0):,.0f} |"
+        f"| {rust['W2'].get('calls_per_s', 0):,.0f} | |"
     )
     for lib in ("muxwire", "grpcio", "pyzmq"):
         for mode in ("sync", "asyncio"):
             if lib in r:
                 m = r[lib][mode]
                 label = f"{lib} {mode}" + (" (128 threads)" if mode == "sync" else " (128 tasks)")
-                rows.append(f"| {label} | {m['p50_us']:.1f} | {m['p99_us']:.1f} | {m['w2_calls_per_s']:,.0f} |")
+                rows.append(
+                    f"| {label} | {m['p50_us']:.1f} | {m['p99_us']:.1f} | {m['w2_calls_per_s']:,.0f} "
+                    f"| {m['w2_cpu_us_per_call']:.1f} |"
+                )
     mux = r["muxwire"]
     rows.append("")
     rows.append(f"muxwire sync W1 p50 / Rust client W1 p50: {mux['sync']['p50_us'] / rust['W1']['p50_us']:.2f}x (aim: at most 1.3x)")
@@ -328,7 +340,11 @@ def table(r: dict[str, Any]) -> str:
         if peer in r:
             for mode in ("asyncio", "sync"):
                 ratio = mux[mode]["w2_calls_per_s"] / r[peer][mode]["w2_calls_per_s"]
-                rows.append(f"muxwire {mode} W2 / {peer} {mode} W2: {ratio:.1f}x")
+                cpu = r[peer][mode]["w2_cpu_us_per_call"] / mux[mode]["w2_cpu_us_per_call"]
+                rows.append(
+                    f"muxwire {mode} W2 / {peer} {mode} W2: {ratio:.1f}x "
+                    f"(client CPU per call: {cpu:.1f}x less)"
+                )
     return "\n".join(rows)
 
 

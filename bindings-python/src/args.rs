@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::Codec;
+use muxwire::{CallOptions, Codec};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -95,6 +95,19 @@ pub(crate) fn codec(name: Option<&str>) -> PyResult<Option<Codec>> {
             "compression must be 'lz4', 'zstd' or None, not {other:?}"
         ))),
     }
+}
+
+/// One call's options from Python arguments.
+pub(crate) fn call_options(
+    timeout: Option<f64>,
+    meta: Option<&Bound<'_, PyAny>>,
+    compression: Option<&str>,
+) -> PyResult<CallOptions> {
+    Ok(CallOptions {
+        timeout: seconds(timeout, "timeout")?,
+        metadata: metadata(meta)?,
+        compression: codec(compression)?,
+    })
 }
 
 /// A positive count option, checked against `max`; `what` names it in errors.

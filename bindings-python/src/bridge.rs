@@ -1,25 +1,32 @@
 //! Completions from the runtime to an asyncio event loop.
 //!
-//! A [`LoopBridge`] belongs to one event loop. A call's outcome is queued on it from a
-//! runtime thread, and the first outcome queued while none is pending wakes the loop; run
-//! on the loop, the bridge settles every queued future at once, so under load many
-//! completions share one wake-up.
+//! A [`LoopBridge`] belongs to one event loop. An asyncio call is a runtime future polled
+//! on the loop's thread (see [`CallGuard::start`]), with no task spawned for it: its first
+//! poll, on the loop's next pass with every other call made meanwhile, queues the work on
+//! the connection. When the runtime wakes the future (from one of its threads, without the GIL), the future is
+//! queued on the bridge, and the first one queued while none is pending wakes the loop;
+//! run on the loop, the bridge polls every queued future at once and settles the asyncio
+//! futures of those that finished, so under load many completions share one wake-up (and
+//! one pass of the loop). The bridge also calls Python callables on the loop for the
+//! runtime (starting a streaming handler).
 //!
 //! The wake-up is a write to an eventfd the loop watches (`loop.add_reader`): a runtime
 //! thread never waits for the GIL, which the loop's thread holds whenever it runs Python.
 //! Loops without `add_reader` (Windows' proactor) are woken with
 //! `loop.call_soon_threadsafe`, which takes the GIL.
 
+use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{RuntimeHandle, Status};
+use muxwire::Status;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyFloat};
-use tokio::sync::oneshot;
 
 use crate::errors::status_err;
 
@@ -40,10 +47,80 @@ pub(crate) enum Outcome {
 /// Makes the Python object an [`Outcome::Made`] settles its future with.
 pub(crate) type Make = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-/// Outcomes queued for the loop, and whether a drain is already scheduled.
+/// A runtime future polled on the loop's thread, and the asyncio future its outcome
+/// settles.
+pub(crate) struct Polled {
+    /// The work, until it finishes or is cancelled (only the loop's thread locks it).
+    work: Mutex<Option<Work>>,
+    future: Py<PyAny>,
+    bridge: Py<LoopBridge>,
+    /// True while it waits in the bridge's queue (a second wake-up adds nothing).
+    queued: AtomicBool,
+}
+
+/// The work behind an asyncio call.
+type Work = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+impl Wake for Polled {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            LoopBridge::queue(&self.bridge, Item::Poll(self.clone()));
+        }
+    }
+}
+
+impl Polled {
+    /// Polls the work once (on the loop's thread, with the GIL); its outcome if it
+    /// finished.
+    fn poll_work(self: &Arc<Self>) -> Option<Outcome> {
+        self.queued.store(false, Ordering::Release);
+        let mut slot = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        let work = slot.as_mut()?; // cancelled
+        let waker = Waker::from(self.clone());
+        let polled = {
+            let _runtime = crate::runtime::enter();
+            work.as_mut().poll(&mut Context::from_waker(&waker))
+        };
+        match polled {
+            Poll::Ready(outcome) => {
+                slot.take();
+                Some(outcome)
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    /// Polls the work the runtime woke; settles the future if it finished.
+    fn poll(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
+        match self.poll_work() {
+            Some(outcome) => settle(py, self.future.bind(py), outcome),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the work (cancelling what it does on the wire).
+    fn cancel(&self) {
+        let work = self.work.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(work);
+    }
+}
+
+/// What the bridge does on the loop.
+enum Item {
+    /// Poll a future the runtime woke.
+    Poll(Arc<Polled>),
+    /// `callable(make(py))`.
+    Call(Arc<Py<PyAny>>, Make),
+}
+
+/// Work queued for the loop, and whether a drain is already scheduled.
 #[derive(Default)]
 struct Queue {
-    ready: Vec<(Py<PyAny>, Outcome)>,
+    ready: Vec<Item>,
     scheduled: bool,
 }
 
@@ -92,12 +169,16 @@ fn reset(fd: &OwnedFd) {
 }
 
 impl LoopBridge {
-    /// Queues `outcome` for `future` (from any thread) and wakes the loop if needed.
-    pub(crate) fn complete(bridge: &Py<LoopBridge>, future: Py<PyAny>, outcome: Outcome) {
+    /// Calls `callable(make(py))` on the loop (queued from any thread, without the GIL).
+    pub(crate) fn call_soon(bridge: &Py<LoopBridge>, callable: Arc<Py<PyAny>>, make: Make) {
+        LoopBridge::queue(bridge, Item::Call(callable, make));
+    }
+
+    fn queue(bridge: &Py<LoopBridge>, item: Item) {
         let this = bridge.get();
         let wake = {
             let mut q = this.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.ready.push((future, outcome));
+            q.ready.push(item);
             !std::mem::replace(&mut q.scheduled, true)
         };
         if !wake {
@@ -164,8 +245,14 @@ impl LoopBridge {
         };
         // Every future is settled even if one fails; the first failure is raised.
         let mut first_error = None;
-        for (future, outcome) in ready {
-            if let Err(err) = settle(py, future.bind(py), outcome) {
+        for item in ready {
+            let done = match item {
+                Item::Poll(polled) => polled.poll(py),
+                Item::Call(callable, make) => {
+                    make(py).and_then(|made| callable.call1(py, (made,)).map(drop))
+                }
+            };
+            if let Err(err) = done {
                 first_error.get_or_insert(err);
             }
         }
@@ -211,39 +298,42 @@ fn settle(py: Python<'_>, future: &Bound<'_, PyAny>, outcome: Outcome) -> PyResu
 /// Cancels an asyncio call on the wire when cancelled or dropped before it finished.
 #[pyclass(frozen, module = "muxwire._muxwire")]
 pub(crate) struct CallGuard {
-    cancel: Mutex<Option<oneshot::Sender<()>>>,
+    polled: Arc<Polled>,
 }
 
 #[pymethods]
 impl CallGuard {
     /// Cancels the call (nothing happens if it already finished).
     fn cancel(&self) {
-        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.polled.cancel();
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.polled.cancel();
     }
 }
 
 impl CallGuard {
-    /// Runs `work` on `rt` and settles `future` with its outcome on `bridge`'s loop; the
-    /// guard cancels it.
-    pub(crate) fn start<F>(
-        rt: &RuntimeHandle,
-        bridge: Py<LoopBridge>,
-        future: Py<PyAny>,
-        work: F,
-    ) -> CallGuard
+    /// Starts `work` (polled on the loop's thread, with the GIL, first on the loop's next
+    /// pass) and settles `future` with its outcome on `bridge`'s loop; the guard cancels
+    /// it.
+    pub(crate) fn start<F>(bridge: Py<LoopBridge>, future: Py<PyAny>, work: F) -> CallGuard
     where
-        F: std::future::Future<Output = Outcome> + Send + 'static,
+        F: Future<Output = Outcome> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<()>();
-        rt.spawn(async move {
-            tokio::select! {
-                biased;
-                _ = rx => {}
-                outcome = work => LoopBridge::complete(&bridge, future, outcome),
-            }
+        let polled = Arc::new(Polled {
+            work: Mutex::new(Some(Box::pin(work))),
+            future,
+            bridge,
+            queued: AtomicBool::new(false),
         });
-        CallGuard {
-            cancel: Mutex::new(Some(tx)),
-        }
+        // Polled first on the loop's next pass, with every other call made on this one:
+        // the connection's task is woken once for all of them (not once a call, each
+        // wake-up a switch to a runtime thread), and a task that sends in a loop lets the
+        // others run between its sends.
+        polled.wake_by_ref();
+        CallGuard { polled }
     }
 }

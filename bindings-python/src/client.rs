@@ -3,13 +3,16 @@
 //! `muxwire.AsyncClient`, return at once and settle an asyncio future through a
 //! [`LoopBridge`].
 
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::time::Duration;
+
 use bytes::Bytes;
-use muxwire::{CallOptions, Context, Router, RuntimeHandle};
+use muxwire::{Context, Router, RuntimeHandle, Status};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use std::mem::ManuallyDrop;
 
-use crate::args::{body, codec, metadata, seconds, Handlers};
+use crate::args::{body, call_options, Handlers};
 use crate::bridge::{CallGuard, LoopBridge, Make, Outcome};
 use crate::context::call_sync;
 use crate::options::{self, Common};
@@ -52,17 +55,104 @@ fn router(handlers: Handlers, rt: &RuntimeHandle) -> Router {
         })
 }
 
-/// One call's options from Python arguments.
-fn call_options(
+/// Connecting, as an owned future (the options checked first): waited for by
+/// `Client(...)`, polled on the event loop by `AsyncClient.connect`.
+#[allow(clippy::too_many_arguments)]
+fn connecting(
+    py: Python<'_>,
+    url: String,
+    common: Common<'_>,
     timeout: Option<f64>,
-    meta: Option<&Bound<'_, PyAny>>,
-    compression: Option<&str>,
-) -> PyResult<CallOptions> {
-    Ok(CallOptions {
-        timeout: seconds(timeout, "timeout")?,
-        metadata: metadata(meta)?,
-        compression: codec(compression)?,
-    })
+    pool: usize,
+    wait_for_ready: bool,
+    handlers: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(
+    RuntimeHandle,
+    impl Future<Output = Result<Client, Status>> + Send + 'static,
+)> {
+    let opts = options::client(common, timeout, pool, wait_for_ready)?;
+    crate::log::sync_level(py);
+    let rt = runtime::handle(py)?;
+    let router = crate::args::handlers(handlers)?.map(|h| router(h, &rt));
+    let on = rt.clone();
+    let work = async move {
+        let inner = muxwire::Client::connect_with(&url, opts, router).await?;
+        Ok(Client {
+            inner: ManuallyDrop::new(inner),
+            rt: on,
+            owner: Owner::here("Client"),
+            url,
+        })
+    };
+    Ok((rt, work))
+}
+
+/// Each operation once, as an owned future: the blocking method waits for it (the GIL
+/// released), its `_start_*` twin polls it on the event loop.
+impl Client {
+    fn call_work(
+        &self,
+        py: Python<'_>,
+        method: String,
+        data: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        compression: Option<&str>,
+    ) -> PyResult<impl Future<Output = Result<Bytes, Status>> + Send + 'static> {
+        self.owner.check(py)?;
+        let (body, opts) = (body(data)?, call_options(timeout, metadata, compression)?);
+        Ok(self.inner.call_owned(method, body, opts))
+    }
+
+    fn notify_work(
+        &self,
+        py: Python<'_>,
+        method: String,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<impl Future<Output = Result<(), Status>> + Send + 'static> {
+        self.owner.check(py)?;
+        let (client, body) = ((*self.inner).clone(), body(data)?);
+        Ok(async move { client.notify(&method, body).await })
+    }
+
+    fn ping_work(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<impl Future<Output = Result<Duration, Status>> + Send + 'static> {
+        self.owner.check(py)?;
+        let client = (*self.inner).clone();
+        Ok(async move { client.ping().await })
+    }
+
+    fn stream_work(
+        &self,
+        py: Python<'_>,
+        method: String,
+        timeout: Option<f64>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        compression: Option<&str>,
+    ) -> PyResult<impl Future<Output = Result<Stream, Status>> + Send + 'static> {
+        self.owner.check(py)?;
+        let opts = call_options(timeout, metadata, compression)?;
+        let (client, rt) = ((*self.inner).clone(), self.rt.clone());
+        Ok(async move {
+            let (sink, replies) = client.open_stream(&method, &opts).await?;
+            Ok(Stream::new(sink, replies, rt, method))
+        })
+    }
+
+    fn close_work(&self) -> impl Future<Output = ()> + Send + 'static {
+        let client = (*self.inner).clone();
+        async move { client.close().await }
+    }
+}
+
+/// The Python object a made value settles its future with.
+fn made<T>(value: T) -> Make
+where
+    T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>> + Send + 'static,
+{
+    Box::new(move |py| Ok(Py::new(py, value)?.into_any()))
 }
 
 #[pymethods]
@@ -85,24 +175,9 @@ impl Client {
         agent: Option<String>,
         handlers: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Client> {
-        let common = Common {
-            compression,
-            max_message_size,
-            crc,
-            keepalive,
-            agent,
-        };
-        let opts = options::client(common, timeout, pool, wait_for_ready)?;
-        crate::log::sync_level(py);
-        let rt = runtime::handle(py)?;
-        let router = crate::args::handlers(handlers)?.map(|h| router(h, &rt));
-        let inner = wait_ok(py, &rt, muxwire::Client::connect_with(&url, opts, router))?;
-        Ok(Client {
-            inner: ManuallyDrop::new(inner),
-            rt,
-            owner: Owner::here("Client"),
-            url,
-        })
+        let common = Common::new(compression, max_message_size, crc, keepalive, agent);
+        let (rt, work) = connecting(py, url, common, timeout, pool, wait_for_ready, handlers)?;
+        wait_ok(py, &rt, work)
     }
 
     /// The URL this client connects to.
@@ -116,29 +191,24 @@ impl Client {
     fn call<'py>(
         &self,
         py: Python<'py>,
-        method: &str,
+        method: String,
         data: &Bound<'py, PyAny>,
         timeout: Option<f64>,
         metadata: Option<&Bound<'py, PyAny>>,
         compression: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        self.owner.check(py)?;
-        let (body, opts) = (body(data)?, call_options(timeout, metadata, compression)?);
-        let reply = wait_ok(py, &self.rt, self.inner.call_with(method, body, &opts))?;
-        Ok(PyBytes::new(py, &reply))
+        let work = self.call_work(py, method, data, timeout, metadata, compression)?;
+        Ok(PyBytes::new(py, &wait_ok(py, &self.rt, work)?))
     }
 
     /// A one-way call: returns once the message is queued on a live connection.
-    fn notify(&self, py: Python<'_>, method: &str, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.owner.check(py)?;
-        let body = body(data)?;
-        wait_ok(py, &self.rt, self.inner.notify(method, body))
+    fn notify(&self, py: Python<'_>, method: String, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        wait_ok(py, &self.rt, self.notify_work(py, method, data)?)
     }
 
     /// The round-trip time of a PING, in seconds.
     fn ping(&self, py: Python<'_>) -> PyResult<f64> {
-        self.owner.check(py)?;
-        Ok(wait_ok(py, &self.rt, self.inner.ping())?.as_secs_f64())
+        Ok(wait_ok(py, &self.rt, self.ping_work(py)?)?.as_secs_f64())
     }
 
     /// The names of the methods the server offers.
@@ -157,7 +227,7 @@ impl Client {
         if !self.owner.is_home() {
             return Ok(());
         }
-        wait(py, &self.rt, self.inner.close())
+        wait(py, &self.rt, self.close_work())
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -178,20 +248,13 @@ impl Client {
     fn stream(
         &self,
         py: Python<'_>,
-        method: &str,
+        method: String,
         timeout: Option<f64>,
         metadata: Option<&Bound<'_, PyAny>>,
         compression: Option<&str>,
     ) -> PyResult<Stream> {
-        self.owner.check(py)?;
-        let opts = call_options(timeout, metadata, compression)?;
-        let (sink, replies) = wait_ok(py, &self.rt, self.inner.open_stream(method, &opts))?;
-        Ok(Stream::new(
-            sink,
-            replies,
-            self.rt.clone(),
-            method.to_string(),
-        ))
+        let work = self.stream_work(py, method, timeout, metadata, compression)?;
+        wait_ok(py, &self.rt, work)
     }
 
     /// Starts opening a streaming call; `future` is settled with its `Stream`.
@@ -207,18 +270,10 @@ impl Client {
         metadata: Option<&Bound<'_, PyAny>>,
         compression: Option<&str>,
     ) -> PyResult<CallGuard> {
-        self.owner.check(py)?;
-        let opts = call_options(timeout, metadata, compression)?;
-        let (client, rt) = ((*self.inner).clone(), self.rt.clone());
-        let work = async move {
-            let opened = client.open_stream(&method, &opts).await;
-            Outcome::Made(opened.map(|(sink, replies)| {
-                let stream = Stream::new(sink, replies, rt, method);
-                let make: Make = Box::new(move |py| Ok(Py::new(py, stream)?.into_any()));
-                make
-            }))
-        };
-        Ok(CallGuard::start(&self.rt, bridge, future, work))
+        let work = self.stream_work(py, method, timeout, metadata, compression)?;
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Made(work.await.map(made))
+        }))
     }
 
     /// Starts a unary call whose reply settles `future` on `bridge`'s loop.
@@ -235,11 +290,9 @@ impl Client {
         metadata: Option<&Bound<'_, PyAny>>,
         compression: Option<&str>,
     ) -> PyResult<CallGuard> {
-        self.owner.check(py)?;
-        let (body, opts) = (body(data)?, call_options(timeout, metadata, compression)?);
-        let call = self.inner.call_owned(method, body, opts);
-        Ok(CallGuard::start(&self.rt, bridge, future, async move {
-            Outcome::Reply(call.await)
+        let work = self.call_work(py, method, data, timeout, metadata, compression)?;
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Reply(work.await)
         }))
     }
 
@@ -252,10 +305,10 @@ impl Client {
         method: String,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<CallGuard> {
-        self.owner.check(py)?;
-        let (client, body) = ((*self.inner).clone(), body(data)?);
-        let work = async move { Outcome::Done(client.notify(&method, body).await) };
-        Ok(CallGuard::start(&self.rt, bridge, future, work))
+        let work = self.notify_work(py, method, data)?;
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Done(work.await)
+        }))
     }
 
     /// Starts a PING whose round-trip time settles `future` on `bridge`'s loop.
@@ -265,20 +318,19 @@ impl Client {
         bridge: Py<LoopBridge>,
         future: Py<PyAny>,
     ) -> PyResult<CallGuard> {
-        self.owner.check(py)?;
-        let client = (*self.inner).clone();
-        let work = async move { Outcome::Elapsed(client.ping().await) };
-        Ok(CallGuard::start(&self.rt, bridge, future, work))
+        let work = self.ping_work(py)?;
+        Ok(CallGuard::start(bridge, future, async move {
+            Outcome::Elapsed(work.await)
+        }))
     }
 
     /// Starts closing the client; `future` is settled once every connection is closed.
     fn _start_close(&self, bridge: Py<LoopBridge>, future: Py<PyAny>) -> CallGuard {
-        let client = (*self.inner).clone();
-        let work = async move {
-            client.close().await;
+        let work = self.close_work();
+        CallGuard::start(bridge, future, async move {
+            work.await;
             Outcome::Done(Ok(()))
-        };
-        CallGuard::start(&self.rt, bridge, future, work)
+        })
     }
 }
 
@@ -303,30 +355,9 @@ pub(crate) fn _start_connect(
     agent: Option<String>,
     handlers: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<CallGuard> {
-    let common = Common {
-        compression,
-        max_message_size,
-        crc,
-        keepalive,
-        agent,
-    };
-    let opts = options::client(common, timeout, pool, wait_for_ready)?;
-    crate::log::sync_level(py);
-    let rt = runtime::handle(py)?;
-    let on = rt.clone();
-    let router = crate::args::handlers(handlers)?.map(|h| router(h, &rt));
-    let work = async move {
-        let connected = muxwire::Client::connect_with(&url, opts, router).await;
-        Outcome::Made(connected.map(|inner| {
-            let client = Client {
-                inner: ManuallyDrop::new(inner),
-                rt: on,
-                owner: Owner::here("Client"),
-                url,
-            };
-            let make: Make = Box::new(move |py| Ok(Py::new(py, client)?.into_any()));
-            make
-        }))
-    };
-    Ok(CallGuard::start(&rt, bridge, future, work))
+    let common = Common::new(compression, max_message_size, crc, keepalive, agent);
+    let (_, work) = connecting(py, url, common, timeout, pool, wait_for_ready, handlers)?;
+    Ok(CallGuard::start(bridge, future, async move {
+        Outcome::Made(work.await.map(made))
+    }))
 }

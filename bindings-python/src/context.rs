@@ -11,6 +11,7 @@ use pyo3::types::PyBytes;
 use tokio::sync::oneshot;
 
 use crate::args::body;
+use crate::bridge::{LoopBridge, Make};
 use crate::errors::err_to_status;
 use crate::peer::Peer;
 
@@ -127,15 +128,23 @@ pub(crate) struct Responder {
     inner: Mutex<Option<(muxwire::Responder, Option<oneshot::Sender<()>>)>>,
     ctx: Arc<Context>,
     rt: RuntimeHandle,
+    /// The bridge of the loop the handler runs on.
+    bridge: Arc<Py<LoopBridge>>,
 }
 
 impl Responder {
-    /// A responder for the call of `ctx`.
-    pub(crate) fn new(r: muxwire::Responder, ctx: Arc<Context>, rt: RuntimeHandle) -> Responder {
+    /// A responder for the call of `ctx`, whose handler runs on `bridge`'s loop.
+    pub(crate) fn new(
+        r: muxwire::Responder,
+        ctx: Arc<Context>,
+        rt: RuntimeHandle,
+        bridge: Arc<Py<LoopBridge>>,
+    ) -> Responder {
         Responder {
             inner: Mutex::new(Some((r, None))),
             ctx,
             rt,
+            bridge,
         }
     }
 
@@ -169,9 +178,9 @@ impl Responder {
         self.ctx.is_cancelled()
     }
 
-    /// Calls `schedule(callback)` once (from a runtime thread) when the call is
-    /// cancelled before it is answered: `schedule` is a loop's `call_soon_threadsafe`.
-    fn _on_cancel(&self, schedule: Py<PyAny>, callback: Py<PyAny>) {
+    /// Calls `callback(None)` on the handler's loop once when the call is cancelled before
+    /// it is answered (queued on the loop's bridge, without the GIL).
+    fn _on_cancel(&self, callback: Py<PyAny>) {
         let (tx, rx) = oneshot::channel::<()>();
         {
             let mut slot = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,15 +189,13 @@ impl Responder {
                 None => return,
             }
         }
-        let ctx = self.ctx.clone();
+        let (ctx, bridge) = (self.ctx.clone(), self.bridge.clone());
         self.rt.spawn(async move {
             tokio::select! {
                 _ = rx => {}
                 _ = ctx.cancelled() => {
-                    Python::attach(|py| {
-                        // The loop may be closed; the call is gone either way.
-                        let _ = schedule.call1(py, (callback,));
-                    });
+                    let none: Make = Box::new(|py| Ok(py.None()));
+                    LoopBridge::call_soon(&bridge, Arc::new(callback), none);
                 }
             }
         });

@@ -25,7 +25,24 @@ pub(crate) struct Common<'a> {
     pub(crate) agent: Option<String>,
 }
 
-impl Common<'_> {
+impl<'a> Common<'a> {
+    /// The options as Python passed them.
+    pub(crate) fn new(
+        compression: Option<&'a str>,
+        max_message_size: Option<usize>,
+        crc: bool,
+        keepalive: Option<f64>,
+        agent: Option<String>,
+    ) -> Common<'a> {
+        Common {
+            compression,
+            max_message_size,
+            crc,
+            keepalive,
+            agent,
+        }
+    }
+
     /// Runtime options with these set.
     pub(crate) fn options(&self) -> PyResult<Options> {
         let mut o = Options::default();

@@ -1,11 +1,11 @@
 //! `Peer`: the connection a call came in on, seen from its handler, to call the caller
 //! back (the caller serves methods too: `Client(..., handlers=...)`).
 
-use muxwire::{CallOptions, Channel, RuntimeHandle};
+use muxwire::{Channel, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::args::{body, codec, metadata as metadata_arg, seconds};
+use crate::args::{body, call_options};
 use crate::runtime::Owner;
 use crate::wait::wait_ok;
 
@@ -43,12 +43,7 @@ impl Peer {
         compression: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         self.owner.check(py)?;
-        let body = body(data)?;
-        let opts = CallOptions {
-            timeout: seconds(timeout, "timeout")?,
-            metadata: metadata_arg(metadata)?,
-            compression: codec(compression)?,
-        };
+        let (body, opts) = (body(data)?, call_options(timeout, metadata, compression)?);
         let reply = wait_ok(py, &self.rt, self.channel.call_with(method, body, &opts))?;
         Ok(PyBytes::new(py, &reply))
     }

@@ -4,7 +4,6 @@
 //! answers through a [`Responder`]. `muxwire.Server` and `muxwire.AsyncServer` wrap it.
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,44 +11,21 @@ use bytes::Bytes;
 use muxwire::{Context, Inbound, Outbound, Router, Running, RuntimeHandle};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::Notify;
 
 use crate::args::{count, seconds};
+use crate::bridge::{LoopBridge, Make};
 use crate::context::{call_sync, CallContext, Responder};
+use crate::flag::Flag;
 use crate::options::Common;
 use crate::runtime::{self, Owner};
 use crate::stats::Stats;
-use crate::streaming::StreamHandlers;
+use crate::streaming::{serve_async, StreamHandlers};
 use crate::wait::wait;
 
 /// Worker threads a server may run handlers on at most.
 const MAX_WORKERS: usize = 256;
 /// Calls that may wait for a worker at most.
 const MAX_WORKER_QUEUE: usize = 1 << 20;
-
-/// Whether the server has shut down, for those waiting on it.
-#[derive(Default)]
-struct Stopped {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl Stopped {
-    fn set(&self) {
-        self.flag.store(true, Ordering::Release);
-        self.notify.notify_waiters();
-    }
-
-    async fn wait(&self) {
-        loop {
-            let n = self.notify.notified();
-            if self.flag.load(Ordering::Acquire) {
-                return;
-            }
-            n.await;
-        }
-    }
-}
 
 /// A running server: bound, serving its methods until shut down.
 #[pyclass(frozen, module = "muxwire._muxwire")]
@@ -59,7 +35,7 @@ pub(crate) struct ServerCore {
     url: String,
     /// The server's counters (they outlive `running`).
     stats: Arc<muxwire::Stats>,
-    stopped: Arc<Stopped>,
+    stopped: Arc<Flag>,
     rt: RuntimeHandle,
     owner: Owner,
 }
@@ -76,38 +52,40 @@ impl Drop for ServerCore {
     }
 }
 
-/// Starts an async handler on its loop: `schedule(dispatch, ctx, data, responder)`.
+/// Starts an async handler on its loop: `dispatch((ctx, data, responder))`, queued on the
+/// loop's bridge (this thread never waits for the GIL).
 fn start_async(
-    schedule: &Py<PyAny>,
-    dispatch: &Py<PyAny>,
+    bridge: &Arc<Py<LoopBridge>>,
+    dispatch: &Arc<Py<PyAny>>,
     ctx: Context,
     request: Bytes,
     responder: muxwire::Responder,
     rt: &RuntimeHandle,
 ) {
-    let ctx = Arc::new(ctx);
-    Python::attach(|py| {
-        let started = (|| -> PyResult<()> {
-            let responder = Py::new(py, Responder::new(responder, ctx.clone(), rt.clone()))?;
-            let call_ctx = Py::new(py, CallContext::new(ctx, rt.clone()))?;
-            let data = PyBytes::new(py, &request);
-            schedule.call1(py, (dispatch, call_ctx, data, responder))?;
-            Ok(())
-        })();
-        if let Err(err) = started {
-            // The responder, dropped unanswered, ends the call with INTERNAL.
-            crate::log::warn(format!("cannot start an async handler: {err}"));
-        }
+    let (ctx, rt, on) = (Arc::new(ctx), rt.clone(), bridge.clone());
+    // If the call cannot be started, the responder, dropped unanswered, ends it with
+    // INTERNAL.
+    let make: Make = Box::new(move |py| {
+        let responder = Responder::new(responder, ctx.clone(), rt.clone(), on);
+        let args = (
+            CallContext::new(ctx, rt),
+            PyBytes::new(py, &request),
+            responder,
+        );
+        Ok(args.into_pyobject(py)?.into_any().unbind())
     });
+    LoopBridge::call_soon(bridge, dispatch.clone(), make);
 }
 
 #[pymethods]
 impl ServerCore {
-    /// Binds `url` and serves `methods`: `(name, handler, schedule)` triples, where
-    /// `schedule` is `None` for a sync handler `handler(ctx, data) -> bytes`, or a loop's
-    /// `call_soon_threadsafe` for an async one, called as `handler(ctx, data, responder)`
-    /// on that loop; and `streams`: `(name, handler)` pairs, `handler(ctx, requests)`
-    /// returning an iterable of replies.
+    /// Binds `url` and serves `methods`: `(name, handler, bridge)` triples, where
+    /// `bridge` is `None` for a sync handler `handler(ctx, data) -> bytes`, or the loop's
+    /// `LoopBridge` for an async one, called as `handler((ctx, data, responder))` on that
+    /// loop; and `streams`: `(name, handler, bridge)` triples, where `bridge` is
+    /// `None` for a sync handler `handler(ctx, requests)` returning an iterable of replies
+    /// (run on a thread of its own), or the loop's `LoopBridge` for an async one, called as
+    /// `handler(call)` with a `StreamCall` on that loop.
     #[new]
     #[pyo3(signature = (url, methods, *, streams=Vec::new(), compression=None,
         max_message_size=None, crc=false, keepalive=None, agent=None, workers=None,
@@ -116,8 +94,8 @@ impl ServerCore {
     fn new(
         py: Python<'_>,
         url: &str,
-        methods: Vec<(String, Py<PyAny>, Option<Py<PyAny>>)>,
-        streams: Vec<(String, Py<PyAny>)>,
+        methods: Vec<(String, Py<PyAny>, Option<Py<LoopBridge>>)>,
+        streams: Vec<(String, Py<PyAny>, Option<Py<LoopBridge>>)>,
         compression: Option<&str>,
         max_message_size: Option<usize>,
         crc: bool,
@@ -128,13 +106,7 @@ impl ServerCore {
         max_concurrent_streams: Option<usize>,
         idle_timeout: Option<f64>,
     ) -> PyResult<ServerCore> {
-        let common = Common {
-            compression,
-            max_message_size,
-            crc,
-            keepalive,
-            agent,
-        };
+        let common = Common::new(compression, max_message_size, crc, keepalive, agent);
         let mut opts = common.options()?;
         if let Some(n) = workers {
             opts.worker_threads = count(n, MAX_WORKERS, "workers")?;
@@ -150,34 +122,49 @@ impl ServerCore {
         crate::log::sync_level(py);
         let rt = runtime::handle(py)?;
         let mut router = Router::new();
-        for (name, handler, schedule) in methods {
-            router = match schedule {
+        for (name, handler, bridge) in methods {
+            router = match bridge {
                 None => {
                     let rt = rt.clone();
                     router.unary_blocking(&name, move |ctx: Context, req: Bytes| {
                         call_sync(&handler, ctx, req, &rt)
                     })
                 }
-                Some(schedule) => {
-                    let rt = rt.clone();
+                Some(bridge) => {
+                    let (bridge, handler, rt) = (Arc::new(bridge), Arc::new(handler), rt.clone());
                     router.unary_worker(
                         &name,
                         move |ctx: Context, req: Bytes, r: muxwire::Responder| {
-                            start_async(&schedule, &handler, ctx, req, r, &rt)
+                            start_async(&bridge, &handler, ctx, req, r, &rt)
                         },
                     )
                 }
             };
         }
         let stream_handlers = StreamHandlers::limit(opts.worker_threads, rt.clone());
-        for (name, handler) in streams {
-            let (handler, on) = (Arc::new(handler), stream_handlers.clone());
-            router = router.streaming(
-                &name,
-                move |ctx: Context, inbound: Inbound, outbound: Outbound| {
-                    on.clone().serve(handler.clone(), ctx, inbound, outbound)
-                },
-            );
+        for (name, handler, bridge) in streams {
+            let handler = Arc::new(handler);
+            router = match bridge {
+                None => {
+                    let on = stream_handlers.clone();
+                    router.streaming(
+                        &name,
+                        move |ctx: Context, inbound: Inbound, outbound: Outbound| {
+                            on.clone().serve(handler.clone(), ctx, inbound, outbound)
+                        },
+                    )
+                }
+                Some(bridge) => {
+                    let (bridge, rt) = (Arc::new(bridge), rt.clone());
+                    router.streaming(
+                        &name,
+                        move |ctx: Context, inbound: Inbound, outbound: Outbound| {
+                            let (bridge, handler) = (bridge.clone(), handler.clone());
+                            serve_async(bridge, handler, ctx, inbound, outbound, rt.clone())
+                        },
+                    )
+                }
+            };
         }
         let bind = muxwire::Server::new(router, opts).bind(url);
         let running = wait(py, &rt, bind)?.map_err(|s| crate::errors::status_err(py, s))?;
@@ -227,7 +214,7 @@ impl ServerCore {
     /// True once the server has shut down.
     #[getter]
     fn closed(&self) -> bool {
-        self.stopped.flag.load(Ordering::Acquire)
+        self.stopped.is_set()
     }
 
     /// Blocks until the server has shut down (from another thread or a handler), or up

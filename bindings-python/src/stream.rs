@@ -5,46 +5,27 @@
 //! One thread at a time may send, and one may read: a second one gets `MuxwireError`
 //! instead of waiting on a lock with the GIL held.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use muxwire::{CallSink, CallStream, RuntimeHandle, Status};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 
 use crate::args::body;
 use crate::bridge::{CallGuard, LoopBridge, Outcome};
 use crate::errors::muxwire_err;
+use crate::flag::Flag;
 use crate::runtime::Owner;
 use crate::wait::wait_ok;
-
-/// Whether the call was cancelled, for readers to notice.
-#[derive(Default)]
-struct Cancel {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl Cancel {
-    async fn wait(&self) {
-        loop {
-            let n = self.notify.notified();
-            if self.flag.load(Ordering::Acquire) {
-                return;
-            }
-            n.await;
-        }
-    }
-}
 
 /// A streaming call in progress.
 #[pyclass(frozen, module = "muxwire._muxwire")]
 pub(crate) struct Stream {
     sink: Arc<Mutex<Option<CallSink>>>,
     replies: Arc<Mutex<Option<CallStream>>>,
-    cancel: Arc<Cancel>,
+    cancel: Arc<Flag>,
     rt: RuntimeHandle,
     owner: Owner,
     method: String,
@@ -80,11 +61,8 @@ async fn send_on(sink: &mut Option<CallSink>, message: Bytes) -> Result<(), Stat
 }
 
 /// The next reply: `None` at the end (OK); CANCELLED once cancelled.
-async fn next_on(
-    replies: &mut Option<CallStream>,
-    cancel: &Cancel,
-) -> Option<Result<Bytes, Status>> {
-    if cancel.flag.load(Ordering::Acquire) {
+async fn next_on(replies: &mut Option<CallStream>, cancel: &Flag) -> Option<Result<Bytes, Status>> {
+    if cancel.is_set() {
         // Dropping the reply half cancels the call on the wire (if it has not ended).
         replies.take();
         return Some(Err(Status::cancelled("the stream was cancelled")));
@@ -134,13 +112,24 @@ impl Stream {
     /// Cancels the call (from any thread): the server sees it cancelled (unless it already
     /// ended), and every read from now on raises `Cancelled`.
     fn cancel(&self) {
-        self.cancel.flag.store(true, Ordering::Release);
-        self.cancel.notify.notify_waiters();
-        if let Ok(mut sink) = self.sink.try_lock() {
-            sink.take();
+        self.cancel.set();
+        // A half that a send or a read holds is dropped as soon as it lets go: at once if
+        // it is free, otherwise on the runtime (an asyncio read whose task was cancelled
+        // lets go only when the runtime drops its work).
+        match self.sink.clone().try_lock_owned() {
+            Ok(mut sink) => drop(sink.take()),
+            Err(_) => {
+                let sink = self.sink.clone();
+                self.rt.spawn(async move { drop(sink.lock().await.take()) });
+            }
         }
-        if let Ok(mut replies) = self.replies.try_lock() {
-            replies.take();
+        match self.replies.clone().try_lock_owned() {
+            Ok(mut replies) => drop(replies.take()),
+            Err(_) => {
+                let replies = self.replies.clone();
+                self.rt
+                    .spawn(async move { drop(replies.lock().await.take()) });
+            }
         }
     }
 
@@ -189,7 +178,7 @@ impl Stream {
             let mut sink = sink.lock().await;
             Outcome::Done(send_on(&mut sink, message).await)
         };
-        Ok(CallGuard::start(&self.rt, bridge, future, work))
+        Ok(CallGuard::start(bridge, future, work))
     }
 
     /// Starts reading the next reply; `future` is settled with it (`None` at the end).
@@ -205,6 +194,6 @@ impl Stream {
             let mut replies = replies.lock().await;
             Outcome::Next(next_on(&mut replies, &cancel).await)
         };
-        Ok(CallGuard::start(&self.rt, bridge, future, work))
+        Ok(CallGuard::start(bridge, future, work))
     }
 }

@@ -1,9 +1,13 @@
-//! Streaming handlers in Python: `handler(ctx, requests)` gets the caller's messages as an
-//! iterator and returns an iterable of replies. Each call runs on a thread of its own
+//! Streaming handlers in Python. A sync handler, `handler(ctx, requests)`, gets the caller's
+//! messages as an iterator and returns an iterable of replies. Each call runs on a thread of its own
 //! (`muxwire-stream`), at most [`StreamHandlers::limit`] at once (later calls wait for
 //! one to finish), never on the runtime. Messages cross between that thread and the call
 //! through bounded queues ([`REQUEST_QUEUE`], [`REPLY_QUEUE`] messages), so a slow handler
 //! pushes back on its caller through flow control.
+//!
+//! An async handler (`muxwire.AsyncServer.stream`) runs as a task on its event loop, started
+//! through the loop's [`LoopBridge`] (no runtime thread waits for the GIL); it reads and
+//! writes the call through a [`StreamCall`] (see [`serve_async`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::bridge::{CallGuard, LoopBridge, Make, Outcome};
 use crate::context::{reply_body, CallContext};
 use crate::errors::{err_to_status, muxwire_err};
 
@@ -170,4 +175,145 @@ fn run(
         }
         Ok(())
     })
+}
+
+/// What a streaming call's cancellation does to an async handler: the callback Python
+/// registered (its task's `cancel`), called once on the loop.
+#[derive(Default)]
+struct OnCancel {
+    callback: Mutex<Option<Py<PyAny>>>,
+}
+
+impl OnCancel {
+    fn take(&self) -> Option<Py<PyAny>> {
+        self.callback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// One streaming call served by an async handler, as the handler's task on the event
+/// loop sees it (through `muxwire.AsyncServer`): the caller's messages come from
+/// `_start_next`, replies go out with `_start_send`, and `finish` or `fail` ends the call.
+/// Both directions are bounded: a message is taken from the caller (returning its
+/// flow-control credit) only when the handler asks for it, and `_start_send` waits while
+/// 4 MiB of replies are unwritten.
+#[pyclass(frozen, module = "muxwire._muxwire")]
+pub(crate) struct StreamCall {
+    ctx: Arc<Context>,
+    inbound: Arc<tokio::sync::Mutex<Inbound>>,
+    outbound: Outbound,
+    done: Mutex<Option<oneshot::Sender<Result<(), Status>>>>,
+    on_cancel: Arc<OnCancel>,
+    rt: RuntimeHandle,
+}
+
+impl StreamCall {
+    fn end(&self, outcome: Result<(), Status>) -> bool {
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner()).take();
+        done.is_some_and(|d| d.send(outcome).is_ok())
+    }
+}
+
+#[pymethods]
+impl StreamCall {
+    /// The call's context (method, metadata, deadline, cancellation, peer).
+    #[getter]
+    fn context(&self) -> CallContext {
+        CallContext::new(self.ctx.clone(), self.rt.clone())
+    }
+
+    /// True once the call is gone (cancelled, past its deadline, or its connection died).
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.ctx.is_cancelled()
+    }
+
+    /// Starts taking the caller's next message; `future` is settled with it, or with
+    /// `None` once the caller half-closed.
+    fn _start_next(&self, bridge: Py<LoopBridge>, future: Py<PyAny>) -> CallGuard {
+        let inbound = self.inbound.clone();
+        let work = async move { Outcome::Next(inbound.lock().await.next().await) };
+        CallGuard::start(bridge, future, work)
+    }
+
+    /// Starts sending `data` as a reply; `future` is settled once it is queued.
+    fn _start_send(
+        &self,
+        bridge: Py<LoopBridge>,
+        future: Py<PyAny>,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<CallGuard> {
+        let message = reply_body(data, self.ctx.method())
+            .map_err(|s| pyo3::exceptions::PyTypeError::new_err(s.message))?;
+        let outbound = self.outbound.clone();
+        let work = async move { Outcome::Done(outbound.send(message).await) };
+        Ok(CallGuard::start(bridge, future, work))
+    }
+
+    /// Ends the call OK (after the replies sent); False if it already ended.
+    fn finish(&self) -> bool {
+        self.end(Ok(()))
+    }
+
+    /// Ends the call with the status `error` stands for (an `RpcError` keeps its status;
+    /// anything else is INTERNAL); False if it already ended.
+    fn fail(&self, py: Python<'_>, error: Bound<'_, PyAny>) -> bool {
+        self.end(Err(err_to_status(py, &PyErr::from_value(error))))
+    }
+
+    /// Calls `callback()` on the loop once if the call is cancelled before it ends (at
+    /// once if it already is).
+    fn _on_cancel(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        *self
+            .on_cancel
+            .callback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(callback);
+        // The server's side takes the callback when it sees the cancellation; if that
+        // happened before it was stored, it is called here.
+        if self.ctx.is_cancelled() {
+            if let Some(cb) = self.on_cancel.take() {
+                cb.call0(py)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves one call with an async streaming handler: `dispatch(call)` is called on the
+/// loop of `bridge` with the call's [`StreamCall`]; the call ends when the handler
+/// finishes or fails, or when it is cancelled (which cancels the handler's task).
+pub(crate) async fn serve_async(
+    bridge: Arc<Py<LoopBridge>>,
+    dispatch: Arc<Py<PyAny>>,
+    ctx: Context,
+    inbound: Inbound,
+    outbound: Outbound,
+    rt: RuntimeHandle,
+) -> Result<(), Status> {
+    let (done_tx, done_rx) = oneshot::channel();
+    let (ctx, on_cancel) = (Arc::new(ctx), Arc::new(OnCancel::default()));
+    let call = StreamCall {
+        ctx: ctx.clone(),
+        inbound: Arc::new(tokio::sync::Mutex::new(inbound)),
+        outbound,
+        done: Mutex::new(Some(done_tx)),
+        on_cancel: on_cancel.clone(),
+        rt,
+    };
+    let make: Make = Box::new(move |py| Ok(Py::new(py, call)?.into_any()));
+    LoopBridge::call_soon(&bridge, dispatch, make);
+    tokio::select! {
+        outcome = done_rx => outcome.unwrap_or_else(|_| {
+            Err(Status::internal("the handler's task ended without an outcome"))
+        }),
+        _ = ctx.cancelled() => {
+            if let Some(cb) = on_cancel.take() {
+                LoopBridge::call_soon(&bridge, Arc::new(cb), Box::new(|py| Ok(py.None())));
+            }
+            Err(Status::cancelled("the call was cancelled"))
+        }
+    }
 }

@@ -1,6 +1,8 @@
 """A testee for `muxwire conformance adapter` (spec/CONFORMANCE.md) built on the Python
-package's sans-IO :class:`muxwire.Connection`: the spec's session vectors, run through the
-same class Python users drive their own IO with.
+package: the spec's frame vectors through :func:`muxwire.decode_frame` and
+:func:`muxwire.encode_frame`, its session vectors through the sans-IO
+:class:`muxwire.Connection`, the same functions and class Python users drive their own IO
+with.
 
 Usage: muxwire conformance adapter -- python conformance_testee.py
 """
@@ -50,6 +52,49 @@ def event_json(event: muxwire.Event) -> dict[str, Any]:
     return out
 
 
+def decode(data: bytes, max_frame_size: int) -> dict[str, Any]:
+    """A `decode` answer: what decode_frame made of `data`."""
+    try:
+        frame = muxwire.decode_frame(data, max_frame_size=max_frame_size)
+    except muxwire.Incomplete as e:
+        return {"result": "incomplete", "needed": e.needed}
+    except muxwire.ProtocolError as e:
+        if e.code is None:
+            raise
+        return {"result": "error", "code": e.code.name}
+    out: dict[str, Any] = {
+        "result": "frame",
+        "frame_len": frame.size,
+        "type": frame.type,
+        "flags": frame.flags,
+        "meta_len": frame.meta_len,
+        "stream_id": frame.stream_id,
+        "arg": frame.arg,
+        "crc": frame.crc,
+    }
+    if frame.is_extension:
+        out["payload"] = frame.body.hex()
+    else:
+        out["metadata"] = [{"tag": tag, "value": value.hex()} for tag, value in frame.metadata]
+        out["body"] = frame.body.hex()
+    return out
+
+
+def encode(f: dict[str, Any]) -> dict[str, Any]:
+    """An `encode` answer: the frame's fields through encode_frame."""
+    extension = "payload" in f
+    data = muxwire.encode_frame(
+        f["type"],
+        flags=f["flags"],
+        stream_id=f["stream_id"],
+        arg=f["arg"],
+        meta_len=f["meta_len"],
+        metadata=[] if extension else [(m["tag"], bytes.fromhex(m["value"])) for m in f["metadata"]],
+        body=bytes.fromhex(f["payload"] if extension else f["body"]),
+    )
+    return {"bytes": data.hex()}
+
+
 class Testee:
     """Answers the adapter protocol's requests with one session at a time."""
 
@@ -65,7 +110,14 @@ class Testee:
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op == "hello":
-            return {"name": f"muxwire-python {muxwire.__version__}", "supports": ["session"]}
+            return {
+                "name": f"muxwire-python {muxwire.__version__}",
+                "supports": ["decode", "encode", "session"],
+            }
+        if op == "decode":
+            return decode(bytes.fromhex(req["input"]), req["max_frame_size"])
+        if op == "encode":
+            return encode(req["frame"])
         if op == "session":
             self.conn = muxwire.Connection(
                 req["side"], config=req.get("config") or {}, now_us=req["now_us"]

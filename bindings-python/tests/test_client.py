@@ -38,7 +38,7 @@ def test_payloads_of_4_mib(rust_server: str) -> None:
 
 def test_too_large_names_the_limit(rust_server: str) -> None:
     with muxwire.Client(rust_server, max_message_size=16 << 20) as client:
-        with pytest.raises(muxwire.ResourceExhausted, match="max_message_size 4194304 exceeded"):
+        with pytest.raises(muxwire.ResourceExhausted, match="max_message_size 4194304"):
             client.call("echo", bytes((4 << 20) + 1))
 
 

@@ -17,7 +17,9 @@ from conftest import DEADLINE, REPO, muxwire_bin
 TESTEE = pathlib.Path(__file__).with_name("conformance_testee.py")
 
 
-def test_every_session_vector_passes_through_connection() -> None:
+def test_every_frame_and_session_vector_passes() -> None:
+    """`muxwire conformance adapter` over the testee: every frame vector through
+    decode_frame and encode_frame, every session vector through Connection."""
     with tempfile.TemporaryDirectory() as d:
         report = pathlib.Path(d) / "report.json"
         done = subprocess.run(
@@ -39,10 +41,14 @@ def test_every_session_vector_passes_through_connection() -> None:
         )
         assert done.returncode == 0, done.stdout + done.stderr
         results = json.loads(report.read_text())["results"]
+    frames = [r for r in results if r["id"].startswith("F")]
     sessions = [r for r in results if r["id"].startswith("S")]
     expected = json.loads((REPO / "spec" / "vectors" / "sessions.json").read_text())
     assert len(sessions) == expected["numberOfSessions"] == len(expected["sessions"])
-    assert [r for r in sessions if r["result"] != "pass"] == []
+    expected = json.loads((REPO / "spec" / "vectors" / "frames.json").read_text())
+    assert len(frames) == expected["numberOfTests"]
+    assert len(results) == len(frames) + len(sessions)
+    assert [r for r in results if r["result"] != "pass"] == []
 
 
 class Peer:

@@ -7,7 +7,7 @@ import asyncio
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -345,11 +345,155 @@ def test_cancelling_a_stream_stops_its_handler(local_url: str) -> None:
 
 def test_rust_client_streams_to_a_python_server(local_url: str) -> None:
     with make_stream_server(local_url) as server:
-        done = subprocess.run(
-            [muxwire_bin(), "stream", server.url, "echo.stream"],
-            input="a\nbb\nccc\n",
-            capture_output=True,
-            text=True,
-            timeout=DEADLINE,
-        )
-        assert (done.returncode, done.stdout) == (0, "a\nbb\nccc\n"), done.stderr
+        rust_echo_stream(server.url)
+
+
+def rust_echo_stream(url: str) -> None:
+    """`muxwire stream url echo.stream` with three lines: they come back."""
+    done = subprocess.run(
+        [muxwire_bin(), "stream", url, "echo.stream"],
+        input="a\nbb\nccc\n",
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert (done.returncode, done.stdout) == (0, "a\nbb\nccc\n"), done.stderr
+
+
+def make_async_stream_server(url: str, events: dict[str, asyncio.Event]) -> muxwire.AsyncServer:
+    server = muxwire.AsyncServer(url)
+
+    @server.stream("echo.stream")
+    async def echo_stream(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for m in requests:
+            yield m
+
+    @server.stream("count")
+    async def count(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        n = int(await anext(requests))
+        for i in range(n):
+            yield b"%d" % i
+
+    @server.stream("fail.after")
+    async def fail_after(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        yield b"first"
+        raise muxwire.RpcError(muxwire.StatusCode.ABORTED, "stopped on purpose")
+
+    @server.stream("forever")
+    async def forever(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        events["started"].set()
+        try:
+            while True:
+                yield b"tick"
+        finally:  # closed at its yield when its task is cancelled
+            events["cancelled"].set()
+
+    @server.stream("wait")
+    async def wait(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        events["waiting"].set()
+        try:
+            await asyncio.sleep(DEADLINE)
+        except asyncio.CancelledError:
+            events["wait.cancelled"].set()
+            raise
+        yield b"not cancelled"
+
+    @server.stream("not.iterable")
+    async def not_iterable(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> list[bytes]:
+        return [b"a list is not an async iterable"]
+
+    return server
+
+
+def new_events() -> dict[str, asyncio.Event]:
+    return {k: asyncio.Event() for k in ("started", "cancelled", "waiting", "wait.cancelled")}
+
+
+def test_async_streaming_handlers(local_url: str) -> None:
+    async def main() -> None:
+        events = new_events()
+        async with make_async_stream_server(local_url, events) as server:
+            async with muxwire.AsyncClient(server.url) as client:
+                stream = await client.stream("echo.stream")
+                messages = [os.urandom(n) for n in (0, 1, 100, 200_000)] * 10
+                for m in messages:
+                    await stream.send(m)
+                stream.done_writing()
+                assert [m async for m in stream] == messages
+                stream = await client.stream("count")
+                await stream.send(b"1000")
+                assert [m async for m in stream] == [b"%d" % i for i in range(1000)]
+                stream = await client.stream("fail.after")
+                stream.done_writing()
+                assert await anext(stream) == b"first"
+                with pytest.raises(muxwire.RpcError, match="stopped on purpose") as info:
+                    await anext(stream)
+                assert info.value.status is muxwire.StatusCode.ABORTED
+                stream = await client.stream("not.iterable")
+                stream.done_writing()
+                with pytest.raises(muxwire.RpcError, match="produced list, not an async iterable"):
+                    await anext(stream)
+            # The Rust client, and a blocking Python client on a thread.
+            await asyncio.to_thread(rust_echo_stream, server.url)
+
+            def blocking() -> list[bytes]:
+                with muxwire.Client(server.url) as c, c.stream("count") as s:
+                    s.send(b"3")
+                    return list(s)
+
+            assert await asyncio.to_thread(blocking) == [b"0", b"1", b"2"]
+
+    asyncio.run(main())
+
+
+def test_cancelling_an_async_stream_cancels_its_handler_task(local_url: str) -> None:
+    async def main() -> None:
+        events = new_events()
+        async with make_async_stream_server(local_url, events) as server:
+            async with muxwire.AsyncClient(server.url) as client:
+                # Cancelled while the handler sends (its replies push back).
+                stream = await client.stream("forever")
+                assert await anext(stream) == b"tick"
+                await events["started"].wait()
+                stream.cancel()
+                await asyncio.wait_for(events["cancelled"].wait(), DEADLINE)
+                # Cancelled while the handler awaits something else, by cancelling the
+                # task reading the reply.
+                stream = await client.stream("wait")
+                reading = asyncio.Event()
+
+                async def read() -> bytes:
+                    reading.set()  # and on, in the same step, to wait for the reply
+                    return await anext(stream)
+
+                reader = asyncio.ensure_future(read())
+                await reading.wait()
+                await events["waiting"].wait()
+                reader.cancel()
+                await asyncio.wait_for(events["wait.cancelled"].wait(), DEADLINE)
+                # The server goes on serving.
+                stream = await client.stream("count")
+                await stream.send(b"2")
+                assert [m async for m in stream] == [b"0", b"1"]
+
+    asyncio.run(main())
+
+
+def test_async_stream_registration_rules() -> None:
+    server = muxwire.AsyncServer("tcp://127.0.0.1:0")
+
+    def sync_stream(ctx: muxwire.CallContext, requests: Iterator[bytes]) -> Iterator[bytes]:
+        yield from requests
+
+    with pytest.raises(TypeError, match="not an async generator or coroutine function: serve it with Server"):
+        server.add_stream("s", sync_stream)  # type: ignore[arg-type]
+
+    async def agen(ctx: muxwire.CallContext, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        yield b""
+
+    server.add_stream("a", agen)
+    with pytest.raises(ValueError, match="registered twice"):
+        server.add_method("a", lambda ctx, data: data)  # type: ignore[arg-type,return-value]
+    sync_server = muxwire.Server("tcp://127.0.0.1:0")
+    with pytest.raises(TypeError, match="is async: serve it with AsyncServer"):
+        sync_server.add_stream("a", agen)  # type: ignore[arg-type]

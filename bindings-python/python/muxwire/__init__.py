@@ -3,6 +3,8 @@
 Blocking calls (:class:`Client`), asyncio calls (:class:`AsyncClient`), servers with sync
 or async handlers (:class:`Server`, :class:`AsyncServer`), all on the muxwire runtime
 (Rust), which owns the sockets on its own threads. The GIL is released while a call waits.
+For code that owns its IO: the sans-IO :class:`Connection`, and the frame codec
+(:func:`decode_frame`, :func:`encode_frame`).
 
 Logs go to ``logging.getLogger("muxwire")`` (nothing reaches stderr unless the application
 configures logging). After ``fork()``, objects made in the parent raise
@@ -19,6 +21,8 @@ _logging.getLogger("muxwire").addHandler(_logging.NullHandler())
 from muxwire._errors import (  # noqa: E402
     Cancelled,
     DeadlineExceeded,
+    ErrorCode,
+    Incomplete,
     MuxwireError,
     ProtocolError,
     ResourceExhausted,
@@ -32,10 +36,13 @@ from muxwire._muxwire import (  # noqa: E402
     Client,
     Connection,
     Event,
+    Frame,
     Peer,
     Stats,
     Stream,
     __version__,
+    decode_frame,
+    encode_frame,
     refresh_log_level,
     set_runtime_threads,
 )
@@ -54,7 +61,10 @@ __all__ = [
     "Client",
     "Connection",
     "DeadlineExceeded",
+    "ErrorCode",
     "Event",
+    "Frame",
+    "Incomplete",
     "MuxwireError",
     "Peer",
     "ProtocolError",
@@ -67,6 +77,8 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "__version__",
+    "decode_frame",
+    "encode_frame",
     "refresh_log_level",
     "set_runtime_threads",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from muxwire._loop import running_bridge
 from muxwire._muxwire import CallContext, CallGuard, Client, Stats, Stream, _start_connect
@@ -51,15 +51,18 @@ class AsyncClient:
         handlers: Mapping[str, Callable[[CallContext, bytes], bytes]] | None = None,
     ) -> None:
         self._url = url
-        self._handlers = handlers
-        self._timeout = timeout
-        self._compression = compression
-        self._pool = pool
-        self._max_message_size = max_message_size
-        self._crc = crc
-        self._wait_for_ready = wait_for_ready
-        self._keepalive = keepalive
-        self._agent = agent
+        # What `Client(...)` takes, checked when connecting.
+        self._options: dict[str, Any] = dict(
+            timeout=timeout,
+            compression=compression,
+            pool=pool,
+            max_message_size=max_message_size,
+            crc=crc,
+            wait_for_ready=wait_for_ready,
+            keepalive=keepalive,
+            agent=agent,
+            handlers=handlers,
+        )
         self._client: Client | None = None
 
     @property
@@ -72,20 +75,7 @@ class AsyncClient:
         if self._client is None:
             loop, bridge = running_bridge()
             future: asyncio.Future[Client] = loop.create_future()
-            guard = _start_connect(
-                bridge,
-                future,
-                self._url,
-                timeout=self._timeout,
-                compression=self._compression,
-                pool=self._pool,
-                max_message_size=self._max_message_size,
-                crc=self._crc,
-                wait_for_ready=self._wait_for_ready,
-                keepalive=self._keepalive,
-                agent=self._agent,
-                handlers=self._handlers,
-            )
+            guard = _start_connect(bridge, future, self._url, **self._options)
             self._client = await _settled(future, guard)
         return self
 

@@ -11,6 +11,7 @@ import enum
 
 __all__ = [
     "StatusCode",
+    "ErrorCode",
     "MuxwireError",
     "RpcError",
     "Cancelled",
@@ -19,6 +20,7 @@ __all__ = [
     "Unimplemented",
     "Unavailable",
     "ProtocolError",
+    "Incomplete",
 ]
 
 
@@ -42,6 +44,25 @@ class StatusCode(enum.IntEnum):
     UNAVAILABLE = 14
     DATA_LOSS = 15
     UNAUTHENTICATED = 16
+
+
+class ErrorCode(enum.IntEnum):
+    """A connection error code (PROTOCOL.md section 9.2): why a connection was closed, or
+    which rule a frame broke."""
+
+    NO_ERROR = 0
+    PROTOCOL_ERROR = 1
+    INTERNAL_ERROR = 2
+    FLOW_CONTROL_ERROR = 3
+    FRAME_SIZE_ERROR = 4
+    STREAM_STATE_ERROR = 5
+    CRC_ERROR = 6
+    COMPRESSION_ERROR = 7
+    VERSION_ERROR = 8
+    HANDSHAKE_ERROR = 9
+    METADATA_ERROR = 10
+    ENHANCE_YOUR_CALM = 11
+    TIMEOUT = 12
 
 
 class MuxwireError(Exception):
@@ -119,14 +140,29 @@ class Unavailable(_FixedStatus):
 
 
 class ProtocolError(MuxwireError):
-    """A sans-IO :class:`muxwire.Connection` refused a command or could not take input;
-    ``kind`` names why (``"blocked"``, ``"unknown_stream"``, ``"buffer_full"``, ...)."""
+    """A sans-IO :class:`muxwire.Connection` refused a command or could not take input, or
+    :func:`muxwire.decode_frame` met a frame that breaks a rule; ``kind`` names why
+    (``"blocked"``, ``"unknown_stream"``, ``"buffer_full"``, ``"frame"``, ...), and
+    ``code`` is the connection error code a broken frame calls for (``None`` otherwise)."""
 
     kind: str
+    code: ErrorCode | None
 
-    def __init__(self, message: str, kind: str = "protocol") -> None:
+    def __init__(self, message: str, kind: str = "protocol", *, code: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.code = None if code is None else ErrorCode(code)
+
+
+class Incomplete(MuxwireError):
+    """:func:`muxwire.decode_frame` was given part of a frame: ``needed`` more bytes at
+    least are required (not an error in the bytes: read more and decode again)."""
+
+    needed: int
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(f"part of a frame: {needed} more bytes needed at least")
+        self.needed = needed
 
 
 _BY_CODE: dict[StatusCode, type[_FixedStatus]] = {

@@ -1,7 +1,7 @@
 """Type stubs of the extension module muxwire._muxwire (checked by mypy's stubtest)."""
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
 
 from typing_extensions import Buffer
@@ -16,6 +16,7 @@ __all__ = [
     "Client",
     "Connection",
     "Event",
+    "Frame",
     "LoopBridge",
     "Peer",
     "Requests",
@@ -23,9 +24,12 @@ __all__ = [
     "ServerCore",
     "Stats",
     "Stream",
+    "StreamCall",
     "__version__",
     "_start_connect",
     "_stop_logging",
+    "decode_frame",
+    "encode_frame",
     "refresh_log_level",
     "set_runtime_threads",
 ]
@@ -191,6 +195,18 @@ class Requests:
     def __next__(self) -> bytes: ...
 
 @final
+class StreamCall:
+    @property
+    def context(self) -> CallContext: ...
+    @property
+    def cancelled(self) -> bool: ...
+    def _start_next(self, bridge: LoopBridge, future: asyncio.Future[bytes | None]) -> CallGuard: ...
+    def _start_send(self, bridge: LoopBridge, future: asyncio.Future[None], data: Buffer) -> CallGuard: ...
+    def finish(self) -> bool: ...
+    def fail(self, error: BaseException) -> bool: ...
+    def _on_cancel(self, callback: Callable[[], Any]) -> None: ...
+
+@final
 class Peer:
     def call(
         self,
@@ -211,16 +227,16 @@ class Responder:
     def fail(self, error: BaseException) -> bool: ...
     @property
     def cancelled(self) -> bool: ...
-    def _on_cancel(self, schedule: Callable[..., Any], callback: Callable[[], Any]) -> None: ...
+    def _on_cancel(self, callback: Callable[[Any], Any]) -> None: ...
 
 @final
 class ServerCore:
     def __new__(
         cls,
         url: str,
-        methods: Sequence[tuple[str, Callable[..., Any], Callable[..., Any] | None]],
+        methods: Sequence[tuple[str, Callable[..., Any], LoopBridge | None]],
         *,
-        streams: Sequence[tuple[str, Callable[..., Any]]] = ...,
+        streams: Sequence[tuple[str, Callable[..., Any], LoopBridge | None]] = ...,
         compression: str | None = None,
         max_message_size: int | None = None,
         crc: bool = False,
@@ -304,3 +320,39 @@ class Connection:
     def closed(self) -> bool: ...
     @property
     def close_code(self) -> str | None: ...
+
+@final
+class Frame:
+    @property
+    def type(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def meta_len(self) -> int: ...
+    @property
+    def stream_id(self) -> int: ...
+    @property
+    def arg(self) -> int: ...
+    @property
+    def metadata(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def body(self) -> memoryview: ...
+    @property
+    def crc(self) -> bool: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_extension(self) -> bool: ...
+    def encode(self) -> bytes: ...
+
+def decode_frame(data: Buffer, *, max_frame_size: int = 16384) -> Frame: ...
+def encode_frame(
+    type: int,
+    *,
+    flags: int = 0,
+    stream_id: int = 0,
+    arg: int = 0,
+    metadata: Iterable[tuple[int, Buffer]] | None = None,
+    body: Buffer | None = None,
+    meta_len: int | None = None,
+) -> bytes: ...
