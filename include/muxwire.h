@@ -283,6 +283,10 @@ typedef struct muxwire_conn muxwire_conn;
 // serialized); clients and servers copy the settings, so it may be freed right after use.
 typedef struct muxwire_options muxwire_options;
 
+// The peer of a call (a view the library owns; see the function that hands it out for
+// how long it lives). Read it from the thread that was given it.
+typedef struct muxwire_peer muxwire_peer;
+
 // A completion queue. Calls started with `muxwire_client_call_queued` finish into it;
 // take their outcomes with `muxwire_queue_next` (non-blocking) or `muxwire_queue_wait`.
 // Its file descriptor is readable exactly while completions are ready. One thread at a
@@ -601,6 +605,17 @@ typedef struct muxwire_metadata_iter {
   // Where the next TLV starts.
   size_t pos;
 } muxwire_metadata_iter;
+
+// A Unix socket peer's process credentials, as the kernel gave them (SO_PEERCRED) when
+// the connection was made.
+typedef struct muxwire_unix_credentials {
+  // The peer's user id.
+  uint32_t uid;
+  // The peer's group id.
+  uint32_t gid;
+  // The peer's process id; -1 if the kernel did not report it.
+  int32_t pid;
+} muxwire_unix_credentials;
 
 // One finished call, as `muxwire_queue_next` hands it out.
 typedef struct muxwire_completion {
@@ -1370,6 +1385,60 @@ muxwire_result muxwire_options_set_worker_queue(struct muxwire_options *opts,
 muxwire_result muxwire_options_set_wait_for_ready(struct muxwire_options *opts,
                                                   bool wait);
 
+// The peer's address as the transport names it (`host:port`, or a Unix socket's path),
+// NUL-terminated; NULL for NULL. Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live.
+const char *muxwire_peer_address(const struct muxwire_peer *peer);
+
+// The subject of the certificate the peer presented and the server verified (mutual
+// TLS), e.g. `CN=client-1, O=Example` (empty if it could not be read as X.509); NULL if
+// the peer presented none (or for NULL). Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live.
+const char *muxwire_peer_subject(const struct muxwire_peer *peer);
+
+// How many DNS names (subjectAltName) the peer's verified certificate has (0 without
+// one, or for NULL).
+//
+// # Safety
+// `peer` is NULL or live.
+size_t muxwire_peer_dns_name_count(const struct muxwire_peer *peer);
+
+// DNS name `index` of the peer's verified certificate (NUL-terminated); NULL past the
+// last (or for NULL). Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live.
+const char *muxwire_peer_dns_name(const struct muxwire_peer *peer,
+                                  size_t index);
+
+// How many certificates the peer presented and the server verified (its own first; 0
+// without mutual TLS, or for NULL).
+//
+// # Safety
+// `peer` is NULL or live.
+size_t muxwire_peer_certificate_count(const struct muxwire_peer *peer);
+
+// Certificate `index` of the peer's verified chain (DER), its length in `*len` (may be
+// NULL); NULL with `*len` 0 past the last (or for NULL). Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live; `len` NULL or valid for writing a `size_t`.
+const uint8_t *muxwire_peer_certificate(const struct muxwire_peer *peer,
+                                        size_t index,
+                                        size_t *len);
+
+// Copies a Unix socket peer's process credentials (SO_PEERCRED) into `*out`;
+// NOT_FOUND if the peer is not on a Unix socket.
+//
+// # Safety
+// `peer` is NULL or live; `out` NULL or valid for writing a `muxwire_unix_credentials`.
+muxwire_result muxwire_peer_unix_credentials(const struct muxwire_peer *peer,
+                                             struct muxwire_unix_credentials *out);
+
 // Makes a completion queue holding at most `capacity` calls in flight plus completions
 // not yet taken (0: the default, 4096); starting a call beyond that fails with
 // RESOURCE_EXHAUSTED.
@@ -1429,6 +1498,13 @@ size_t muxwire_reply_len(const struct muxwire_reply *reply);
 // # Safety
 // `reply` is NULL or a reply not freed before.
 void muxwire_reply_free(struct muxwire_reply *reply);
+
+// Who made the call: its address and what the transport verified (see `muxwire_peer_*`);
+// NULL for NULL. Valid until the responder is answered or freed.
+//
+// # Safety
+// `responder` is NULL or live.
+const struct muxwire_peer *muxwire_responder_peer(const struct muxwire_responder *responder);
 
 // The method called (NUL-terminated), valid until the responder is answered or freed;
 // NULL for a NULL responder.
@@ -1640,6 +1716,13 @@ void muxwire_server_free(struct muxwire_server *server);
 // `call` NULL or live.
 const char *muxwire_server_stream_method(const struct muxwire_server_stream *call);
 
+// Who made the call: its address and what the transport verified (see
+// `muxwire_peer_*`); NULL for NULL. Valid until the call is finished or freed.
+//
+// # Safety
+// `call` NULL or live.
+const struct muxwire_peer *muxwire_server_stream_peer(const struct muxwire_server_stream *call);
+
 // The request's metadata entries, in the order sent, and their number in `*count` (may
 // be NULL); NULL with `*count` 0 when there are none or `call` is NULL. Valid until the
 // call is finished or freed.
@@ -1753,6 +1836,112 @@ void muxwire_stream_free(struct muxwire_stream *stream);
 // with the panic's message as the last error, and that nothing reaches stderr.
 muxwire_result muxwire_test_panic(void);
 #endif
+
+// Trusts servers whose certificates were signed by a CA in the PEM file `ca_path`
+// (instead of the platform's roots). Read and checked now: INVALID_ARGUMENT names the
+// file and the problem.
+//
+// # Safety
+// `opts` is NULL or live; `ca_path` NULL or a NUL-terminated string.
+muxwire_result muxwire_options_set_tls_client_ca_file(struct muxwire_options *opts,
+                                                      const char *ca_path);
+
+// As `muxwire_options_set_tls_client_ca_file`, with the PEM text in memory (`ca_len`
+// bytes at `ca_pem`, copied).
+//
+// # Safety
+// `opts` is NULL or live; `ca_pem` NULL (with `ca_len` 0) or `ca_len` readable bytes.
+muxwire_result muxwire_options_set_tls_client_ca_pem(struct muxwire_options *opts,
+                                                     const uint8_t *ca_pem,
+                                                     size_t ca_len);
+
+// Trusts the certificates the platform trusts (its CA store), the default. Fails with
+// INVALID_ARGUMENT if the platform has no usable CA certificates.
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_tls_client_platform_roots(struct muxwire_options *opts);
+
+// FOR TESTS ONLY, NEVER IN PRODUCTION: trusts any server certificate at all, so the
+// connection is encrypted but the server is not authenticated (anyone in the middle can
+// pose as it). Replaces any CA set before; a later CA setter replaces this.
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_tls_client_insecure_tests_only(struct muxwire_options *opts);
+
+// Presents the certificate chain in the PEM file `cert_path` and the private key in
+// `key_path` to servers that ask for one (mutual TLS). Read and checked now
+// (INVALID_ARGUMENT naming the files and the problem). Set the trust (a CA, or the
+// platform's roots) first when the platform may have no CA store: until one is set, the
+// platform's roots are used and must exist.
+//
+// # Safety
+// `opts` is NULL or live; `cert_path` and `key_path` NULL or NUL-terminated strings.
+muxwire_result muxwire_options_set_tls_client_certificate_files(struct muxwire_options *opts,
+                                                                const char *cert_path,
+                                                                const char *key_path);
+
+// As `muxwire_options_set_tls_client_certificate_files`, with the PEM text in memory
+// (`cert_len` bytes at `cert_pem`, `key_len` at `key_pem`, copied).
+//
+// # Safety
+// `opts` is NULL or live; `cert_pem` and `key_pem` NULL (with length 0) or readable for
+// their lengths.
+muxwire_result muxwire_options_set_tls_client_certificate_pem(struct muxwire_options *opts,
+                                                              const uint8_t *cert_pem,
+                                                              size_t cert_len,
+                                                              const uint8_t *key_pem,
+                                                              size_t key_len);
+
+// Sends `name` (SNI) and checks the server's certificate against it, instead of the
+// URL's host (e.g. `localhost` for `tls://127.0.0.1:port`).
+//
+// # Safety
+// `opts` is NULL or live; `name` NULL or a NUL-terminated string.
+muxwire_result muxwire_options_set_tls_client_server_name(struct muxwire_options *opts,
+                                                          const char *name);
+
+// Serves `tls://` URLs with the certificate chain in the PEM file `cert_path` (the
+// server's own certificate first) and the private key in the PEM file `key_path`
+// (PKCS#8, PKCS#1 or SEC1). Both are read and checked now (INVALID_ARGUMENT naming the
+// file and the problem: unreadable, no certificate, no key, a key that does not match).
+//
+// # Safety
+// `opts` is NULL or live; `cert_path` and `key_path` NULL or NUL-terminated strings.
+muxwire_result muxwire_options_set_tls_server_certificate_files(struct muxwire_options *opts,
+                                                                const char *cert_path,
+                                                                const char *key_path);
+
+// As `muxwire_options_set_tls_server_certificate_files`, with the PEM text in memory:
+// `cert_len` bytes at `cert_pem` and `key_len` bytes at `key_pem` (copied).
+//
+// # Safety
+// `opts` is NULL or live; `cert_pem` and `key_pem` NULL (with length 0) or readable for
+// their lengths.
+muxwire_result muxwire_options_set_tls_server_certificate_pem(struct muxwire_options *opts,
+                                                              const uint8_t *cert_pem,
+                                                              size_t cert_len,
+                                                              const uint8_t *key_pem,
+                                                              size_t key_len);
+
+// Requires every client on `tls://` URLs to present a certificate signed by one of the
+// CAs in the PEM file `ca_path` (mutual TLS); handlers and checks then see it in the
+// call's `muxwire_peer`. A client without one fails its handshake. Read and checked now.
+//
+// # Safety
+// `opts` is NULL or live; `ca_path` NULL or a NUL-terminated string.
+muxwire_result muxwire_options_set_tls_server_client_ca_file(struct muxwire_options *opts,
+                                                             const char *ca_path);
+
+// As `muxwire_options_set_tls_server_client_ca_file`, with the PEM text in memory
+// (`ca_len` bytes at `ca_pem`, copied).
+//
+// # Safety
+// `opts` is NULL or live; `ca_pem` NULL (with `ca_len` 0) or `ca_len` readable bytes.
+muxwire_result muxwire_options_set_tls_server_client_ca_pem(struct muxwire_options *opts,
+                                                            const uint8_t *ca_pem,
+                                                            size_t ca_len);
 
 // The library's version as "MAJOR.MINOR.PATCH" (static, never NULL). A program built
 // against one header can compare it with `MUXWIRE_VERSION_STRING` at run time.

@@ -8,10 +8,14 @@
 //!
 //! Modules, bottom up (each imports only from those before it):
 //! - conventions: `result`, `entries`, `error`, `log`, `boundary`, `args`, `entry_args`, `log_callback`, `version`;
+//! - TLS settings collected piece by piece: `tls_pieces` (before `options`, which holds
+//!   them), then `tls_edit`, `tls_server_options`, `tls_client_options`;
 //! - outcomes: `outcome`;
 //! - runtime layer objects: `runtime`, `options`, `call_options`, `stats`, `reply`, `queue`,
 //!   `completion`, `client`, `call`, `call_handle`, `wait`, `stream`, `call_with`,
-//!   `responder`, `server_stream`, `server`;
+//!   `peer`, `responder`, `server_stream`, `server`, then over a server: `authorize`
+//!   (C checks of connections and calls), `describe`, `stats_snapshot` (every counter,
+//!   per-method metrics); more settings: `options_metrics`, `options_keepalive`;
 //! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
 //!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
@@ -48,6 +52,7 @@ mod log_callback;
 mod metadata;
 mod options;
 mod outcome;
+mod peer;
 mod queue;
 mod reply;
 mod responder;
@@ -59,6 +64,10 @@ mod stats;
 mod stream;
 #[cfg(feature = "test-hooks")]
 mod testing;
+mod tls_client_options;
+mod tls_edit;
+mod tls_pieces;
+mod tls_server_options;
 mod version;
 mod wait;
 
@@ -121,6 +130,11 @@ pub use options::{
     muxwire_options_set_wait_for_ready, muxwire_options_set_worker_queue,
     muxwire_options_set_worker_threads,
 };
+pub use peer::{
+    muxwire_peer, muxwire_peer_address, muxwire_peer_certificate, muxwire_peer_certificate_count,
+    muxwire_peer_dns_name, muxwire_peer_dns_name_count, muxwire_peer_subject,
+    muxwire_peer_unix_credentials, muxwire_unix_credentials,
+};
 pub use queue::{
     muxwire_completion, muxwire_queue, muxwire_queue_fd, muxwire_queue_free, muxwire_queue_new,
     muxwire_queue_next, muxwire_queue_wait,
@@ -129,8 +143,8 @@ pub use reply::{muxwire_reply, muxwire_reply_data, muxwire_reply_free, muxwire_r
 pub use responder::{
     muxwire_responder, muxwire_responder_call_peer, muxwire_responder_fail,
     muxwire_responder_fail_with_trailers, muxwire_responder_free, muxwire_responder_is_cancelled,
-    muxwire_responder_metadata, muxwire_responder_method, muxwire_responder_reply,
-    muxwire_responder_request, muxwire_responder_request_len,
+    muxwire_responder_metadata, muxwire_responder_method, muxwire_responder_peer,
+    muxwire_responder_reply, muxwire_responder_request, muxwire_responder_request_len,
 };
 pub use result::{muxwire_result, muxwire_strerror};
 pub use runtime::{muxwire_runtime, muxwire_runtime_free, muxwire_runtime_new};
@@ -142,7 +156,8 @@ pub use server::{
 pub use server_stream::{
     muxwire_server_stream, muxwire_server_stream_fail_with, muxwire_server_stream_finish,
     muxwire_server_stream_free, muxwire_server_stream_metadata, muxwire_server_stream_method,
-    muxwire_server_stream_recv, muxwire_server_stream_send, muxwire_stream_handler_fn,
+    muxwire_server_stream_peer, muxwire_server_stream_recv, muxwire_server_stream_send,
+    muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
 pub use stream::{
@@ -151,4 +166,16 @@ pub use stream::{
 };
 #[cfg(feature = "test-hooks")]
 pub use testing::muxwire_test_panic;
+pub use tls_client_options::{
+    muxwire_options_set_tls_client_ca_file, muxwire_options_set_tls_client_ca_pem,
+    muxwire_options_set_tls_client_certificate_files,
+    muxwire_options_set_tls_client_certificate_pem,
+    muxwire_options_set_tls_client_insecure_tests_only,
+    muxwire_options_set_tls_client_platform_roots, muxwire_options_set_tls_client_server_name,
+};
+pub use tls_server_options::{
+    muxwire_options_set_tls_server_certificate_files,
+    muxwire_options_set_tls_server_certificate_pem, muxwire_options_set_tls_server_client_ca_file,
+    muxwire_options_set_tls_server_client_ca_pem,
+};
 pub use version::{muxwire_version, muxwire_version_number};

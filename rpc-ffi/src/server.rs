@@ -111,6 +111,7 @@ fn run_handler(
         responder,
         peer: ctx.peer().clone(),
         metadata: OwnedEntries::new(ctx.metadata().to_vec()),
+        peer_view: std::sync::OnceLock::new(),
     };
     // SAFETY: the host registered `f` for its method; it now owns the responder.
     unsafe { f(userdata.get(), into_handle(r)) };
@@ -204,6 +205,15 @@ pub unsafe extern "C" fn muxwire_server_handle_stream(
         let f = handler.ok_or_else(|| Failure::null("handler"))?;
         register(server, method, Handler::Streaming(f), UserData(userdata))
     })
+}
+
+/// The server's counters now (after shutdown: as they were when it began).
+pub(crate) fn stats_of(server: &muxwire_server) -> StatsSnapshot {
+    match &*server.lock() {
+        State::Building(_) => StatsSnapshot::default(),
+        State::Running { running, .. } => running.stats(),
+        State::Stopped { stats, .. } => (**stats).clone(),
+    }
 }
 
 /// A copy of the handlers of a server that has not started, for a client to serve calls
@@ -300,13 +310,8 @@ pub unsafe extern "C" fn muxwire_server_stats(
         // SAFETY: NULL or live, by the caller's contract.
         let server = unsafe { obj(server, "server") }?;
         let out = Out::new(out, "out")?;
-        let stats = match &*server.lock() {
-            State::Building(_) => StatsSnapshot::default(),
-            State::Running { running, .. } => running.stats(),
-            State::Stopped { stats, .. } => (**stats).clone(),
-        };
         // SAFETY: checked, writable by the caller's contract.
-        unsafe { out.write(stats.into()) };
+        unsafe { out.write(stats_of(server).into()) };
         Ok(())
     })
 }
