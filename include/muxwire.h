@@ -58,6 +58,9 @@
 #define MUXWIRE_VERSION_NUMBER 100
 #define MUXWIRE_VERSION_STRING "0.1.0"
 
+// The size of the buffer a check may write its refusal's message into (NUL included).
+#define MUXWIRE_CHECK_MESSAGE_SIZE 256
+
 // `muxwire_conn_open_call` flag: a one-way call (no reply, no stream kept).
 #define MUXWIRE_CALL_ONE_WAY 1
 
@@ -319,6 +322,54 @@ typedef struct muxwire_server_stream muxwire_server_stream;
 // callback); one thread at a time may use it, any thread.
 typedef struct muxwire_stream muxwire_stream;
 
+// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
+// bytes of `[a-z0-9-_.]`; values are opaque bytes.
+//
+// Handed out by the library: `key_len` is the key's length, and both views live as long
+// as the function that handed them out says; `key` is NUL-terminated too, except from
+// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
+// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
+// `value_len` 0) or `value_len` readable bytes; everything is copied.
+typedef struct muxwire_entry {
+  // The key (NUL-terminated).
+  const char *key;
+  // Its length in bytes.
+  size_t key_len;
+  // The value (NULL when empty).
+  const uint8_t *value;
+  // Its length in bytes.
+  size_t value_len;
+} muxwire_entry;
+
+// Decides whether a call is served, before its handler runs (one-way calls too: a refused
+// one is dropped and counted). Sees the `method` called (registered or not), the request
+// metadata (`metadata_count` entries at `metadata`, NULL when none) and the `peer`, all
+// valid until it returns. Returns 0 to serve the call, or a status code from 1 to 16
+// (typically 16 UNAUTHENTICATED or 7 PERMISSION_DENIED) that the caller gets instead;
+// it may write the refusal's message, NUL-terminated UTF-8, into the `message_size`
+// bytes at `message` (zeroed; MUXWIRE_CHECK_MESSAGE_SIZE). Any other code refuses with
+// INTERNAL.
+//
+// It runs on the connection's runtime thread, for every call: it must be short and must
+// never block (no locks held for long, no IO, no blocking muxwire function: those fail
+// with FAILED_PRECONDITION there), or every call on the connection waits.
+typedef uint32_t (*muxwire_call_check_fn)(void *userdata,
+                                          const char *method,
+                                          const struct muxwire_entry *metadata,
+                                          size_t metadata_count,
+                                          const struct muxwire_peer *peer,
+                                          char *message,
+                                          size_t message_size);
+
+// Decides once per connection, when it is made, whether it is served: sees the `peer`
+// (valid until it returns); returns 0 to serve, or a status code from 1 to 16 that every
+// call on the connection then gets (its handlers never run), with a message written as
+// for `muxwire_call_check_fn`. Runs on a runtime thread: short, never blocking.
+typedef uint32_t (*muxwire_connection_check_fn)(void *userdata,
+                                                const struct muxwire_peer *peer,
+                                                char *message,
+                                                size_t message_size);
+
 // Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 // `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
 // with `message` saying why (body NULL); for a failure, `muxwire_last_error_details` and
@@ -454,25 +505,6 @@ typedef struct muxwire_event {
   // PONG: the round-trip time in microseconds.
   uint64_t rtt_us;
 } muxwire_event;
-
-// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
-// bytes of `[a-z0-9-_.]`; values are opaque bytes.
-//
-// Handed out by the library: `key_len` is the key's length, and both views live as long
-// as the function that handed them out says; `key` is NUL-terminated too, except from
-// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
-// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
-// `value_len` 0) or `value_len` readable bytes; everything is copied.
-typedef struct muxwire_entry {
-  // The key (NUL-terminated).
-  const char *key;
-  // Its length in bytes.
-  size_t key_len;
-  // The value (NULL when empty).
-  const uint8_t *value;
-  // Its length in bytes.
-  size_t value_len;
-} muxwire_entry;
 
 // A call to open with `muxwire_conn_open_call_with`. Zero-initialise it, then set what
 // the call needs (`method` is required).
@@ -657,6 +689,30 @@ typedef void (*muxwire_stream_handler_fn)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Installs `check` to run before every call's handler on `server` (not started yet;
+// FAILED_PRECONDITION otherwise), replacing an earlier one. `userdata` is handed to every
+// run, on runtime threads, and must stay valid until the server was shut down and freed.
+// A client serving calls back with this server's handlers
+// (`muxwire_client_connect_serving`) runs it too.
+//
+// # Safety
+// `server` is NULL or live; `check` NULL or a function safe to call from any thread with
+// `userdata`, as `muxwire_call_check_fn` says.
+muxwire_result muxwire_server_authorize_calls(const struct muxwire_server *server,
+                                              muxwire_call_check_fn check,
+                                              void *userdata);
+
+// Installs `check` to run once per connection on `server`, when it is made (not started
+// yet; FAILED_PRECONDITION otherwise), replacing an earlier one. `userdata` as for
+// `muxwire_server_authorize_calls`.
+//
+// # Safety
+// `server` is NULL or live; `check` NULL or a function safe to call from any thread with
+// `userdata`, as `muxwire_connection_check_fn` says.
+muxwire_result muxwire_server_authorize_connections(const struct muxwire_server *server,
+                                                    muxwire_connection_check_fn check,
+                                                    void *userdata);
 
 // Calls `method` with the `body_len` bytes at `body` and waits for the reply, at most
 // `timeout_ms` milliseconds (0: the client's default timeout, or none). On success

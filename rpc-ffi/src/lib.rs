@@ -28,6 +28,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod args;
+mod authorize;
 mod boundary;
 mod call;
 mod call_handle;
@@ -71,6 +72,10 @@ mod tls_server_options;
 mod version;
 mod wait;
 
+pub use authorize::{
+    muxwire_call_check_fn, muxwire_connection_check_fn, muxwire_server_authorize_calls,
+    muxwire_server_authorize_connections, MUXWIRE_CHECK_MESSAGE_SIZE,
+};
 pub use call::{
     muxwire_client_call, muxwire_client_call_async, muxwire_client_call_queued,
     muxwire_client_notify,

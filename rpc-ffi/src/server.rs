@@ -207,6 +207,25 @@ pub unsafe extern "C" fn muxwire_server_handle_stream(
     })
 }
 
+/// Changes the router of a server that has not started with `f`, which also sees the
+/// registered method names; FAILED_PRECONDITION saying it cannot `what` once started.
+pub(crate) fn edit_router(
+    server: &muxwire_server,
+    what: &str,
+    f: impl FnOnce(Router, &HashSet<String>) -> Outcome<Router>,
+) -> Outcome {
+    let mut state = server.lock();
+    let State::Building(b) = &mut *state else {
+        return Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            format!("cannot {what}: the server has started"),
+        ));
+    };
+    let router = f(b.router.clone(), &b.names)?;
+    b.router = router;
+    Ok(())
+}
+
 /// The server's counters now (after shutdown: as they were when it began).
 pub(crate) fn stats_of(server: &muxwire_server) -> StatsSnapshot {
     match &*server.lock() {
