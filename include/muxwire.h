@@ -1271,6 +1271,23 @@ muxwire_result muxwire_conn_fail_with(struct muxwire_conn *conn,
                                       const struct muxwire_entry *trailers,
                                       size_t trailers_count);
 
+// Describes `method`, registered on `server` before (NOT_FOUND otherwise) and not started
+// yet (FAILED_PRECONDITION otherwise), for the built-in `muxwire.describe`: what it does
+// (`description`) and its request and reply types (`request_type`, `reply_type`: free
+// text, a type name or a schema reference); NULL for any of the three is "". Describing
+// a method again replaces its description. `muxwire.describe` answers with JSON:
+// `{"methods":[{"name":...,"kind":"unary"|"streaming","description":...,
+// "request":...,"reply":...},...]}` (the last three only for described methods); called
+// with a method's name, it describes that one alone (NOT_FOUND for an unknown name).
+//
+// # Safety
+// `server` is NULL or live; the strings NULL or NUL-terminated.
+muxwire_result muxwire_server_describe(const struct muxwire_server *server,
+                                       const char *method,
+                                       const char *description,
+                                       const char *request_type,
+                                       const char *reply_type);
+
 // The trailers of the call status behind this thread's last error (the entries the
 // handler's STATUS carried, in order) and their number in `*count`; NULL with `*count`
 // 0 when it had none. Valid until the next muxwire function fails on this thread (in a

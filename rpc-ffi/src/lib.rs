@@ -43,6 +43,7 @@ mod conn_config;
 mod conn_event;
 mod conn_io;
 mod conn_with;
+mod describe;
 mod entries;
 mod entry_args;
 mod error;
@@ -116,6 +117,7 @@ pub use conn_with::{
     muxwire_conn_call, muxwire_conn_fail_with, muxwire_conn_open_call_with,
     muxwire_conn_reply_with, muxwire_conn_send_with,
 };
+pub use describe::muxwire_server_describe;
 pub use entries::muxwire_entry;
 pub use error::{muxwire_last_error, muxwire_last_error_details, muxwire_last_error_trailers};
 pub use frame::{
