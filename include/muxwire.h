@@ -68,6 +68,13 @@
 // with `muxwire_conn_send`).
 #define MUXWIRE_CALL_STREAMING 2
 
+// Latency buckets per method: one per bound (`muxwire_latency_bound_us`) and one for
+// anything longer.
+#define MUXWIRE_LATENCY_BUCKETS 19
+
+// Connection error codes counted apart (index 13 counts every code past TIMEOUT).
+#define MUXWIRE_CLOSE_CODES 14
+
 // What a muxwire function returns. 0 is success; 1 to 16 are the wire's status codes
 // with the same numbers (a call's own outcome is reported with them); 100 and up are
 // the library's own. The numbers never change.
@@ -316,6 +323,9 @@ typedef struct muxwire_server muxwire_server;
 
 // A streaming call being served. One thread at a time may use it, any thread.
 typedef struct muxwire_server_stream muxwire_server_stream;
+
+// A copy of every counter of a client or server. Immutable: any thread may read it.
+typedef struct muxwire_stats_snapshot muxwire_stats_snapshot;
 
 // A streaming call a client made: send messages, half-close, receive the server's
 // messages and final status. Functions block the calling thread (never call them from a
@@ -685,6 +695,23 @@ typedef void (*muxwire_handler_fn)(void *userdata,
 // from any thread). `call` belongs to the handler from here on.
 typedef void (*muxwire_stream_handler_fn)(void *userdata,
                                           struct muxwire_server_stream *call);
+
+// One method's counters in a snapshot.
+typedef struct muxwire_method_stats {
+  // The method's name (NUL-terminated; "(unknown)" for calls to unregistered methods),
+  // valid as long as the snapshot.
+  const char *method;
+  // Calls started.
+  uint64_t started;
+  // Calls ended, by status code (index = code; OK at 0).
+  uint64_t ended[17];
+  // Answered calls by latency: entry `i` counts those up to
+  // `muxwire_latency_bound_us(i)` microseconds (and above the bound before it); the
+  // last counts the rest. One-way calls are not in it.
+  uint64_t latency_buckets[MUXWIRE_LATENCY_BUCKETS];
+  // The sum of those latencies, in microseconds.
+  uint64_t latency_sum_us;
+} muxwire_method_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1458,6 +1485,25 @@ muxwire_result muxwire_options_set_worker_queue(struct muxwire_options *opts,
 muxwire_result muxwire_options_set_wait_for_ready(struct muxwire_options *opts,
                                                   bool wait);
 
+// Sends a PING after `interval_ms` milliseconds without traffic (0: never, the default)
+// and closes the connection if its answer takes longer than `timeout_ms` (at least 1;
+// default 20 000).
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_keepalive_ms(struct muxwire_options *opts,
+                                                uint64_t interval_ms,
+                                                uint64_t timeout_ms);
+
+// When true, keep counters and a latency histogram per method for the calls this end
+// serves (`muxwire_stats_snapshot_method`). Default false: it reads the clock twice per
+// call and adds to counters every connection shares.
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_method_metrics(struct muxwire_options *opts,
+                                                  bool on);
+
 // The peer's address as the transport names it (`host:port`, or a Unix socket's path),
 // NUL-terminated; NULL for NULL. Valid as long as `peer`.
 //
@@ -1859,6 +1905,72 @@ muxwire_result muxwire_server_stream_fail_with(struct muxwire_server_stream *cal
 // # Safety
 // `call` NULL or a call not finished or freed before.
 void muxwire_server_stream_free(struct muxwire_server_stream *call);
+
+// Upper bound of latency bucket `index` in microseconds (25 µs to 10 s); UINT64_MAX for
+// the last bucket (and past it).
+uint64_t muxwire_latency_bound_us(size_t index);
+
+// Takes a snapshot of the server's counters (after shutdown: as they were when it began)
+// and stores it in `*out`; free it with `muxwire_stats_snapshot_free`.
+//
+// # Safety
+// `server` is NULL or live; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_server_stats_snapshot(const struct muxwire_server *server,
+                                             struct muxwire_stats_snapshot **out);
+
+// Takes a snapshot of the client's counters (its methods: calls it served back, with
+// `muxwire_client_connect_serving`) and stores it in `*out`.
+//
+// # Safety
+// `client` is NULL or live; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_client_stats_snapshot(const struct muxwire_client *client,
+                                             struct muxwire_stats_snapshot **out);
+
+// Frees a snapshot. NULL is accepted and does nothing.
+//
+// # Safety
+// `snapshot` is NULL or a snapshot not freed before.
+void muxwire_stats_snapshot_free(struct muxwire_stats_snapshot *snapshot);
+
+// Copies the snapshot's `muxwire_stats` counters into `*out`.
+//
+// # Safety
+// `snapshot` is NULL or live; `out` NULL or valid for writing a `muxwire_stats`.
+muxwire_result muxwire_stats_snapshot_counters(const struct muxwire_stats_snapshot *snapshot,
+                                               struct muxwire_stats *out);
+
+// Connections closed with connection error `code` (0 NO_ERROR for a drain, idle timeout
+// or shutdown, ...; 13 counts every code past TIMEOUT), by the peer (`by_peer`: its
+// GOAWAY, or the transport ending) or by this end. 0 for a code past 13, or for NULL.
+//
+// # Safety
+// `snapshot` is NULL or live.
+uint64_t muxwire_stats_snapshot_connections_closed(const struct muxwire_stats_snapshot *snapshot,
+                                                   bool by_peer,
+                                                   uint32_t code);
+
+// Connections closed because the peer did not answer a keepalive PING in time (also
+// counted as closed by this end with TIMEOUT); 0 for NULL.
+//
+// # Safety
+// `snapshot` is NULL or live.
+uint64_t muxwire_stats_snapshot_keepalive_timeouts(const struct muxwire_stats_snapshot *snapshot);
+
+// How many methods have counters (0 unless `muxwire_options_set_method_metrics` was on;
+// 0 for NULL). Sorted by name, calls to unregistered methods last as "(unknown)".
+//
+// # Safety
+// `snapshot` is NULL or live.
+size_t muxwire_stats_snapshot_method_count(const struct muxwire_stats_snapshot *snapshot);
+
+// Copies method `index`'s counters into `*out` (its `method` valid as long as the
+// snapshot); OUT_OF_RANGE past the last.
+//
+// # Safety
+// `snapshot` is NULL or live; `out` NULL or valid for writing a `muxwire_method_stats`.
+muxwire_result muxwire_stats_snapshot_method(const struct muxwire_stats_snapshot *snapshot,
+                                             size_t index,
+                                             struct muxwire_method_stats *out);
 
 // Opens a streaming call of `method` with a deadline of `timeout_ms` (0: the client's
 // default, or none) and stores it in `*out`.

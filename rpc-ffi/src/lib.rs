@@ -53,6 +53,8 @@ mod log;
 mod log_callback;
 mod metadata;
 mod options;
+mod options_keepalive;
+mod options_metrics;
 mod outcome;
 mod peer;
 mod queue;
@@ -63,6 +65,7 @@ mod runtime;
 mod server;
 mod server_stream;
 mod stats;
+mod stats_snapshot;
 mod stream;
 #[cfg(feature = "test-hooks")]
 mod testing;
@@ -137,6 +140,8 @@ pub use options::{
     muxwire_options_set_wait_for_ready, muxwire_options_set_worker_queue,
     muxwire_options_set_worker_threads,
 };
+pub use options_keepalive::muxwire_options_set_keepalive_ms;
+pub use options_metrics::muxwire_options_set_method_metrics;
 pub use peer::{
     muxwire_peer, muxwire_peer_address, muxwire_peer_certificate, muxwire_peer_certificate_count,
     muxwire_peer_dns_name, muxwire_peer_dns_name_count, muxwire_peer_subject,
@@ -167,6 +172,14 @@ pub use server_stream::{
     muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
+pub use stats_snapshot::{
+    muxwire_client_stats_snapshot, muxwire_latency_bound_us, muxwire_method_stats,
+    muxwire_server_stats_snapshot, muxwire_stats_snapshot,
+    muxwire_stats_snapshot_connections_closed, muxwire_stats_snapshot_counters,
+    muxwire_stats_snapshot_free, muxwire_stats_snapshot_keepalive_timeouts,
+    muxwire_stats_snapshot_method, muxwire_stats_snapshot_method_count, MUXWIRE_CLOSE_CODES,
+    MUXWIRE_LATENCY_BUCKETS,
+};
 pub use stream::{
     muxwire_client_open_stream, muxwire_stream, muxwire_stream_finish, muxwire_stream_free,
     muxwire_stream_recv, muxwire_stream_send,
