@@ -36,6 +36,12 @@
  *   callback on any thread. Completion and log callbacks must return quickly; handlers
  *   may block (and make blocking calls), holding a worker thread (a streaming handler,
  *   its own thread) while they do.
+ * - Authorization checks (`muxwire_server_authorize_calls`, `_connections`) run on the
+ *   connection's runtime thread, for every call or connection: they must be short and
+ *   must never block (no IO, no long locks, no blocking muxwire function), or every call
+ *   on that connection waits. The `muxwire_peer` and the strings they are handed live
+ *   until they return.
+ * - A muxwire_stats_snapshot is immutable: any thread may read it.
  *   Blocking functions (`muxwire_client_call`, `_notify`, `_close`, `_connect`,
  *   `_open_stream`, `muxwire_stream_*`, `muxwire_server_stream_recv`/`_send`,
  *   `muxwire_server_start`, `_shutdown`) fail with MUXWIRE_RESULT_FAILED_PRECONDITION when
