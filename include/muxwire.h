@@ -274,6 +274,51 @@ typedef int32_t muxwire_decode_outcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// How a balanced client picks a server for each call.
+enum muxwire_balance_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Two servers at random; the one with fewer calls in flight (the default).
+  MUXWIRE_BALANCE_POLICY_POWER_OF_TWO_CHOICES = 0,
+  // Each server in turn.
+  MUXWIRE_BALANCE_POLICY_ROUND_ROBIN = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_balance_policy muxwire_balance_policy;
+#else
+typedef int32_t muxwire_balance_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// A server's connection state, as a balanced client sees it.
+enum muxwire_endpoint_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Trying to connect.
+  MUXWIRE_ENDPOINT_STATE_CONNECTING = 0,
+  // Connected and usable.
+  MUXWIRE_ENDPOINT_STATE_READY = 1,
+  // Not connected (down, or not joined yet); retrying after a backoff.
+  MUXWIRE_ENDPOINT_STATE_TRANSIENT_FAILURE = 2,
+  // Closed.
+  MUXWIRE_ENDPOINT_STATE_SHUTDOWN = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_endpoint_state muxwire_endpoint_state;
+#else
+typedef int32_t muxwire_endpoint_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// A client of many servers. Thread-safe: use it from any thread.
+typedef struct muxwire_balanced muxwire_balanced;
+
 // A started call that can be cancelled with `muxwire_call_cancel`. Free it with
 // `muxwire_call_free` (freeing does not cancel). Any thread may use it.
 typedef struct muxwire_call muxwire_call;
@@ -385,6 +430,20 @@ typedef uint32_t (*muxwire_connection_check_fn)(void *userdata,
                                                 const struct muxwire_peer *peer,
                                                 char *message,
                                                 size_t message_size);
+
+// One server of a balanced client, at one moment.
+typedef struct muxwire_endpoint_stats {
+  // Its connection state (a `muxwire_endpoint_state`).
+  int32_t state;
+  // Calls in flight on it now.
+  uint64_t in_flight;
+  // Calls sent to it that ended (any status).
+  uint64_t calls;
+  // Calls that failed in a way that set it aside (UNAVAILABLE, refused).
+  uint64_t failures;
+  // True while it is set aside.
+  bool ejected;
+} muxwire_endpoint_stats;
 
 // Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 // `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
@@ -746,6 +805,71 @@ muxwire_result muxwire_server_authorize_calls(const struct muxwire_server *serve
 muxwire_result muxwire_server_authorize_connections(const struct muxwire_server *server,
                                                     muxwire_connection_check_fn check,
                                                     void *userdata);
+
+// Connects to the `count` URLs at `urls` (`tcp://`, `tls://` or `unix://`; 1 to 1024) on
+// `rt` with `opts` (NULL: the defaults; TLS settings apply to every `tls://` URL) and
+// picks servers with `policy` (a `muxwire_balance_policy`); stores the client in `*out`.
+// Servers that are down now join when they come up, so this fails only for a bad URL,
+// option or policy (INVALID_ARGUMENT). Calls fail fast: with no server up, a call fails
+// at once with UNAVAILABLE (wait_for_ready is not used). Not from a callback.
+//
+// # Safety
+// `rt` and `opts` NULL or live; `urls` NULL (with `count` 0) or `count` pointers, each
+// NULL or a NUL-terminated string; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_balanced_connect(const struct muxwire_runtime *rt,
+                                        const char *const *urls,
+                                        size_t count,
+                                        const struct muxwire_options *opts,
+                                        int32_t policy,
+                                        struct muxwire_balanced **out);
+
+// Calls `method` with the `body_len` bytes at `body` and `opts` (NULL: the defaults;
+// timeout, metadata, compression) on the server the policy picks, and waits for the
+// reply, stored in `*reply`. A failure that is safe to retry is retried on another
+// server, once per server at most. Otherwise as `muxwire_client_call_with`; not from a
+// callback (FAILED_PRECONDITION there).
+//
+// # Safety
+// `client` NULL or live; `method` NULL or a NUL-terminated string; `body` NULL (with
+// `body_len` 0) or readable; `opts` NULL or live; `reply` NULL or writable.
+muxwire_result muxwire_balanced_call(const struct muxwire_balanced *client,
+                                     const char *method,
+                                     const uint8_t *body,
+                                     size_t body_len,
+                                     const struct muxwire_call_options *opts,
+                                     struct muxwire_reply **reply);
+
+// Sends a one-way message to the server the policy picks (no retry elsewhere). Not
+// from a callback.
+//
+// # Safety
+// As for `muxwire_balanced_call`.
+muxwire_result muxwire_balanced_notify(const struct muxwire_balanced *client,
+                                       const char *method,
+                                       const uint8_t *body,
+                                       size_t body_len);
+
+// Copies the state and counts of the server at `url` (as given to
+// `muxwire_balanced_connect`) into `*out`; NOT_FOUND for a URL it does not have.
+//
+// # Safety
+// `client` NULL or live; `url` NULL or a NUL-terminated string; `out` NULL or writable.
+muxwire_result muxwire_balanced_endpoint_stats(const struct muxwire_balanced *client,
+                                               const char *url,
+                                               struct muxwire_endpoint_stats *out);
+
+// Closes every server's connections gracefully (calls in flight finish); later calls
+// fail with UNAVAILABLE. Blocks until done; not from a callback. It must still be freed.
+//
+// # Safety
+// `client` NULL or live.
+muxwire_result muxwire_balanced_close(const struct muxwire_balanced *client);
+
+// Frees the client; its connections drain in the background. NULL is accepted.
+//
+// # Safety
+// `client` NULL or a client not freed before, no longer used by any other thread.
+void muxwire_balanced_free(struct muxwire_balanced *client);
 
 // Calls `method` with the `body_len` bytes at `body` and waits for the reply, at most
 // `timeout_ms` milliseconds (0: the client's default timeout, or none). On success

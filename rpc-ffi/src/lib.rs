@@ -16,6 +16,7 @@
 //!   `peer`, `responder`, `server_stream`, `server`, then over a server: `authorize`
 //!   (C checks of connections and calls), `describe`, `stats_snapshot` (every counter,
 //!   per-method metrics); more settings: `options_metrics`, `options_keepalive`;
+//!   `balanced` (one client of many servers);
 //! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
 //!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
@@ -29,6 +30,7 @@
 
 mod args;
 mod authorize;
+mod balanced;
 mod boundary;
 mod call;
 mod call_handle;
@@ -79,6 +81,11 @@ mod wait;
 pub use authorize::{
     muxwire_call_check_fn, muxwire_connection_check_fn, muxwire_server_authorize_calls,
     muxwire_server_authorize_connections, MUXWIRE_CHECK_MESSAGE_SIZE,
+};
+pub use balanced::{
+    muxwire_balance_policy, muxwire_balanced, muxwire_balanced_call, muxwire_balanced_close,
+    muxwire_balanced_connect, muxwire_balanced_endpoint_stats, muxwire_balanced_free,
+    muxwire_balanced_notify, muxwire_endpoint_state, muxwire_endpoint_stats,
 };
 pub use call::{
     muxwire_client_call, muxwire_client_call_async, muxwire_client_call_queued,

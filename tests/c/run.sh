@@ -60,7 +60,7 @@ build() {
 }
 
 for t in test_conventions test_client_server test_status test_metadata test_sansio test_sansio_meta \
-         test_frame test_streaming test_authorize test_describe test_stats; do
+         test_frame test_streaming test_authorize test_describe test_stats test_balanced; do
     build "$t" "tests/c/$t.c"
     for link in static dynamic; do
         run "$t-$link"
