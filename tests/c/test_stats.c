@@ -1,10 +1,18 @@
 /* Every counter from C through muxwire_stats_snapshot: per-method counts by status and
  * latency histograms (with muxwire_options_set_method_metrics; none without), calls to
- * unregistered methods under "(unknown)", connections closed by side and code, keepalive
- * timeouts, and the muxwire_stats counters; keepalive settings; bad arguments. */
+ * unregistered methods under "(unknown)", connections closed by side and code, a
+ * keepalive timeout (a server process stopped with SIGSTOP answers no PING), and the
+ * muxwire_stats counters; keepalive settings; bad arguments. */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+/* The connection error code TIMEOUT (PROTOCOL.md section 9.2). */
+#define CLOSE_TIMEOUT 12
 
 #include "check.h"
 
@@ -156,6 +164,66 @@ static void test_without_metrics(muxwire_runtime *rt) {
     printf("ok  no per-method metrics unless asked for\n");
 }
 
+/* A server in a child process, stopped: the client's keepalive PING goes unanswered, so
+ * it closes the connection and counts a keepalive timeout. Runs before this process has
+ * any thread (fork). */
+static void test_keepalive_timeout(void) {
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        muxwire_runtime *rt = NULL;
+        EXPECT_OK(muxwire_runtime_new(1, &rt));
+        muxwire_server *s = serve(rt, NULL);
+        const char *url = muxwire_server_endpoint(s);
+        CHECK(write(fds[1], url, strlen(url) + 1) == (ssize_t)(strlen(url) + 1));
+        for (;;) {
+            pause(); /* until SIGKILL */
+        }
+    }
+    close(fds[1]);
+    char url[128] = {0};
+    size_t got = 0;
+    while (got < sizeof url - 1) {
+        ssize_t n = read(fds[0], url + got, sizeof url - 1 - got);
+        CHECK(n > 0);
+        got += (size_t)n;
+        if (memchr(url, '\0', got) != NULL) {
+            break;
+        }
+    }
+    close(fds[0]);
+
+    muxwire_runtime *rt = NULL;
+    EXPECT_OK(muxwire_runtime_new(2, &rt));
+    muxwire_options *o = NULL;
+    EXPECT_OK(muxwire_options_new(&o));
+    EXPECT_OK(muxwire_options_set_keepalive_ms(o, 50, 300));
+    muxwire_client *c = NULL;
+    EXPECT_OK(muxwire_client_connect(rt, url, o, &c));
+    muxwire_options_free(o);
+    call(c, "echo", MUXWIRE_RESULT_OK);
+    CHECK(kill(child, SIGSTOP) == 0);
+    uint64_t timeouts = 0, closed_timeout = 0;
+    for (int i = 0; i < 500 && timeouts == 0; i++) {
+        sleep_ms(10);
+        muxwire_stats_snapshot *snap = NULL;
+        EXPECT_OK(muxwire_client_stats_snapshot(c, &snap));
+        timeouts = muxwire_stats_snapshot_keepalive_timeouts(snap);
+        closed_timeout = muxwire_stats_snapshot_connections_closed(snap, false, CLOSE_TIMEOUT);
+        muxwire_stats_snapshot_free(snap);
+    }
+    CHECK(timeouts >= 1);
+    CHECK(closed_timeout >= timeouts);
+    CHECK(kill(child, SIGKILL) == 0);
+    CHECK(waitpid(child, NULL, 0) == child);
+    muxwire_client_free(c);
+    muxwire_runtime_free(rt);
+    printf("ok  a keepalive timeout, counted\n");
+}
+
 static void test_arguments(void) {
     CHECK(muxwire_latency_bound_us(0) == 25);
     CHECK(muxwire_latency_bound_us(MUXWIRE_LATENCY_BUCKETS - 2) == 10000000);
@@ -186,6 +254,7 @@ static void test_arguments(void) {
 }
 
 int main(void) {
+    test_keepalive_timeout();
     test_arguments();
     muxwire_runtime *rt = NULL;
     EXPECT_OK(muxwire_runtime_new(2, &rt));
