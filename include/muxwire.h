@@ -344,8 +344,8 @@ typedef struct muxwire_conn muxwire_conn;
 // serialized); clients and servers copy the settings, so it may be freed right after use.
 typedef struct muxwire_options muxwire_options;
 
-// The peer of a call (a view the library owns; see the function that hands it out for
-// how long it lives). Read it from the thread that was given it.
+// The peer of a call: a view the library owns (the function that hands it out says how
+// long it lives). Immutable: any thread may read it while it lives.
 typedef struct muxwire_peer muxwire_peer;
 
 // A completion queue. Calls started with `muxwire_client_call_queued` finish into it;

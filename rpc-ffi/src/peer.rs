@@ -26,8 +26,8 @@ pub struct muxwire_unix_credentials {
     pub pid: i32,
 }
 
-/// The peer of a call (a view the library owns; see the function that hands it out for
-/// how long it lives). Read it from the thread that was given it.
+/// The peer of a call: a view the library owns (the function that hands it out says how
+/// long it lives). Immutable: any thread may read it while it lives.
 #[allow(non_camel_case_types)]
 pub struct muxwire_peer {
     address: CString,
