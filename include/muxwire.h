@@ -2036,6 +2036,21 @@ muxwire_result muxwire_server_stream_fail_with(struct muxwire_server_stream *cal
 // `call` NULL or a call not finished or freed before.
 void muxwire_server_stream_free(struct muxwire_server_stream *call);
 
+// Stores the counter called `name` in `*value`: `calls_started`, `calls_ok`, `bytes_in`,
+// `bytes_out`, `frames_in`, `frames_out`, `write_syscalls`, `read_syscalls`,
+// `in_flight`, `reconnects`, `limit_rejections`, `connections`, `write_queue_peak` (the
+// most bytes one connection had waiting for its socket), `bytes_in_place`,
+// `one_way_dropped`, `keepalive_timeouts`, and for servers `refused_max_connections`,
+// `refused_connection_budget`, `refused_server_cancel_budget` (connections refused by
+// each limit). NOT_FOUND for a name it does not know (the message lists the names).
+//
+// # Safety
+// `snapshot` NULL or live; `name` NULL or a NUL-terminated string; `value` NULL or valid
+// for writing a `uint64_t`.
+muxwire_result muxwire_stats_snapshot_counter(const struct muxwire_stats_snapshot *snapshot,
+                                              const char *name,
+                                              uint64_t *value);
+
 // Upper bound of latency bucket `index` in microseconds (25 µs to 10 s); UINT64_MAX for
 // the last bucket (and past it).
 uint64_t muxwire_latency_bound_us(size_t index);

@@ -15,7 +15,7 @@
 //!   `completion`, `client`, `call`, `call_handle`, `wait`, `stream`, `call_with`,
 //!   `peer`, `responder`, `server_stream`, `server`, then over a server: `authorize`
 //!   (C checks of connections and calls), `describe`, `stats_snapshot` (every counter,
-//!   per-method metrics); more settings: `options_metrics`, `options_keepalive`;
+//!   per-method metrics), `stats_counters` (any counter by name); more settings: `options_metrics`, `options_keepalive`;
 //!   `balanced` (one client of many servers);
 //! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
 //!   error code names), `frame_encode`;
@@ -67,6 +67,7 @@ mod runtime;
 mod server;
 mod server_stream;
 mod stats;
+mod stats_counters;
 mod stats_snapshot;
 mod stream;
 #[cfg(feature = "test-hooks")]
@@ -179,6 +180,7 @@ pub use server_stream::{
     muxwire_stream_handler_fn,
 };
 pub use stats::muxwire_stats;
+pub use stats_counters::muxwire_stats_snapshot_counter;
 pub use stats_snapshot::{
     muxwire_client_stats_snapshot, muxwire_latency_bound_us, muxwire_method_stats,
     muxwire_server_stats_snapshot, muxwire_stats_snapshot,

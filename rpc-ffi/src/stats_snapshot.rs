@@ -47,7 +47,7 @@ pub struct muxwire_method_stats {
 /// A copy of every counter of a client or server. Immutable: any thread may read it.
 #[allow(non_camel_case_types)]
 pub struct muxwire_stats_snapshot {
-    stats: StatsSnapshot,
+    pub(crate) stats: StatsSnapshot,
     /// The method names as C strings, in the order of `stats.methods`.
     names: Vec<CString>,
 }

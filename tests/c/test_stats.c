@@ -1,8 +1,8 @@
 /* Every counter from C through muxwire_stats_snapshot: per-method counts by status and
  * latency histograms (with muxwire_options_set_method_metrics; none without), calls to
- * unregistered methods under "(unknown)", connections closed by side and code, a
- * keepalive timeout (a server process stopped with SIGSTOP answers no PING), and the
- * muxwire_stats counters; keepalive settings; bad arguments. */
+ * unregistered methods under "(unknown)", any counter by name, connections closed by
+ * side and code, a keepalive timeout (a server process stopped with SIGSTOP answers no
+ * PING), and the muxwire_stats counters; keepalive settings; bad arguments. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdint.h>
@@ -115,6 +115,19 @@ static void test_method_metrics(muxwire_runtime *rt) {
     muxwire_stats st;
     EXPECT_OK(muxwire_stats_snapshot_counters(snap, &st));
     CHECK(st.calls_started == 6 && st.calls_ok == 4 && st.connections == 1);
+    /* Any counter by name, those without a muxwire_stats field too. */
+    uint64_t v = 99;
+    EXPECT_OK(muxwire_stats_snapshot_counter(snap, "calls_started", &v));
+    CHECK(v == 6);
+    EXPECT_OK(muxwire_stats_snapshot_counter(snap, "write_queue_peak", &v));
+    CHECK(v > 0);
+    EXPECT_OK(muxwire_stats_snapshot_counter(snap, "refused_max_connections", &v));
+    CHECK(v == 0);
+    v = 99;
+    EXPECT_RESULT(muxwire_stats_snapshot_counter(snap, "nosuch", &v), MUXWIRE_RESULT_NOT_FOUND);
+    EXPECT_LAST_ERROR_HAS("bytes_in_place");
+    CHECK(v == 99);
+    EXPECT_RESULT(muxwire_stats_snapshot_counter(snap, NULL, &v), MUXWIRE_RESULT_NULL_ARGUMENT);
     muxwire_stats_snapshot_free(snap);
 
     /* The client closes: the server counts a connection closed by its peer. */
