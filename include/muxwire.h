@@ -2232,10 +2232,21 @@ muxwire_result muxwire_options_set_tls_client_certificate_pem(struct muxwire_opt
 muxwire_result muxwire_options_set_tls_client_server_name(struct muxwire_options *opts,
                                                           const char *name);
 
+// Reads the server's certificate and key files again (those given to
+// `muxwire_options_set_tls_server_certificate_files`): new connections get the new
+// certificate, open ones keep theirs. On any error the current certificate stays in use:
+// INVALID_ARGUMENT names the file and the problem; FAILED_PRECONDITION if the server is
+// not running, has no TLS, or got its certificate as PEM in memory (nothing to read).
+//
+// # Safety
+// `server` is NULL or live.
+muxwire_result muxwire_server_reload_tls(const struct muxwire_server *server);
+
 // Serves `tls://` URLs with the certificate chain in the PEM file `cert_path` (the
 // server's own certificate first) and the private key in the PEM file `key_path`
 // (PKCS#8, PKCS#1 or SEC1). Both are read and checked now (INVALID_ARGUMENT naming the
-// file and the problem: unreadable, no certificate, no key, a key that does not match).
+// file and the problem: unreadable, no certificate, no key, a key that does not match),
+// and again by `muxwire_server_reload_tls`.
 //
 // # Safety
 // `opts` is NULL or live; `cert_path` and `key_path` NULL or NUL-terminated strings.
@@ -2244,7 +2255,8 @@ muxwire_result muxwire_options_set_tls_server_certificate_files(struct muxwire_o
                                                                 const char *key_path);
 
 // As `muxwire_options_set_tls_server_certificate_files`, with the PEM text in memory:
-// `cert_len` bytes at `cert_pem` and `key_len` bytes at `key_pem` (copied).
+// `cert_len` bytes at `cert_pem` and `key_len` bytes at `key_pem` (copied; not
+// reloadable).
 //
 // # Safety
 // `opts` is NULL or live; `cert_pem` and `key_pem` NULL (with length 0) or readable for

@@ -9,7 +9,7 @@
 //! Modules, bottom up (each imports only from those before it):
 //! - conventions: `result`, `entries`, `error`, `log`, `boundary`, `args`, `entry_args`, `log_callback`, `version`;
 //! - TLS settings collected piece by piece: `tls_pieces` (before `options`, which holds
-//!   them), then `tls_edit`, `tls_server_options`, `tls_client_options`;
+//!   them), then `tls_edit`, `tls_server_options`, `tls_client_options`; `tls_reload` (over a server);
 //! - outcomes: `outcome`;
 //! - runtime layer objects: `runtime`, `options`, `call_options`, `stats`, `reply`, `queue`,
 //!   `completion`, `client`, `call`, `call_handle`, `wait`, `stream`, `call_with`,
@@ -75,6 +75,7 @@ mod testing;
 mod tls_client_options;
 mod tls_edit;
 mod tls_pieces;
+mod tls_reload;
 mod tls_server_options;
 mod version;
 mod wait;
@@ -202,6 +203,7 @@ pub use tls_client_options::{
     muxwire_options_set_tls_client_insecure_tests_only,
     muxwire_options_set_tls_client_platform_roots, muxwire_options_set_tls_client_server_name,
 };
+pub use tls_reload::muxwire_server_reload_tls;
 pub use tls_server_options::{
     muxwire_options_set_tls_server_certificate_files,
     muxwire_options_set_tls_server_certificate_pem, muxwire_options_set_tls_server_client_ca_file,

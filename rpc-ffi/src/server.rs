@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Options, Responder, Router, Running, RuntimeHandle, Server, StatsSnapshot};
+use muxwire::{
+    Context, Options, Responder, Router, Running, RuntimeHandle, Server, StatsSnapshot,
+    TlsServerConfig,
+};
 
 use crate::args::{into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
@@ -47,6 +50,8 @@ enum State {
         running: Running,
         rt: RuntimeHandle,
         endpoint: CString,
+        /// Its TLS settings, shared with the listener (a reload changes what it serves).
+        tls: Option<TlsServerConfig>,
     },
     /// Shutting down or shut down: the endpoint and the counters as they were at the end.
     Stopped {
@@ -226,6 +231,21 @@ pub(crate) fn edit_router(
     Ok(())
 }
 
+/// The TLS settings of a running server, or FAILED_PRECONDITION saying why there are none.
+pub(crate) fn tls_of(server: &muxwire_server) -> Outcome<TlsServerConfig> {
+    match &*server.lock() {
+        State::Running { tls: Some(t), .. } => Ok(t.clone()),
+        State::Running { tls: None, .. } => Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            "the server has no TLS certificate (muxwire_options_set_tls_server_*)",
+        )),
+        _ => Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            "the server is not running",
+        )),
+    }
+}
+
 /// The server's counters now (after shutdown: as they were when it began).
 pub(crate) fn stats_of(server: &muxwire_server) -> StatsSnapshot {
     match &*server.lock() {
@@ -270,6 +290,7 @@ pub unsafe extern "C" fn muxwire_server_start(
                 "the server was started before",
             ));
         };
+        let tls = b.opts.tls_server.clone();
         let srv = Server::new(std::mem::take(&mut b.router), b.opts.clone());
         let url = url.to_string();
         let handle = rt.handle().clone();
@@ -291,6 +312,7 @@ pub unsafe extern "C" fn muxwire_server_start(
             running,
             rt: handle,
             endpoint,
+            tls,
         };
         Ok(())
     })

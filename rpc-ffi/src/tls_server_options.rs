@@ -15,7 +15,8 @@ use crate::tls_pieces::{named, read_file};
 /// Serves `tls://` URLs with the certificate chain in the PEM file `cert_path` (the
 /// server's own certificate first) and the private key in the PEM file `key_path`
 /// (PKCS#8, PKCS#1 or SEC1). Both are read and checked now (INVALID_ARGUMENT naming the
-/// file and the problem: unreadable, no certificate, no key, a key that does not match).
+/// file and the problem: unreadable, no certificate, no key, a key that does not match),
+/// and again by `muxwire_server_reload_tls`.
 ///
 /// # Safety
 /// `opts` is NULL or live; `cert_path` and `key_path` NULL or NUL-terminated strings.
@@ -30,18 +31,17 @@ pub unsafe extern "C" fn muxwire_options_set_tls_server_certificate_files(
         edit_tls(opts, |t| {
             let cert_path = text(cert_path, "cert_path")?;
             let key_path = text(key_path, "key_path")?;
-            let cert = read_file(cert_path, "certificate file")?;
-            let key = read_file(key_path, "key file")?;
-            let source = format!("{cert_path:?} and {key_path:?}");
-            t.server_cert =
-                Some(TlsServerConfig::from_pem(&cert, &key).map_err(|s| named(&source, s))?);
+            // The runtime's errors name the files; `muxwire_server_reload_tls` reads them
+            // again.
+            t.server_cert = Some(TlsServerConfig::from_pem_files(cert_path, key_path)?);
             Ok(())
         })
     }
 }
 
 /// As `muxwire_options_set_tls_server_certificate_files`, with the PEM text in memory:
-/// `cert_len` bytes at `cert_pem` and `key_len` bytes at `key_pem` (copied).
+/// `cert_len` bytes at `cert_pem` and `key_len` bytes at `key_pem` (copied; not
+/// reloadable).
 ///
 /// # Safety
 /// `opts` is NULL or live; `cert_pem` and `key_pem` NULL (with length 0) or readable for

@@ -3,7 +3,8 @@
  * that CA (a file or PEM in memory) and presenting their own certificate (mutual TLS);
  * handlers (unary and streaming) see the client's verified subject, DNS names and chain
  * through muxwire_peer. Refusals: a client without a certificate, a client trusting
- * another CA. Every setter's errors name the file and the problem.
+ * another CA. A certificate reloaded from its files while serving. Every setter's
+ * errors name the file and the problem.
  *
  *   test_tls CERT_DIR    (tests/c/tls_certs.sh makes the certificates there) */
 #define _POSIX_C_SOURCE 200809L
@@ -284,6 +285,86 @@ static void test_pem_in_memory(muxwire_runtime *rt) {
     printf("ok  PEM in memory; no client certificate, no subject\n");
 }
 
+/* Copies CERT_DIR/from to CERT_DIR/to. */
+static void copy(const char *from, const char *to) {
+    size_t len;
+    uint8_t *data = slurp(from, &len);
+    FILE *f = fopen(path(to), "wb");
+    CHECK(f != NULL);
+    CHECK(fwrite(data, 1, len, f) == len);
+    CHECK(fclose(f) == 0);
+    free(data);
+}
+
+/* Connects a client trusting `ca` (no client certificate): OK or not. */
+static muxwire_result try_connect(muxwire_runtime *rt, const char *url, const char *ca) {
+    muxwire_options *co = client_options(ca, false);
+    muxwire_client *c = NULL;
+    muxwire_result r = muxwire_client_connect(rt, url, co, &c);
+    if (r == MUXWIRE_RESULT_OK) {
+        expect_whoami(c, "-||certs=0");
+    }
+    muxwire_client_free(c);
+    muxwire_options_free(co);
+    return r;
+}
+
+/* A running server's certificate replaced through its files: new connections get it. */
+static void test_reload(muxwire_runtime *rt) {
+    copy("server.pem", "live.pem");
+    copy("server.key", "live.key");
+    muxwire_options *so = NULL;
+    EXPECT_OK(muxwire_options_new(&so));
+    EXPECT_OK(muxwire_options_set_tls_server_certificate_files(so, path("live.pem"),
+                                                               path("live.key")));
+    muxwire_server *server = NULL;
+    EXPECT_OK(muxwire_server_new(so, &server));
+    muxwire_options_free(so);
+    EXPECT_OK(muxwire_server_handle(server, "whoami", whoami, NULL));
+    EXPECT_RESULT(muxwire_server_reload_tls(server), MUXWIRE_RESULT_FAILED_PRECONDITION);
+    EXPECT_LAST_ERROR_HAS("not running");
+    EXPECT_OK(muxwire_server_start(server, rt, "tls://127.0.0.1:0"));
+    const char *url = muxwire_server_endpoint(server);
+    EXPECT_OK(try_connect(rt, url, "ca.pem"));
+    CHECK(try_connect(rt, url, "other-ca.pem") != MUXWIRE_RESULT_OK);
+
+    copy("other-server.pem", "live.pem");
+    copy("other-server.key", "live.key");
+    EXPECT_OK(muxwire_server_reload_tls(server));
+    EXPECT_OK(try_connect(rt, url, "other-ca.pem"));
+    CHECK(try_connect(rt, url, "ca.pem") != MUXWIRE_RESULT_OK);
+
+    /* A broken file: refused, naming it; the certificate in use stays. */
+    copy("garbage.pem", "live.pem");
+    EXPECT_RESULT(muxwire_server_reload_tls(server), MUXWIRE_RESULT_INVALID_ARGUMENT);
+    EXPECT_LAST_ERROR_HAS("live.pem");
+    EXPECT_OK(try_connect(rt, url, "other-ca.pem"));
+    EXPECT_OK(muxwire_server_shutdown(server, 1000));
+    muxwire_server_free(server);
+
+    /* Nothing to reload: a plain server, and one given PEM in memory. */
+    EXPECT_OK(muxwire_server_new(NULL, &server));
+    EXPECT_OK(muxwire_server_start(server, rt, "tcp://127.0.0.1:0"));
+    EXPECT_RESULT(muxwire_server_reload_tls(server), MUXWIRE_RESULT_FAILED_PRECONDITION);
+    EXPECT_LAST_ERROR_HAS("no TLS certificate");
+    muxwire_server_free(server);
+    size_t cert_len, key_len;
+    uint8_t *cert = slurp("server.pem", &cert_len);
+    uint8_t *key = slurp("server.key", &key_len);
+    EXPECT_OK(muxwire_options_new(&so));
+    EXPECT_OK(muxwire_options_set_tls_server_certificate_pem(so, cert, cert_len, key, key_len));
+    EXPECT_OK(muxwire_server_new(so, &server));
+    muxwire_options_free(so);
+    EXPECT_OK(muxwire_server_start(server, rt, "tls://127.0.0.1:0"));
+    EXPECT_RESULT(muxwire_server_reload_tls(server), MUXWIRE_RESULT_FAILED_PRECONDITION);
+    EXPECT_LAST_ERROR_HAS("PEM");
+    EXPECT_RESULT(muxwire_server_reload_tls(NULL), MUXWIRE_RESULT_NULL_ARGUMENT);
+    muxwire_server_free(server);
+    free(cert);
+    free(key);
+    printf("ok  a certificate reloaded from its files while serving\n");
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s CERT_DIR\n", argv[0]);
@@ -295,6 +376,7 @@ int main(int argc, char **argv) {
     EXPECT_OK(muxwire_runtime_new(2, &rt));
     test_mutual_tls(rt);
     test_pem_in_memory(rt);
+    test_reload(rt);
     muxwire_runtime_free(rt);
     printf("test_tls: all passed\n");
     return 0;
