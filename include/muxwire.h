@@ -871,6 +871,36 @@ muxwire_result muxwire_balanced_close(const struct muxwire_balanced *client);
 // `client` NULL or a client not freed before, no longer used by any other thread.
 void muxwire_balanced_free(struct muxwire_balanced *client);
 
+// `muxwire_balanced_call` that returns at once: `callback` gets the outcome exactly
+// once, on a runtime thread, with `userdata` (see `muxwire_call_fn`). If this function
+// fails, the callback is never called; if the runtime is stopped, it gets UNAVAILABLE,
+// possibly before this function returns.
+//
+// # Safety
+// As for `muxwire_balanced_call` (without `reply`); `callback` NULL or a function safe to
+// call from any thread with `userdata`.
+muxwire_result muxwire_balanced_call_async(const struct muxwire_balanced *client,
+                                           const char *method,
+                                           const uint8_t *body,
+                                           size_t body_len,
+                                           const struct muxwire_call_options *opts,
+                                           muxwire_call_fn callback,
+                                           void *userdata);
+
+// `muxwire_balanced_call` that returns at once, its outcome going to `queue` with `tag`
+// (take it with `muxwire_queue_next` or `_wait`). RESOURCE_EXHAUSTED if the queue is at
+// its capacity; if this function fails, no completion will come.
+//
+// # Safety
+// As for `muxwire_balanced_call` (without `reply`); `queue` NULL or live.
+muxwire_result muxwire_balanced_call_queued(const struct muxwire_balanced *client,
+                                            const char *method,
+                                            const uint8_t *body,
+                                            size_t body_len,
+                                            const struct muxwire_call_options *opts,
+                                            const struct muxwire_queue *queue,
+                                            uint64_t tag);
+
 // Calls `method` with the `body_len` bytes at `body` and waits for the reply, at most
 // `timeout_ms` milliseconds (0: the client's default timeout, or none). On success
 // stores the reply in `*reply` (free it with `muxwire_reply_free`); otherwise returns

@@ -66,8 +66,8 @@ pub struct muxwire_endpoint_stats {
 /// A client of many servers. Thread-safe: use it from any thread.
 #[allow(non_camel_case_types)]
 pub struct muxwire_balanced {
-    client: Balanced,
-    rt: RuntimeHandle,
+    pub(crate) client: Balanced,
+    pub(crate) rt: RuntimeHandle,
 }
 
 /// Connects to the `count` URLs at `urls` (`tcp://`, `tls://` or `unix://`; 1 to 1024) on
@@ -119,6 +119,19 @@ pub unsafe extern "C" fn muxwire_balanced_connect(
     })
 }
 
+/// `method` checked: NULL_ARGUMENT, INVALID_ARGUMENT for bad UTF-8 or an empty name.
+///
+/// # Safety
+/// `method` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn method_name<'a>(method: *const c_char) -> Outcome<&'a str> {
+    // SAFETY: forwarded contract.
+    let m = unsafe { text(method, "method") }?;
+    if m.is_empty() {
+        return Err(Failure::invalid("method is empty"));
+    }
+    Ok(m)
+}
+
 /// The URLs C handed in, checked and copied.
 ///
 /// # Safety
@@ -165,7 +178,7 @@ pub unsafe extern "C" fn muxwire_balanced_call(
         let (b, method, body, opts) = unsafe {
             (
                 obj(client, "client")?,
-                text(method, "method")?,
+                method_name(method)?,
                 bytes(body, body_len, "body")?,
                 call_options_or_default(opts),
             )
@@ -201,7 +214,7 @@ pub unsafe extern "C" fn muxwire_balanced_notify(
         let (b, method, body) = unsafe {
             (
                 obj(client, "client")?,
-                text(method, "method")?,
+                method_name(method)?,
                 bytes(body, body_len, "body")?,
             )
         };

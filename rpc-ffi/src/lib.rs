@@ -16,7 +16,7 @@
 //!   `peer`, `responder`, `server_stream`, `server`, then over a server: `authorize`
 //!   (C checks of connections and calls), `describe`, `stats_snapshot` (every counter,
 //!   per-method metrics), `stats_counters` (any counter by name); more settings: `options_metrics`, `options_keepalive`;
-//!   `balanced` (one client of many servers);
+//!   `balanced` (one client of many servers), `balanced_async`;
 //! - frame codec over muxwire-core: `frame` (decode into views), `metadata` (TLV walks,
 //!   error code names), `frame_encode`;
 //! - sans-IO layer over muxwire-core: `conn_config`, `conn_event`, `conn`, `conn_io`,
@@ -31,6 +31,7 @@
 mod args;
 mod authorize;
 mod balanced;
+mod balanced_async;
 mod boundary;
 mod call;
 mod call_handle;
@@ -89,6 +90,7 @@ pub use balanced::{
     muxwire_balanced_connect, muxwire_balanced_endpoint_stats, muxwire_balanced_free,
     muxwire_balanced_notify, muxwire_endpoint_state, muxwire_endpoint_stats,
 };
+pub use balanced_async::{muxwire_balanced_call_async, muxwire_balanced_call_queued};
 pub use call::{
     muxwire_client_call, muxwire_client_call_async, muxwire_client_call_queued,
     muxwire_client_notify,

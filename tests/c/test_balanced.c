@@ -1,8 +1,10 @@
 /* Many servers behind one C client (muxwire_balanced): three C servers, calls spread
- * round robin over them (request metadata carried), one server shut down and the calls
+ * round robin over them (request metadata carried; blocking, callback and queued
+ * calls), one server shut down and the calls
  * going to the other two, a server down at the start not failing the connect, each
  * endpoint's state and counts, the argument errors. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -41,6 +43,63 @@ static void spread(muxwire_balanced *b, int calls, const muxwire_call_options *o
     }
 }
 
+/* Callback calls: each counts the server that answered. */
+static atomic_int answered[SERVERS];
+static atomic_int callbacks;
+
+static void on_reply(void *userdata, muxwire_result status, const uint8_t *body, size_t len,
+                     const char *message) {
+    (void)userdata;
+    (void)message;
+    CHECK(status == MUXWIRE_RESULT_OK && len == 2 && body[0] < SERVERS);
+    atomic_fetch_add(&answered[body[0]], 1);
+    atomic_fetch_add(&callbacks, 1);
+}
+
+/* 30 callback calls and 30 queued ones, round robin: 10 and 10 per server. */
+static void test_async(muxwire_balanced *b) {
+    for (int i = 0; i < SERVERS; i++) {
+        atomic_store(&answered[i], 0);
+    }
+    atomic_store(&callbacks, 0);
+    for (int i = 0; i < 30; i++) {
+        EXPECT_OK(muxwire_balanced_call_async(b, "which", NULL, 0, NULL, on_reply, NULL));
+    }
+    for (int t = 0; t < 1000 && atomic_load(&callbacks) < 30; t++) {
+        sleep_ms(5);
+    }
+    CHECK(atomic_load(&callbacks) == 30);
+    for (int i = 0; i < SERVERS; i++) {
+        CHECK(atomic_load(&answered[i]) == 10);
+    }
+    EXPECT_RESULT(muxwire_balanced_call_async(b, "which", NULL, 0, NULL, NULL, NULL),
+                  MUXWIRE_RESULT_NULL_ARGUMENT);
+
+    muxwire_queue *q = NULL;
+    EXPECT_OK(muxwire_queue_new(64, &q));
+    for (uint64_t i = 0; i < 30; i++) {
+        EXPECT_OK(muxwire_balanced_call_queued(b, "which", NULL, 0, NULL, q, 1000 + i));
+    }
+    int counts[SERVERS] = {0};
+    uint64_t tags = 0;
+    for (int i = 0; i < 30; i++) {
+        muxwire_completion done;
+        EXPECT_OK(muxwire_queue_wait(q, 5000, &done));
+        CHECK(done.status == MUXWIRE_RESULT_OK && done.body_len == 2);
+        CHECK(done.tag >= 1000 && done.tag < 1030);
+        tags += done.tag - 1000;
+        counts[done.body[0]]++;
+    }
+    CHECK(tags == 29 * 30 / 2);
+    for (int i = 0; i < SERVERS; i++) {
+        CHECK(counts[i] == 10);
+    }
+    EXPECT_RESULT(muxwire_balanced_call_queued(b, "which", NULL, 0, NULL, NULL, 0),
+                  MUXWIRE_RESULT_NULL_ARGUMENT);
+    muxwire_queue_free(q);
+    printf("ok  callback and queued calls, round robin\n");
+}
+
 static void test_arguments(muxwire_runtime *rt) {
     muxwire_balanced *b = NULL;
     const char *bad[] = {"tcp://127.0.0.1:1", "http://nowhere"};
@@ -69,6 +128,9 @@ static void test_arguments(muxwire_runtime *rt) {
     muxwire_reply *reply = NULL;
     EXPECT_RESULT(muxwire_balanced_call(b, "which", NULL, 0, NULL, &reply),
                   MUXWIRE_RESULT_UNAVAILABLE);
+    EXPECT_RESULT(muxwire_balanced_call(b, "", NULL, 0, NULL, &reply),
+                  MUXWIRE_RESULT_INVALID_ARGUMENT);
+    EXPECT_LAST_ERROR_HAS("method is empty");
     muxwire_endpoint_stats st;
     EXPECT_OK(muxwire_balanced_endpoint_stats(b, "tcp://127.0.0.1:1", &st));
     CHECK(st.state != MUXWIRE_ENDPOINT_STATE_READY);
@@ -122,6 +184,7 @@ int main(void) {
     CHECK(st.calls == 11 && st.failures == 0 && !st.ejected && st.in_flight == 0);
     EXPECT_OK(muxwire_balanced_notify(b, "nosuch", NULL, 0)); /* dropped by the server */
     printf("ok  round robin over three C servers\n");
+    test_async(b);
 
     /* Server 1 goes away: every call still succeeds, on the other two. */
     char gone[128];
