@@ -36,6 +36,12 @@
  *   callback on any thread. Completion and log callbacks must return quickly; handlers
  *   may block (and make blocking calls), holding a worker thread (a streaming handler,
  *   its own thread) while they do.
+ * - Authorization checks (`muxwire_server_authorize_calls`, `_connections`) run on the
+ *   connection's runtime thread, for every call or connection: they must be short and
+ *   must never block (no IO, no long locks, no blocking muxwire function), or every call
+ *   on that connection waits. The `muxwire_peer` and the strings they are handed live
+ *   until they return.
+ * - A muxwire_stats_snapshot is immutable: any thread may read it.
  *   Blocking functions (`muxwire_client_call`, `_notify`, `_close`, `_connect`,
  *   `_open_stream`, `muxwire_stream_*`, `muxwire_server_stream_recv`/`_send`,
  *   `muxwire_server_start`, `_shutdown`) fail with MUXWIRE_RESULT_FAILED_PRECONDITION when
@@ -58,12 +64,22 @@
 #define MUXWIRE_VERSION_NUMBER 100
 #define MUXWIRE_VERSION_STRING "0.1.0"
 
+// The size of the buffer a check may write its refusal's message into (NUL included).
+#define MUXWIRE_CHECK_MESSAGE_SIZE 256
+
 // `muxwire_conn_open_call` flag: a one-way call (no reply, no stream kept).
 #define MUXWIRE_CALL_ONE_WAY 1
 
 // `muxwire_conn_open_call` flag: keep the request side open (a streaming call; send more
 // with `muxwire_conn_send`).
 #define MUXWIRE_CALL_STREAMING 2
+
+// Latency buckets per method: one per bound (`muxwire_latency_bound_us`) and one for
+// anything longer.
+#define MUXWIRE_LATENCY_BUCKETS 19
+
+// Connection error codes counted apart (index 13 counts every code past TIMEOUT).
+#define MUXWIRE_CLOSE_CODES 14
 
 // What a muxwire function returns. 0 is success; 1 to 16 are the wire's status codes
 // with the same numbers (a call's own outcome is reported with them); 100 and up are
@@ -258,6 +274,51 @@ typedef int32_t muxwire_decode_outcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// How a balanced client picks a server for each call.
+enum muxwire_balance_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Two servers at random; the one with fewer calls in flight (the default).
+  MUXWIRE_BALANCE_POLICY_POWER_OF_TWO_CHOICES = 0,
+  // Each server in turn.
+  MUXWIRE_BALANCE_POLICY_ROUND_ROBIN = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_balance_policy muxwire_balance_policy;
+#else
+typedef int32_t muxwire_balance_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// A server's connection state, as a balanced client sees it.
+enum muxwire_endpoint_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Trying to connect.
+  MUXWIRE_ENDPOINT_STATE_CONNECTING = 0,
+  // Connected and usable.
+  MUXWIRE_ENDPOINT_STATE_READY = 1,
+  // Not connected (down, or not joined yet); retrying after a backoff.
+  MUXWIRE_ENDPOINT_STATE_TRANSIENT_FAILURE = 2,
+  // Closed.
+  MUXWIRE_ENDPOINT_STATE_SHUTDOWN = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum muxwire_endpoint_state muxwire_endpoint_state;
+#else
+typedef int32_t muxwire_endpoint_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// A client of many servers. Thread-safe: use it from any thread.
+typedef struct muxwire_balanced muxwire_balanced;
+
 // A started call that can be cancelled with `muxwire_call_cancel`. Free it with
 // `muxwire_call_free` (freeing does not cancel). Any thread may use it.
 typedef struct muxwire_call muxwire_call;
@@ -282,6 +343,10 @@ typedef struct muxwire_conn muxwire_conn;
 // Settings for clients and servers. Setters may be called from any thread (they are
 // serialized); clients and servers copy the settings, so it may be freed right after use.
 typedef struct muxwire_options muxwire_options;
+
+// The peer of a call: a view the library owns (the function that hands it out says how
+// long it lives). Immutable: any thread may read it while it lives.
+typedef struct muxwire_peer muxwire_peer;
 
 // A completion queue. Calls started with `muxwire_client_call_queued` finish into it;
 // take their outcomes with `muxwire_queue_next` (non-blocking) or `muxwire_queue_wait`.
@@ -310,10 +375,75 @@ typedef struct muxwire_server muxwire_server;
 // A streaming call being served. One thread at a time may use it, any thread.
 typedef struct muxwire_server_stream muxwire_server_stream;
 
+// A copy of every counter of a client or server. Immutable: any thread may read it.
+typedef struct muxwire_stats_snapshot muxwire_stats_snapshot;
+
 // A streaming call a client made: send messages, half-close, receive the server's
 // messages and final status. Functions block the calling thread (never call them from a
 // callback); one thread at a time may use it, any thread.
 typedef struct muxwire_stream muxwire_stream;
+
+// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
+// bytes of `[a-z0-9-_.]`; values are opaque bytes.
+//
+// Handed out by the library: `key_len` is the key's length, and both views live as long
+// as the function that handed them out says; `key` is NUL-terminated too, except from
+// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
+// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
+// `value_len` 0) or `value_len` readable bytes; everything is copied.
+typedef struct muxwire_entry {
+  // The key (NUL-terminated).
+  const char *key;
+  // Its length in bytes.
+  size_t key_len;
+  // The value (NULL when empty).
+  const uint8_t *value;
+  // Its length in bytes.
+  size_t value_len;
+} muxwire_entry;
+
+// Decides whether a call is served, before its handler runs (one-way calls too: a refused
+// one is dropped and counted). Sees the `method` called (registered or not), the request
+// metadata (`metadata_count` entries at `metadata`, NULL when none) and the `peer`, all
+// valid until it returns. Returns 0 to serve the call, or a status code from 1 to 16
+// (typically 16 UNAUTHENTICATED or 7 PERMISSION_DENIED) that the caller gets instead;
+// it may write the refusal's message, NUL-terminated UTF-8, into the `message_size`
+// bytes at `message` (zeroed; MUXWIRE_CHECK_MESSAGE_SIZE). Any other code refuses with
+// INTERNAL.
+//
+// It runs on the connection's runtime thread, for every call: it must be short and must
+// never block (no locks held for long, no IO, no blocking muxwire function: those fail
+// with FAILED_PRECONDITION there), or every call on the connection waits.
+typedef uint32_t (*muxwire_call_check_fn)(void *userdata,
+                                          const char *method,
+                                          const struct muxwire_entry *metadata,
+                                          size_t metadata_count,
+                                          const struct muxwire_peer *peer,
+                                          char *message,
+                                          size_t message_size);
+
+// Decides once per connection, when it is made, whether it is served: sees the `peer`
+// (valid until it returns); returns 0 to serve, or a status code from 1 to 16 that every
+// call on the connection then gets (its handlers never run), with a message written as
+// for `muxwire_call_check_fn`. Runs on a runtime thread: short, never blocking.
+typedef uint32_t (*muxwire_connection_check_fn)(void *userdata,
+                                                const struct muxwire_peer *peer,
+                                                char *message,
+                                                size_t message_size);
+
+// One server of a balanced client, at one moment.
+typedef struct muxwire_endpoint_stats {
+  // Its connection state (a `muxwire_endpoint_state`).
+  int32_t state;
+  // Calls in flight on it now.
+  uint64_t in_flight;
+  // Calls sent to it that ended (any status).
+  uint64_t calls;
+  // Calls that failed in a way that set it aside (UNAVAILABLE, refused).
+  uint64_t failures;
+  // True while it is set aside.
+  bool ejected;
+} muxwire_endpoint_stats;
 
 // Receives the outcome of an asynchronous call, once, on a library thread. `status` is
 // `MUXWIRE_RESULT_OK` with the reply in `body`/`body_len`, or the call's status code
@@ -451,25 +581,6 @@ typedef struct muxwire_event {
   uint64_t rtt_us;
 } muxwire_event;
 
-// One metadata entry: request metadata, or a failed call's trailers. Keys are 1 to 255
-// bytes of `[a-z0-9-_.]`; values are opaque bytes.
-//
-// Handed out by the library: `key_len` is the key's length, and both views live as long
-// as the function that handed them out says; `key` is NUL-terminated too, except from
-// `muxwire_metadata_next_entry` (a view into a metadata block as on the wire). Handed in: `key` is a
-// NUL-terminated string and `key_len` is 0 or its length; `value` is NULL (with
-// `value_len` 0) or `value_len` readable bytes; everything is copied.
-typedef struct muxwire_entry {
-  // The key (NUL-terminated).
-  const char *key;
-  // Its length in bytes.
-  size_t key_len;
-  // The value (NULL when empty).
-  const uint8_t *value;
-  // Its length in bytes.
-  size_t value_len;
-} muxwire_entry;
-
 // A call to open with `muxwire_conn_open_call_with`. Zero-initialise it, then set what
 // the call needs (`method` is required).
 typedef struct muxwire_conn_call {
@@ -602,6 +713,17 @@ typedef struct muxwire_metadata_iter {
   size_t pos;
 } muxwire_metadata_iter;
 
+// A Unix socket peer's process credentials, as the kernel gave them (SO_PEERCRED) when
+// the connection was made.
+typedef struct muxwire_unix_credentials {
+  // The peer's user id.
+  uint32_t uid;
+  // The peer's group id.
+  uint32_t gid;
+  // The peer's process id; -1 if the kernel did not report it.
+  int32_t pid;
+} muxwire_unix_credentials;
+
 // One finished call, as `muxwire_queue_next` hands it out.
 typedef struct muxwire_completion {
   // The tag given when the call was started.
@@ -639,9 +761,145 @@ typedef void (*muxwire_handler_fn)(void *userdata,
 typedef void (*muxwire_stream_handler_fn)(void *userdata,
                                           struct muxwire_server_stream *call);
 
+// One method's counters in a snapshot.
+typedef struct muxwire_method_stats {
+  // The method's name (NUL-terminated; "(unknown)" for calls to unregistered methods),
+  // valid as long as the snapshot.
+  const char *method;
+  // Calls started.
+  uint64_t started;
+  // Calls ended, by status code (index = code; OK at 0).
+  uint64_t ended[17];
+  // Answered calls by latency: entry `i` counts those up to
+  // `muxwire_latency_bound_us(i)` microseconds (and above the bound before it); the
+  // last counts the rest. One-way calls are not in it.
+  uint64_t latency_buckets[MUXWIRE_LATENCY_BUCKETS];
+  // The sum of those latencies, in microseconds.
+  uint64_t latency_sum_us;
+} muxwire_method_stats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Installs `check` to run before every call's handler on `server` (not started yet;
+// FAILED_PRECONDITION otherwise), replacing an earlier one. `userdata` is handed to every
+// run, on runtime threads, and must stay valid until the server was shut down and freed.
+// A client serving calls back with this server's handlers
+// (`muxwire_client_connect_serving`) runs it too.
+//
+// # Safety
+// `server` is NULL or live; `check` NULL or a function safe to call from any thread with
+// `userdata`, as `muxwire_call_check_fn` says.
+muxwire_result muxwire_server_authorize_calls(const struct muxwire_server *server,
+                                              muxwire_call_check_fn check,
+                                              void *userdata);
+
+// Installs `check` to run once per connection on `server`, when it is made (not started
+// yet; FAILED_PRECONDITION otherwise), replacing an earlier one. `userdata` as for
+// `muxwire_server_authorize_calls`.
+//
+// # Safety
+// `server` is NULL or live; `check` NULL or a function safe to call from any thread with
+// `userdata`, as `muxwire_connection_check_fn` says.
+muxwire_result muxwire_server_authorize_connections(const struct muxwire_server *server,
+                                                    muxwire_connection_check_fn check,
+                                                    void *userdata);
+
+// Connects to the `count` URLs at `urls` (`tcp://`, `tls://` or `unix://`; 1 to 1024) on
+// `rt` with `opts` (NULL: the defaults; TLS settings apply to every `tls://` URL) and
+// picks servers with `policy` (a `muxwire_balance_policy`); stores the client in `*out`.
+// Servers that are down now join when they come up, so this fails only for a bad URL,
+// option or policy (INVALID_ARGUMENT). Calls fail fast: with no server up, a call fails
+// at once with UNAVAILABLE (wait_for_ready is not used). Not from a callback.
+//
+// # Safety
+// `rt` and `opts` NULL or live; `urls` NULL (with `count` 0) or `count` pointers, each
+// NULL or a NUL-terminated string; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_balanced_connect(const struct muxwire_runtime *rt,
+                                        const char *const *urls,
+                                        size_t count,
+                                        const struct muxwire_options *opts,
+                                        int32_t policy,
+                                        struct muxwire_balanced **out);
+
+// Calls `method` with the `body_len` bytes at `body` and `opts` (NULL: the defaults;
+// timeout, metadata, compression) on the server the policy picks, and waits for the
+// reply, stored in `*reply`. A failure that is safe to retry is retried on another
+// server, once per server at most. Otherwise as `muxwire_client_call_with`; not from a
+// callback (FAILED_PRECONDITION there).
+//
+// # Safety
+// `client` NULL or live; `method` NULL or a NUL-terminated string; `body` NULL (with
+// `body_len` 0) or readable; `opts` NULL or live; `reply` NULL or writable.
+muxwire_result muxwire_balanced_call(const struct muxwire_balanced *client,
+                                     const char *method,
+                                     const uint8_t *body,
+                                     size_t body_len,
+                                     const struct muxwire_call_options *opts,
+                                     struct muxwire_reply **reply);
+
+// Sends a one-way message to the server the policy picks (no retry elsewhere). Not
+// from a callback.
+//
+// # Safety
+// As for `muxwire_balanced_call`.
+muxwire_result muxwire_balanced_notify(const struct muxwire_balanced *client,
+                                       const char *method,
+                                       const uint8_t *body,
+                                       size_t body_len);
+
+// Copies the state and counts of the server at `url` (as given to
+// `muxwire_balanced_connect`) into `*out`; NOT_FOUND for a URL it does not have.
+//
+// # Safety
+// `client` NULL or live; `url` NULL or a NUL-terminated string; `out` NULL or writable.
+muxwire_result muxwire_balanced_endpoint_stats(const struct muxwire_balanced *client,
+                                               const char *url,
+                                               struct muxwire_endpoint_stats *out);
+
+// Closes every server's connections gracefully (calls in flight finish); later calls
+// fail with UNAVAILABLE. Blocks until done; not from a callback. It must still be freed.
+//
+// # Safety
+// `client` NULL or live.
+muxwire_result muxwire_balanced_close(const struct muxwire_balanced *client);
+
+// Frees the client; its connections drain in the background. NULL is accepted.
+//
+// # Safety
+// `client` NULL or a client not freed before, no longer used by any other thread.
+void muxwire_balanced_free(struct muxwire_balanced *client);
+
+// `muxwire_balanced_call` that returns at once: `callback` gets the outcome exactly
+// once, on a runtime thread, with `userdata` (see `muxwire_call_fn`). If this function
+// fails, the callback is never called; if the runtime is stopped, it gets UNAVAILABLE,
+// possibly before this function returns.
+//
+// # Safety
+// As for `muxwire_balanced_call` (without `reply`); `callback` NULL or a function safe to
+// call from any thread with `userdata`.
+muxwire_result muxwire_balanced_call_async(const struct muxwire_balanced *client,
+                                           const char *method,
+                                           const uint8_t *body,
+                                           size_t body_len,
+                                           const struct muxwire_call_options *opts,
+                                           muxwire_call_fn callback,
+                                           void *userdata);
+
+// `muxwire_balanced_call` that returns at once, its outcome going to `queue` with `tag`
+// (take it with `muxwire_queue_next` or `_wait`). RESOURCE_EXHAUSTED if the queue is at
+// its capacity; if this function fails, no completion will come.
+//
+// # Safety
+// As for `muxwire_balanced_call` (without `reply`); `queue` NULL or live.
+muxwire_result muxwire_balanced_call_queued(const struct muxwire_balanced *client,
+                                            const char *method,
+                                            const uint8_t *body,
+                                            size_t body_len,
+                                            const struct muxwire_call_options *opts,
+                                            const struct muxwire_queue *queue,
+                                            uint64_t tag);
 
 // Calls `method` with the `body_len` bytes at `body` and waits for the reply, at most
 // `timeout_ms` milliseconds (0: the client's default timeout, or none). On success
@@ -1200,6 +1458,23 @@ muxwire_result muxwire_conn_fail_with(struct muxwire_conn *conn,
                                       const struct muxwire_entry *trailers,
                                       size_t trailers_count);
 
+// Describes `method`, registered on `server` before (NOT_FOUND otherwise) and not started
+// yet (FAILED_PRECONDITION otherwise), for the built-in `muxwire.describe`: what it does
+// (`description`) and its request and reply types (`request_type`, `reply_type`: free
+// text, a type name or a schema reference); NULL for any of the three is "". Describing
+// a method again replaces its description. `muxwire.describe` answers with JSON:
+// `{"methods":[{"name":...,"kind":"unary"|"streaming","description":...,
+// "request":...,"reply":...},...]}` (the last three only for described methods); called
+// with a method's name, it describes that one alone (NOT_FOUND for an unknown name).
+//
+// # Safety
+// `server` is NULL or live; the strings NULL or NUL-terminated.
+muxwire_result muxwire_server_describe(const struct muxwire_server *server,
+                                       const char *method,
+                                       const char *description,
+                                       const char *request_type,
+                                       const char *reply_type);
+
 // The trailers of the call status behind this thread's last error (the entries the
 // handler's STATUS carried, in order) and their number in `*count`; NULL with `*count`
 // 0 when it had none. Valid until the next muxwire function fails on this thread (in a
@@ -1370,6 +1645,79 @@ muxwire_result muxwire_options_set_worker_queue(struct muxwire_options *opts,
 muxwire_result muxwire_options_set_wait_for_ready(struct muxwire_options *opts,
                                                   bool wait);
 
+// Sends a PING after `interval_ms` milliseconds without traffic (0: never, the default)
+// and closes the connection if its answer takes longer than `timeout_ms` (at least 1;
+// default 20 000).
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_keepalive_ms(struct muxwire_options *opts,
+                                                uint64_t interval_ms,
+                                                uint64_t timeout_ms);
+
+// When true, keep counters and a latency histogram per method for the calls this end
+// serves (`muxwire_stats_snapshot_method`). Default false: it reads the clock twice per
+// call and adds to counters every connection shares.
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_method_metrics(struct muxwire_options *opts,
+                                                  bool on);
+
+// The peer's address as the transport names it (`host:port`, or a Unix socket's path),
+// NUL-terminated; NULL for NULL. Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live.
+const char *muxwire_peer_address(const struct muxwire_peer *peer);
+
+// The subject of the certificate the peer presented and the server verified (mutual
+// TLS), e.g. `CN=client-1, O=Example` (empty if it could not be read as X.509); NULL if
+// the peer presented none (or for NULL). Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live.
+const char *muxwire_peer_subject(const struct muxwire_peer *peer);
+
+// How many DNS names (subjectAltName) the peer's verified certificate has (0 without
+// one, or for NULL).
+//
+// # Safety
+// `peer` is NULL or live.
+size_t muxwire_peer_dns_name_count(const struct muxwire_peer *peer);
+
+// DNS name `index` of the peer's verified certificate (NUL-terminated); NULL past the
+// last (or for NULL). Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live.
+const char *muxwire_peer_dns_name(const struct muxwire_peer *peer,
+                                  size_t index);
+
+// How many certificates the peer presented and the server verified (its own first; 0
+// without mutual TLS, or for NULL).
+//
+// # Safety
+// `peer` is NULL or live.
+size_t muxwire_peer_certificate_count(const struct muxwire_peer *peer);
+
+// Certificate `index` of the peer's verified chain (DER), its length in `*len` (may be
+// NULL); NULL with `*len` 0 past the last (or for NULL). Valid as long as `peer`.
+//
+// # Safety
+// `peer` is NULL or live; `len` NULL or valid for writing a `size_t`.
+const uint8_t *muxwire_peer_certificate(const struct muxwire_peer *peer,
+                                        size_t index,
+                                        size_t *len);
+
+// Copies a Unix socket peer's process credentials (SO_PEERCRED) into `*out`;
+// NOT_FOUND if the peer is not on a Unix socket.
+//
+// # Safety
+// `peer` is NULL or live; `out` NULL or valid for writing a `muxwire_unix_credentials`.
+muxwire_result muxwire_peer_unix_credentials(const struct muxwire_peer *peer,
+                                             struct muxwire_unix_credentials *out);
+
 // Makes a completion queue holding at most `capacity` calls in flight plus completions
 // not yet taken (0: the default, 4096); starting a call beyond that fails with
 // RESOURCE_EXHAUSTED.
@@ -1429,6 +1777,13 @@ size_t muxwire_reply_len(const struct muxwire_reply *reply);
 // # Safety
 // `reply` is NULL or a reply not freed before.
 void muxwire_reply_free(struct muxwire_reply *reply);
+
+// Who made the call: its address and what the transport verified (see `muxwire_peer_*`);
+// NULL for NULL. Valid until the responder is answered or freed.
+//
+// # Safety
+// `responder` is NULL or live.
+const struct muxwire_peer *muxwire_responder_peer(const struct muxwire_responder *responder);
 
 // The method called (NUL-terminated), valid until the responder is answered or freed;
 // NULL for a NULL responder.
@@ -1640,6 +1995,13 @@ void muxwire_server_free(struct muxwire_server *server);
 // `call` NULL or live.
 const char *muxwire_server_stream_method(const struct muxwire_server_stream *call);
 
+// Who made the call: its address and what the transport verified (see
+// `muxwire_peer_*`); NULL for NULL. Valid until the call is finished or freed.
+//
+// # Safety
+// `call` NULL or live.
+const struct muxwire_peer *muxwire_server_stream_peer(const struct muxwire_server_stream *call);
+
 // The request's metadata entries, in the order sent, and their number in `*count` (may
 // be NULL); NULL with `*count` 0 when there are none or `call` is NULL. Valid until the
 // call is finished or freed.
@@ -1704,6 +2066,87 @@ muxwire_result muxwire_server_stream_fail_with(struct muxwire_server_stream *cal
 // `call` NULL or a call not finished or freed before.
 void muxwire_server_stream_free(struct muxwire_server_stream *call);
 
+// Stores the counter called `name` in `*value`: `calls_started`, `calls_ok`, `bytes_in`,
+// `bytes_out`, `frames_in`, `frames_out`, `write_syscalls`, `read_syscalls`,
+// `in_flight`, `reconnects`, `limit_rejections`, `connections`, `write_queue_peak` (the
+// most bytes one connection had waiting for its socket), `bytes_in_place`,
+// `one_way_dropped`, `keepalive_timeouts`, and for servers `refused_max_connections`,
+// `refused_connection_budget`, `refused_server_cancel_budget` (connections refused by
+// each limit). NOT_FOUND for a name it does not know (the message lists the names).
+//
+// # Safety
+// `snapshot` NULL or live; `name` NULL or a NUL-terminated string; `value` NULL or valid
+// for writing a `uint64_t`.
+muxwire_result muxwire_stats_snapshot_counter(const struct muxwire_stats_snapshot *snapshot,
+                                              const char *name,
+                                              uint64_t *value);
+
+// Upper bound of latency bucket `index` in microseconds (25 µs to 10 s); UINT64_MAX for
+// the last bucket (and past it).
+uint64_t muxwire_latency_bound_us(size_t index);
+
+// Takes a snapshot of the server's counters (after shutdown: as they were when it began)
+// and stores it in `*out`; free it with `muxwire_stats_snapshot_free`.
+//
+// # Safety
+// `server` is NULL or live; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_server_stats_snapshot(const struct muxwire_server *server,
+                                             struct muxwire_stats_snapshot **out);
+
+// Takes a snapshot of the client's counters (its methods: calls it served back, with
+// `muxwire_client_connect_serving`) and stores it in `*out`.
+//
+// # Safety
+// `client` is NULL or live; `out` NULL or valid for writing a pointer.
+muxwire_result muxwire_client_stats_snapshot(const struct muxwire_client *client,
+                                             struct muxwire_stats_snapshot **out);
+
+// Frees a snapshot. NULL is accepted and does nothing.
+//
+// # Safety
+// `snapshot` is NULL or a snapshot not freed before.
+void muxwire_stats_snapshot_free(struct muxwire_stats_snapshot *snapshot);
+
+// Copies the snapshot's `muxwire_stats` counters into `*out`.
+//
+// # Safety
+// `snapshot` is NULL or live; `out` NULL or valid for writing a `muxwire_stats`.
+muxwire_result muxwire_stats_snapshot_counters(const struct muxwire_stats_snapshot *snapshot,
+                                               struct muxwire_stats *out);
+
+// Connections closed with connection error `code` (0 NO_ERROR for a drain, idle timeout
+// or shutdown, ...; 13 counts every code past TIMEOUT), by the peer (`by_peer`: its
+// GOAWAY, or the transport ending) or by this end. 0 for a code past 13, or for NULL.
+//
+// # Safety
+// `snapshot` is NULL or live.
+uint64_t muxwire_stats_snapshot_connections_closed(const struct muxwire_stats_snapshot *snapshot,
+                                                   bool by_peer,
+                                                   uint32_t code);
+
+// Connections closed because the peer did not answer a keepalive PING in time (also
+// counted as closed by this end with TIMEOUT); 0 for NULL.
+//
+// # Safety
+// `snapshot` is NULL or live.
+uint64_t muxwire_stats_snapshot_keepalive_timeouts(const struct muxwire_stats_snapshot *snapshot);
+
+// How many methods have counters (0 unless `muxwire_options_set_method_metrics` was on;
+// 0 for NULL). Sorted by name, calls to unregistered methods last as "(unknown)".
+//
+// # Safety
+// `snapshot` is NULL or live.
+size_t muxwire_stats_snapshot_method_count(const struct muxwire_stats_snapshot *snapshot);
+
+// Copies method `index`'s counters into `*out` (its `method` valid as long as the
+// snapshot); OUT_OF_RANGE past the last.
+//
+// # Safety
+// `snapshot` is NULL or live; `out` NULL or valid for writing a `muxwire_method_stats`.
+muxwire_result muxwire_stats_snapshot_method(const struct muxwire_stats_snapshot *snapshot,
+                                             size_t index,
+                                             struct muxwire_method_stats *out);
+
 // Opens a streaming call of `method` with a deadline of `timeout_ms` (0: the client's
 // default, or none) and stores it in `*out`.
 //
@@ -1753,6 +2196,124 @@ void muxwire_stream_free(struct muxwire_stream *stream);
 // with the panic's message as the last error, and that nothing reaches stderr.
 muxwire_result muxwire_test_panic(void);
 #endif
+
+// Trusts servers whose certificates were signed by a CA in the PEM file `ca_path`
+// (instead of the platform's roots). Read and checked now: INVALID_ARGUMENT names the
+// file and the problem.
+//
+// # Safety
+// `opts` is NULL or live; `ca_path` NULL or a NUL-terminated string.
+muxwire_result muxwire_options_set_tls_client_ca_file(struct muxwire_options *opts,
+                                                      const char *ca_path);
+
+// As `muxwire_options_set_tls_client_ca_file`, with the PEM text in memory (`ca_len`
+// bytes at `ca_pem`, copied).
+//
+// # Safety
+// `opts` is NULL or live; `ca_pem` NULL (with `ca_len` 0) or `ca_len` readable bytes.
+muxwire_result muxwire_options_set_tls_client_ca_pem(struct muxwire_options *opts,
+                                                     const uint8_t *ca_pem,
+                                                     size_t ca_len);
+
+// Trusts the certificates the platform trusts (its CA store), the default. Fails with
+// INVALID_ARGUMENT if the platform has no usable CA certificates.
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_tls_client_platform_roots(struct muxwire_options *opts);
+
+// FOR TESTS ONLY, NEVER IN PRODUCTION: trusts any server certificate at all, so the
+// connection is encrypted but the server is not authenticated (anyone in the middle can
+// pose as it). Replaces any CA set before; a later CA setter replaces this.
+//
+// # Safety
+// `opts` is NULL or live.
+muxwire_result muxwire_options_set_tls_client_insecure_tests_only(struct muxwire_options *opts);
+
+// Presents the certificate chain in the PEM file `cert_path` and the private key in
+// `key_path` to servers that ask for one (mutual TLS). Read and checked now
+// (INVALID_ARGUMENT naming the files and the problem). Set the trust (a CA, or the
+// platform's roots) first when the platform may have no CA store: until one is set, the
+// platform's roots are used and must exist.
+//
+// # Safety
+// `opts` is NULL or live; `cert_path` and `key_path` NULL or NUL-terminated strings.
+muxwire_result muxwire_options_set_tls_client_certificate_files(struct muxwire_options *opts,
+                                                                const char *cert_path,
+                                                                const char *key_path);
+
+// As `muxwire_options_set_tls_client_certificate_files`, with the PEM text in memory
+// (`cert_len` bytes at `cert_pem`, `key_len` at `key_pem`, copied).
+//
+// # Safety
+// `opts` is NULL or live; `cert_pem` and `key_pem` NULL (with length 0) or readable for
+// their lengths.
+muxwire_result muxwire_options_set_tls_client_certificate_pem(struct muxwire_options *opts,
+                                                              const uint8_t *cert_pem,
+                                                              size_t cert_len,
+                                                              const uint8_t *key_pem,
+                                                              size_t key_len);
+
+// Sends `name` (SNI) and checks the server's certificate against it, instead of the
+// URL's host (e.g. `localhost` for `tls://127.0.0.1:port`).
+//
+// # Safety
+// `opts` is NULL or live; `name` NULL or a NUL-terminated string.
+muxwire_result muxwire_options_set_tls_client_server_name(struct muxwire_options *opts,
+                                                          const char *name);
+
+// Reads the server's certificate and key files again (those given to
+// `muxwire_options_set_tls_server_certificate_files`): new connections get the new
+// certificate, open ones keep theirs. On any error the current certificate stays in use:
+// INVALID_ARGUMENT names the file and the problem; FAILED_PRECONDITION if the server is
+// not running, has no TLS, or got its certificate as PEM in memory (nothing to read).
+//
+// # Safety
+// `server` is NULL or live.
+muxwire_result muxwire_server_reload_tls(const struct muxwire_server *server);
+
+// Serves `tls://` URLs with the certificate chain in the PEM file `cert_path` (the
+// server's own certificate first) and the private key in the PEM file `key_path`
+// (PKCS#8, PKCS#1 or SEC1). Both are read and checked now (INVALID_ARGUMENT naming the
+// file and the problem: unreadable, no certificate, no key, a key that does not match),
+// and again by `muxwire_server_reload_tls`.
+//
+// # Safety
+// `opts` is NULL or live; `cert_path` and `key_path` NULL or NUL-terminated strings.
+muxwire_result muxwire_options_set_tls_server_certificate_files(struct muxwire_options *opts,
+                                                                const char *cert_path,
+                                                                const char *key_path);
+
+// As `muxwire_options_set_tls_server_certificate_files`, with the PEM text in memory:
+// `cert_len` bytes at `cert_pem` and `key_len` bytes at `key_pem` (copied; not
+// reloadable).
+//
+// # Safety
+// `opts` is NULL or live; `cert_pem` and `key_pem` NULL (with length 0) or readable for
+// their lengths.
+muxwire_result muxwire_options_set_tls_server_certificate_pem(struct muxwire_options *opts,
+                                                              const uint8_t *cert_pem,
+                                                              size_t cert_len,
+                                                              const uint8_t *key_pem,
+                                                              size_t key_len);
+
+// Requires every client on `tls://` URLs to present a certificate signed by one of the
+// CAs in the PEM file `ca_path` (mutual TLS); handlers and checks then see it in the
+// call's `muxwire_peer`. A client without one fails its handshake. Read and checked now.
+//
+// # Safety
+// `opts` is NULL or live; `ca_path` NULL or a NUL-terminated string.
+muxwire_result muxwire_options_set_tls_server_client_ca_file(struct muxwire_options *opts,
+                                                             const char *ca_path);
+
+// As `muxwire_options_set_tls_server_client_ca_file`, with the PEM text in memory
+// (`ca_len` bytes at `ca_pem`, copied).
+//
+// # Safety
+// `opts` is NULL or live; `ca_pem` NULL (with `ca_len` 0) or `ca_len` readable bytes.
+muxwire_result muxwire_options_set_tls_server_client_ca_pem(struct muxwire_options *opts,
+                                                            const uint8_t *ca_pem,
+                                                            size_t ca_len);
 
 // The library's version as "MAJOR.MINOR.PATCH" (static, never NULL). A program built
 // against one header can compare it with `MUXWIRE_VERSION_STRING` at run time.

@@ -8,6 +8,7 @@ use crate::args::{into_handle, obj, take_handle, Out};
 use crate::boundary::{guard, guard_value};
 use crate::error::{Failure, Outcome};
 use crate::result::muxwire_result;
+use crate::tls_pieces::TlsPieces;
 
 /// Most connections a client's pool may keep.
 const MAX_POOL_SIZE: usize = 256;
@@ -32,6 +33,8 @@ pub enum muxwire_codec {
 #[allow(non_camel_case_types)]
 pub struct muxwire_options {
     pub(crate) opts: std::sync::Mutex<Options>,
+    /// The TLS pieces set so far (their result is in `opts`).
+    pub(crate) tls: std::sync::Mutex<TlsPieces>,
 }
 
 impl muxwire_options {
@@ -64,6 +67,7 @@ pub unsafe extern "C" fn muxwire_options_new(out: *mut *mut muxwire_options) -> 
         let out = Out::new(out, "out")?;
         let o = muxwire_options {
             opts: std::sync::Mutex::new(Options::default()),
+            tls: std::sync::Mutex::default(),
         };
         // SAFETY: checked, writable by the caller's contract.
         unsafe { out.write(into_handle(o)) };
@@ -85,7 +89,7 @@ pub unsafe extern "C" fn muxwire_options_free(opts: *mut muxwire_options) {
 ///
 /// # Safety
 /// `opts` is NULL or live.
-unsafe fn edit(
+pub(crate) unsafe fn edit(
     opts: *const muxwire_options,
     f: impl FnOnce(&mut Options) -> Outcome,
 ) -> muxwire_result {

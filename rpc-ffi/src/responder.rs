@@ -1,6 +1,7 @@
 //! `muxwire_responder`: how a C handler answers its call, from any thread, now or later.
 
 use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use muxwire::{CallOptions, Channel, Responder, Status, StatusCode};
@@ -10,6 +11,7 @@ use crate::boundary::{guard, guard_value};
 use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::entry_args::entries_in;
 use crate::error::{Failure, Outcome};
+use crate::peer::muxwire_peer;
 use crate::reply::muxwire_reply;
 use crate::result::muxwire_result;
 
@@ -26,6 +28,26 @@ pub struct muxwire_responder {
     pub(crate) peer: Channel,
     /// The request's metadata entries.
     pub(crate) metadata: OwnedEntries,
+    /// The peer as C reads it, made when first asked for.
+    pub(crate) peer_view: OnceLock<muxwire_peer>,
+}
+
+/// Who made the call: its address and what the transport verified (see `muxwire_peer_*`);
+/// NULL for NULL. Valid until the responder is answered or freed.
+///
+/// # Safety
+/// `responder` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_responder_peer(
+    responder: *const muxwire_responder,
+) -> *const muxwire_peer {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        unsafe { responder.as_ref() }.map_or(std::ptr::null(), |r| {
+            r.peer_view
+                .get_or_init(|| muxwire_peer::new(r.peer.peer_address(), r.peer.peer_identity()))
+        })
+    })
 }
 
 /// The method called (NUL-terminated), valid until the responder is answered or freed;

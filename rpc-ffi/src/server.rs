@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use muxwire::{Context, Options, Responder, Router, Running, RuntimeHandle, Server, StatsSnapshot};
+use muxwire::{
+    Context, Options, Responder, Router, Running, RuntimeHandle, Server, StatsSnapshot,
+    TlsServerConfig,
+};
 
 use crate::args::{into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
@@ -47,6 +50,8 @@ enum State {
         running: Running,
         rt: RuntimeHandle,
         endpoint: CString,
+        /// Its TLS settings, shared with the listener (a reload changes what it serves).
+        tls: Option<TlsServerConfig>,
     },
     /// Shutting down or shut down: the endpoint and the counters as they were at the end.
     Stopped {
@@ -111,6 +116,7 @@ fn run_handler(
         responder,
         peer: ctx.peer().clone(),
         metadata: OwnedEntries::new(ctx.metadata().to_vec()),
+        peer_view: std::sync::OnceLock::new(),
     };
     // SAFETY: the host registered `f` for its method; it now owns the responder.
     unsafe { f(userdata.get(), into_handle(r)) };
@@ -206,6 +212,49 @@ pub unsafe extern "C" fn muxwire_server_handle_stream(
     })
 }
 
+/// Changes the router of a server that has not started with `f`, which also sees the
+/// registered method names; FAILED_PRECONDITION saying it cannot `what` once started.
+pub(crate) fn edit_router(
+    server: &muxwire_server,
+    what: &str,
+    f: impl FnOnce(Router, &HashSet<String>) -> Outcome<Router>,
+) -> Outcome {
+    let mut state = server.lock();
+    let State::Building(b) = &mut *state else {
+        return Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            format!("cannot {what}: the server has started"),
+        ));
+    };
+    let router = f(b.router.clone(), &b.names)?;
+    b.router = router;
+    Ok(())
+}
+
+/// The TLS settings of a running server, or FAILED_PRECONDITION saying why there are none.
+pub(crate) fn tls_of(server: &muxwire_server) -> Outcome<TlsServerConfig> {
+    match &*server.lock() {
+        State::Running { tls: Some(t), .. } => Ok(t.clone()),
+        State::Running { tls: None, .. } => Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            "the server has no TLS certificate (muxwire_options_set_tls_server_*)",
+        )),
+        _ => Err(Failure::new(
+            muxwire_result::FailedPrecondition,
+            "the server is not running",
+        )),
+    }
+}
+
+/// The server's counters now (after shutdown: as they were when it began).
+pub(crate) fn stats_of(server: &muxwire_server) -> StatsSnapshot {
+    match &*server.lock() {
+        State::Building(_) => StatsSnapshot::default(),
+        State::Running { running, .. } => running.stats(),
+        State::Stopped { stats, .. } => (**stats).clone(),
+    }
+}
+
 /// A copy of the handlers of a server that has not started, for a client to serve calls
 /// from its server with.
 pub(crate) fn handlers_of(server: &muxwire_server) -> Outcome<Router> {
@@ -241,6 +290,7 @@ pub unsafe extern "C" fn muxwire_server_start(
                 "the server was started before",
             ));
         };
+        let tls = b.opts.tls_server.clone();
         let srv = Server::new(std::mem::take(&mut b.router), b.opts.clone());
         let url = url.to_string();
         let handle = rt.handle().clone();
@@ -262,6 +312,7 @@ pub unsafe extern "C" fn muxwire_server_start(
             running,
             rt: handle,
             endpoint,
+            tls,
         };
         Ok(())
     })
@@ -300,13 +351,8 @@ pub unsafe extern "C" fn muxwire_server_stats(
         // SAFETY: NULL or live, by the caller's contract.
         let server = unsafe { obj(server, "server") }?;
         let out = Out::new(out, "out")?;
-        let stats = match &*server.lock() {
-            State::Building(_) => StatsSnapshot::default(),
-            State::Running { running, .. } => running.stats(),
-            State::Stopped { stats, .. } => (**stats).clone(),
-        };
         // SAFETY: checked, writable by the caller's contract.
-        unsafe { out.write(stats.into()) };
+        unsafe { out.write(stats_of(server).into()) };
         Ok(())
     })
 }

@@ -4,16 +4,17 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use muxwire::{Context, Inbound, Outbound, RuntimeHandle, Status, StatusCode};
+use muxwire::{Channel, Context, Inbound, Outbound, RuntimeHandle, Status, StatusCode};
 use tokio::sync::oneshot;
 
 use crate::args::{bytes, into_handle, obj, take_handle, text, Out, UserData};
 use crate::boundary::{guard, guard_value};
 use crate::entries::{muxwire_entry, OwnedEntries};
 use crate::error::{c_string, Failure};
+use crate::peer::muxwire_peer;
 use crate::reply::{muxwire_reply, received};
 use crate::responder::failure_status;
 use crate::result::muxwire_result;
@@ -36,6 +37,10 @@ pub struct muxwire_server_stream {
     method: CString,
     /// The request's metadata entries.
     metadata: OwnedEntries,
+    /// The connection the call came in on.
+    peer: Channel,
+    /// The peer as C reads it, made when first asked for.
+    peer_view: OnceLock<muxwire_peer>,
     inbound: Mutex<Inbound>,
     outbound: Outbound,
     /// Where the call's final status goes; taken by `_finish` (or by free: INTERNAL).
@@ -94,6 +99,8 @@ pub(crate) fn serve(
             rt,
             method: c_string(ctx.method()),
             metadata: OwnedEntries::new(ctx.metadata().to_vec()),
+            peer: ctx.peer().clone(),
+            peer_view: OnceLock::new(),
             inbound: Mutex::new(inbound),
             outbound,
             done: Mutex::new(Some(tx)),
@@ -136,6 +143,24 @@ pub unsafe extern "C" fn muxwire_server_stream_method(
         // SAFETY: NULL or live, by the caller's contract.
         let c = unsafe { call.as_ref() };
         c.map_or(std::ptr::null(), |c| c.method.as_ptr())
+    })
+}
+
+/// Who made the call: its address and what the transport verified (see
+/// `muxwire_peer_*`); NULL for NULL. Valid until the call is finished or freed.
+///
+/// # Safety
+/// `call` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn muxwire_server_stream_peer(
+    call: *const muxwire_server_stream,
+) -> *const muxwire_peer {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live, by the caller's contract.
+        unsafe { call.as_ref() }.map_or(std::ptr::null(), |c| {
+            c.peer_view
+                .get_or_init(|| muxwire_peer::new(c.peer.peer_address(), c.peer.peer_identity()))
+        })
     })
 }
 

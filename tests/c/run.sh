@@ -13,6 +13,7 @@ command -v "${CXX:-c++}" >/dev/null || need+=(g++)
 command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v readelf >/dev/null || need+=(binutils)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     echo "c-test: installing ${need[*]}"
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
@@ -59,12 +60,20 @@ build() {
 }
 
 for t in test_conventions test_client_server test_status test_metadata test_sansio test_sansio_meta \
-         test_frame test_streaming; do
+         test_frame test_streaming test_authorize test_describe test_stats test_balanced; do
     build "$t" "tests/c/$t.c"
     for link in static dynamic; do
         run "$t-$link"
         echo "c-test: $t ($link, ASan+UBSan) passed"
     done
+done
+
+# TLS, mutual: certificates made fresh for this run with openssl (never committed).
+bash tests/c/tls_certs.sh "$OUT/tls"
+build test_tls tests/c/test_tls.c
+for link in static dynamic; do
+    run "test_tls-$link" "$OUT/tls"
+    echo "c-test: test_tls ($link, ASan+UBSan) passed"
 done
 
 # Every spec vector (frames and sessions) through the C API: the C conformance testee
