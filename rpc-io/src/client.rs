@@ -495,7 +495,7 @@ impl Client {
 
     /// A live connection for a call sent again: one now, or the one the next reconnect
     /// attempt makes (waiting up to `timeout` and the handshake timeout, also without
-    /// `wait_for_ready`); `None` if that attempt fails.
+    /// `wait_for_ready`); `None` once an attempt fails.
     async fn pick_for_retry(&self, timeout: Option<Duration>) -> Option<Handle> {
         if let Some(h) = self.live_handle() {
             return Some(h);
@@ -505,29 +505,40 @@ impl Client {
         }
         let hs = self.inner.opts.handshake_timeout;
         let bound = timeout.map_or(hs, |t| t.min(hs));
+        let failures = || {
+            let slots = self.inner.slots.iter();
+            slots
+                .map(|s| s.failures.load(Ordering::Acquire))
+                .sum::<u64>()
+        };
+        let before = failures();
         let wait = async {
             use std::future::Future;
-            // Each slot's keeper notifies once its attempt has ended, either way.
-            let notified: Vec<_> = self
-                .inner
-                .slots
-                .iter()
-                .map(|s| s.ready.notified())
-                .collect();
-            if let Some(h) = self.live_handle() {
-                return Some(h);
-            }
-            let mut notified: Vec<_> = notified.into_iter().map(Box::pin).collect();
-            std::future::poll_fn(|cx| {
-                for n in notified.iter_mut() {
-                    if n.as_mut().poll(cx).is_ready() {
-                        return std::task::Poll::Ready(());
-                    }
+            loop {
+                // Each slot's keeper notifies once an attempt has ended, either way.
+                let notified: Vec<_> = self
+                    .inner
+                    .slots
+                    .iter()
+                    .map(|s| Box::pin(s.ready.notified()))
+                    .collect();
+                if let Some(h) = self.live_handle() {
+                    return Some(h);
                 }
-                std::task::Poll::Pending
-            })
-            .await;
-            self.live_handle()
+                if failures() > before || self.is_closed() {
+                    return None;
+                }
+                let mut notified = notified;
+                std::future::poll_fn(|cx| {
+                    for n in notified.iter_mut() {
+                        if n.as_mut().poll(cx).is_ready() {
+                            return std::task::Poll::Ready(());
+                        }
+                    }
+                    std::task::Poll::Pending
+                })
+                .await;
+            }
         };
         tokio::time::timeout(bound, wait).await.ok().flatten()
     }

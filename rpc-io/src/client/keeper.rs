@@ -2,7 +2,7 @@
 //! connection to end and reconnects with backoff, or, after an idle close, waits for a
 //! call to want a connection.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,9 @@ pub(super) struct PoolSlot {
     pub(super) lazy: AtomicU8,
     /// Wakes the keeper of an `IDLE` slot.
     pub(super) wake: Arc<tokio::sync::Notify>,
+    /// Connection attempts that failed (no connection, or none that completed its
+    /// handshake), so that a call waiting for the next attempt knows it is over.
+    pub(super) failures: AtomicU64,
 }
 
 /// `PoolSlot::lazy`: the slot keeps itself connected.
@@ -40,6 +43,7 @@ impl PoolSlot {
             ready: tokio::sync::Notify::new(),
             lazy: AtomicU8::new(EAGER),
             wake: Arc::new(tokio::sync::Notify::new()),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -72,6 +76,10 @@ pub(super) async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
             h.ready.wait().await;
             let Some(this) = inner.upgrade() else { return };
             this.slots[i].lazy.store(EAGER, Ordering::Release);
+            if h.peer_max_frame.load(Ordering::Acquire) == 0 {
+                // Ended before its handshake: the attempt failed.
+                this.slots[i].failures.fetch_add(1, Ordering::AcqRel);
+            }
             this.publish_state();
             this.slots[i].ready.notify_waiters();
             drop(this);
@@ -131,6 +139,7 @@ pub(super) async fn keeper(inner: std::sync::Weak<Inner>, i: usize) {
                 tracing::debug!(endpoint = %this.endpoint, %e, attempt, "connect failed");
                 // A call that woke this slot stops waiting: the attempt failed.
                 this.slots[i].lazy.store(EAGER, Ordering::Release);
+                this.slots[i].failures.fetch_add(1, Ordering::AcqRel);
                 this.slots[i].ready.notify_waiters();
                 this.publish_state();
             }
