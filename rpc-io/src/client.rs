@@ -61,6 +61,11 @@ async fn yield_now_and_then() {
 /// is sent again this many times at most, on a live connection.
 const TRANSPARENT_RETRIES: u32 = 2;
 
+/// How long a call sent again waits for a reconnect at most (a reconnect to a live server
+/// takes milliseconds; one that hangs should not hold a call that a `Balanced` client
+/// would rather send to another endpoint).
+const RETRY_RECONNECT_WAIT: Duration = Duration::from_secs(2);
+
 struct Inner {
     endpoint: Endpoint,
     transport: Arc<dyn Transport>,
@@ -494,8 +499,9 @@ impl Client {
     }
 
     /// A live connection for a call sent again: one now, or the one the next reconnect
-    /// attempt makes (waiting up to `timeout` and the handshake timeout, also without
-    /// `wait_for_ready`); `None` once an attempt fails.
+    /// attempt makes (waiting up to `timeout`, the handshake timeout and
+    /// `RETRY_RECONNECT_WAIT`, also without `wait_for_ready`); `None` once an attempt
+    /// fails.
     async fn pick_for_retry(&self, timeout: Option<Duration>) -> Option<Handle> {
         if let Some(h) = self.live_handle() {
             return Some(h);
@@ -503,7 +509,7 @@ impl Client {
         if let Ok(Some(h)) = self.wake_idle(timeout).await {
             return Some(h);
         }
-        let hs = self.inner.opts.handshake_timeout;
+        let hs = self.inner.opts.handshake_timeout.min(RETRY_RECONNECT_WAIT);
         let bound = timeout.map_or(hs, |t| t.min(hs));
         let failures = || {
             let slots = self.inner.slots.iter();
