@@ -347,10 +347,10 @@ impl Client {
     /// A one-way call: no reply, no status. Returns once the message is queued on a live
     /// connection (it is then sent in order with everything else, as credit allows); waits
     /// while 4 MiB of one-way messages are queued on that connection and not yet encoded
-    /// (for example while the peer's flow-control window is closed); fails
+    /// (each counted with 64 bytes more, so that empty ones are bounded too); fails
     /// if there is no connection, or with RESOURCE_EXHAUSTED if the message cannot travel
-    /// as the single frame a one-way call is (the peer's `max_frame_size` less 1 KiB and
-    /// the method name; 64 KiB frames by default). A body that compression shrinks to fit
+    /// as the single frame a one-way call is (the peer's `max_frame_size`, at most 256 KiB,
+    /// less 1 KiB and the method name; 64 KiB frames by default). A body that compression shrinks to fit
     /// is checked after compression: [`Client::notify_confirmed`] reports that outcome.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
         yield_now_and_then().await;
