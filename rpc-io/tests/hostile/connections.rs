@@ -139,3 +139,29 @@ async fn connections_past_the_limit_are_refused_by_name() {
     drop(peers);
     target.stop().await;
 }
+
+/// Finding 7: new connections past `connection_budget` in a second are refused by name
+/// and counted; every connection is either served or refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_burst_past_the_budget_is_refused_by_name() {
+    const BURST: u64 = 100;
+    let mut opts = Options::default();
+    // A burst of 100 spread over more than 20 s would pass: a hang detector, not a race.
+    opts.connection_budget = 5;
+    let target = Target::start(opts).await;
+    let mut socks = Vec::new();
+    for _ in 0..BURST {
+        let mut s = tokio::net::TcpStream::connect(&target.addr).await.unwrap();
+        let opening = [&PREFACE[..], &hello(Settings::INITIAL)].concat();
+        let _ = s.write_all(&opening).await;
+        socks.push(s);
+    }
+    wait_until("every connection served or refused", || {
+        let s = target.server.stats();
+        s.connections + s.refused_connection_budget == BURST
+    })
+    .await;
+    assert!(target.server.stats().refused_connection_budget > 0);
+    drop(socks);
+    target.stop().await;
+}
