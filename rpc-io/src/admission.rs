@@ -1,6 +1,7 @@
 //! Whether a server takes a connection: its connection limit and its server-wide budgets
 //! for connection churn and CANCELs (spec section 16), and the refusal a connection over
 //! one of them gets: HELLO, then GOAWAY(ENHANCE_YOUR_CALM) whose REASON names the limit.
+//! Also the count of unwritten bytes over all connections that they share.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::stats::Stats;
 use crate::transport::Io;
+use crate::writer::ServerOutbound;
 use crate::Options;
 
 /// A limit that refused a connection, with its value.
@@ -79,6 +81,8 @@ pub(crate) struct Admission {
     cancels: Rate,
     /// Refusals being written at once at most; past it a connection is just closed.
     refusing: Arc<Semaphore>,
+    /// Unwritten bytes over all connections (`Options::server_outbound_limit`).
+    pub(crate) outbound: Arc<ServerOutbound>,
     stats: Arc<Stats>,
 }
 
@@ -96,6 +100,7 @@ impl Admission {
             connections: Rate::new(opts.connection_budget),
             cancels: Rate::new(opts.server_cancel_budget),
             refusing: Arc::new(Semaphore::new(REFUSING_AT_ONCE)),
+            outbound: Arc::new(ServerOutbound::new(opts.server_outbound_limit)),
             stats,
         })
     }

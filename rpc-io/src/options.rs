@@ -84,6 +84,11 @@ pub struct Options {
     /// refused for the rest of that second, and both are counted in
     /// `StatsSnapshot::refused_server_cancel_budget`. Default 10 000.
     pub server_cancel_budget: u32,
+    /// Servers: unwritten bytes over all connections together past which a connection
+    /// that holds 1 MiB or more of them takes no new work (each also has its own bound of
+    /// 8 MiB), so that peers that do not read hold 1 MiB each, not 8, while others are
+    /// served (spec section 16). Default 256 MiB.
+    pub server_outbound_limit: usize,
     /// CANCEL frames accepted per second.
     pub cancel_budget: u32,
     /// PINGs and ignored frames accepted per second.
@@ -171,6 +176,7 @@ impl Default for Options {
             listen_backlog: 1_024,
             connection_budget: 2_000,
             server_cancel_budget: 10_000,
+            server_outbound_limit: 256 << 20,
             cancel_budget: 1_000,
             control_budget: 1_000,
             partial_message_limit: 64 << 20,
@@ -299,6 +305,7 @@ mod default_tests {
         assert_eq!(o.listen_backlog, 1_024);
         assert_eq!(o.connection_budget, 2_000);
         assert_eq!(o.server_cancel_budget, 10_000);
+        assert_eq!(o.server_outbound_limit, 256 << 20);
         let c = o.core_config(Side::Connector);
         assert_eq!(c.keepalive_interval, Some(CoreDuration::from_secs(30)));
         assert_eq!(c.settings.idle_timeout_ms, 300_000, "advertised in HELLO");

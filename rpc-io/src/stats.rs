@@ -30,6 +30,7 @@ pub struct Stats {
     pub(crate) keepalive_timeouts: AtomicU64,
     /// Per-method counters, when `Options::method_metrics` is on (see `track_methods`).
     methods: std::sync::Mutex<Vec<(String, std::sync::Arc<MethodMetrics>)>>,
+    pub(crate) server_write_queue_peak: AtomicU64,
     pub(crate) refused_max_connections: AtomicU64,
     pub(crate) refused_connection_budget: AtomicU64,
     pub(crate) refused_server_cancel_budget: AtomicU64,
@@ -87,6 +88,9 @@ pub struct StatsSnapshot {
     /// unless `Options::method_metrics` is on). Sorted by name, with calls to
     /// unregistered methods last, under [`crate::UNKNOWN_METHOD`].
     pub methods: Vec<MethodSnapshot>,
+    /// Servers: the most bytes all connections together have had waiting for their
+    /// sockets (see `Options::server_outbound_limit`).
+    pub server_write_queue_peak: u64,
     /// Servers: connections refused because `max_connections` were open.
     pub refused_max_connections: u64,
     /// Servers: connections refused because `connection_budget` new connections had come
@@ -133,6 +137,7 @@ impl Stats {
                 .iter()
                 .map(|(name, m)| m.snapshot(name))
                 .collect(),
+            server_write_queue_peak: self.server_write_queue_peak.load(Relaxed),
             refused_max_connections: self.refused_max_connections.load(Relaxed),
             refused_connection_budget: self.refused_connection_budget.load(Relaxed),
             refused_server_cancel_budget: self.refused_server_cancel_budget.load(Relaxed),

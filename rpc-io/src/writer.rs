@@ -35,6 +35,35 @@ pub(crate) const FRAME_CAP: usize = 256 * 1024;
 /// metadata, and the control frames of one flush) then stays within `OUTBOX_MAX`.
 pub(crate) const OUTBOX_FULL: usize = OUTBOX_MAX - 512 * 1024;
 
+/// While a server's connections together hold `ServerOutbound::limit` unwritten bytes, a
+/// connection that holds this much of them takes no new work either (spec section 16,
+/// `server_outbound_limit`): peers that do not read keep 1 MiB each, not 8, and
+/// connections with little unwritten (well-behaved peers) go on.
+pub(crate) const OUTBOX_SHARE: usize = 1 << 20;
+
+/// Unwritten bytes over all of a server's connections, and the bound past which the
+/// connections holding the most of them wait (see `OUTBOX_SHARE`).
+#[derive(Debug)]
+pub(crate) struct ServerOutbound {
+    queued: AtomicUsize,
+    limit: usize,
+}
+
+impl ServerOutbound {
+    /// Nothing unwritten yet; `limit` bytes at most before the large holders wait.
+    pub(crate) fn new(limit: usize) -> ServerOutbound {
+        ServerOutbound {
+            queued: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Bytes unwritten now over all connections.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
 /// Frames waiting for the writer. The driver appends and the writer swaps the whole
 /// queue out, so both vectors keep their capacity and steady traffic allocates nothing.
 #[derive(Default)]
@@ -44,15 +73,34 @@ pub(crate) struct Outbox {
     closed: AtomicBool,
     /// Bytes handed to the writer and not yet written.
     queued: AtomicUsize,
-    /// Woken when `queued` falls below `OUTBOX_FULL` again.
+    /// Woken when `queued` falls below `OUTBOX_FULL` or `OUTBOX_SHARE` again.
     pub(crate) drained: Notify,
+    /// A server's count over all its connections (none for clients).
+    pub(crate) server: Option<std::sync::Arc<ServerOutbound>>,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // What was never written leaves the server's count with the connection.
+        self.forget_unwritten();
+    }
 }
 
 impl Outbox {
+    /// An empty queue, counted in `server`'s total if there is one.
+    pub(crate) fn new(server: Option<std::sync::Arc<ServerOutbound>>) -> Outbox {
+        let mut o = Outbox::default();
+        o.server = server;
+        o
+    }
+
     /// Queues `batch` for the writer; returns the bytes now waiting.
     pub(crate) fn push(&self, batch: &mut Vec<Bytes>) -> usize {
         let n: usize = batch.iter().map(Bytes::len).sum();
         let queued = self.queued.fetch_add(n, Ordering::AcqRel) + n;
+        if let Some(s) = &self.server {
+            s.queued.fetch_add(n, Ordering::AcqRel);
+        }
         self.queue.lock().expect("outbox").append(batch);
         self.notify.notify_one();
         queued
@@ -61,7 +109,19 @@ impl Outbox {
     /// True while the writer has so much to write that the connection should stop taking
     /// new work from the application (its input is still read).
     pub(crate) fn is_full(&self) -> bool {
-        self.queued() >= OUTBOX_FULL
+        self.is_full_with(0)
+    }
+
+    /// `is_full` with `more` bytes encoded and not yet handed over: its own bound, or a
+    /// large share of a server's total past the server's bound.
+    pub(crate) fn is_full_with(&self, more: usize) -> bool {
+        let q = self.queued() + more;
+        q >= OUTBOX_FULL
+            || q >= OUTBOX_SHARE
+                && self
+                    .server
+                    .as_ref()
+                    .is_some_and(|s| s.queued() + more >= s.limit)
     }
 
     /// Bytes handed to the writer and not yet written.
@@ -72,9 +132,22 @@ impl Outbox {
     /// The writer wrote `n` bytes.
     fn written(&self, n: usize) {
         let before = self.queued.fetch_sub(n, Ordering::AcqRel);
-        if before >= OUTBOX_FULL && before - n < OUTBOX_FULL {
+        if let Some(s) = &self.server {
+            s.queued.fetch_sub(n, Ordering::AcqRel);
+        }
+        let after = before - n;
+        let crossed = |mark: usize| before >= mark && after < mark;
+        if crossed(OUTBOX_FULL) || crossed(OUTBOX_SHARE) {
             // notify_one keeps the wakeup if the driver is not waiting yet.
             self.drained.notify_one();
+        }
+    }
+
+    /// Nothing more will be written: the bytes still queued count no more.
+    fn forget_unwritten(&self) {
+        let left = self.queued.swap(0, Ordering::AcqRel);
+        if let Some(s) = &self.server {
+            s.queued.fetch_sub(left, Ordering::AcqRel);
         }
     }
 
@@ -120,7 +193,7 @@ pub(crate) async fn write_loop(
         }
     }
     // Nothing more will be written: never leave the connection waiting for room.
-    outbox.queued.store(0, Ordering::Release);
+    outbox.forget_unwritten();
     outbox.drained.notify_one();
     let _ = w.shutdown().await;
 }

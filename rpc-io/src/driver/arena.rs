@@ -13,7 +13,7 @@ use super::Driver;
 use crate::recycle::Recycler;
 use crate::stats::Stats;
 use crate::status::Status;
-use crate::writer::{Outbox, OUTBOX_FULL, ZERO_COPY_MIN};
+use crate::writer::{Outbox, ZERO_COPY_MIN};
 
 /// Frames are encoded into a buffer of this size (a new one, or a recycled one, when less
 /// than a frame's worth is left) once the connection carries calls...
@@ -73,7 +73,7 @@ impl WriteArena {
     /// in the arena) reach the connection's bound less one frame's worth: messages then
     /// wait for the socket, and what is unwritten never passes `OUTBOX_MAX`.
     pub(super) fn is_full(&self) -> bool {
-        self.outbox.queued() + self.unflushed >= OUTBOX_FULL
+        self.outbox.is_full_with(self.unflushed)
     }
 
     /// Makes sure the write arena has `need` bytes to write into after the frames encoded
@@ -168,6 +168,9 @@ impl Driver {
         if !self.out.batch.is_empty() {
             let queued = self.out.outbox.push(&mut self.out.batch);
             Stats::peak(&self.stats.write_queue_peak, queued as u64);
+            if let Some(s) = &self.out.outbox.server {
+                Stats::peak(&self.stats.server_write_queue_peak, s.queued() as u64);
+            }
         }
     }
 }

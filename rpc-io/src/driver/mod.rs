@@ -141,7 +141,7 @@ pub(crate) fn spawn(
     let mut config = opts.core_config(side);
     config.storage_max = opts.stream_slots;
     let conn = Connection::new(config, slots, CoreInstant(0));
-    let outbox = Arc::new(Outbox::default());
+    let outbox = Arc::new(Outbox::new(admission.as_ref().map(|a| a.outbound.clone())));
     let partial_limit = opts.partial_message_limit;
     let one_way_limit = opts.max_one_way_handlers;
     Stats::add(&stats.connections, 1);

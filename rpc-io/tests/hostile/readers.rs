@@ -162,3 +162,71 @@ async fn the_write_queue_stays_within_its_bound() {
         .stop_with(std::time::Duration::from_millis(100))
         .await;
 }
+
+/// Issue 15, finding 4's second half: over all connections together, what peers that do
+/// not read make the server hold stays near `server_outbound_limit`: past it, a
+/// connection that holds 1 MiB or more takes no new work (each would hold up to 8 MiB
+/// alone), while the probe, which holds little, is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_do_not_read_share_a_server_wide_bound() {
+    const PEERS: usize = 4;
+    const LIMIT: usize = 4 << 20;
+    let mut opts = Options::default();
+    opts.server_outbound_limit = LIMIT;
+    let target = Target::start(opts).await;
+    let probe = target.probe().await;
+    let mut held = Vec::new();
+    let mut writers = Vec::new();
+    for _ in 0..PEERS {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let stream = sock.connect(target.addr.parse().unwrap()).await.unwrap();
+        let mut settings = Settings::INITIAL;
+        settings.initial_stream_window = MAX_WINDOW;
+        settings.initial_connection_window = MAX_WINDOW;
+        let mut peer = Peer::from_stream(stream);
+        peer.send(&[&muxwire_core::wire::PREFACE[..], &hello(settings)].concat())
+            .await;
+        let (read, mut write) = peer.sock.into_split();
+        held.push(read);
+        let body = vec![9u8; 60 * 1024];
+        writers.push(tokio::spawn(async move {
+            for i in 0..300u32 {
+                let c = call(
+                    2 * i + 1,
+                    Flags::END_STREAM | Flags::MESSAGE,
+                    "echo",
+                    None,
+                    &body,
+                );
+                if write.write_all(&c).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    let peak = wait_until_still(
+        "the server's unwritten output over all connections",
+        std::time::Duration::from_millis(500),
+        || target.server.stats().server_write_queue_peak as usize,
+        || writers.iter().all(|w| w.is_finished()),
+    )
+    .await;
+    let bound = LIMIT + PEERS * (3 << 19);
+    assert!(
+        peak >= LIMIT,
+        "the peers filled the server's output ({peak} bytes)"
+    );
+    assert!(
+        peak <= bound,
+        "{peak} bytes unwritten over all connections, past {bound}"
+    );
+    probe.served("beside peers that do not read").await;
+    for w in writers {
+        w.abort();
+    }
+    drop(held);
+    target
+        .stop_with(std::time::Duration::from_millis(100))
+        .await;
+}
