@@ -524,3 +524,40 @@ async fn reconnects_back_off_when_connections_end_before_their_handshake() {
     );
     client.close().await;
 }
+
+/// A connection that dies under load, with calls still queued for it, leaves the client's
+/// in-flight gauge at zero once every call has ended (before, the queued calls were counted
+/// as ended but never as started, so the gauge wrapped below zero, and a `Balanced` client,
+/// which compares it, never chose that endpoint again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_gauge_returns_to_zero_when_a_connection_dies_under_load() {
+    for _ in 0..5 {
+        let server = serve("tcp://127.0.0.1:0", echo_router(), Options::default()).await;
+        let url = server.local_endpoint().to_string();
+        let client = Client::connect(&url).await.unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (client, started) = (client.clone(), started.clone());
+                tokio::spawn(async move {
+                    for _ in 0..200 {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        let _ = client.call("echo", Bytes::from_static(b"x")).await;
+                    }
+                })
+            })
+            .collect();
+        wait_until("the load is under way", || {
+            started.load(Ordering::SeqCst) > 500
+        })
+        .await;
+        server.shutdown(Duration::ZERO).await;
+        for t in tasks {
+            within("every call ends", t).await.unwrap();
+        }
+        wait_until("the in-flight gauge to come back to zero", || {
+            client.stats().in_flight == 0
+        })
+        .await;
+    }
+}

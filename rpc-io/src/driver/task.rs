@@ -351,9 +351,20 @@ impl Driver {
             .map(|c| (c, &names))
             .chain(rest.into_iter().map(|c| (c, &rest_names)))
         {
+            // They count as started, as `open` counts every call it takes: their failure
+            // below must not take the in-flight gauge below zero (it wrapped, and a
+            // Balanced client, which compares it, never chose the endpoint again).
             match cmd {
-                Cmd::Call(req) => self.wait(*req, names),
-                Cmd::Unary(u) => self.wait(CallReq::unary(u), names),
+                Cmd::Call(req) => {
+                    if !req.one_way {
+                        self.tally.started(true);
+                    }
+                    self.wait(*req, names)
+                }
+                Cmd::Unary(u) => {
+                    self.tally.started(true);
+                    self.wait(CallReq::unary(u), names)
+                }
                 Cmd::Ping(tx) => {
                     let _ = tx.send(None);
                 }
