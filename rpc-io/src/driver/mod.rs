@@ -9,6 +9,7 @@
 //!   together from their chunks; `landing`: large chunks read straight into their message;
 //! - `caller`: calls this side made ([`Caller`]), from opening to their outcome;
 //! - `callee`: calls this side serves ([`Callee`]), from their route to their STATUS;
+//! - `reply`: a served call's STATUS, with its message or after DATA chunks;
 //! - `send`: messages waiting for flow-control credit ([`SendQueue`]);
 //! - `arena`: where every frame is encoded before the writer takes it ([`WriteArena`]);
 //! - `trim`: an idle connection lets go of its large buffers and slots.
