@@ -19,7 +19,8 @@ pub(crate) struct Common<'a> {
     pub(crate) max_message_size: Option<usize>,
     /// Add a CRC-32 trailer to every frame.
     pub(crate) crc: bool,
-    /// PING after this many seconds of silence.
+    /// PING after this many seconds of silence (`None`: the library's default, 30 s;
+    /// 0: never).
     pub(crate) keepalive: Option<f64>,
     /// The AGENT sent in HELLO.
     pub(crate) agent: Option<String>,
@@ -51,7 +52,9 @@ impl<'a> Common<'a> {
             o.max_message_size = count(size, MAX_MESSAGE_SIZE, "max_message_size")? as u32;
         }
         o.crc = self.crc;
-        o.keepalive = seconds(self.keepalive, "keepalive")?;
+        if let Some(k) = self.keepalive {
+            o.keepalive = seconds(Some(k), "keepalive")?.filter(|d| !d.is_zero());
+        }
         o.agent = match &self.agent {
             Some(a) => a.clone(),
             None => format!("muxwire-python/{}", env!("CARGO_PKG_VERSION")),

@@ -118,7 +118,10 @@ impl ServerCore {
             opts.max_concurrent_streams =
                 count(n, u32::MAX as usize, "max_concurrent_streams")? as u32;
         }
-        opts.idle_timeout = seconds(idle_timeout, "idle_timeout")?;
+        // None keeps the library's default (5 min); 0 turns the idle timeout off.
+        if let Some(t) = idle_timeout {
+            opts.idle_timeout = seconds(Some(t), "idle_timeout")?.filter(|d| !d.is_zero());
+        }
         crate::log::sync_level(py);
         let rt = runtime::handle(py)?;
         let mut router = Router::new();

@@ -175,7 +175,7 @@ impl Balanced {
     /// leave (their calls in flight finish first).
     pub async fn resolve(
         url: &str,
-        mut opts: Options,
+        opts: Options,
         balance: BalanceOptions,
     ) -> Result<Balanced, Status> {
         let endpoint: Endpoint = url
@@ -191,14 +191,18 @@ impl Balanced {
             }
         };
         #[cfg(feature = "tls")]
-        if scheme == "tls" {
-            let host = hostport.rsplit_once(':').map_or("", |(h, _)| h).to_string();
-            let tls = match opts.tls_client.take() {
-                Some(t) => t,
-                None => crate::TlsClientConfig::platform_roots()?,
-            };
-            opts.tls_client = Some(tls.with_server_name(host));
-        }
+        let opts = {
+            let mut opts = opts;
+            if scheme == "tls" {
+                let host = hostport.rsplit_once(':').map_or("", |(h, _)| h).to_string();
+                let tls = match opts.tls_client.take() {
+                    Some(t) => t,
+                    None => crate::TlsClientConfig::platform_roots()?,
+                };
+                opts.tls_client = Some(tls.with_server_name(host));
+            }
+            opts
+        };
         let b = Balanced::empty(opts, balance);
         b.refresh(scheme, &hostport).await?;
         let weak = Arc::downgrade(&b.inner);
