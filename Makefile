@@ -93,6 +93,8 @@ interop-run:
 	  --with c "target/interop/c_server {url}" "target/interop/c_client {url}" \
 	  --with python "$(PYPY) tests/interop/python_server.py {url}" \
 	    "$(PYPY) tests/interop/python_client.py {url}"
+	$(PYTHON) tests/conformance/live_bindings.py --muxwire target/debug/muxwire \
+	  --c target/interop/c_server --python "$(PYPY)"
 
 # The C API: C programs under tests/c and examples/c built with -Werror, linked statically
 # and dynamically, run under AddressSanitizer and UndefinedBehaviorSanitizer (leaks, any
