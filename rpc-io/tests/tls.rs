@@ -329,3 +329,43 @@ async fn bad_settings_are_refused_with_what_is_wrong() {
         .expect("no certificate, no TLS server");
     assert!(e.message.contains("tls_server"), "{}", e.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balanced_client_follows_a_name_to_tls_servers_and_checks_the_name() {
+    let ca = Ca::new("test CA");
+    let (cert, key) = ca.issue(
+        "server",
+        &["localhost"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let server = tls_server(TlsServerConfig::from_pem(&cert, &key).unwrap()).await;
+    let port = server
+        .local_endpoint()
+        .to_string()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let (ccert, ckey) = ca.issue("client", &["client"], ExtendedKeyUsagePurpose::ClientAuth);
+    let mut opts = Options::default();
+    opts.tls_client = Some(
+        TlsClientConfig::from_ca_pem(&ca.pem())
+            .unwrap()
+            .with_client_certificate(&ccert, &ckey)
+            .unwrap(),
+    );
+    // localhost's addresses are endpoints; the certificate (for "localhost" only, not
+    // 127.0.0.1) is checked against the name, not the address.
+    let b = muxwire::Balanced::resolve(
+        &format!("tls://localhost:{port}"),
+        opts,
+        muxwire::BalanceOptions::default(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..5 {
+        b.call("echo", Bytes::from_static(b"hi")).await.unwrap();
+    }
+    b.close().await;
+    server.shutdown(GRACE).await;
+}
