@@ -197,7 +197,7 @@ impl Balanced {
                 let host = hostport.rsplit_once(':').map_or("", |(h, _)| h).to_string();
                 let tls = match opts.tls_client.take() {
                     Some(t) => t,
-                    None => crate::TlsClientConfig::platform_roots()?,
+                    None => crate::transport::tls::platform_roots()?,
                 };
                 opts.tls_client = Some(tls.with_server_name(host));
             }
@@ -357,10 +357,13 @@ impl Balanced {
     /// The endpoint for the next call, leaving out those in `tried`: among ready ones
     /// that are not set aside if there are any, else among those not set aside, else
     /// any (a call on one that is down fails at once, safe to retry).
-    fn pick(&self, tried: &[usize]) -> Option<(usize, Arc<Member>)> {
+    fn pick(&self, tried: &[String]) -> Option<Arc<Member>> {
         let members = self.inner.members.read().expect("lock");
         let now = Instant::now();
-        let open: Vec<usize> = (0..members.len()).filter(|i| !tried.contains(i)).collect();
+        // By URL: the list may change between two picks (a DNS refresh).
+        let open: Vec<usize> = (0..members.len())
+            .filter(|&i| !tried.contains(&members[i].url))
+            .collect();
         let usable: Vec<usize> = open
             .iter()
             .copied()
@@ -389,7 +392,7 @@ impl Balanced {
                 }
             }
         };
-        Some((i, members[i].clone()))
+        Some(members[i].clone())
     }
 
     /// A unary call.
@@ -408,7 +411,7 @@ impl Balanced {
     ) -> Result<Bytes, Status> {
         let mut tried = Vec::new();
         loop {
-            let Some((i, m)) = self.pick(&tried) else {
+            let Some(m) = self.pick(&tried) else {
                 return Err(Status::unavailable("no endpoint left to try"));
             };
             match m.client.call_with(method, body.clone(), opts).await {
@@ -418,7 +421,7 @@ impl Balanced {
                 }
                 Err(s) if s.retry_safe => {
                     m.failed(&self.inner.balance);
-                    tried.push(i);
+                    tried.push(m.url.clone());
                     if tried.len() >= self.inner.members.read().expect("lock").len() {
                         return Err(Status::unavailable(format!(
                             "no endpoint could take the call (last: {}: {})",
@@ -442,7 +445,7 @@ impl Balanced {
 
     /// A one-way call on the endpoint `pick` chooses.
     pub async fn notify(&self, method: &str, body: Bytes) -> Result<(), Status> {
-        let Some((_, m)) = self.pick(&[]) else {
+        let Some(m) = self.pick(&[]) else {
             return Err(Status::unavailable("no endpoint"));
         };
         m.client.notify(method, body).await

@@ -66,7 +66,7 @@ impl Tls {
     async fn connect_tls(&self, addr: &str) -> io::Result<Io> {
         let client = match &self.client {
             Some(c) => c.clone(),
-            None => TlsClientConfig::platform_roots().map_err(invalid)?,
+            None => platform_roots().map_err(invalid)?,
         };
         let config = client.rustls().map_err(invalid)?;
         let host = client
@@ -86,6 +86,13 @@ impl Tls {
             .map_err(|_| timed_out(self.handshake_timeout))??;
         Ok(io_of(tokio_rustls::TlsStream::Client(tls), peer, None))
     }
+}
+
+/// The platform's roots, read once per process (reading the CA store on every connect,
+/// or reconnect, would cost milliseconds each time).
+pub(crate) fn platform_roots() -> Result<TlsClientConfig, Status> {
+    static ROOTS: std::sync::OnceLock<Result<TlsClientConfig, Status>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(TlsClientConfig::platform_roots).clone()
 }
 
 /// `host` of `host:port` (brackets of an IPv6 address removed).
